@@ -1,0 +1,39 @@
+"""napari-sisr: GAN super-resolution for microscopy.
+
+The public Python API is importable from here; heavy modules load on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "DegradationParams": "napari_sisr.core.config",
+    "simulate_lr": "napari_sisr.core.degradation",
+    "simulate_lr_torch": "napari_sisr.core.degradation",
+    "fit_degradation": "napari_sisr.core.fit",
+    "iter_fit": "napari_sisr.core.fit",
+    "estimate_noise": "napari_sisr.core.unpaired",
+    "sigma_from_optics": "napari_sisr.core.unpaired",
+    "unpaired_params": "napari_sisr.core.unpaired",
+    "Cancelled": "napari_sisr.core.progress",
+    "Progress": "napari_sisr.core.progress",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .core.config import DegradationParams
+    from .core.degradation import simulate_lr, simulate_lr_torch
+    from .core.fit import fit_degradation, iter_fit
+    from .core.progress import Cancelled, Progress
+    from .core.unpaired import estimate_noise, sigma_from_optics, unpaired_params
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'napari_sisr' has no attribute {name!r}")

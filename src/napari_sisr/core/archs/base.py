@@ -1,0 +1,113 @@
+"""The contract every architecture follows.
+
+A generator maps ``(N, C, y, x)`` to ``(N, C, s*y, s*x)`` and carries the attributes the rest of
+the package relies on: ``scale``, ``in_channels``, ``arch``, ``preset``, ``arch_kwargs`` (enough
+to rebuild it), ``receptive_field`` (radius in LR pixels that influences one output pixel; the
+tiling halo) and ``flops_per_output_pixel``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+
+class SRGenerator(nn.Module):
+    """Base class of all generators: stores the rebuild information."""
+
+    arch: str = ""
+
+    def __init__(self, scale: int, in_channels: int, preset: str = "custom", **kwargs: Any):
+        super().__init__()
+        self.scale = int(scale)
+        self.in_channels = int(in_channels)
+        self.out_channels = int(in_channels)
+        self.preset = preset
+        self.arch_kwargs: dict[str, Any] = dict(kwargs)
+
+    @property
+    def receptive_field(self) -> int:
+        """Radius in LR pixels of the region that influences one output pixel."""
+        raise NotImplementedError
+
+    def flops_per_output_pixel(self) -> float:
+        """Multiply-accumulates x 2 per output (HR) pixel, from a traced forward pass."""
+        from .flops import count_flops
+
+        return count_flops(self)
+
+
+@dataclass
+class ArchSpec:
+    """Registry entry of one architecture family.
+
+    Attributes
+    ----------
+    name : str
+        Registry key (``"srresnet"``, ``"srgan_nn"``, ``"rrdb"``, ``"cascaded"``).
+    generator, discriminator : callable
+        Classes (or factories) taking ``scale``, ``in_channels`` and preset keyword arguments.
+    presets : dict
+        Preset name -> dict of generator kwargs; ``"paper"`` and ``"fast"`` at least.
+    disc_presets : dict
+        Preset name -> dict of discriminator kwargs (missing names use ``"paper"``).
+    scales : tuple of int
+        Supported scales.
+    loss_defaults : dict
+        Preset name -> default loss weights of the paper the family comes from.
+    """
+
+    name: str
+    generator: Callable[..., SRGenerator]
+    discriminator: Callable[..., nn.Module]
+    presets: dict[str, dict[str, Any]]
+    disc_presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scales: tuple[int, ...] = (2, 4, 8)
+    loss_defaults: dict[str, dict[str, float]] = field(default_factory=dict)
+    description: str = ""
+
+
+def get_spec(arch: str) -> ArchSpec:
+    from . import ARCHS
+
+    try:
+        return ARCHS[arch]
+    except KeyError:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {sorted(ARCHS)}") from None
+
+
+def _check(spec: ArchSpec, preset: str, scale: int, in_channels: int) -> None:
+    if preset not in spec.presets:
+        raise ValueError(
+            f"architecture {spec.name!r} has no preset {preset!r}; choose from "
+            f"{sorted(spec.presets)}"
+        )
+    if scale not in spec.scales:
+        raise ValueError(
+            f"architecture {spec.name!r} does not support scale {scale}; supported: "
+            f"{list(spec.scales)}"
+        )
+    if in_channels < 1:
+        raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+
+
+def build_generator(
+    arch: str, preset: str = "fast", scale: int = 4, in_channels: int = 1, **overrides: Any
+) -> SRGenerator:
+    """Build a generator from the registry with a preset and optional overrides."""
+    spec = get_spec(arch)
+    _check(spec, preset, scale, in_channels)
+    kwargs = {**spec.presets[preset], **overrides}
+    return spec.generator(scale=scale, in_channels=in_channels, preset=preset, **kwargs)
+
+
+def build_discriminator(
+    arch: str, preset: str = "fast", in_channels: int = 1, **overrides: Any
+) -> nn.Module:
+    """Build the discriminator that the architecture's paper pairs with its generator."""
+    spec = get_spec(arch)
+    kwargs = {**spec.disc_presets.get(preset, spec.disc_presets.get("paper", {})), **overrides}
+    return spec.discriminator(in_channels=in_channels, **kwargs)

@@ -1,0 +1,42 @@
+"""Shared fixtures: real images from ../shared/data, tiny helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("NAPARI_SISR_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_path(rel: str) -> Path:
+    path = DATA / rel
+    if not path.exists():
+        pytest.skip(f"shared data not available: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.exists():
+        pytest.skip(f"shared data folder not found: {DATA}")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def actin() -> np.ndarray:
+    """A real widefield fluorescence image (BPAE actin, float32, 680 x 1100)."""
+    import tifffile
+
+    return tifffile.imread(shared_path("fluorescence_2d/BPAE_actin.tif")).astype(np.float64)
+
+
+@pytest.fixture(scope="session")
+def nuclei() -> np.ndarray:
+    """A real widefield nuclei image (DSB2018, uint16, 512 x 512)."""
+    import tifffile
+
+    return tifffile.imread(shared_path("fluorescence_2d/nuclei_dsb2018.tif"))

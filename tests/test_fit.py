@@ -1,0 +1,76 @@
+"""Fitting the degradation model on real images degraded with known parameters."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from napari_sisr import DegradationParams, fit_degradation, simulate_lr
+from napari_sisr.core.progress import Cancelled
+
+CASES = [
+    # scale, sigma, shift, gain, offset, noise std as a fraction of the LR range
+    (2, 1.0, (1.3, -2.2), 0.5, 100.0, 0.02),
+    (4, 3.5, (-2.7, 0.4), 2.5, 10.0, 0.05),
+    (4, 1.2, (0.3, 2.9), 0.3, 200.0, 0.01),
+    (2, 4.0, (3.0, -3.0), 3.0, 0.0, 0.03),
+]
+
+
+def _degrade(hr, scale, sigma, shift, gain, offset, frac, seed=0):
+    p = DegradationParams(scale=scale, sigma=sigma, shift_yx=shift, gain=gain, offset=offset)
+    clean = simulate_lr(hr, p, noise=False)
+    p.noise_var = float((frac * np.ptp(clean)) ** 2)
+    return p, simulate_lr(hr, p, rng=np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fit_recovers_known_parameters(actin, case):
+    hr = actin[:512, :512]
+    true, lr = _degrade(hr, *case)
+    fit = fit_degradation(hr, lr, true.scale)
+    tol = 0.10 if true.sigma < 1.5 else 0.05
+    assert abs(fit.sigma / true.sigma - 1) < tol
+    assert abs(fit.noise_var / true.noise_var - 1) < 0.05
+    assert np.max(np.abs(np.subtract(fit.shift_yx, true.shift_yx))) < 0.25
+    assert abs(fit.gain / true.gain - 1) < 0.02
+    assert abs(fit.residual_lag1) < 0.05
+
+
+def test_fit_anisotropic_and_poisson(actin):
+    hr = actin[:512, :512]
+    true = DegradationParams(
+        scale=2, sigma=2.0, sigma_y=1.5, sigma_x=2.8, gain=0.01, noise_var=0.5, poisson_a=0.2
+    )
+    lr = simulate_lr(hr, true, rng=np.random.default_rng(1))
+    fit = fit_degradation(hr, lr, 2, anisotropic=True, poisson=True)
+    assert abs(fit.sigma_y / 1.5 - 1) < 0.05 and abs(fit.sigma_x / 2.8 - 1) < 0.05
+    assert abs(fit.poisson_a / 0.2 - 1) < 0.15
+
+
+def test_fit_can_be_cancelled(actin):
+    _, lr = _degrade(actin[:256, :256], 2, 1.5, (0, 0), 1.0, 0.0, 0.02)
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(Cancelled):
+        fit_degradation(actin[:256, :256], lr, 2, stop=ev)
+
+
+def test_fit_errors_name_the_problem(actin):
+    hr = actin[:256, :256]
+    _, lr = _degrade(hr, 4, 2.0, (0, 0), 1.0, 0.0, 0.02)
+    with pytest.raises(ValueError, match="not smaller"):
+        fit_degradation(hr, hr, 4)
+    with pytest.raises(ValueError, match="dimensionality"):
+        fit_degradation(np.stack([hr, hr]), lr, 4)
+    with pytest.raises(ValueError, match="constant"):
+        fit_degradation(np.zeros_like(hr), lr, 4)
+    bad = lr.copy()
+    bad[3, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fit_degradation(hr, bad, 4)
+    with pytest.raises(TypeError, match="dtype"):
+        fit_degradation(hr.astype(complex), lr, 4)
+    noise = np.random.default_rng(0).random(lr.shape)
+    with pytest.raises(ValueError, match="do not overlap"):
+        fit_degradation(hr, noise, 4)

@@ -1,0 +1,30 @@
+"""napari_sisr.core must stay headless: no Qt, napari or magicgui."""
+
+import subprocess
+import sys
+
+CODE = """
+import sys
+import napari_sisr, napari_sisr.core
+import napari_sisr.core.config, napari_sisr.core.degradation, napari_sisr.core.fit
+import napari_sisr.core.unpaired, napari_sisr.core.io, napari_sisr.core.progress
+import napari_sisr.cli
+import pkgutil, importlib
+for m in pkgutil.walk_packages(napari_sisr.core.__path__, "napari_sisr.core."):
+    importlib.import_module(m.name)
+bad = sorted(m for m in sys.modules if m.split(".")[0] in {"qtpy", "napari", "magicgui",
+             "PyQt5", "PyQt6", "PySide2", "PySide6", "vispy"})
+print(",".join(bad))
+"""
+
+
+def test_core_imports_no_gui_modules():
+    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"core imported GUI modules: {out.stdout}"
+
+
+def test_gui_check_detects_napari():
+    # The same probe sees napari once something imports it, so the test above can fail.
+    code = CODE.replace("import napari_sisr.cli", "import napari_sisr.cli, magicgui")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "magicgui" in out.stdout
