@@ -1,0 +1,166 @@
+"""The Super-resolve job: what runs in the worker thread, separated from the widget.
+
+:func:`prepare_tasks` snapshots the chosen layers on the GUI thread (data reference, geometry
+and display settings), :func:`run_tasks` is the generator the worker runs: it loads the model
+through the widget's cache and drives :func:`napari_sisr.core.inference.iter_predict` for each
+layer, yielding :class:`TaskProgress` per tile and :class:`TaskResult` per finished layer, so
+results reach the GUI thread one by one while the viewer stays responsive.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from napari_sisr.core.progress import Progress, as_stop, check_stop
+
+from ._sr_layers import sr_layer_kwargs
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari.layers
+
+    from ._models import ModelCache
+
+#: A result for a new layer may use at most this fraction of the memory available at start.
+MEMORY_FRACTION = 0.5
+
+
+@dataclass
+class SRTask:
+    """One layer to super-resolve, snapshotted on the GUI thread."""
+
+    name: str
+    data: Any
+    rgb: bool
+    src_dtype: np.dtype
+    layer_kwargs: dict[str, Any]
+    out: Path | None = None
+
+
+@dataclass
+class SRSettings:
+    """Everything the worker needs besides the layers (validated before the job starts)."""
+
+    model: str
+    scale: int
+    tile: int
+    halo: int | str = "auto"
+    batch: int = 4
+    device: str = "auto"
+    precision: str = "fp32"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaskProgress:
+    index: int
+    count: int
+    progress: Progress
+
+
+@dataclass
+class TaskResult:
+    index: int
+    data: Any
+
+
+def source_data(layer: napari.layers.Image):
+    """Full-resolution data of a layer (level 0 of a multiscale layer)."""
+    return layer.data[0] if layer.multiscale else layer.data
+
+
+def output_paths(base: str | os.PathLike, names: Sequence[str]) -> list[Path]:
+    """OME-Zarr path per layer: ``base`` itself for one layer, ``<stem>_<name>.zarr`` for more."""
+    base = Path(base)
+    if base.suffix != ".zarr":
+        base = base.with_name(base.name + ".ome.zarr")
+    if len(names) == 1:
+        return [base]
+    stem = base.name[: -len(".ome.zarr")] if base.name.endswith(".ome.zarr") else base.stem
+    suffix = base.name[len(stem) :]
+    safe = ["".join(c if c.isalnum() or c in "-_." else "_" for c in n) for n in names]
+    return [base.with_name(f"{stem}_{n}{suffix}") for n in safe]
+
+
+def prepare_tasks(
+    layers: Sequence[napari.layers.Image], settings: SRSettings, out: str | None = None
+) -> list[SRTask]:
+    """Snapshot layers for the worker; raises ``ValueError`` for inputs that cannot work."""
+    if not layers:
+        raise ValueError("no image layer chosen: select one or tick 'all image layers'")
+    paths = output_paths(out, [lyr.name for lyr in layers]) if out else [None] * len(layers)
+    tasks = []
+    for layer, path in zip(layers, paths, strict=True):
+        data = source_data(layer)
+        kwargs = sr_layer_kwargs(layer, settings.scale, data.dtype, meta={"model": settings.model})
+        if path is not None and path.exists():
+            raise ValueError(f"output {path} already exists: choose another path or remove it")
+        if path is None:
+            check_fits_in_memory(layer.name, data.shape, settings.scale, layer.rgb)
+        tasks.append(SRTask(layer.name, data, layer.rgb, np.dtype(data.dtype), kwargs, path))
+    return tasks
+
+
+def check_fits_in_memory(name: str, shape: Sequence[int], s: int, rgb: bool) -> None:
+    """Refuse a new-layer result that would not fit comfortably in memory."""
+    import psutil
+
+    n_spatial_end = len(shape) - (1 if rgb else 0)
+    out = np.array(shape, dtype=np.float64)
+    out[n_spatial_end - 2 : n_spatial_end] *= s
+    nbytes = float(np.prod(out)) * 4  # float32 result
+    budget = psutil.virtual_memory().available * MEMORY_FRACTION
+    if nbytes > budget:
+        raise ValueError(
+            f"the result of {name!r} would take {nbytes / 2**30:.1f} GiB, more than half the "
+            f"free memory ({budget / 2**30:.1f} GiB): choose 'OME-Zarr file' as output"
+        )
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is usable, else ``"cpu"``."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run_tasks(
+    tasks: Sequence[SRTask], settings: SRSettings, cache: ModelCache, stop=None
+) -> Generator[TaskProgress | TaskResult, None, int]:
+    """Super-resolve each task in turn; returns the number of finished layers."""
+    from napari_sisr.core.inference import iter_predict
+
+    stop_fn = as_stop(stop)
+    device = resolve_device(settings.device)
+    for i, task in enumerate(tasks):
+        check_stop(stop_fn)
+        yield TaskProgress(i, len(tasks), Progress(0, 1, f"{task.name}: loading model"))
+        net = cache.get(settings.model, device)
+        gen = iter_predict(
+            task.data,
+            net,
+            tile=settings.tile,
+            halo=settings.halo,
+            batch=settings.batch,
+            device=device,
+            precision=settings.precision,
+            out=task.out,
+            stop=stop,
+            **settings.extra,
+        )
+        while True:
+            try:
+                update = next(gen)
+            except StopIteration as done:
+                result = done.value
+                break
+            yield TaskProgress(i, len(tasks), update)
+        yield TaskResult(i, result)
+    return len(tasks)

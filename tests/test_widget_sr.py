@@ -1,0 +1,234 @@
+"""The Super-resolve widget in a real napari viewer (run under Xvfb)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_sisr.core.modelio import save_model
+
+from conftest import shared_path
+
+pytestmark = pytest.mark.gui
+
+TILE = 32
+
+
+@pytest.fixture(autouse=True)
+def _private_registry(tmp_path, monkeypatch):
+    """Each test gets its own model list, never the user's."""
+    from napari_sisr.widgets import _models
+
+    monkeypatch.setenv("NAPARI_SISR_CONFIG_DIR", str(tmp_path / "config"))
+    _models.default_registry.cache_clear()
+    yield
+    _models.default_registry.cache_clear()
+
+
+def _tiny_model(path, channels=1):
+    import torch
+
+    from napari_sisr.core.archs import build_generator
+
+    torch.manual_seed(0)
+    net = build_generator("srresnet", "fast", 2, channels, n_blocks=1, nf=8)
+    return save_model(path, net, {})
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    return _tiny_model(tmp_path / "models" / "tiny_x2")
+
+
+@pytest.fixture
+def rgb_model_path(tmp_path):
+    return _tiny_model(tmp_path / "models" / "tiny_rgb_x2", channels=3)
+
+
+@pytest.fixture
+def widget(make_napari_viewer, model_path):
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Super-resolve")
+    w.set_model(model_path)
+    w._tile.value = TILE
+    return viewer, w
+
+
+def _run(qtbot, w, timeout=60_000):
+    worker = w.run()
+    assert worker is not None, "run() refused to start"
+    qtbot.waitUntil(lambda: not w.running, timeout=timeout)
+    return worker
+
+
+def _reference(data, model_path, **kw):
+    import napari_sisr
+
+    return np.asarray(napari_sisr.predict(data, str(model_path), tile=TILE, device="cpu", **kw))
+
+
+def _errors_since(n):
+    from napari.utils.notifications import notification_manager
+
+    return [str(r.message) for r in notification_manager.records[n:]]
+
+
+def _n_records():
+    from napari.utils.notifications import notification_manager
+
+    return len(notification_manager.records)
+
+
+def _assert_centres_align(src, sr, s):
+    """World positions of result pixel centres = sub-pixel positions inside the source pixel."""
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        j = np.array([rng.integers(0, n) for n in sr.data.shape[: sr.ndim]], dtype=float)
+        i = j.copy()
+        i[-2:] = (j[-2:] + 0.5) / s - 0.5
+        np.testing.assert_allclose(sr.data_to_world(j), src.data_to_world(i), atol=1e-9)
+
+
+def test_2d_result_matches_predict_and_overlays_source(qtbot, widget, nuclei, model_path):
+    viewer, w = widget
+    img = nuclei[100:164, 200:280]
+    src = viewer.add_image(
+        img, name="nuclei", scale=(0.5, 0.25), translate=(10, -3), colormap="magma"
+    )
+    _run(qtbot, w)
+    sr = viewer.layers["nuclei x2 SR"]
+    assert sr.data.shape == (128, 160)
+    np.testing.assert_allclose(sr.scale, (0.25, 0.125))
+    np.testing.assert_allclose(sr.translate, (10 - 0.25 * 0.5, -3 - 0.125 * 0.5))
+    _assert_centres_align(src, sr, 2)
+    np.testing.assert_array_equal(np.asarray(sr.data), _reference(img, model_path))
+    assert sr.colormap.name == "magma"
+    assert sr.blending == src.blending
+    assert "done" in w._status.value
+    assert list(viewer.layers.selection) == [src]  # the next click runs on the source again
+
+
+def test_rotated_source_still_aligns(qtbot, widget, nuclei):
+    viewer, w = widget
+    src = viewer.add_image(nuclei[:40, :48], name="rot", scale=(2, 3), rotate=30)
+    _run(qtbot, w)
+    _assert_centres_align(src, viewer.layers["rot x2 SR"], 2)
+
+
+def test_zstack_keeps_slider_axis(qtbot, widget, model_path):
+    import tifffile
+
+    viewer, w = widget
+    stack = tifffile.imread(shared_path("stack_3d/arabidopsis_embryo_zyx.tif"))[40:43, 30:70, 30:78]
+    src = viewer.add_image(stack, name="embryo", scale=(0.35, 0.79, 0.79), translate=(5, 0, 0))
+    _run(qtbot, w)
+    sr = viewer.layers["embryo x2 SR"]
+    assert sr.data.shape == (3, 80, 96)
+    assert sr.scale[0] == pytest.approx(0.35) and sr.translate[0] == pytest.approx(5)
+    _assert_centres_align(src, sr, 2)
+    np.testing.assert_array_equal(np.asarray(sr.data), _reference(stack, model_path))
+
+
+def test_rgb_stays_rgb(qtbot, widget, rgb_model_path):
+    import imageio.v3 as iio
+
+    viewer, w = widget
+    w.set_model(rgb_model_path)
+    rgb = iio.imread(shared_path("histology/he_tcia.jpg"))[:40, :56]
+    src = viewer.add_image(rgb, name="he")
+    assert src.rgb
+    _run(qtbot, w)
+    sr = viewer.layers["he x2 SR"]
+    assert sr.rgb and sr.data.shape == (80, 112, 3)
+    _assert_centres_align(src, sr, 2)
+    np.testing.assert_array_equal(np.asarray(sr.data), _reference(rgb, rgb_model_path, rgb=True))
+
+
+def test_all_image_layers_batch(qtbot, widget, nuclei):
+    viewer, w = widget
+    viewer.add_image(nuclei[:32, :32], name="a")
+    viewer.add_image(nuclei[32:64, :48], name="b")
+    viewer.add_labels(np.zeros((32, 32), dtype=np.uint8), name="mask")
+    w._all.value = True
+    _run(qtbot, w)
+    assert viewer.layers["a x2 SR"].data.shape == (64, 64)
+    assert viewer.layers["b x2 SR"].data.shape == (64, 96)
+    assert "mask x2 SR" not in [lyr.name for lyr in viewer.layers]
+
+
+def test_cancel_leaves_no_result(qtbot, widget, nuclei):
+    viewer, w = widget
+    viewer.add_image(nuclei[:128, :128], name="big")
+    w._tile.value = 16
+    w.run()
+    w.cancel()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    assert [lyr.name for lyr in viewer.layers] == ["big"]
+    assert "cancel" in w._status.value
+
+
+def test_model_is_cached_between_runs(qtbot, widget, nuclei):
+    viewer, w = widget
+    viewer.add_image(nuclei[:32, :32], name="a")
+    _run(qtbot, w)
+    net = next(iter(w._cache._nets.values()))
+    viewer.layers.selection = {viewer.layers["a"]}
+    _run(qtbot, w)
+    assert len(w._cache) == 1 and next(iter(w._cache._nets.values())) is net
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("nan", "nan"),
+        ("channels", "channel"),
+        ("no_layer", "no image layer"),
+        ("missing_model", "not found"),
+    ],
+)
+def test_bad_input_gives_notification(qtbot, widget, nuclei, case, expected, tmp_path):
+    viewer, w = widget
+    img = nuclei[:48, :48].astype(np.float32)
+    if case == "nan":
+        img[5, 7] = np.nan
+        viewer.add_image(img, name="bad")
+    elif case == "channels":
+        viewer.add_image(np.stack([img] * 3, -1) / img.max(), name="bad", rgb=True)
+    elif case == "missing_model":
+        viewer.add_image(img, name="bad")
+        w.set_model(tmp_path / "nowhere" / "model.json")
+    n = _n_records()
+    worker = w.run()
+    if worker is not None:
+        qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    messages = " | ".join(_errors_since(n)).lower()
+    assert expected in messages, messages
+    assert not any(lyr.name.endswith("SR") for lyr in viewer.layers)
+
+
+def test_omezarr_output_is_zarr_backed(qtbot, widget, nuclei, model_path, tmp_path):
+    import dask.array as da
+
+    viewer, w = widget
+    img = nuclei[:96, :96]
+    viewer.add_image(img, name="n")
+    w._output.value = "OME-Zarr file"
+    w._out_path.value = tmp_path / "out.ome.zarr"
+    _run(qtbot, w)
+    sr = viewer.layers["n x2 SR"]
+    data = sr.data[0] if sr.multiscale else sr.data
+    assert isinstance(data, da.Array) and data.shape == (192, 192)
+    assert (tmp_path / "out.ome.zarr").exists()
+    np.testing.assert_array_equal(np.asarray(data), _reference(img, model_path))
+
+
+def test_registry_lists_registered_models(model_path, tmp_path):
+    from napari_sisr.widgets._models import ModelRegistry, available_models, register_model
+
+    ref = register_model(model_path)
+    assert str(ref) in available_models().values()
+    # persisted: a fresh registry on the same file sees it
+    again = ModelRegistry(tmp_path / "config" / "models.json")
+    assert str(ref) in again.available().values()
+    with pytest.raises(FileNotFoundError):
+        register_model(tmp_path / "missing.json")
