@@ -29,6 +29,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .sr_widget import _devices
+
 if TYPE_CHECKING:
     import napari
 
@@ -133,8 +135,10 @@ class TrainForm(QWidget):
         fb.setContentsMargins(0, 0, 0, 0)
         self.sigma_lo, self.sigma_hi = _dspin(0.0, 64, 0.8, 0.1), _dspin(0.0, 64, 2.5, 0.1)
         self.noise_lo, self.noise_hi = _dspin(0, 1e6, 0.0, 0.01, 4), _dspin(0, 1e6, 0.05, 0.01, 4)
+        self.noise_lo.setToolTip("Fraction of the image's intensity range (1st-99.8th pct.)")
+        self.noise_hi.setToolTip(self.noise_lo.toolTip())
         fb.addRow("PSF sigma range", _row(self.sigma_lo, self.sigma_hi))
-        fb.addRow("noise std range", _row(self.noise_lo, self.noise_hi))
+        fb.addRow("noise std range (rel.)", _row(self.noise_lo, self.noise_hi))
         self.deg_stack = QStackedWidget()
         self.deg_stack.addWidget(fixed)
         self.deg_stack.addWidget(blind)
@@ -144,7 +148,6 @@ class TrainForm(QWidget):
 
     def _model_group(self) -> QGroupBox:
         from ..core.archs import ARCHS
-        from ..core.modelio import bundled_models
 
         g = QGroupBox("Model")
         f = QFormLayout(g)
@@ -154,15 +157,15 @@ class TrainForm(QWidget):
         self.preset = QComboBox()
         f.addRow("architecture", _row(self.arch, self.preset))
         self.init_model = QComboBox()
-        self.init_model.addItems([SCRATCH, *bundled_models(), FROM_FILE])
+        self.init_model.setToolTip("Fine-tune a bundled or trained model instead of starting afresh")
         self.init_path = QLineEdit()
         self.init_path.setPlaceholderText("path to a model .json")
         self.init_path.setVisible(False)
-        self.init_model.currentTextChanged.connect(
-            lambda t: self.init_path.setVisible(t == FROM_FILE)
-        )
+        self.init_path.editingFinished.connect(self._on_init_changed)
+        self.init_model.currentIndexChanged.connect(self._on_init_changed)
         f.addRow("start from", self.init_model)
         f.addRow("", self.init_path)
+        self.refresh_models()
         return g
 
     def _training_group(self) -> QGroupBox:
@@ -181,9 +184,9 @@ class TrainForm(QWidget):
         f.addRow("validate / preview every", _row(self.val_every, self.preview_every))
         self.device = QComboBox()
         self.device.addItems(_devices())
-        self.gan = QCheckBox("adversarial loss (GAN)")
-        self.gan.setChecked(True)
-        f.addRow("device", _row(self.device, self.gan))
+        self.adversarial = QCheckBox("adversarial loss (GAN)")
+        self.adversarial.setChecked(True)
+        f.addRow("device", _row(self.device, self.adversarial))
         self.run_dir = QLineEdit()
         self.run_dir.setPlaceholderText("~/.napari-sisr/runs/<timestamp>")
         browse = QPushButton("…")
@@ -268,9 +271,50 @@ class TrainForm(QWidget):
         if path:
             self.run_dir.setText(path)
 
+    def refresh_models(self) -> None:
+        """List bundled and registered models as fine-tuning starting points."""
+        from ._models import available_models
+
+        current = self.init_model.currentData()
+        self.init_model.blockSignals(True)
+        self.init_model.clear()
+        self.init_model.addItem(SCRATCH, None)
+        for label, ref in available_models().items():
+            self.init_model.addItem(label, ref)
+        self.init_model.addItem(FROM_FILE, FROM_FILE)
+        index = self.init_model.findData(current)
+        self.init_model.setCurrentIndex(max(index, 0))
+        self.init_model.blockSignals(False)
+
+    def init_reference(self) -> str | None:
+        """The model to fine-tune (bundled name or path), or ``None`` to start afresh."""
+        ref = self.init_model.currentData()
+        if ref == FROM_FILE:
+            return self.init_path.text().strip() or None
+        return ref
+
+    def _on_init_changed(self, *_: Any) -> None:
+        """Show the model's architecture, preset and scale, which fine-tuning must keep."""
+        from ..core.modelio import read_model_meta
+
+        self.init_path.setVisible(self.init_model.currentData() == FROM_FILE)
+        ref = self.init_reference()
+        meta = None
+        if ref is not None:
+            try:
+                meta = read_model_meta(ref)
+            except (OSError, ValueError):
+                meta = None  # reported when the config is built at Start
+        if meta is not None:
+            self.arch.setCurrentText(meta["arch"])
+            if meta.get("preset"):
+                self.preset.setCurrentText(meta["preset"])
+            self.scale.setCurrentText(str(meta["scale"]))
+        for w in (self.arch, self.preset, self.scale):
+            w.setEnabled(meta is None)
+
     def values(self) -> dict[str, Any]:
         """The widget state as a plain dict (unvalidated)."""
-        init = self.init_model.currentText()
         return {
             "hr_layers": self.hr_layer_names(),
             "lr_layer": None if self.lr_combo.currentText() in ("", NO_LR) else self.lr_combo.currentText(),
@@ -286,9 +330,7 @@ class TrainForm(QWidget):
             "noise_std_range": (self.noise_lo.value(), self.noise_hi.value()),
             "arch": self.arch.currentText(),
             "preset": self.preset.currentText(),
-            "init": None if init == SCRATCH else (self.init_path.text().strip() or None)
-            if init == FROM_FILE
-            else init,
+            "init": self.init_reference(),
             "patch": self.patch.value(),
             "batch": self.batch.value(),
             "iterations": self.iterations.value(),
@@ -296,17 +338,8 @@ class TrainForm(QWidget):
             "val_every": self.val_every.value(),
             "preview_every": self.preview_every.value(),
             "device": self.device.currentText(),
-            "gan": self.gan.isChecked(),
+            "adversarial": self.adversarial.isChecked(),
             "run_dir": self.run_dir.text().strip() or None,
         }
 
 
-def _devices() -> list[str]:
-    import torch
-
-    out = ["cpu"]
-    if torch.cuda.is_available():
-        out = ["cuda", *[f"cuda:{i}" for i in range(torch.cuda.device_count())], "cpu"]
-    elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        out = ["mps", "cpu"]
-    return out

@@ -8,11 +8,9 @@ as :class:`JobError` with a message naming the field or layer.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 if TYPE_CHECKING:
     import napari
@@ -27,14 +25,6 @@ class JobError(ValueError):
     """A problem with the user's input, worded for a notification."""
 
 
-@dataclass
-class Job:
-    """A validated configuration and the extra arguments for ``iter_train``."""
-
-    config: TrainConfig
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-
 def default_run_dir(root: Path = RUNS_ROOT) -> Path:
     """A fresh, time-stamped run folder under ``root``."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -42,24 +32,6 @@ def default_run_dir(root: Path = RUNS_ROOT) -> Path:
     while path.exists():
         path, i = root / f"{stamp}-{i}", i + 1
     return path
-
-
-def layer_plane(viewer: napari.viewer.Viewer, name: str) -> np.ndarray:
-    """The 2D plane of an image layer currently shown (grey; RGB is averaged)."""
-    try:
-        layer = viewer.layers[name]
-    except KeyError:
-        raise JobError(f"layer {name!r} no longer exists") from None
-    data = layer.data[0] if layer.multiscale else layer.data
-    if layer.rgb:
-        data = np.asarray(data, dtype=np.float32).mean(axis=-1)
-    if data.ndim > 2:  # the plane on screen for stacks and time-lapses
-        lead = tuple(int(i) for i in viewer.dims.current_step[: data.ndim - 2])
-        data = data[lead]
-    arr = np.asarray(data)
-    if arr.ndim != 2:
-        raise JobError(f"layer {name!r} is not a 2D image (shape {arr.shape})")
-    return arr
 
 
 def _degradation(values: dict[str, Any], loaded) -> dict[str, Any]:
@@ -78,3 +50,154 @@ def _degradation(values: dict[str, Any], loaded) -> dict[str, Any]:
             typed["noise_var"] = loaded.noise_var  # keep full precision
         return {**base, **typed}
     return {**typed, "source": "manual"}
+
+
+@dataclass
+class LayerSource:
+    """A snapshot of an image layer for the training thread: its name, data and RGB flag.
+
+    The core reads any object with ``.data`` (and ``.name``, ``.rgb``); passing this instead of
+    the layer keeps the worker away from the layer object itself.
+    """
+
+    name: str
+    data: Any
+    rgb: bool = False
+
+    @property
+    def shape_yx(self) -> tuple[int, int]:
+        data = self.data[0] if isinstance(self.data, list | tuple) else self.data
+        shape = tuple(int(n) for n in data.shape)
+        return shape[-3:-1] if self.rgb else shape[-2:]
+
+
+def _source(viewer: napari.viewer.Viewer, name: str, role: str) -> LayerSource:
+    try:
+        layer = viewer.layers[name]
+    except KeyError:
+        raise JobError(f"{role}: layer {name!r} no longer exists") from None
+    data = layer.data
+    if getattr(layer, "multiscale", False):
+        data = list(data)
+    return LayerSource(layer.name, data, bool(getattr(layer, "rgb", False)))
+
+
+def _first_error(err) -> str:
+    """One line naming the first invalid field of a pydantic ``ValidationError``."""
+    e = err.errors()[0]
+    where = ".".join(str(p) for p in e.get("loc", ()) if not isinstance(p, int))
+    msg = e.get("msg", str(err)).removeprefix("Value error, ")
+    return f"{where}: {msg}" if where else msg
+
+
+def build_config(
+    viewer: napari.viewer.Viewer,
+    values: dict[str, Any],
+    *,
+    loaded=None,
+    resume: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """Check the form values against the viewer's layers and build the training config.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        Source of the layers named in ``values``.
+    values : dict
+        :meth:`TrainForm.values`.
+    loaded : DegradationParams, optional
+        Parameters loaded from a fit JSON; typed values are laid over them.
+    resume : bool
+        Continue the run in ``values["run_dir"]`` from its newest checkpoint.
+    overrides : dict, optional
+        Extra :class:`TrainConfig` fields laid over the form (scripts, tests).
+
+    Raises
+    ------
+    JobError
+        With a message naming the problem (missing layer, patch too large, invalid field).
+    """
+    from pydantic import ValidationError
+
+    from ..core.train_config import TrainConfig
+    from ..core.training import latest_checkpoint
+
+    names = values["hr_layers"]
+    if not names:
+        raise JobError("choose at least one HR layer to train on")
+    hr = [_source(viewer, n, "HR layers") for n in names]
+    fields: dict[str, Any] = {"hr": hr}
+    checked = list(hr)
+    if values["val_mode"] == "layer":
+        val_name = values["val_layer"]
+        if not val_name:
+            raise JobError("validation: choose the held-out layer")
+        if val_name in names:
+            raise JobError(
+                f"validation layer {val_name!r} is also ticked as an HR layer: validation "
+                "images must never be trained on"
+            )
+        fields["val"] = [_source(viewer, val_name, "validation")]
+    else:
+        fields["val_fraction"] = values["val_fraction"]
+    if values["lr_layer"]:
+        if len(names) != 1:
+            raise JobError("a paired LR layer pairs with exactly one HR layer: tick only one")
+        if values["val_mode"] == "layer":
+            raise JobError(
+                "paired training validates on a held-out band of the pair: choose a fraction"
+            )
+        fields["lr_images"] = [_source(viewer, values["lr_layer"], "paired LR")]
+    elif values["blind"]:
+        fields["blind"] = {
+            "scale": values["scale"],
+            "sigma": values["sigma_range"],
+            "noise_std": values["noise_std_range"],
+        }
+    else:
+        fields["degradation"] = _degradation(values, loaded)
+    patch = int(values["patch"])
+    small = [f"{s.name!r} ({s.shape_yx[0]} x {s.shape_yx[1]})" for s in checked if min(s.shape_yx) < patch]
+    if small:
+        raise JobError(
+            f"patch size {patch} is larger than HR layer {', '.join(small)}: choose a smaller patch"
+        )
+    run_dir = Path(values["run_dir"]).expanduser() if values["run_dir"] else None
+    if resume:
+        if run_dir is None or latest_checkpoint(run_dir / "checkpoints") is None:
+            raise JobError(
+                f"nothing to resume: {run_dir or 'no run folder chosen'} holds no checkpoint"
+            )
+    elif run_dir is None:
+        run_dir = default_run_dir()
+    elif (run_dir / "checkpoints").exists() and latest_checkpoint(run_dir / "checkpoints"):
+        raise JobError(f"{run_dir} already holds a training run: press Resume or choose another folder")
+    try:
+        lr = float(values["lr"])
+    except ValueError:
+        raise JobError(f"learning rate: {values['lr']!r} is not a number") from None
+    fields.update(
+        scale=values["scale"],
+        arch=values["arch"],
+        preset=values["preset"],
+        init=values["init"],
+        patch=patch,
+        batch=values["batch"],
+        iters=values["iterations"],
+        lr=lr,
+        adversarial=values["adversarial"],
+        val_every=values["val_every"],
+        preview_every=values["preview_every"],
+        device=values["device"],
+        out=run_dir,
+        resume=resume,
+    )
+    fields.update(overrides or {})
+    try:
+        config = TrainConfig(**fields)
+    except ValidationError as err:
+        raise JobError(f"invalid training settings: {_first_error(err)}") from None
+    except (ValueError, FileNotFoundError) as err:
+        raise JobError(str(err)) from None
+    return config

@@ -48,6 +48,8 @@ class TrainWidget(QWidget):
         self.worker = None
         self._stop = threading.Event()
         self.last_result: Any = None
+        #: Extra TrainConfig fields laid over the form at Start (for scripts and tests).
+        self.config_overrides: dict[str, Any] = {}
 
         self.form = TrainForm(napari_viewer)
         self.start_btn = QPushButton("Start")
@@ -96,26 +98,37 @@ class TrainWidget(QWidget):
         holder = self._worker_holder
         self.destroyed.connect(lambda *_: _abort(holder))
 
+    @property
+    def running(self) -> bool:
+        """Whether a training run is in progress."""
+        return self.worker is not None
+
     # ------------------------------------------------------------------ running
     def start(self, resume: bool = False) -> None:
         """Build the configuration from the form and start training (or resume)."""
-        from ._train_job import JobError, build_job
+        from ._train_job import JobError, build_config
 
         if self.worker is not None:
             return
         try:
-            job = build_job(self.viewer, self.form.values(), resume=resume)
+            config = build_config(
+                self.viewer,
+                self.form.values(),
+                loaded=self.form.loaded_params,
+                resume=resume,
+                overrides=self.config_overrides,
+            )
         except JobError as err:
             _notify_error(str(err))
             return
-        self.form.run_dir.setText(str(job.config.run_dir))
+        self.form.run_dir.setText(str(config.out))
         self._reset_plots()
         self._stop = threading.Event()
         from napari.qt.threading import create_worker
 
         from .. import iter_train
 
-        worker = create_worker(iter_train, job.config, stop=self._stop, **job.kwargs)
+        worker = create_worker(iter_train, config, stop=self._stop)
         worker.yielded.connect(self._on_yielded)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
@@ -123,7 +136,7 @@ class TrainWidget(QWidget):
         self.worker = worker
         self._worker_holder[0] = (worker, self._stop)
         self._set_running(True)
-        self.status.setText(("resuming" if resume else "starting") + f" in {job.config.run_dir}")
+        self.status.setText(("resuming" if resume else "starting") + f" in {config.out}")
         worker.start()
 
     def stop(self) -> None:
@@ -176,17 +189,18 @@ class TrainWidget(QWidget):
         from ._models import register_model
 
         self.last_result = result
-        model = getattr(result, "model_path", None)
-        if model is None:
-            self.status.setText("stopped before any validation: no model exported")
-            return
+        verb = f"stopped at step {result.steps}" if result.stopped else f"finished {result.steps} steps"
+        best = result.best_metrics or {}
+        score = ""
+        if "psnr" in best and "psnr_bicubic" in best:
+            score = f" (validation PSNR {best['psnr']:.2f} dB, bicubic {best['psnr_bicubic']:.2f} dB)"
         try:
-            register_model(model)
+            register_model(result.model)
         except (OSError, ValueError) as err:
-            _notify_error(f"model saved to {model} but could not be listed: {err}")
+            _notify_error(f"model saved to {result.model} but could not be listed: {err}")
             return
-        self.status.setText(f"model saved: {model}")
-        _notify_info(f"Trained model saved to {model}; it is offered in Super-resolve.")
+        self.status.setText(f"{verb}{score}; model saved: {result.model}")
+        _notify_info(f"Training {verb}; model saved to {result.model} and offered in Super-resolve")
 
     def _on_errored(self, err: Exception) -> None:
         from ..core.progress import Cancelled
