@@ -50,7 +50,9 @@ def test_bad_images_are_named():
 
 
 def test_split_by_image_and_by_band(actin):
-    imgs = load_images([actin[:100, :100], actin[100:200, :100], actin[200:300, :100]], in_channels=1)
+    imgs = load_images(
+        [actin[:100, :100], actin[100:200, :100], actin[200:300, :100]], in_channels=1
+    )
     train, val, info = split_validation(imgs, 0.2, 32, 4)
     assert [i.name for i in train] == ["array0", "array1"] and [i.name for i in val] == ["array2"]
     assert info["mode"] == "images"
@@ -97,7 +99,9 @@ def test_normalised_params_match_raw_simulation(actin):
     raw = simulate_lr(hr, p, noise=False)
     pn = normalised_params(p, lo, hi - lo)
     norm = simulate_lr((hr - lo) / (hi - lo), pn, noise=False)
-    np.testing.assert_allclose((raw - p.gain * lo - p.offset) / (p.gain * (hi - lo)), norm, atol=1e-5)
+    np.testing.assert_allclose(
+        (raw - p.gain * lo - p.offset) / (p.gain * (hi - lo)), norm, atol=1e-5
+    )
     assert pn.noise_std == pytest.approx(20.0 / (2.0 * (hi - lo)))
     assert pn.shift_yx == (0.0, 0.0) and pn.gain == 1.0 and pn.offset == 0.0
 
