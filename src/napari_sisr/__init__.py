@@ -21,6 +21,12 @@ _LAZY = {
     "unpaired_params": "napari_sisr.core.unpaired",
     "Cancelled": "napari_sisr.core.progress",
     "Progress": "napari_sisr.core.progress",
+    "TrainConfig": "napari_sisr.core.train_config",
+    "DegradationRange": "napari_sisr.core.train_config",
+    "iter_train": "napari_sisr.core.training",
+    "train": "napari_sisr.core.training",
+    "TrainResult": "napari_sisr.core.training",
+    "TrainingDiverged": "napari_sisr.core.training",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -30,6 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core.degradation import simulate_lr, simulate_lr_torch
     from .core.fit import fit_degradation, iter_fit
     from .core.progress import Cancelled, Progress
+    from .core.train_config import DegradationRange, TrainConfig
+    from .core.training import TrainingDiverged, TrainResult, iter_train, train
     from .core.unpaired import estimate_noise, sigma_from_optics, unpaired_params
 
 

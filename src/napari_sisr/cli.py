@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .cli_train import add_train
+
 log = logging.getLogger("napari_sisr")
 
 
@@ -148,7 +150,7 @@ def run_fit(args) -> int:
 
 # ------------------------------------------------------------------------------- main
 #: Subcommand registrars, in the order ``--help`` lists them.
-SUBCOMMANDS: list[Callable] = [add_simulate, add_fit]
+SUBCOMMANDS: list[Callable] = [add_simulate, add_fit, add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:
