@@ -113,6 +113,10 @@ class JobRunner:
         Also show a progress bar in napari's activity dock.
     announce : bool
         Show info notifications for cancelled jobs (off for quiet jobs such as previews).
+    graceful : bool
+        For jobs that wind down on their own when ``stop`` is set and still return a result
+        (training saves a checkpoint and exports its model): :meth:`cancel` then only sets
+        the event, and the result is delivered to ``on_done`` as for a finished job.
     """
 
     def __init__(
@@ -124,8 +128,10 @@ class JobRunner:
         status=None,
         activity: bool = True,
         announce: bool = True,
+        graceful: bool = False,
     ) -> None:
         self.run_button, self.cancel_button = run_button, cancel_button
+        self.graceful = graceful
         self.progress_bar, self.status = progress_bar, status
         self.activity, self.announce = activity, announce
         self.worker = None
@@ -195,7 +201,8 @@ class JobRunner:
         if not self.busy:
             return
         self._stop.set()
-        self.worker.quit()
+        if not self.graceful:
+            self.worker.quit()
         _enable(self.cancel_button, False)
         self._set_status(f"{self._description}: cancelling")
 
@@ -262,7 +269,7 @@ class JobRunner:
         _enable(self.run_button, True)
         _enable(self.cancel_button, False)
         seconds = time.perf_counter() - self._t0
-        if outcome is None or outcome.cancelled or self._stop.is_set():
+        if outcome is None or outcome.cancelled or (self._stop.is_set() and not self.graceful):
             state, text = "cancelled", f"{self._description} cancelled"
             if self.announce:
                 notify_info(text)

@@ -63,7 +63,9 @@ class LinePlot(QWidget):
 
     MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 46, 8, 20, 18
 
-    def __init__(self, title: str = "", log_y: bool = False, min_interval_ms: int = 250, parent=None):
+    def __init__(
+        self, title: str = "", log_y: bool = False, min_interval_ms: int = 250, parent=None
+    ):
         super().__init__(parent)
         self.title = title
         self.log_y = log_y
@@ -178,7 +180,7 @@ class LinePlot(QWidget):
         p.end()
 
     def _draw_series(self, p: QPainter, s: Series, to_px, width_px: int) -> None:
-        pts = [(x, t) for x, y in zip(s.xs, s.ys) if (t := self._ty(y)) is not None]
+        pts = [(x, t) for x, y in zip(s.xs, s.ys, strict=True) if (t := self._ty(y)) is not None]
         if not pts:
             return
         stride = max(1, len(pts) // (2 * width_px))  # never draw more than ~2 points per pixel

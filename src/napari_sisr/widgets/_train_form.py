@@ -157,7 +157,9 @@ class TrainForm(QWidget):
         self.preset = QComboBox()
         f.addRow("architecture", _row(self.arch, self.preset))
         self.init_model = QComboBox()
-        self.init_model.setToolTip("Fine-tune a bundled or trained model instead of starting afresh")
+        self.init_model.setToolTip(
+            "Fine-tune a bundled or trained model instead of starting afresh"
+        )
         self.init_path = QLineEdit()
         self.init_path.setPlaceholderText("path to a model .json")
         self.init_path.setVisible(False)
@@ -317,7 +319,9 @@ class TrainForm(QWidget):
         """The widget state as a plain dict (unvalidated)."""
         return {
             "hr_layers": self.hr_layer_names(),
-            "lr_layer": None if self.lr_combo.currentText() in ("", NO_LR) else self.lr_combo.currentText(),
+            "lr_layer": None
+            if self.lr_combo.currentText() in ("", NO_LR)
+            else self.lr_combo.currentText(),
             "val_mode": "layer" if self.val_mode.currentIndex() == 1 else "fraction",
             "val_fraction": self.val_fraction.value(),
             "val_layer": self.val_layer.currentText() or None,
@@ -341,5 +345,3 @@ class TrainForm(QWidget):
             "adversarial": self.adversarial.isChecked(),
             "run_dir": self.run_dir.text().strip() or None,
         }
-
-

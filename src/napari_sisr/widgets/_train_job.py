@@ -158,7 +158,11 @@ def build_config(
     else:
         fields["degradation"] = _degradation(values, loaded)
     patch = int(values["patch"])
-    small = [f"{s.name!r} ({s.shape_yx[0]} x {s.shape_yx[1]})" for s in checked if min(s.shape_yx) < patch]
+    small = [
+        f"{s.name!r} ({s.shape_yx[0]} x {s.shape_yx[1]})"
+        for s in checked
+        if min(s.shape_yx) < patch
+    ]
     if small:
         raise JobError(
             f"patch size {patch} is larger than HR layer {', '.join(small)}: choose a smaller patch"
@@ -172,7 +176,9 @@ def build_config(
     elif run_dir is None:
         run_dir = default_run_dir()
     elif (run_dir / "checkpoints").exists() and latest_checkpoint(run_dir / "checkpoints"):
-        raise JobError(f"{run_dir} already holds a training run: press Resume or choose another folder")
+        raise JobError(
+            f"{run_dir} already holds a training run: press Resume or choose another folder"
+        )
     try:
         lr = float(values["lr"])
     except ValueError:

@@ -10,7 +10,6 @@ finish the current step; the core then keeps its last checkpoint and exports the
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QEvent
@@ -24,11 +23,17 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..core.progress import Progress
+from ._common import JobRunner, notify_error, notify_info
+from ._models import default_registry, register_model
 from ._plot import LinePlot
 from ._train_form import TrainForm
+from ._train_job import JobError, build_config
 
 if TYPE_CHECKING:
     import napari
+
+    from ..core.training import TrainResult
 
 PREVIEW_LAYER = "SR preview (training)"
 
@@ -45,17 +50,18 @@ class TrainWidget(QWidget):
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
         super().__init__(parent)
         self.viewer = napari_viewer
-        self.worker = None
-        self._stop = threading.Event()
-        self.last_result: Any = None
+        self.last_result: TrainResult | None = None
         #: Extra TrainConfig fields laid over the form at Start (for scripts and tests).
         self.config_overrides: dict[str, Any] = {}
+        self.runner = JobRunner(graceful=True)
+        self._stopping = False
 
         self.form = TrainForm(napari_viewer)
         self.start_btn = QPushButton("Start")
         self.stop_btn = QPushButton("Stop")
         self.resume_btn = QPushButton("Resume")
-        self.resume_btn.setToolTip("Continue from the checkpoint in the run folder")
+        self.resume_btn.setToolTip("Continue from the newest checkpoint in the run folder")
+        self.stop_btn.setToolTip("Stop after this step; the model is saved and can be resumed")
         self.stop_btn.setEnabled(False)
         self.start_btn.clicked.connect(lambda: self.start(resume=False))
         self.resume_btn.clicked.connect(lambda: self.start(resume=True))
@@ -88,28 +94,36 @@ class TrainWidget(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self.setMinimumWidth(360)
+        self.setMinimumWidth(380)
 
         events = self.viewer.layers.events
         for name in ("inserted", "removed"):
             getattr(events, name).connect(self.form.refresh_layers)
-        # stop the worker however the widget goes away (dock closed, viewer closed)
-        self._worker_holder: list = [None]
-        holder = self._worker_holder
-        self.destroyed.connect(lambda *_: _abort(holder))
+        default_registry().connect(self.form.refresh_models)
+        self.runner.bind_lifetime(self)
+        self.destroyed.connect(_forget_listeners(events, self.form))
 
     @property
     def running(self) -> bool:
         """Whether a training run is in progress."""
-        return self.worker is not None
+        return self.runner.busy
+
+    @property
+    def worker(self):
+        """The worker of the current run (``None`` when idle)."""
+        return self.runner.worker
 
     # ------------------------------------------------------------------ running
-    def start(self, resume: bool = False) -> None:
-        """Build the configuration from the form and start training (or resume)."""
-        from ._train_job import JobError, build_config
+    def start(self, resume: bool = False):
+        """Build the configuration from the form and start training (or resume).
 
-        if self.worker is not None:
-            return
+        Returns the worker, or ``None`` when the inputs are invalid (a notification says why)
+        or a run is already in progress.
+        """
+        from .. import iter_train
+
+        if self.running:
+            return None
         try:
             config = build_config(
                 self.viewer,
@@ -119,31 +133,29 @@ class TrainWidget(QWidget):
                 overrides=self.config_overrides,
             )
         except JobError as err:
-            _notify_error(str(err))
-            return
+            notify_error(str(err))
+            return None
         self.form.run_dir.setText(str(config.out))
         self._reset_plots()
-        self._stop = threading.Event()
-        from napari.qt.threading import create_worker
-
-        from .. import iter_train
-
-        worker = create_worker(iter_train, config, stop=self._stop)
-        worker.yielded.connect(self._on_yielded)
-        worker.returned.connect(self._on_returned)
-        worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        self._worker_holder[0] = (worker, self._stop)
+        self._stopping = False
+        worker = self.runner.start(
+            iter_train,
+            config,
+            on_done=self._on_done,
+            on_update=self._on_update,
+            on_finished=self._on_finished,
+            description="Training",
+        )
         self._set_running(True)
         self.status.setText(("resuming" if resume else "starting") + f" in {config.out}")
-        worker.start()
+        return worker
 
     def stop(self) -> None:
-        """Ask the training loop to stop after the current step."""
-        if self.worker is None:
+        """Ask the training loop to stop after the current step (it then saves and exports)."""
+        if not self.running:
             return
-        self._stop.set()
+        self._stopping = True
+        self.runner.cancel()
         self.stop_btn.setEnabled(False)
         self.status.setText("stopping after the current step…")
 
@@ -159,8 +171,8 @@ class TrainWidget(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
 
-    # ------------------------------------------------------------------ worker signals
-    def _on_yielded(self, update) -> None:
+    # ------------------------------------------------------------------ job callbacks (GUI thread)
+    def _on_update(self, update: Progress) -> None:
         data = update.data or {}
         step = data.get("step", update.done)
         if update.total:
@@ -176,50 +188,47 @@ class TrainWidget(QWidget):
                 plot.append("bicubic", step, val[f"{key}_bicubic"])
         if data.get("preview") is not None:
             self._show_preview(data["preview"])
-        self.status.setText(_status_text(update))
+        if not self._stopping:
+            self.status.setText(_status_text(update))
 
     def _show_preview(self, image) -> None:
         if PREVIEW_LAYER in self.viewer.layers:
-            layer = self.viewer.layers[PREVIEW_LAYER]
-            layer.data = image
+            self.viewer.layers[PREVIEW_LAYER].data = image
         else:
             self.viewer.add_image(image, name=PREVIEW_LAYER)
 
-    def _on_returned(self, result) -> None:
-        from ._models import register_model
-
+    def _on_done(self, result: TrainResult) -> None:
         self.last_result = result
-        verb = f"stopped at step {result.steps}" if result.stopped else f"finished {result.steps} steps"
+        verb = (
+            f"stopped at step {result.steps}"
+            if result.stopped
+            else f"finished {result.steps} steps"
+        )
         best = result.best_metrics or {}
         score = ""
         if "psnr" in best and "psnr_bicubic" in best:
-            score = f" (validation PSNR {best['psnr']:.2f} dB, bicubic {best['psnr_bicubic']:.2f} dB)"
+            score = (
+                f" (validation PSNR {best['psnr']:.2f} dB, bicubic {best['psnr_bicubic']:.2f} dB)"
+            )
         try:
             register_model(result.model)
         except (OSError, ValueError) as err:
-            _notify_error(f"model saved to {result.model} but could not be listed: {err}")
+            notify_error(f"model saved to {result.model} but could not be listed: {err}")
             return
         self.status.setText(f"{verb}{score}; model saved: {result.model}")
-        _notify_info(f"Training {verb}; model saved to {result.model} and offered in Super-resolve")
+        notify_info(f"Training {verb}; model saved to {result.model} and offered in Super-resolve")
 
-    def _on_errored(self, err: Exception) -> None:
-        from ..core.progress import Cancelled
-
-        if isinstance(err, Cancelled):
-            self.status.setText("stopped")
-            return
-        self.status.setText(f"failed: {err}")
-        _notify_error(f"Training failed: {err}")
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self._worker_holder[0] = None
+    def _on_finished(self, state: str) -> None:
         self._set_running(False)
+        if state == "failed":
+            self.status.setText("training failed (see the notification); checkpoints are kept")
+        elif state == "cancelled":
+            self.status.setText("stopped")
 
     # ------------------------------------------------------------------ lifetime
     def event(self, ev) -> bool:
         # napari closes a dock by re-parenting its widget to None: stop training then
-        if ev.type() == QEvent.ParentChange and self.parent() is None and self.worker is not None:
+        if ev.type() == QEvent.ParentChange and self.parent() is None and self.running:
             self.stop()
         return super().event(ev)
 
@@ -228,10 +237,15 @@ class TrainWidget(QWidget):
         super().closeEvent(ev)
 
 
-def _abort(holder: list) -> None:
-    if holder[0] is not None:
-        holder[0][1].set()
-        holder[0][0].quit()
+def _forget_listeners(events, form):
+    """Disconnect the form from viewer and registry events (the widget is gone)."""
+
+    def forget(*_):
+        for name in ("inserted", "removed"):
+            getattr(events, name).disconnect(form.refresh_layers)
+        default_registry().disconnect(form.refresh_models)
+
+    return forget
 
 
 def _status_text(update) -> str:
@@ -240,17 +254,7 @@ def _status_text(update) -> str:
     losses = data.get("losses") or {}
     parts += [f"{k} {v:.3g}" for k, v in list(losses.items())[:3]]
     if update.eta_s is not None:
-        parts.append(f"ETA {update.eta_s / 60:.1f} min" if update.eta_s > 90 else f"ETA {update.eta_s:.0f} s")
+        parts.append(
+            f"ETA {update.eta_s / 60:.1f} min" if update.eta_s > 90 else f"ETA {update.eta_s:.0f} s"
+        )
     return " · ".join(parts)
-
-
-def _notify_error(message: str) -> None:
-    from napari.utils.notifications import show_error
-
-    show_error(message)
-
-
-def _notify_info(message: str) -> None:
-    from napari.utils.notifications import show_info
-
-    show_info(message)
