@@ -40,12 +40,28 @@ def nice_ticks(lo: float, hi: float, n: int = 4) -> list[float]:
     return [start + i * step for i in range(int((hi - start) / step + 1e-9) + 1)]
 
 
-def _fmt(v: float) -> str:
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks in log10 space: whole decades, or round values when the range is narrow."""
+    decades = [float(e) for e in range(math.ceil(lo), math.floor(hi) + 1)]
+    return decades if len(decades) >= 2 else nice_ticks(lo, hi, 3)
+
+
+def _fmt(v: float, digits: int = 4) -> str:
     if v == 0:
         return "0"
     if abs(v) >= 1e4 or abs(v) < 1e-3:
         return f"{v:.0e}"
-    return f"{v:.4g}"
+    return f"{v:.{digits}g}"
+
+
+def ema(values: list[float], span: float) -> list[float]:
+    """Exponential moving average (``span`` points), the same length as ``values``."""
+    alpha = 2.0 / (span + 1.0)
+    out, acc = [], values[0]
+    for v in values:
+        acc += alpha * (v - acc)
+        out.append(acc)
+    return out
 
 
 class LinePlot(QWidget):
@@ -57,6 +73,8 @@ class LinePlot(QWidget):
         Drawn at the top left.
     log_y : bool
         Plot ``log10(y)`` (for losses); non-positive values are skipped.
+    smooth : bool
+        Draw noisy curves (many points) faintly with a moving average on top.
     min_interval_ms : int
         Shortest time between two repaints triggered by :meth:`append`.
     """
@@ -64,17 +82,23 @@ class LinePlot(QWidget):
     MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 46, 8, 20, 18
 
     def __init__(
-        self, title: str = "", log_y: bool = False, min_interval_ms: int = 250, parent=None
+        self,
+        title: str = "",
+        log_y: bool = False,
+        smooth: bool = False,
+        min_interval_ms: int = 250,
+        parent=None,
     ):
         super().__init__(parent)
         self.title = title
         self.log_y = log_y
+        self.smooth = smooth
         self.series: dict[str, Series] = {}
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(min_interval_ms)
         self._timer.timeout.connect(self.update)
-        self.setMinimumHeight(120)
+        self.setMinimumHeight(110)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
 
     # ------------------------------------------------------------------ data
@@ -131,14 +155,16 @@ class LinePlot(QWidget):
         fg = self.palette().windowText().color()
         grid = QColor(fg)
         grid.setAlpha(50)
+        title = self.title + ("  (log)" if self.log_y else "")
+        p.setPen(fg)
+        p.drawText(QPointF(4, 14), title)
+        top = self._draw_legend(p, 16 + p.fontMetrics().horizontalAdvance(title), fg)
         rect = QRectF(
             self.MARGIN_L,
-            self.MARGIN_T,
+            top,
             max(self.width() - self.MARGIN_L - self.MARGIN_R, 10),
-            max(self.height() - self.MARGIN_T - self.MARGIN_B, 10),
+            max(self.height() - top - self.MARGIN_B, 10),
         )
-        p.setPen(fg)
-        p.drawText(QPointF(4, 14), self.title + ("  (log)" if self.log_y else ""))
         bounds = self._bounds()
         p.setPen(QPen(grid))
         p.drawRect(rect)
@@ -155,49 +181,69 @@ class LinePlot(QWidget):
                 rect.bottom() - (y - y0) / (y1 - y0) * rect.height(),
             )
 
-        for t in nice_ticks(y0, y1):
+        for t in log_ticks(y0, y1) if self.log_y else nice_ticks(y0, y1):
             pt = to_px(x0, t)
             p.setPen(QPen(grid))
             p.drawLine(QPointF(rect.left(), pt.y()), QPointF(rect.right(), pt.y()))
             p.setPen(fg)
-            label = _fmt(10**t if self.log_y else t)
+            label = _fmt(10**t, 2) if self.log_y else _fmt(t)
             p.drawText(QRectF(0, pt.y() - 8, self.MARGIN_L - 4, 16), Qt.AlignRight, label)
         for t in nice_ticks(x0, x1):
             pt = to_px(t, y0)
             p.setPen(fg)
             p.drawText(QRectF(pt.x() - 30, rect.bottom() + 1, 60, 16), Qt.AlignHCenter, _fmt(t))
 
-        legend_x = rect.left() + 6
         for s in self.series.values():
             self._draw_series(p, s, to_px, max(int(rect.width()), 1))
-            pen = QPen(QColor(s.color), 2, Qt.DashLine if s.dashed else Qt.SolidLine)
-            p.setPen(pen)
-            ly = rect.top() + 10
-            p.drawLine(QPointF(legend_x, ly), QPointF(legend_x + 14, ly))
-            p.setPen(fg)
-            p.drawText(QPointF(legend_x + 17, ly + 4), s.name)
-            legend_x += 24 + p.fontMetrics().horizontalAdvance(s.name)
         p.end()
+
+    def _draw_legend(self, p: QPainter, x: float, fg: QColor) -> float:
+        """Legend entries after the title, wrapped; returns the top of the plot area."""
+        y = 10.0
+        for s in self.series.values():
+            if not s.xs:
+                continue
+            advance = 24 + p.fontMetrics().horizontalAdvance(s.name)
+            if x + advance > self.width() - self.MARGIN_R and x > 8:
+                x, y = 8.0, y + 15
+            p.setPen(QPen(QColor(s.color), 2, Qt.DashLine if s.dashed else Qt.SolidLine))
+            p.drawLine(QPointF(x, y), QPointF(x + 14, y))
+            p.setPen(fg)
+            p.drawText(QPointF(x + 17, y + 4), s.name)
+            x += advance
+        return y + self.MARGIN_T - 10
 
     def _draw_series(self, p: QPainter, s: Series, to_px, width_px: int) -> None:
         pts = [(x, t) for x, y in zip(s.xs, s.ys, strict=True) if (t := self._ty(y)) is not None]
         if not pts:
             return
         stride = max(1, len(pts) // (2 * width_px))  # never draw more than ~2 points per pixel
-        pts = pts[::stride]
-        pen = QPen(QColor(s.color), 1.6, Qt.DashLine if s.dashed else Qt.SolidLine)
-        p.setPen(pen)
+        color = QColor(s.color)
+        style = Qt.DashLine if s.dashed else Qt.SolidLine
         if len(pts) == 1:
-            p.setBrush(QColor(s.color))
+            p.setPen(QPen(color, 1.6))
+            p.setBrush(color)
             p.drawEllipse(to_px(*pts[0]), 2.5, 2.5)
             p.setBrush(Qt.NoBrush)
             return
+        if self.smooth and len(pts) > 20:  # raw values faint, their moving average on top
+            faint = QColor(color)
+            faint.setAlpha(70)
+            self._polyline(p, pts[::stride], QPen(faint, 1.0, style), to_px)
+            ys = ema([y for _, y in pts], max(3.0, len(pts) / 25))
+            pts = [(x, y) for (x, _), y in zip(pts, ys, strict=True)]
+        pts = pts[::stride]
+        self._polyline(p, pts, QPen(color, 1.8, style), to_px)
+        if len(pts) <= 40:  # mark sparse points (validation) so single steps stay visible
+            p.setBrush(color)
+            for x, y in pts:
+                p.drawEllipse(to_px(x, y), 2.0, 2.0)
+            p.setBrush(Qt.NoBrush)
+
+    @staticmethod
+    def _polyline(p: QPainter, pts, pen: QPen, to_px) -> None:
+        p.setPen(pen)
         path = QPainterPath(to_px(*pts[0]))
         for x, y in pts[1:]:
             path.lineTo(to_px(x, y))
         p.drawPath(path)
-        if len(pts) <= 40:  # mark sparse points (validation) so single steps stay visible
-            p.setBrush(QColor(s.color))
-            for x, y in pts:
-                p.drawEllipse(to_px(x, y), 2.0, 2.0)
-            p.setBrush(Qt.NoBrush)

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from ..core.config import DegradationParams
 
 NO_LR = "(none: simulate LR from HR)"
+#: The layer the Train widget shows its validation preview in (never offered as data).
+PREVIEW_LAYER = "SR preview (training)"
 SCRATCH = "(random initialisation)"
 FROM_FILE = "model file…"
 
@@ -183,12 +185,17 @@ class TrainForm(QWidget):
         f.addRow("iterations / lr", _row(self.iterations, self.lr))
         self.val_every = _spin(1, 1_000_000, 200, 50)
         self.preview_every = _spin(1, 1_000_000, 200, 50)
-        f.addRow("validate / preview every", _row(self.val_every, self.preview_every))
+        self.val_every.setToolTip("Steps between validations (PSNR/SSIM on held-out data)")
+        self.preview_every.setToolTip("Steps between updates of the preview layer")
+        f.addRow("val / preview every", _row(self.val_every, self.preview_every))
         self.device = QComboBox()
         self.device.addItems(_devices())
-        self.adversarial = QCheckBox("adversarial loss (GAN)")
+        self.adversarial = QCheckBox("GAN")
+        self.adversarial.setToolTip(
+            "Adversarial loss with a discriminator (else content loss only)"
+        )
         self.adversarial.setChecked(True)
-        f.addRow("device", _row(self.device, self.adversarial))
+        f.addRow("device / loss", _row(self.device, self.adversarial))
         self.run_dir = QLineEdit()
         self.run_dir.setPlaceholderText("~/.napari-sisr/runs/<timestamp>")
         browse = QPushButton("…")
@@ -200,7 +207,13 @@ class TrainForm(QWidget):
     # ------------------------------------------------------------------ behaviour
     def refresh_layers(self, event=None) -> None:
         """Re-list image layers, keeping the current choices where they still exist."""
-        names = [ly.name for ly in self.viewer.layers if ly._type_string == "image"]
+        from napari.layers import Image
+
+        names = [
+            ly.name
+            for ly in self.viewer.layers
+            if isinstance(ly, Image) and ly.name != PREVIEW_LAYER
+        ]
         checked = set(self.hr_layer_names())
         self.hr_list.clear()
         for name in names:

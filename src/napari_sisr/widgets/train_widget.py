@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import QEvent
+from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -27,15 +28,13 @@ from ..core.progress import Progress
 from ._common import JobRunner, notify_error, notify_info
 from ._models import default_registry, register_model
 from ._plot import LinePlot
-from ._train_form import TrainForm
+from ._train_form import PREVIEW_LAYER, TrainForm
 from ._train_job import JobError, build_config
 
 if TYPE_CHECKING:
     import napari
 
     from ..core.training import TrainResult
-
-PREVIEW_LAYER = "SR preview (training)"
 
 
 class TrainWidget(QWidget):
@@ -70,31 +69,40 @@ class TrainWidget(QWidget):
         self.progress.setFormat("%v / %m steps")
         self.status = QLabel("ready")
         self.status.setWordWrap(True)
-        self.loss_plot = LinePlot("losses", log_y=True)
+        self.loss_plot = LinePlot("losses", log_y=True, smooth=True)
         self.psnr_plot = LinePlot("validation PSNR (dB)")
         self.ssim_plot = LinePlot("validation SSIM")
         for plot in (self.psnr_plot, self.ssim_plot):
             plot.add_series("model", "#4fc3f7")
             plot.add_series("bicubic", "#bdbdbd", dashed=True)
 
-        inner = QWidget()
-        lay = QVBoxLayout(inner)
-        lay.addWidget(self.form)
+        # settings scroll above, run controls and live plots below (always visible)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setWidget(self.form)
+        panel = QWidget()
+        lay = QVBoxLayout(panel)
+        lay.setContentsMargins(0, 4, 0, 0)
         buttons = QHBoxLayout()
         for b in (self.start_btn, self.stop_btn, self.resume_btn):
             buttons.addWidget(b)
         lay.addLayout(buttons)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
-        for plot in (self.loss_plot, self.psnr_plot, self.ssim_plot):
-            lay.addWidget(plot)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(inner)
+        lay.addWidget(self.loss_plot, 3)
+        lay.addWidget(self.psnr_plot, 2)
+        lay.addWidget(self.ssim_plot, 2)
+        self.splitter = QSplitter(Qt.Vertical)
+        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(panel)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
-        self.setMinimumWidth(380)
+        outer.addWidget(self.splitter)
+        self.setMinimumWidth(340)
 
         events = self.viewer.layers.events
         for name in ("inserted", "removed"):
@@ -188,14 +196,24 @@ class TrainWidget(QWidget):
                 plot.append("bicubic", step, val[f"{key}_bicubic"])
         if data.get("preview") is not None:
             self._show_preview(data["preview"])
-        if not self._stopping:
+        if self.running and not self._stopping:  # (the final status is set by _on_done)
             self.status.setText(_status_text(update))
 
     def _show_preview(self, image) -> None:
         if PREVIEW_LAYER in self.viewer.layers:
             self.viewer.layers[PREVIEW_LAYER].data = image
-        else:
-            self.viewer.add_image(image, name=PREVIEW_LAYER)
+            return
+        # beside the images, not over them: it shows a crop of a validation image
+        extent = self.viewer.layers.extent.world
+        right = float(extent[1][-1]) if len(extent[1]) else 0.0
+        top = float(extent[0][-2]) if len(extent[0]) >= 2 else 0.0
+        gap = 0.05 * max(right, 1.0)
+        self.viewer.add_image(
+            image,
+            name=PREVIEW_LAYER,
+            contrast_limits=(0.0, 1.0),  # the core's normalised units
+            translate=(top, right + gap),
+        )
 
     def _on_done(self, result: TrainResult) -> None:
         self.last_result = result
