@@ -232,3 +232,18 @@ def test_registry_lists_registered_models(model_path, tmp_path):
     assert str(ref) in again.available().values()
     with pytest.raises(FileNotFoundError):
         register_model(tmp_path / "missing.json")
+
+
+def test_docks_and_follows_selection(widget, nuclei, model_path):
+    viewer, w = widget
+    a = viewer.add_image(nuclei[:32, :32], name="a")
+    b = viewer.add_image(nuclei[:32, :32], name="b")
+    assert w._layers.value == [b]  # the newest layer is selected
+    viewer.layers.selection = {a, b}
+    assert set(w._layers.value) == {a, b}
+    a.name = "renamed"
+    assert "renamed" in [c for c in w._layers.choices if hasattr(c, "name") and c.name] or any(
+        lyr.name == "renamed" for lyr in w._layers.choices
+    )
+    assert w._model.value == str(model_path)
+    assert "x2" in w._model_info.value and "1 channel" in w._model_info.value
