@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import shared_path
 
 from napari_sisr.core.modelio import save_model
-
-from conftest import shared_path
 
 pytestmark = pytest.mark.gui
 
@@ -50,7 +49,7 @@ def widget(make_napari_viewer, model_path):
     viewer = make_napari_viewer()
     _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Super-resolve")
     w.set_model(model_path)
-    w._tile.value = TILE
+    w.tile.value = TILE
     return viewer, w
 
 
@@ -104,7 +103,7 @@ def test_2d_result_matches_predict_and_overlays_source(qtbot, widget, nuclei, mo
     np.testing.assert_array_equal(np.asarray(sr.data), _reference(img, model_path))
     assert sr.colormap.name == "magma"
     assert sr.blending == src.blending
-    assert "done" in w._status.value
+    assert "done" in w.controls.status.value
     assert list(viewer.layers.selection) == [src]  # the next click runs on the source again
 
 
@@ -149,7 +148,7 @@ def test_all_image_layers_batch(qtbot, widget, nuclei):
     viewer.add_image(nuclei[:32, :32], name="a")
     viewer.add_image(nuclei[32:64, :48], name="b")
     viewer.add_labels(np.zeros((32, 32), dtype=np.uint8), name="mask")
-    w._all.value = True
+    w.all_layers.value = True
     _run(qtbot, w)
     assert viewer.layers["a x2 SR"].data.shape == (64, 64)
     assert viewer.layers["b x2 SR"].data.shape == (64, 96)
@@ -159,12 +158,12 @@ def test_all_image_layers_batch(qtbot, widget, nuclei):
 def test_cancel_leaves_no_result(qtbot, widget, nuclei):
     viewer, w = widget
     viewer.add_image(nuclei[:128, :128], name="big")
-    w._tile.value = 16
+    w.tile.value = 16
     w.run()
     w.cancel()
     qtbot.waitUntil(lambda: not w.running, timeout=60_000)
     assert [lyr.name for lyr in viewer.layers] == ["big"]
-    assert "cancel" in w._status.value
+    assert "cancel" in w.controls.status.value
 
 
 def test_model_is_cached_between_runs(qtbot, widget, nuclei):
@@ -212,8 +211,8 @@ def test_omezarr_output_is_zarr_backed(qtbot, widget, nuclei, model_path, tmp_pa
     viewer, w = widget
     img = nuclei[:96, :96]
     viewer.add_image(img, name="n")
-    w._output.value = "OME-Zarr file"
-    w._out_path.value = tmp_path / "out.ome.zarr"
+    w.output.value = "OME-Zarr file"
+    w.out_path.value = tmp_path / "out.ome.zarr"
     _run(qtbot, w)
     sr = viewer.layers["n x2 SR"]
     data = sr.data[0] if sr.multiscale else sr.data
@@ -238,12 +237,12 @@ def test_docks_and_follows_selection(widget, nuclei, model_path):
     viewer, w = widget
     a = viewer.add_image(nuclei[:32, :32], name="a")
     b = viewer.add_image(nuclei[:32, :32], name="b")
-    assert w._layers.value == [b]  # the newest layer is selected
+    assert w.layers.value == [b]  # the newest layer is selected
     viewer.layers.selection = {a, b}
-    assert set(w._layers.value) == {a, b}
+    assert set(w.layers.value) == {a, b}
     a.name = "renamed"
-    assert "renamed" in [c for c in w._layers.choices if hasattr(c, "name") and c.name] or any(
-        lyr.name == "renamed" for lyr in w._layers.choices
+    assert "renamed" in [c for c in w.layers.choices if hasattr(c, "name") and c.name] or any(
+        lyr.name == "renamed" for lyr in w.layers.choices
     )
-    assert w._model.value == str(model_path)
-    assert "x2" in w._model_info.value and "1 channel" in w._model_info.value
+    assert w.model.value == str(model_path)
+    assert "x2" in w.model_info.value and "1 channel" in w.model_info.value

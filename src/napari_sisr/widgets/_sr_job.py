@@ -1,10 +1,10 @@
 """The Super-resolve job: what runs in the worker thread, separated from the widget.
 
 :func:`prepare_tasks` snapshots the chosen layers on the GUI thread (data reference, geometry
-and display settings), :func:`run_tasks` is the generator the worker runs: it loads the model
+and display settings), :func:`sr_job` is the generator the worker runs: it loads the model
 through the widget's cache and drives :func:`napari_sisr.core.inference.iter_predict` for each
-layer, yielding :class:`TaskProgress` per tile and :class:`TaskResult` per finished layer, so
-results reach the GUI thread one by one while the viewer stays responsive.
+layer, yielding progress per tile and each finished layer's result, so results reach the GUI
+thread one by one while the viewer stays responsive.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ._models import ModelCache
 
+#: Progress units per layer.
+UNITS = 1000
 #: A result for a new layer may use at most this fraction of the memory available at start.
 MEMORY_FRACTION = 0.5
 
@@ -54,19 +56,6 @@ class SRSettings:
     device: str = "auto"
     precision: str = "fp32"
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class TaskProgress:
-    index: int
-    count: int
-    progress: Progress
-
-
-@dataclass
-class TaskResult:
-    index: int
-    data: Any
 
 
 def source_data(layer: napari.layers.Image):
@@ -131,17 +120,24 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def run_tasks(
-    tasks: Sequence[SRTask], settings: SRSettings, cache: ModelCache, stop=None
-) -> Generator[TaskProgress | TaskResult, None, int]:
-    """Super-resolve each task in turn; returns the number of finished layers."""
+def sr_job(
+    tasks: Sequence[SRTask], settings: SRSettings, cache: ModelCache, *, stop=None
+) -> Generator[Progress, None, int]:
+    """Super-resolve each task in turn; returns the number of finished layers.
+
+    Progress counts :data:`UNITS` per layer. The update that closes a layer carries its result
+    in ``data={"index": i, "result": array}``, so the widget can show it before the next layer
+    starts (and keep it if the job is then cancelled).
+    """
     from napari_sisr.core.inference import iter_predict
 
     stop_fn = as_stop(stop)
     device = resolve_device(settings.device)
+    total = len(tasks) * UNITS
     for i, task in enumerate(tasks):
         check_stop(stop_fn)
-        yield TaskProgress(i, len(tasks), Progress(0, 1, f"{task.name}: loading model"))
+        prefix = f"{task.name} ({i + 1}/{len(tasks)})"
+        yield Progress(i * UNITS, total, f"{prefix}: loading the model")
         net = cache.get(settings.model, device)
         gen = iter_predict(
             task.data,
@@ -161,6 +157,14 @@ def run_tasks(
             except StopIteration as done:
                 result = done.value
                 break
-            yield TaskProgress(i, len(tasks), update)
-        yield TaskResult(i, result)
+            frac = min(max(update.fraction, 0.0), 1.0)
+            yield Progress(
+                i * UNITS + int(frac * (UNITS - 1)),
+                total,
+                f"{prefix}: {update.message}",
+                eta_s=update.eta_s,
+            )
+        yield Progress(
+            (i + 1) * UNITS, total, f"{prefix}: done", data={"index": i, "result": result}
+        )
     return len(tasks)
