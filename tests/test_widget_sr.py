@@ -103,7 +103,7 @@ def test_2d_result_matches_predict_and_overlays_source(qtbot, widget, nuclei, mo
     np.testing.assert_array_equal(np.asarray(sr.data), _reference(img, model_path))
     assert sr.colormap.name == "magma"
     assert sr.blending == src.blending
-    assert "done" in w.controls.status.value
+    assert "finished" in w.controls.status.value
     assert list(viewer.layers.selection) == [src]  # the next click runs on the source again
 
 
@@ -180,7 +180,8 @@ def test_model_is_cached_between_runs(qtbot, widget, nuclei):
     "case, expected",
     [
         ("nan", "nan"),
-        ("channels", "channel"),
+        ("channels", "expects 3-channel input"),
+        ("too_small", "smaller than the model's minimum"),
         ("no_layer", "no image layer"),
         ("missing_model", "not found"),
     ],
@@ -191,18 +192,30 @@ def test_bad_input_gives_notification(qtbot, widget, nuclei, case, expected, tmp
     if case == "nan":
         img[5, 7] = np.nan
         viewer.add_image(img, name="bad")
-    elif case == "channels":
-        viewer.add_image(np.stack([img] * 3, -1) / img.max(), name="bad", rgb=True)
-    elif case == "missing_model":
+    elif case == "channels":  # a 3-channel model on a single-channel image
+        w.set_model(_tiny_model(tmp_path / "rgb3", channels=3))
         viewer.add_image(img, name="bad")
-        w.set_model(tmp_path / "nowhere" / "model.json")
+    elif case == "too_small":
+        import torch
+
+        from napari_sisr.core.archs import build_generator
+
+        net = build_generator("srresnet", "fast", 2, 1, n_blocks=1, nf=8)
+        with torch.no_grad():
+            w.set_model(save_model(tmp_path / "min16", net, {"min_input_size": 16}))
+        viewer.add_image(img[:8, :8], name="bad")
+    elif case == "missing_model":  # the chosen model's files disappeared since
+        viewer.add_image(img, name="bad")
+        for f in (tmp_path / "models").glob("tiny_x2.*"):
+            f.unlink()
     n = _n_records()
     worker = w.run()
     if worker is not None:
         qtbot.waitUntil(lambda: not w.running, timeout=60_000)
     messages = " | ".join(_errors_since(n)).lower()
-    assert expected in messages, messages
+    assert expected.lower() in messages, messages
     assert not any(lyr.name.endswith("SR") for lyr in viewer.layers)
+    assert w.controls.run_button.enabled  # ready for the next try
 
 
 def test_omezarr_output_is_zarr_backed(qtbot, widget, nuclei, model_path, tmp_path):

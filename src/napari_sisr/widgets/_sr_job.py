@@ -13,6 +13,7 @@ import os
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,8 +38,7 @@ class SRTask:
     """One layer to super-resolve, snapshotted on the GUI thread."""
 
     name: str
-    data: Any
-    rgb: bool
+    source: SimpleNamespace  # data, rgb, multiscale, scale, translate, name: a layer look-alike
     src_dtype: np.dtype
     layer_kwargs: dict[str, Any]
     out: Path | None = None
@@ -52,15 +52,34 @@ class SRSettings:
     scale: int
     tile: int
     halo: int | str = "auto"
-    batch: int = 4
+    batch: int = 1
     device: str = "auto"
     precision: str = "fp32"
+    overwrite: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def source_data(layer: napari.layers.Image):
     """Full-resolution data of a layer (level 0 of a multiscale layer)."""
     return layer.data[0] if layer.multiscale else layer.data
+
+
+def snapshot(layer: napari.layers.Image) -> SimpleNamespace:
+    """What inference reads from a layer, detached from it (safe to use in a worker).
+
+    :func:`~napari_sisr.core.srinput.canonical_input` takes this like a layer: RGB flag,
+    multiscale levels (statistics from the coarsest), and scale / translate for the physical
+    metadata of an OME-Zarr output.
+    """
+    data = list(layer.data) if layer.multiscale else layer.data
+    return SimpleNamespace(
+        data=data,
+        rgb=bool(layer.rgb),
+        multiscale=bool(layer.multiscale),
+        scale=tuple(float(v) for v in layer.scale),
+        translate=tuple(float(v) for v in layer.translate),
+        name=layer.name,
+    )
 
 
 def output_paths(base: str | os.PathLike, names: Sequence[str]) -> list[Path]:
@@ -87,22 +106,20 @@ def prepare_tasks(
     for layer, path in zip(layers, paths, strict=True):
         data = source_data(layer)
         kwargs = sr_layer_kwargs(layer, settings.scale, data.dtype, meta={"model": settings.model})
-        if path is not None and path.exists():
-            raise ValueError(f"output {path} already exists: choose another path or remove it")
         if path is None:
-            check_fits_in_memory(layer.name, data.shape, settings.scale, layer.rgb)
-        tasks.append(SRTask(layer.name, data, layer.rgb, np.dtype(data.dtype), kwargs, path))
+            check_fits_in_memory(layer.name, data.shape, data.dtype, settings.scale, layer.rgb)
+        tasks.append(SRTask(layer.name, snapshot(layer), np.dtype(data.dtype), kwargs, path))
     return tasks
 
 
-def check_fits_in_memory(name: str, shape: Sequence[int], s: int, rgb: bool) -> None:
+def check_fits_in_memory(name: str, shape: Sequence[int], dtype, s: int, rgb: bool) -> None:
     """Refuse a new-layer result that would not fit comfortably in memory."""
     import psutil
 
     n_spatial_end = len(shape) - (1 if rgb else 0)
     out = np.array(shape, dtype=np.float64)
     out[n_spatial_end - 2 : n_spatial_end] *= s
-    nbytes = float(np.prod(out)) * 4  # float32 result
+    nbytes = float(np.prod(out)) * np.dtype(dtype).itemsize  # the result has the input's dtype
     budget = psutil.virtual_memory().available * MEMORY_FRACTION
     if nbytes > budget:
         raise ValueError(
@@ -140,7 +157,7 @@ def sr_job(
         yield Progress(i * UNITS, total, f"{prefix}: loading the model")
         net = cache.get(settings.model, device)
         gen = iter_predict(
-            task.data,
+            task.source,
             net,
             tile=settings.tile,
             halo=settings.halo,
@@ -148,6 +165,7 @@ def sr_job(
             device=device,
             precision=settings.precision,
             out=task.out,
+            overwrite=settings.overwrite,
             stop=stop,
             **settings.extra,
         )

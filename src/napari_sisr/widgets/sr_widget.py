@@ -76,6 +76,9 @@ class SuperResolveWidget(Container):
         self.out_path = FileEdit(
             label="OME-Zarr path", mode="w", filter="*.zarr", visible=False, name="out_path"
         )
+        self.overwrite = CheckBox(
+            text="replace an existing output", value=False, visible=False, name="overwrite"
+        )
         self.controls = JobControls("Super-resolve")
         super().__init__(
             widgets=[
@@ -89,6 +92,7 @@ class SuperResolveWidget(Container):
                 self.precision,
                 self.output,
                 self.out_path,
+                self.overwrite,
                 self.controls,
             ]
         )
@@ -96,7 +100,7 @@ class SuperResolveWidget(Container):
 
         self.all_layers.changed.connect(lambda v: setattr(self.layers, "enabled", not v))
         self.model.changed.connect(self._on_model_changed)
-        self.output.changed.connect(lambda v: setattr(self.out_path, "visible", v == OME_ZARR))
+        self.output.changed.connect(self._on_output_changed)
         self.controls.run_button.changed.connect(self.run)
 
         events = napari_viewer.layers.events
@@ -107,6 +111,9 @@ class SuperResolveWidget(Container):
         self.native.destroyed.connect(lambda *_: self._registry.disconnect(self._refresh_models))
         self._on_layers_changed()
         self._on_model_changed(self.model.value)
+
+    def _on_output_changed(self, value) -> None:
+        self.out_path.visible = self.overwrite.visible = value == OME_ZARR
 
     # ------------------------------------------------------------------ layers
     def _on_layers_changed(self, *_) -> None:
@@ -202,6 +209,7 @@ class SuperResolveWidget(Container):
             halo=int(self.halo.value) or "auto",
             device=str(self.device.value),
             precision=str(self.precision.value),
+            overwrite=bool(self.overwrite.value) and self.output.value == OME_ZARR,
         )
 
     def run(self, *_):
@@ -259,8 +267,10 @@ class SuperResolveWidget(Container):
         self.precision.tooltip = "bf16/fp16 are faster on GPUs and slightly less exact"
         self.output.tooltip = "OME-Zarr streams the result to disk: for images larger than memory"
         self.out_path.tooltip = (
-            "Folder to write (.ome.zarr); with several layers each gets _<layer name> appended"
+            "Folder to write (.ome.zarr); with several layers each gets _<layer name> appended. "
+            "An interrupted run of the same job is resumed."
         )
+        self.overwrite.tooltip = "Replace a finished output of the same name"
 
 
 def _open_result(path):
