@@ -21,6 +21,9 @@ _LAZY = {
     "unpaired_params": "napari_sisr.core.unpaired",
     "Cancelled": "napari_sisr.core.progress",
     "Progress": "napari_sisr.core.progress",
+    "predict": "napari_sisr.core.inference",
+    "iter_predict": "napari_sisr.core.inference",
+    "make_plan": "napari_sisr.core.tiling",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -29,7 +32,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core.config import DegradationParams
     from .core.degradation import simulate_lr, simulate_lr_torch
     from .core.fit import fit_degradation, iter_fit
+    from .core.inference import iter_predict, predict
     from .core.progress import Cancelled, Progress
+    from .core.tiling import make_plan
     from .core.unpaired import estimate_noise, sigma_from_optics, unpaired_params
 
 
