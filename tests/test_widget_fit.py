@@ -178,3 +178,74 @@ def test_preview_follows_the_sigma_slider(widget, qtbot):
     after = np.asarray(layer.data)
     # A wider PSF smooths the image: less high-frequency content.
     assert np.abs(np.diff(after, axis=1)).mean() < np.abs(np.diff(before, axis=1)).mean()
+
+
+def test_layer_plane_follows_dims_and_channels():
+    from napari.layers import Image
+
+    from napari_sisr.widgets._layers import layer_plane
+
+    stack = np.arange(3 * 8 * 10, dtype=np.float32).reshape(3, 8, 10)
+    layer = Image(stack, name="z", scale=(2.0, 0.5, 0.5), translate=(0.0, 1.0, 2.0))
+    plane = layer_plane(layer, point=(4.0, 0.0, 0.0))
+    assert plane.index == (2,) and plane.scale == (0.5, 0.5) and plane.translate == (1.0, 2.0)
+    np.testing.assert_array_equal(np.asarray(plane.data), stack[2])
+    with pytest.raises(ValueError, match="outside layer 'z'"):
+        layer_plane(layer, point=(10.0, 0.0, 0.0))
+    rgb = np.random.default_rng(0).integers(0, 255, (8, 10, 3)).astype(np.uint8)
+    rgb_layer = Image(rgb, rgb=True, name="rgb")
+    np.testing.assert_array_equal(np.asarray(layer_plane(rgb_layer, channel=1).data), rgb[..., 1])
+    lum = np.asarray(layer_plane(rgb_layer).data)
+    np.testing.assert_allclose(lum, rgb @ np.array([0.2126, 0.7152, 0.0722]))
+    assert layer_plane(rgb_layer).data[2:4, 1:5].shape == (2, 4)
+
+
+def test_fit_uses_the_current_plane_of_a_stack(make_napari_viewer, actin, qtbot, messages):
+    from napari_sisr.widgets.fit_widget import FitDegradationWidget
+
+    # Three different real planes; the LR stack is degraded with a plane-specific sigma.
+    hr = np.stack([actin[:192, :192], actin[200:392, :192], actin[400:592, 300:492]])
+    sigmas = (1.0, 2.5, 1.5)
+    lr = np.stack(
+        [
+            simulate_lr(h, TRUTH.model_copy(update={"sigma": s}), noise=False)
+            for h, s in zip(hr, sigmas, strict=True)
+        ]
+    )
+    viewer = make_napari_viewer()
+    viewer.add_image(hr.astype(np.float32), name="HR stack")
+    viewer.add_image(lr, name="LR stack", scale=(1, 2, 2))
+    w = FitDegradationWidget(viewer)
+    viewer.dims.set_current_step(0, 1)
+    w.fit()
+    _wait_idle(qtbot, w.controls.runner)
+    assert w.controls.runner.last_state == "done", messages()
+    fitted = w.current_params()
+    assert fitted.notes["plane"] == [1]
+    assert fitted.sigma == pytest.approx(sigmas[1], rel=0.05)
+    assert viewer.layers["simulated LR"].data.shape == lr.shape[1:]
+
+
+def test_destroying_the_widget_stops_its_fit(widget, qtbot, monkeypatch):
+    from qtpy.QtCore import QThreadPool
+
+    from napari_sisr.widgets import fit_widget
+
+    seen = {}
+
+    def held_iter_fit(*args, stop=None, **kwargs):
+        seen["stop"] = stop
+        yield fit_widget.Progress(0, 5, "held")
+        while not stop.is_set():
+            stop.wait(0.01)
+        return (yield from fit_widget.iter_fit(*args, stop=stop, **kwargs))
+
+    monkeypatch.setattr(fit_widget, "iter_fit", held_iter_fit)
+    runner = widget.controls.runner
+    assert widget.fit() is not None
+    qtbot.waitUntil(lambda: "stop" in seen, timeout=WAIT_MS)
+    widget.native.deleteLater()
+    qtbot.waitUntil(lambda: seen["stop"].is_set(), timeout=WAIT_MS)
+    assert QThreadPool.globalInstance().waitForDone(WAIT_MS)
+    assert not runner.busy
+    assert "simulated LR" not in [layer.name for layer in widget.viewer.layers]

@@ -66,6 +66,10 @@ def _f(value, fmt: str = "{:.4g}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
+def _r3(value: float | None) -> float | None:
+    return None if value is None else round(value, 3) + 0.0  # no "-0.000"
+
+
 def params_rows(params: DegradationParams | None) -> dict:
     """The parameters as a one-column table (a magicgui ``Table`` value)."""
     p = params
@@ -74,8 +78,8 @@ def params_rows(params: DegradationParams | None) -> dict:
         ("PSF sigma (HR px)", _f(p and p.sigma)),
     ]
     if p is not None and p.sigma_y is not None:
-        rows += [("sigma y / x (HR px)", f"{p.sigma_y:.4g} / {p.sigma_x:.4g}")]
-    shift = None if p is None else "{:.3f}, {:.3f}".format(*p.shift_yx)
+        rows += [("sigma y / x", f"{p.sigma_y:.4g} / {p.sigma_x:.4g}")]
+    shift = None if p is None else "{:.2f}, {:.2f}".format(*p.shift_yx)
     rows += [
         ("shift y, x (HR px)", shift or "-"),
         ("gain", _f(p and p.gain)),
@@ -86,7 +90,7 @@ def params_rows(params: DegradationParams | None) -> dict:
         rows += [("Poisson gain a", _f(p.poisson_a))]
     rows += [
         ("residual std", _f(p.residual_std if p else None)),
-        ("residual lag-1 (white ~0)", _f(p.residual_lag1 if p else None, "{:+.3f}")),
+        ("lag-1 (white: ~0)", _f(_r3(p.residual_lag1) if p else None, "{:+.3f}")),
         ("source", p.source if p else "-"),
     ]
     return {"data": [[v] for _, v in rows], "index": [k for k, _ in rows], "columns": ["value"]}

@@ -52,6 +52,27 @@ def fit_job(hr, lr, scale: int, *, anisotropic=False, poisson=False, seed=0, sto
     return params, noisy.astype(np.float32), residual
 
 
+def _setup_table(table: Table) -> None:
+    """Show the formatted text as it is, and let the value column fill the width."""
+    from qtpy.QtWidgets import QHeaderView, QStyledItemDelegate
+
+    q = table.native
+    q.setItemDelegate(QStyledItemDelegate(q))
+    q.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+    q.horizontalHeader().hide()
+    q.horizontalHeader().setMinimumSectionSize(120)
+    q.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+    q.setWordWrap(False)
+
+
+def _fit_rows(table: Table) -> None:
+    """Size the table to show every row without a scroll bar."""
+    q = table.native
+    q.resizeRowsToContents()
+    rows = sum(q.rowHeight(i) for i in range(q.rowCount()))
+    q.setFixedHeight(rows + 2 * q.frameWidth() + 2)
+
+
 class FitDegradationWidget(Container):
     """Fit the degradation model to an (HR, LR) pair of layers, preview and save it."""
 
@@ -67,6 +88,7 @@ class FitDegradationWidget(Container):
         self.controls = JobControls("Fit")
         self.table = Table(value=params_rows(None), name="parameters")
         self.table.read_only = True
+        table_box = Container(widgets=[self.table], labels=False)
         self.save_button = PushButton(text="Save JSON...")
         self.load_button = PushButton(text="Load JSON...")
         files = Container(widgets=[self.save_button, self.load_button], layout="horizontal")
@@ -80,7 +102,7 @@ class FitDegradationWidget(Container):
                 self.anisotropic,
                 self.poisson,
                 self.controls,
-                self.table,
+                table_box,
                 files,
                 self.preview,
             ]
@@ -110,6 +132,9 @@ class FitDegradationWidget(Container):
         for ev in (events.inserted, events.removed, events.reordered):
             ev.connect(self.reset_choices)
         napari_viewer.dims.events.current_step.connect(self._schedule_preview)
+        _setup_table(self.table)
+        self.native.setMinimumWidth(360)
+        _fit_rows(self.table)
         self.reset_choices()
 
     # ------------------------------------------------------------------ state
@@ -140,6 +165,7 @@ class FitDegradationWidget(Container):
 
     def _show_params(self, params: DegradationParams | None) -> None:
         self.table.value = params_rows(params)
+        _fit_rows(self.table)
 
     def _planes(self) -> tuple[LayerPlane, LayerPlane]:
         hr, lr = self.hr_layer.value, self.lr_layer.value
