@@ -259,3 +259,54 @@ def test_docks_and_follows_selection(widget, nuclei, model_path):
     )
     assert w.model.value == str(model_path)
     assert "x2" in w.model_info.value and "1 channel" in w.model_info.value
+
+
+def test_live_preview_matches_full_run_and_follows_the_view(
+    qtbot, make_napari_viewer, nuclei, model_path
+):
+    viewer = make_napari_viewer(show=True)
+    _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Super-resolve")
+    w.set_model(model_path)
+    w.tile.value = TILE
+    img = nuclei[:160, :200]
+    src = viewer.add_image(img, name="n", scale=(0.5, 0.5), translate=(3, 4))
+    full = _reference(img, model_path)
+    viewer.camera.center = (3 + 20, 4 + 30)
+    viewer.camera.zoom = viewer.camera.zoom * 4
+    w.live.enabled_box.value = True
+    name = "n x2 SR (live)"
+    qtbot.waitUntil(lambda: name in viewer.layers and not w.live.runner.busy, timeout=60_000)
+    first = viewer.layers[name]
+    _assert_window_matches(src, first, full)
+    assert list(viewer.layers.selection) == [src]
+    assert w.chosen_layers() == [src]  # a preview is never a source
+    old = tuple(first.translate)
+    viewer.camera.center = (3 + 50, 4 + 60)
+    qtbot.waitUntil(lambda: tuple(viewer.layers[name].translate) != old, timeout=60_000)
+    qtbot.waitUntil(lambda: not w.live.runner.busy, timeout=60_000)
+    _assert_window_matches(src, viewer.layers[name], full)
+    w.live.enabled_box.value = False
+    assert name not in viewer.layers
+
+
+def _assert_window_matches(src, live, full):
+    """The preview equals the full run where it lies, and sits where that part belongs."""
+    s = 2
+    origin = np.rint(
+        (np.asarray(live.translate) - np.asarray(src.translate)) / np.asarray(live.scale)
+        + (s - 1) / 2
+    ).astype(int)
+    h, w = live.data.shape
+    assert h > 0 and w > 0
+    np.testing.assert_array_equal(
+        live.data, full[origin[0] : origin[0] + h, origin[1] : origin[1] + w]
+    )
+    _assert_centres_align_offset(src, live, s, origin)
+
+
+def _assert_centres_align_offset(src, live, s, origin):
+    for j in ([0, 0], [live.data.shape[0] - 1, live.data.shape[1] - 1]):
+        jj = np.asarray(j, float) + origin
+        np.testing.assert_allclose(
+            live.data_to_world(np.asarray(j, float)), src.data_to_world((jj + 0.5) / s - 0.5)
+        )

@@ -128,15 +128,6 @@ def check_fits_in_memory(name: str, shape: Sequence[int], dtype, s: int, rgb: bo
         )
 
 
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is usable, else ``"cpu"``."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def sr_job(
     tasks: Sequence[SRTask], settings: SRSettings, cache: ModelCache, *, stop=None
 ) -> Generator[Progress, None, int]:
@@ -147,9 +138,10 @@ def sr_job(
     starts (and keep it if the job is then cancelled).
     """
     from napari_sisr.core.inference import iter_predict
+    from napari_sisr.core.srmodel import pick_device
 
     stop_fn = as_stop(stop)
-    device = resolve_device(settings.device)
+    device = pick_device(settings.device)
     total = len(tasks) * UNITS
     for i, task in enumerate(tasks):
         check_stop(stop_fn)

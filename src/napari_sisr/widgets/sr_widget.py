@@ -8,6 +8,7 @@ adds each result as soon as its layer is finished, as a layer that overlays its 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, Select, SpinBox
@@ -17,6 +18,7 @@ from ._common import USER_ERRORS, JobControls, image_layer_choices, notify_error
 from ._models import ModelCache, default_registry
 from ._sr_job import SRSettings, SRTask, prepare_tasks, sr_job
 from ._sr_layers import map_contrast_limits
+from ._sr_live import LivePreview
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -55,9 +57,7 @@ class SuperResolveWidget(Container):
         self._cache = ModelCache()
         self._last_model: str | None = None
 
-        self.layers = Select(
-            label="Layers", choices=lambda _w: image_layer_choices(napari_viewer), name="layers"
-        )
+        self.layers = Select(label="Layers", choices=self._layer_choices, name="layers")
         self.all_layers = CheckBox(text="all image layers", value=False, name="all_layers")
         self.model = ComboBox(
             label="Model", choices=self._model_choices, nullable=True, name="model"
@@ -80,6 +80,7 @@ class SuperResolveWidget(Container):
             text="replace an existing output", value=False, visible=False, name="overwrite"
         )
         self.controls = JobControls("Super-resolve")
+        self.live = LivePreview(self)
         super().__init__(
             widgets=[
                 self.layers,
@@ -94,6 +95,7 @@ class SuperResolveWidget(Container):
                 self.out_path,
                 self.overwrite,
                 self.controls,
+                self.live,
             ]
         )
         self._tooltips()
@@ -109,6 +111,8 @@ class SuperResolveWidget(Container):
         napari_viewer.layers.selection.events.changed.connect(self._follow_selection)
         self._registry.connect(self._refresh_models)
         self.native.destroyed.connect(lambda *_: self._registry.disconnect(self._refresh_models))
+        for widget in (self.layers, self.all_layers, self.model, self.tile, self.halo):
+            widget.changed.connect(self.live.schedule)
         self._on_layers_changed()
         self._on_model_changed(self.model.value)
 
@@ -116,6 +120,9 @@ class SuperResolveWidget(Container):
         self.out_path.visible = self.overwrite.visible = value == OME_ZARR
 
     # ------------------------------------------------------------------ layers
+    def _layer_choices(self, _widget=None):
+        return [(name, lyr) for name, lyr in image_layer_choices(self.viewer) if _is_source(lyr)]
+
     def _on_layers_changed(self, *_) -> None:
         for layer in self.viewer.layers:
             layer.events.name.connect(self._refresh_layer_names)
@@ -128,19 +135,25 @@ class SuperResolveWidget(Container):
         self.layers.value = keep
 
     def _follow_selection(self, *_) -> None:
-        from napari.layers import Image
-
-        chosen = [lyr for lyr in self.viewer.layers.selection if isinstance(lyr, Image)]
+        chosen = [lyr for lyr in self.viewer.layers.selection if _is_source(lyr)]
         if chosen:
             self.layers.value = chosen
 
     def chosen_layers(self) -> list:
-        """The layers a click on *Super-resolve* would process."""
-        from napari.layers import Image
+        """The layers a click on *Super-resolve* would process (never a live preview)."""
+        pool = self.viewer.layers if self.all_layers.value else self.layers.value
+        return [lyr for lyr in pool if _is_source(lyr)]
 
-        if self.all_layers.value:
-            return [lyr for lyr in self.viewer.layers if isinstance(lyr, Image)]
-        return list(self.layers.value)
+    @contextmanager
+    def keeping_selection(self):
+        """Add layers without moving the selection (napari selects each new layer)."""
+        before = list(self.viewer.layers.selection)
+        try:
+            yield
+        finally:
+            selection = self.viewer.layers.selection
+            selection.clear()
+            selection.update(lyr for lyr in before if lyr in self.viewer.layers)
 
     # ------------------------------------------------------------------ models
     def _model_choices(self, _widget=None):
@@ -225,13 +238,12 @@ class SuperResolveWidget(Container):
         except USER_ERRORS as err:
             notify_error(f"Super-resolve: {err}")
             return None
-        sources = list(self.viewer.layers.selection)
         return self.controls.runner.start(
             sr_job,
             tasks,
             settings,
             self._cache,
-            on_update=lambda update: self._on_update(update, tasks, sources),
+            on_update=lambda update: self._on_update(update, tasks),
             on_done=lambda _n: None,
             description="Super-resolve",
         )
@@ -240,13 +252,11 @@ class SuperResolveWidget(Container):
         """Stop at the next tile: finished layers stay, the current one is dropped."""
         self.controls.runner.cancel()
 
-    def _on_update(self, update, tasks: list[SRTask], sources: list) -> None:
-        if "result" not in update.data:
-            return
-        self._add_result(tasks[update.data["index"]], update.data["result"])
-        # napari selects each new layer; keep the sources chosen for the next click
-        self.viewer.layers.selection.update(s for s in sources if s in self.viewer.layers)
-        self.viewer.layers.selection.intersection_update(sources)
+    def _on_update(self, update, tasks: list[SRTask]) -> None:
+        if "result" in update.data:
+            # the sources stay selected, so the next click processes them again
+            with self.keeping_selection():
+                self._add_result(tasks[update.data["index"]], update.data["result"])
 
     def _add_result(self, task: SRTask, data) -> None:
         kwargs = dict(task.layer_kwargs)
@@ -271,6 +281,14 @@ class SuperResolveWidget(Container):
             "An interrupted run of the same job is resumed."
         )
         self.overwrite.tooltip = "Replace a finished output of the same name"
+
+
+def _is_source(layer) -> bool:
+    """An image layer that is not a live preview."""
+    from napari.layers import Image
+
+    meta = layer.metadata.get("napari_sisr", {}) if isinstance(layer, Image) else {}
+    return isinstance(layer, Image) and not meta.get("live", False)
 
 
 def _open_result(path):
