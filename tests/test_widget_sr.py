@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import shared_path
 
 from napari_sisr.core.modelio import save_model
-
-from conftest import shared_path
 
 pytestmark = pytest.mark.gui
 
@@ -50,7 +49,7 @@ def widget(make_napari_viewer, model_path):
     viewer = make_napari_viewer()
     _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Super-resolve")
     w.set_model(model_path)
-    w._tile.value = TILE
+    w.tile.value = TILE
     return viewer, w
 
 
@@ -104,7 +103,7 @@ def test_2d_result_matches_predict_and_overlays_source(qtbot, widget, nuclei, mo
     np.testing.assert_array_equal(np.asarray(sr.data), _reference(img, model_path))
     assert sr.colormap.name == "magma"
     assert sr.blending == src.blending
-    assert "done" in w._status.value
+    assert "finished" in w.controls.status.value
     assert list(viewer.layers.selection) == [src]  # the next click runs on the source again
 
 
@@ -149,7 +148,7 @@ def test_all_image_layers_batch(qtbot, widget, nuclei):
     viewer.add_image(nuclei[:32, :32], name="a")
     viewer.add_image(nuclei[32:64, :48], name="b")
     viewer.add_labels(np.zeros((32, 32), dtype=np.uint8), name="mask")
-    w._all.value = True
+    w.all_layers.value = True
     _run(qtbot, w)
     assert viewer.layers["a x2 SR"].data.shape == (64, 64)
     assert viewer.layers["b x2 SR"].data.shape == (64, 96)
@@ -159,12 +158,12 @@ def test_all_image_layers_batch(qtbot, widget, nuclei):
 def test_cancel_leaves_no_result(qtbot, widget, nuclei):
     viewer, w = widget
     viewer.add_image(nuclei[:128, :128], name="big")
-    w._tile.value = 16
+    w.tile.value = 16
     w.run()
     w.cancel()
     qtbot.waitUntil(lambda: not w.running, timeout=60_000)
     assert [lyr.name for lyr in viewer.layers] == ["big"]
-    assert "cancel" in w._status.value
+    assert "cancel" in w.controls.status.value
 
 
 def test_model_is_cached_between_runs(qtbot, widget, nuclei):
@@ -181,7 +180,8 @@ def test_model_is_cached_between_runs(qtbot, widget, nuclei):
     "case, expected",
     [
         ("nan", "nan"),
-        ("channels", "channel"),
+        ("channels", "expects 3-channel input"),
+        ("too_small", "smaller than the model's minimum"),
         ("no_layer", "no image layer"),
         ("missing_model", "not found"),
     ],
@@ -192,18 +192,30 @@ def test_bad_input_gives_notification(qtbot, widget, nuclei, case, expected, tmp
     if case == "nan":
         img[5, 7] = np.nan
         viewer.add_image(img, name="bad")
-    elif case == "channels":
-        viewer.add_image(np.stack([img] * 3, -1) / img.max(), name="bad", rgb=True)
-    elif case == "missing_model":
+    elif case == "channels":  # a 3-channel model on a single-channel image
+        w.set_model(_tiny_model(tmp_path / "rgb3", channels=3))
         viewer.add_image(img, name="bad")
-        w.set_model(tmp_path / "nowhere" / "model.json")
+    elif case == "too_small":
+        import torch
+
+        from napari_sisr.core.archs import build_generator
+
+        net = build_generator("srresnet", "fast", 2, 1, n_blocks=1, nf=8)
+        with torch.no_grad():
+            w.set_model(save_model(tmp_path / "min16", net, {"min_input_size": 16}))
+        viewer.add_image(img[:8, :8], name="bad")
+    elif case == "missing_model":  # the chosen model's files disappeared since
+        viewer.add_image(img, name="bad")
+        for f in (tmp_path / "models").glob("tiny_x2.*"):
+            f.unlink()
     n = _n_records()
     worker = w.run()
     if worker is not None:
         qtbot.waitUntil(lambda: not w.running, timeout=60_000)
     messages = " | ".join(_errors_since(n)).lower()
-    assert expected in messages, messages
+    assert expected.lower() in messages, messages
     assert not any(lyr.name.endswith("SR") for lyr in viewer.layers)
+    assert w.controls.run_button.enabled  # ready for the next try
 
 
 def test_omezarr_output_is_zarr_backed(qtbot, widget, nuclei, model_path, tmp_path):
@@ -212,8 +224,8 @@ def test_omezarr_output_is_zarr_backed(qtbot, widget, nuclei, model_path, tmp_pa
     viewer, w = widget
     img = nuclei[:96, :96]
     viewer.add_image(img, name="n")
-    w._output.value = "OME-Zarr file"
-    w._out_path.value = tmp_path / "out.ome.zarr"
+    w.output.value = "OME-Zarr file"
+    w.out_path.value = tmp_path / "out.ome.zarr"
     _run(qtbot, w)
     sr = viewer.layers["n x2 SR"]
     data = sr.data[0] if sr.multiscale else sr.data
@@ -232,3 +244,69 @@ def test_registry_lists_registered_models(model_path, tmp_path):
     assert str(ref) in again.available().values()
     with pytest.raises(FileNotFoundError):
         register_model(tmp_path / "missing.json")
+
+
+def test_docks_and_follows_selection(widget, nuclei, model_path):
+    viewer, w = widget
+    a = viewer.add_image(nuclei[:32, :32], name="a")
+    b = viewer.add_image(nuclei[:32, :32], name="b")
+    assert w.layers.value == [b]  # the newest layer is selected
+    viewer.layers.selection = {a, b}
+    assert set(w.layers.value) == {a, b}
+    a.name = "renamed"
+    assert "renamed" in [c for c in w.layers.choices if hasattr(c, "name") and c.name] or any(
+        lyr.name == "renamed" for lyr in w.layers.choices
+    )
+    assert w.model.value == str(model_path)
+    assert "x2" in w.model_info.value and "1 channel" in w.model_info.value
+
+
+def test_live_preview_matches_full_run_and_follows_the_view(
+    qtbot, make_napari_viewer, nuclei, model_path
+):
+    viewer = make_napari_viewer(show=True)
+    _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Super-resolve")
+    w.set_model(model_path)
+    w.tile.value = TILE
+    img = nuclei[:160, :200]
+    src = viewer.add_image(img, name="n", scale=(0.5, 0.5), translate=(3, 4))
+    full = _reference(img, model_path)
+    viewer.camera.center = (3 + 20, 4 + 30)
+    viewer.camera.zoom = viewer.camera.zoom * 4
+    w.live.enabled_box.value = True
+    name = "n x2 SR (live)"
+    qtbot.waitUntil(lambda: name in viewer.layers and not w.live.runner.busy, timeout=60_000)
+    first = viewer.layers[name]
+    _assert_window_matches(src, first, full)
+    assert list(viewer.layers.selection) == [src]
+    assert w.chosen_layers() == [src]  # a preview is never a source
+    old = tuple(first.translate)
+    viewer.camera.center = (3 + 50, 4 + 60)
+    qtbot.waitUntil(lambda: tuple(viewer.layers[name].translate) != old, timeout=60_000)
+    qtbot.waitUntil(lambda: not w.live.runner.busy, timeout=60_000)
+    _assert_window_matches(src, viewer.layers[name], full)
+    w.live.enabled_box.value = False
+    assert name not in viewer.layers
+
+
+def _assert_window_matches(src, live, full):
+    """The preview equals the full run where it lies, and sits where that part belongs."""
+    s = 2
+    origin = np.rint(
+        (np.asarray(live.translate) - np.asarray(src.translate)) / np.asarray(live.scale)
+        + (s - 1) / 2
+    ).astype(int)
+    h, w = live.data.shape
+    assert h > 0 and w > 0
+    np.testing.assert_array_equal(
+        live.data, full[origin[0] : origin[0] + h, origin[1] : origin[1] + w]
+    )
+    _assert_centres_align_offset(src, live, s, origin)
+
+
+def _assert_centres_align_offset(src, live, s, origin):
+    for j in ([0, 0], [live.data.shape[0] - 1, live.data.shape[1] - 1]):
+        jj = np.asarray(j, float) + origin
+        np.testing.assert_allclose(
+            live.data_to_world(np.asarray(j, float)), src.data_to_world((jj + 0.5) / s - 0.5)
+        )

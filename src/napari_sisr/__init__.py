@@ -27,6 +27,9 @@ _LAZY = {
     "train": "napari_sisr.core.training",
     "TrainResult": "napari_sisr.core.training",
     "TrainingDiverged": "napari_sisr.core.training",
+    "predict": "napari_sisr.core.inference",
+    "iter_predict": "napari_sisr.core.inference",
+    "make_plan": "napari_sisr.core.tiling",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -35,7 +38,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core.config import DegradationParams
     from .core.degradation import simulate_lr, simulate_lr_torch
     from .core.fit import fit_degradation, iter_fit
+    from .core.inference import iter_predict, predict
     from .core.progress import Cancelled, Progress
+    from .core.tiling import make_plan
     from .core.train_config import DegradationRange, TrainConfig
     from .core.training import TrainingDiverged, TrainResult, iter_train, train
     from .core.unpaired import estimate_noise, sigma_from_optics, unpaired_params

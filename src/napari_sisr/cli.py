@@ -150,7 +150,9 @@ def run_fit(args) -> int:
 
 # ------------------------------------------------------------------------------- main
 #: Subcommand registrars, in the order ``--help`` lists them.
-SUBCOMMANDS: list[Callable] = [add_simulate, add_fit, add_train]
+from .cli_predict import add_predict  # noqa: E402 (after the helpers it uses)
+
+SUBCOMMANDS: list[Callable] = [add_simulate, add_fit, add_train, add_predict]
 
 
 def build_parser() -> argparse.ArgumentParser:
