@@ -77,6 +77,7 @@ def test_train_to_end_plots_preview_and_registers_model(widget, qtbot, notes, tm
     from napari_sisr.widgets._models import available_models
 
     viewer, w = widget
+    _, sr = viewer.window.add_plugin_dock_widget("napari-sisr", "Super-resolve")
     w.start()
     assert w.running
     _wait_idle(qtbot, w)
@@ -94,10 +95,8 @@ def test_train_to_end_plots_preview_and_registers_model(widget, qtbot, notes, tm
     meta = json.loads(model_json.read_text())
     assert meta["scale"] == 2 and meta["training"]["steps"] == 6
     assert str(model_json.resolve()) in available_models().values()
-    # ... and the Super-resolve widget offers it
-    _, sr = viewer.window.add_plugin_dock_widget("napari-sisr", "Super-resolve")
-    refs = [str(c[1]) if isinstance(c, tuple) else str(c) for c in sr._model.choices]
-    assert str(model_json.resolve()) in refs
+    # ... and the Super-resolve widget, open since before the run, offers it now
+    assert str(model_json.resolve()) in [str(c) for c in sr.model.choices]
 
 
 @pytest.mark.slow
@@ -212,3 +211,85 @@ def test_closing_the_widget_stops_training(widget, qtbot):
     qtbot.waitUntil(lambda: w.progress.value() >= 1, timeout=60_000)
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         viewer.window.remove_dock_widget(w)
+
+
+def _tiny_model_file(path, scale=2):
+    import torch
+
+    from napari_sisr.core.archs import build_generator
+    from napari_sisr.core.modelio import save_model
+
+    torch.manual_seed(0)
+    return save_model(path, build_generator("srresnet", "fast", scale, 1, n_blocks=1, nf=8), {})
+
+
+def test_fine_tune_takes_the_models_architecture(widget, tmp_path):
+    from napari_sisr.widgets._models import register_model
+    from napari_sisr.widgets._train_job import build_config
+
+    viewer, w = widget
+    f = w.form
+    f.scale.setCurrentText("4")
+    path = register_model(_tiny_model_file(tmp_path / "models" / "tiny_x2"))
+    index = f.init_model.findData(str(path))
+    assert index > 0, "a registered model is offered as a starting point"
+    f.init_model.setCurrentIndex(index)
+    assert f.scale.currentText() == "2" and f.arch.currentText() == "srresnet"
+    assert not f.scale.isEnabled() and not f.preset.isEnabled()
+    config = build_config(viewer, f.values(), overrides={"val_max_size": 64})
+    assert config.init == str(path)
+    assert config.arch_overrides == {"n_blocks": 1, "nf": 8, "bn": False}
+    f.init_model.setCurrentIndex(0)  # back to a fresh network: choices are free again
+    assert f.scale.isEnabled()
+
+
+@pytest.mark.slow
+def test_fine_tune_run_starts_from_the_model_file(widget, qtbot, notes, tmp_path):
+    viewer, w = widget
+    f = w.form
+    path = _tiny_model_file(tmp_path / "models" / "tiny_x2")
+    f.init_model.setCurrentIndex(f.init_model.findData("model file…"))
+    f.init_path.setText(str(path))
+    f.init_path.editingFinished.emit()
+    f.iterations.setValue(3)
+    w.config_overrides = {"val_max_size": 64}
+    w.start()
+    _wait_idle(qtbot, w)
+    assert not [n for n in notes if n[0] == "error"], notes
+    meta = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert meta["training"]["config"]["init"] == str(path)
+
+
+def test_paired_lr_layer_replaces_the_simulation(widget, notes):
+    from napari_sisr.sample_data import bpae_actin_hr, bpae_actin_lr
+    from napari_sisr.widgets._train_job import build_config
+
+    viewer, w = widget
+    viewer.add_image(bpae_actin_hr(), name="pair HR")
+    viewer.add_image(bpae_actin_lr(), name="pair LR")
+    f = w.form
+    f.lr_combo.setCurrentText("pair LR")
+    w.start()  # two HR layers ticked: refused
+    assert not w.running
+    assert any("exactly one HR layer" in m for lvl, m in notes if lvl == "error"), notes
+    f.set_hr_layers(["pair HR"])
+    f.scale.setCurrentText("4")
+    config = build_config(viewer, f.values())
+    assert config.paired and config.degradation is None and config.blind is None
+    assert [s.name for s in config.lr_images] == ["pair LR"]
+
+
+def test_blind_range_goes_to_the_config(widget):
+    from napari_sisr.widgets._train_job import build_config
+
+    viewer, w = widget
+    f = w.form
+    f.deg_mode.setCurrentIndex(1)
+    f.sigma_lo.setValue(0.7)
+    f.sigma_hi.setValue(1.9)
+    config = build_config(viewer, f.values())
+    assert config.degradation is None
+    assert config.blind.sigma == (0.7, 1.9) and config.blind.scale == 2
+    f.sigma_lo.setValue(2.5)  # min above max: named in the error
+    with pytest.raises(ValueError, match="sigma"):
+        build_config(viewer, f.values())
