@@ -157,6 +157,16 @@ def test_resume_continues_from_checkpoint(widget, qtbot, notes, tmp_path):
     assert w.loss_plot.n_points() >= 3
 
 
+def test_layer_list_follows_the_viewer(widget):
+    viewer, w = widget
+    viewer.layers["actin_a"].name = "actin renamed"
+    assert w.form.hr_layer_names() == ["actin renamed", "actin_b"]  # still ticked
+    viewer.layers.remove("actin_b")
+    assert w.form.hr_layer_names() == ["actin renamed"]
+    names = [w.form.lr_combo.itemText(i) for i in range(w.form.lr_combo.count())]
+    assert "actin_b" not in names and "actin renamed" in names
+
+
 def test_no_hr_layer_is_a_notification(widget, notes):
     viewer, w = widget
     w.form.set_hr_layers([])

@@ -94,7 +94,9 @@ class TrainForm(QWidget):
         self.hr_list.setToolTip("High-resolution training images (tick one or more layers)")
         f.addRow("HR layers", self.hr_list)
         self.lr_combo = QComboBox()
-        self.lr_combo.setToolTip("Optional real LR capture paired with the first HR layer")
+        self.lr_combo.setToolTip(
+            "Optional real LR capture registered to the (single) ticked HR layer"
+        )
         f.addRow("paired LR", self.lr_combo)
         self.val_mode = QComboBox()
         self.val_mode.addItems(["fraction of images", "held-out layer"])
@@ -206,28 +208,35 @@ class TrainForm(QWidget):
 
     # ------------------------------------------------------------------ behaviour
     def refresh_layers(self, event=None) -> None:
-        """Re-list image layers, keeping the current choices where they still exist."""
+        """Re-list image layers, keeping the choices (also across renames) where they exist."""
         from napari.layers import Image
 
-        names = [
-            ly.name
-            for ly in self.viewer.layers
-            if isinstance(ly, Image) and ly.name != PREVIEW_LAYER
+        layers = [
+            ly for ly in self.viewer.layers if isinstance(ly, Image) and ly.name != PREVIEW_LAYER
         ]
-        checked = set(self.hr_layer_names())
+        for ly in layers:  # napari ignores a second connection of the same callback
+            ly.events.name.connect(self.refresh_layers)
+        checked = {
+            self.hr_list.item(i).data(Qt.UserRole)
+            for i in range(self.hr_list.count())
+            if self.hr_list.item(i).checkState() == Qt.Checked
+        }
         self.hr_list.clear()
-        for name in names:
-            item = QListWidgetItem(name)
+        for ly in layers:
+            item = QListWidgetItem(ly.name)
+            item.setData(Qt.UserRole, id(ly))
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-            item.setCheckState(Qt.Checked if name in checked else Qt.Unchecked)
+            item.setCheckState(Qt.Checked if id(ly) in checked else Qt.Unchecked)
             self.hr_list.addItem(item)
         for combo, first in ((self.lr_combo, NO_LR), (self.val_layer, None)):
-            current = combo.currentText()
+            current = combo.currentData()
             combo.blockSignals(True)
             combo.clear()
-            combo.addItems(([first] if first else []) + names)
-            if current in names or current == first:
-                combo.setCurrentText(current)
+            if first:
+                combo.addItem(first, None)
+            for ly in layers:
+                combo.addItem(ly.name, id(ly))
+            combo.setCurrentIndex(max(combo.findData(current), 0))
             combo.blockSignals(False)
 
     def hr_layer_names(self) -> list[str]:

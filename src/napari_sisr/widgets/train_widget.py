@@ -54,6 +54,7 @@ class TrainWidget(QWidget):
         self.config_overrides: dict[str, Any] = {}
         self.runner = JobRunner(graceful=True)
         self._stopping = False
+        self._preview_scale: tuple[float, float] = (1.0, 1.0)
 
         self.form = TrainForm(napari_viewer)
         self.start_btn = QPushButton("Start")
@@ -109,7 +110,7 @@ class TrainWidget(QWidget):
             getattr(events, name).connect(self.form.refresh_layers)
         default_registry().connect(self.form.refresh_models)
         self.runner.bind_lifetime(self)
-        self.destroyed.connect(_forget_listeners(events, self.form))
+        self.destroyed.connect(_forget_listeners(self.viewer.layers, self.form))
 
     @property
     def running(self) -> bool:
@@ -144,6 +145,8 @@ class TrainWidget(QWidget):
             notify_error(str(err))
             return None
         self.form.run_dir.setText(str(config.out))
+        first = self.viewer.layers[config.hr[0].name]
+        self._preview_scale = tuple(float(v) for v in first.scale[-2:])  # HR pixel size
         self._reset_plots()
         self._stopping = False
         worker = self.runner.start(
@@ -201,7 +204,9 @@ class TrainWidget(QWidget):
 
     def _show_preview(self, image) -> None:
         if PREVIEW_LAYER in self.viewer.layers:
-            self.viewer.layers[PREVIEW_LAYER].data = image
+            layer = self.viewer.layers[PREVIEW_LAYER]
+            layer.data = image
+            layer.scale = self._preview_scale
             return
         # beside the images, not over them: it shows a crop of a validation image
         extent = self.viewer.layers.extent.world
@@ -212,6 +217,7 @@ class TrainWidget(QWidget):
             image,
             name=PREVIEW_LAYER,
             contrast_limits=(0.0, 1.0),  # the core's normalised units
+            scale=self._preview_scale,
             translate=(top, right + gap),
         )
 
@@ -255,12 +261,14 @@ class TrainWidget(QWidget):
         super().closeEvent(ev)
 
 
-def _forget_listeners(events, form):
-    """Disconnect the form from viewer and registry events (the widget is gone)."""
+def _forget_listeners(layers, form):
+    """Disconnect the form from layer and registry events (the widget is gone)."""
 
     def forget(*_):
         for name in ("inserted", "removed"):
-            getattr(events, name).disconnect(form.refresh_layers)
+            getattr(layers.events, name).disconnect(form.refresh_layers)
+        for layer in layers:
+            layer.events.name.disconnect(form.refresh_layers)
         default_registry().disconnect(form.refresh_models)
 
     return forget
