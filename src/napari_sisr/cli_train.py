@@ -26,6 +26,9 @@ def add_train(sub) -> None:
     )
     blind.add_argument("--blind-poisson", type=float, nargs=2, metavar=("MIN", "MAX"))
     p.add_argument("--lr-images", nargs="+", metavar="PATH", help="paired mode: real LR images")
+    p.add_argument(
+        "--val-lr-images", nargs="+", metavar="PATH", help="paired mode: LR of the --val images"
+    )
     val = p.add_mutually_exclusive_group()
     val.add_argument("--val", nargs="+", metavar="PATH", help="held-out validation images")
     val.add_argument("--val-fraction", type=float, help="hold out this fraction (default 0.2)")
@@ -37,6 +40,12 @@ def add_train(sub) -> None:
     p.add_argument("--lr", type=float, help="learning rate (default 1e-4)")
     p.add_argument("--schedule", choices=["step", "cosine", "constant"])
     p.add_argument("--val-every", type=int, help="validate every N steps (default 500)")
+    p.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")
+    p.add_argument(
+        "--export",
+        choices=["best", "last"],
+        help="model.* = best validation PSNR (default) or last",
+    )
     p.add_argument("--in-channels", type=int, help="model channels (default 1)")
     p.add_argument("--channel-axis", type=int, help="channel axis of multichannel images")
     p.add_argument("--init", metavar="MODEL", help="fine-tune this model (path or bundled name)")
@@ -65,6 +74,9 @@ def build_config(args):
         "preset": args.preset,
         "lr_images": args.lr_images,
         "val": args.val,
+        "val_lr_images": args.val_lr_images,
+        "checkpoint_every": args.checkpoint_every,
+        "export": args.export,
         "val_fraction": args.val_fraction,
         "iters": args.iters,
         "warmup": args.warmup,

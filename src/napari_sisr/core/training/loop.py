@@ -110,7 +110,12 @@ def _export(trainer: Trainer, path: Path, metrics: dict, kind: str) -> Path:
             "config": c.to_json_dict(),
         },
     }
-    return save_model(path, trainer.eval_net, meta)
+    try:
+        return save_model(path, trainer.eval_net, meta)
+    except OSError as err:
+        raise CheckpointError(
+            err.errno, f"could not write the model {path} ({err.strerror or err})"
+        ) from err
 
 
 class _Log:
@@ -245,11 +250,7 @@ def iter_train(
     best_path = out / "model_best.json"
     if not best_path.exists():
         best_path = _export(trainer, out / "model_best", metrics, "best")
-    chosen = best_path if c.export == "best" else last
-    for suffix in (".safetensors", ".json"):
-        shutil.copyfile(chosen.with_suffix(suffix), out / f".model{suffix}.partial")
-    (out / ".model.safetensors.partial").replace(out / "model.safetensors")
-    (out / ".model.json.partial").replace(out / "model.json")
+    _publish(best_path if c.export == "best" else last, out)
     timing = {
         "steps_per_s": trainer.step / trainer.time_total if trainer.time_total else 0.0,
         "data_fraction": trainer.time_data / trainer.time_total if trainer.time_total else 0.0,
@@ -268,6 +269,19 @@ def iter_train(
         split=trainer.split,
         timing=timing,
     )
+
+
+def _publish(chosen: Path, out: Path) -> None:
+    """Copy the chosen model to ``model.*``: weights first, JSON last, each renamed into place."""
+    try:
+        for suffix in (".safetensors", ".json"):
+            tmp = out / f".model{suffix}.partial"
+            shutil.copyfile(chosen.with_suffix(suffix), tmp)
+            tmp.replace(out / f"model{suffix}")
+    except OSError as err:
+        raise CheckpointError(
+            err.errno, f"could not write {out / 'model.json'} ({err.strerror or err})"
+        ) from err
 
 
 def _validate(trainer: Trainer, out: Path, log: _Log) -> dict[str, Any]:
