@@ -13,7 +13,12 @@ import sys
 
 def add_train(sub) -> None:
     p = sub.add_parser("train", help="train a super-resolution model on HR images")
-    p.add_argument("--hr", nargs="+", required=True, metavar="PATH", help="HR training images")
+    p.add_argument(
+        "--hr",
+        nargs="+",
+        metavar="PATH",
+        help="HR training images (with --resume, default: those of RUN_DIR/config.json)",
+    )
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--scale", type=int, help="scale factor (default 4, or the --init model's)")
     p.add_argument("--arch", help="architecture (default srresnet, or the --init model's)")
@@ -67,7 +72,7 @@ def build_config(args):
     from .core.train_config import DegradationRange, TrainConfig
 
     fields = {
-        "hr": list(args.hr),
+        "hr": args.hr,
         "out": args.out,
         "scale": args.scale,
         "arch": args.arch,
@@ -107,14 +112,43 @@ def build_config(args):
         if args.blind_poisson:
             ranges["poisson_a"] = tuple(args.blind_poisson)
         fields["blind"] = DegradationRange(**ranges)
+    given = {k: v for k, v in fields.items() if v is not None}
+    if args.resume:
+        given = {**_saved_fields(args.out, TrainConfig), **given}
+        if "degradation" in fields or "blind" in fields:
+            given.pop("blind" if "degradation" in fields else "degradation", None)
+    if not given.get("hr"):
+        raise UserError("give the HR training images with --hr")
     try:
-        return TrainConfig(**{k: v for k, v in fields.items() if v is not None})
+        return TrainConfig(**given)
     except ValidationError as err:
         msgs = []
         for e in err.errors():
             loc = ".".join(str(x) for x in e["loc"])
             msgs.append(f"{loc}: {e['msg']}" if loc else e["msg"])
         raise UserError("; ".join(m.replace("Value error, ", "") for m in msgs)) from None
+
+
+def _saved_fields(out: str, config_cls) -> dict:
+    """Settings of the run in ``out`` (its config.json), for ``--resume`` without repeating them.
+
+    Image sources are reused only when they are files that still exist.
+    """
+    from pathlib import Path
+
+    path = Path(out) / "config.json"
+    if not path.is_file():
+        return {}
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}
+    skip = {"version", "resume", "overwrite", "out"}
+    fields = {k: v for k, v in saved.items() if k in config_cls.model_fields and k not in skip}
+    for key, items in saved.get("sources", {}).items():
+        if items and all(Path(i).is_file() for i in items):
+            fields[key] = items
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _printer(quiet: bool):
