@@ -27,11 +27,15 @@ _LAZY = {
     "train": "napari_sisr.core.training",
     "TrainResult": "napari_sisr.core.training",
     "TrainingDiverged": "napari_sisr.core.training",
+    "ARCHS": "napari_sisr.core.archs",
+    "build_generator": "napari_sisr.core.archs",
+    "build_discriminator": "napari_sisr.core.archs",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .core.archs import ARCHS, build_discriminator, build_generator
     from .core.config import DegradationParams
     from .core.degradation import simulate_lr, simulate_lr_torch
     from .core.fit import fit_degradation, iter_fit

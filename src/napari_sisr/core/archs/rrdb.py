@@ -154,7 +154,17 @@ class UNetDiscriminatorSN(nn.Module):
         return self.conv9(out)
 
 
-_LOSS = {"pixel_l1": 1.0, "vgg": 1.0, "adv": 0.1, "gan": "relativistic"}
+# L1 + perceptual (Real-ESRGAN's conv1_2..conv5_4 mix, pre-activation, L1) + 0.1 x GAN.
+# ESRGAN's relativistic average GAN; Real-ESRGAN's own setting is the plain ("ns") GAN with
+# this U-Net discriminator: set "gan": "ns" to reproduce it.
+_LOSS = {
+    "pixel_l1": 1.0,
+    "vgg": 1.0,
+    "adv": 0.1,
+    "gan": "relativistic",
+    "vgg_layers": {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0},
+    "vgg_criterion": "l1",
+}
 
 SPEC = ArchSpec(
     name="rrdb",
@@ -167,6 +177,6 @@ SPEC = ArchSpec(
     },
     disc_presets={"paper": {"nf": 64}, "balanced": {"nf": 32}, "fast": {"nf": 16}},
     scales=(2, 3, 4, 8),
-    loss_defaults={"paper": _LOSS, "balanced": _LOSS, "fast": _LOSS},
+    loss_defaults={p: dict(_LOSS) for p in ("paper", "balanced", "fast")},
     description="ESRGAN / Real-ESRGAN RRDBNet with a spectrally normalised U-Net discriminator",
 )

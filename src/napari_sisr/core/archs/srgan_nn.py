@@ -113,6 +113,6 @@ SPEC = ArchSpec(
     },
     disc_presets={"paper": {"nf": 64}, "balanced": {"nf": 32}, "fast": {"nf": 16}},
     scales=(2, 3, 4, 8),
-    loss_defaults={"paper": _LOSS, "balanced": _LOSS, "fast": _LOSS},
+    loss_defaults={p: dict(_LOSS) for p in ("paper", "balanced", "fast")},
     description="Modified SRGAN: no batch norm, nearest-neighbour upsampling, GAP discriminator",
 )

@@ -121,7 +121,16 @@ class VGGDiscriminator(nn.Module):
         return self.head(self.pool(self.features(x)))
 
 
-_SRGAN_LOSS = {"pixel_mse": 1.0, "vgg": 0.006, "adv": 1e-3, "gan": "ns"}
+# SRGAN / RFGANM: MSE + 0.006 x VGG (relu5_4 features scaled by 1/12.75, MSE) + 1e-3 x GAN.
+_SRGAN_LOSS = {
+    "pixel_mse": 1.0,
+    "vgg": 0.006,
+    "adv": 1e-3,
+    "gan": "ns",
+    "vgg_layers": "relu5_4",
+    "vgg_criterion": "mse",
+    "vgg_scale": 1 / 12.75,
+}
 
 SPEC = ArchSpec(
     name="srresnet",
@@ -134,6 +143,6 @@ SPEC = ArchSpec(
     },
     disc_presets={"paper": {"nf": 64}, "balanced": {"nf": 32}, "fast": {"nf": 16}},
     scales=(2, 3, 4, 8),
-    loss_defaults={"paper": _SRGAN_LOSS, "balanced": _SRGAN_LOSS, "fast": _SRGAN_LOSS},
+    loss_defaults={p: dict(_SRGAN_LOSS) for p in ("paper", "balanced", "fast")},
     description="SRResNet generator (RFGANM, SRGAN) with sub-pixel upsampling",
 )
