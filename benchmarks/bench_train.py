@@ -115,8 +115,9 @@ def quality(args) -> None:
     per_step = (1 - frac_adv) * t_content + frac_adv * (t_adv or t_content)
     # The machine is shared, so the pilot's rate is uncertain: plan 25 % more steps than it
     # predicts and stop at the deadline (the model is exported when stopped).
-    iters = max(10, int(1.25 * train_time / per_step))
-    warmup = int(iters * (1 - frac_adv)) if frac_adv else 0
+    expected = max(10, int(train_time / per_step))
+    iters = int(1.25 * expected)
+    warmup = int(expected * (1 - frac_adv)) if frac_adv else 0
     print(
         f"pilot: {t_content:.3f} s/step content, {t_adv:.3f} s/step adversarial, "
         f"{t_val:.1f} s per validation -> {iters} steps ({warmup} content-only)",
@@ -199,7 +200,7 @@ def main(argv=None) -> int:
     p.add_argument("--adv-fraction", type=float, default=0.2, help="share of steps with the GAN")
     p.add_argument("--pilot", type=int, default=8)
     p.add_argument("--val-size", type=int, default=384)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: shared CPU)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     import torch

@@ -220,13 +220,17 @@ def iter_train(
         n_acc += 1
         data: dict[str, Any] = {
             "step": step,
-            "phase": trainer.phase,
+            "phase": trainer.last_phase,
             "losses": {k: v for k, v in losses.items() if k != "lr"},
             "lr": losses["lr"],
         }
         if step % c.log_every == 0 or step == c.iters:
             log.write(
-                {"step": step, "phase": trainer.phase, **{k: v / n_acc for k, v in acc.items()}}
+                {
+                    "step": step,
+                    "phase": trainer.last_phase,
+                    **{k: v / n_acc for k, v in acc.items()},
+                }
             )
             acc, n_acc = {}, 0
         if step % val_every == 0 or step == c.iters:
@@ -240,7 +244,7 @@ def iter_train(
         rate = (step - steps_at_start) / elapsed if elapsed > 0 else 0.0
         data["steps_per_s"] = rate
         eta = (c.iters - step) / rate if rate > 0 else None
-        yield Progress(step, c.iters, f"{trainer.phase} step {step}/{c.iters}", eta, data)
+        yield Progress(step, c.iters, f"{trainer.last_phase} step {step}/{c.iters}", eta, data)
 
     if not metrics or metrics.get("step") != trainer.step:
         metrics = _validate(trainer, out, log)
