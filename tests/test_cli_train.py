@@ -65,11 +65,12 @@ def test_cli_train_writes_run_folder(tmp_path, hr_files, capsys):
         assert (out / name).is_file()
     assert (out / "checkpoints" / "latest.json").is_file()
     assert load_model(out).meta["degradation"]["sigma"] == 2.0
-    # Resume with more steps continues from the checkpoint.
-    more = _args(hr_files, out, "--degradation", str(deg), "--resume")
-    more[more.index("--iters") + 1] = "3"
-    assert main(more) == 0
-    assert json.loads(capsys.readouterr().out)["steps"] == 3
+    # Resume with more steps continues from the checkpoint; the settings and the image files
+    # come from the run's config.json.
+    assert main(["train", "--out", str(out), "--resume", "--iters", "3", "-q"]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["steps"] == 3 and resumed["split"] == summary["split"]
+    assert load_model(out).meta["degradation"]["sigma"] == 2.0
 
 
 def test_cli_blind_and_progress_lines(tmp_path, hr_files, capsys):

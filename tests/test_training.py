@@ -282,3 +282,40 @@ def test_too_few_images(tmp_path, actin):
         Trainer(tiny(tmp_path, [actin[:40, :40]]))
     with pytest.raises(ValueError, match="no HR images"):
         Trainer(tiny(tmp_path, []))
+
+
+@pytest.mark.parametrize("arch", ["srresnet", "srgan_nn", "rrdb", "cascaded"])
+def test_every_arch_trains_and_exports(tmp_path, crops, arch):
+    cfg = TrainConfig(
+        hr=crops[:2],
+        out=tmp_path / arch,
+        arch=arch,
+        iters=2,
+        warmup=1,
+        patch=32,
+        batch=1,
+        val_every=2,
+        val_max_size=48,
+        log_every=1,
+    )
+    result = train(cfg)
+    phases = [r["phase"] for r in _losses(result.run_dir)]
+    assert phases == ["content", "adversarial"]
+    assert "l_d" in _losses(result.run_dir)[1]
+    net = load_model(result.model)
+    assert net.meta["arch"] == arch
+    with torch.no_grad():
+        assert net(torch.rand(1, 1, 12, 12)).shape == (1, 1, 48, 48)
+
+
+def test_loss_weights_resolution(tmp_path, crops):
+    from napari_sisr.core.archs import get_spec
+
+    fast = tiny(tmp_path, crops)
+    paper_defaults = get_spec("srresnet").loss_defaults["fast"]
+    assert fast.loss_weights["pixel_l1"] == 1.0 and fast.loss_weights["pixel_mse"] == 0.0
+    assert fast.loss_weights["adv"] == paper_defaults["adv"]
+    mine = tiny(tmp_path, crops, loss_weights={"adv": 0.01})
+    assert mine.loss_weights["adv"] == 0.01 and mine.loss_weights["pixel_l1"] == 1.0
+    with pytest.raises(ValueError, match="unknown loss key"):
+        tiny(tmp_path, crops, loss_weights={"pixle_l1": 1.0})

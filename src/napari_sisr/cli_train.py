@@ -13,7 +13,12 @@ import sys
 
 def add_train(sub) -> None:
     p = sub.add_parser("train", help="train a super-resolution model on HR images")
-    p.add_argument("--hr", nargs="+", required=True, metavar="PATH", help="HR training images")
+    p.add_argument(
+        "--hr",
+        nargs="+",
+        metavar="PATH",
+        help="HR training images (with --resume, default: those of RUN_DIR/config.json)",
+    )
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument("--scale", type=int, help="scale factor (default 4, or the --init model's)")
     p.add_argument("--arch", help="architecture (default srresnet, or the --init model's)")
@@ -26,6 +31,9 @@ def add_train(sub) -> None:
     )
     blind.add_argument("--blind-poisson", type=float, nargs=2, metavar=("MIN", "MAX"))
     p.add_argument("--lr-images", nargs="+", metavar="PATH", help="paired mode: real LR images")
+    p.add_argument(
+        "--val-lr-images", nargs="+", metavar="PATH", help="paired mode: LR of the --val images"
+    )
     val = p.add_mutually_exclusive_group()
     val.add_argument("--val", nargs="+", metavar="PATH", help="held-out validation images")
     val.add_argument("--val-fraction", type=float, help="hold out this fraction (default 0.2)")
@@ -37,6 +45,12 @@ def add_train(sub) -> None:
     p.add_argument("--lr", type=float, help="learning rate (default 1e-4)")
     p.add_argument("--schedule", choices=["step", "cosine", "constant"])
     p.add_argument("--val-every", type=int, help="validate every N steps (default 500)")
+    p.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")
+    p.add_argument(
+        "--export",
+        choices=["best", "last"],
+        help="model.* = best validation PSNR (default) or last",
+    )
     p.add_argument("--in-channels", type=int, help="model channels (default 1)")
     p.add_argument("--channel-axis", type=int, help="channel axis of multichannel images")
     p.add_argument("--init", metavar="MODEL", help="fine-tune this model (path or bundled name)")
@@ -58,13 +72,16 @@ def build_config(args):
     from .core.train_config import DegradationRange, TrainConfig
 
     fields = {
-        "hr": list(args.hr),
+        "hr": args.hr,
         "out": args.out,
         "scale": args.scale,
         "arch": args.arch,
         "preset": args.preset,
         "lr_images": args.lr_images,
         "val": args.val,
+        "val_lr_images": args.val_lr_images,
+        "checkpoint_every": args.checkpoint_every,
+        "export": args.export,
         "val_fraction": args.val_fraction,
         "iters": args.iters,
         "warmup": args.warmup,
@@ -95,14 +112,43 @@ def build_config(args):
         if args.blind_poisson:
             ranges["poisson_a"] = tuple(args.blind_poisson)
         fields["blind"] = DegradationRange(**ranges)
+    given = {k: v for k, v in fields.items() if v is not None}
+    if args.resume:
+        given = {**_saved_fields(args.out, TrainConfig), **given}
+        if "degradation" in fields or "blind" in fields:
+            given.pop("blind" if "degradation" in fields else "degradation", None)
+    if not given.get("hr"):
+        raise UserError("give the HR training images with --hr")
     try:
-        return TrainConfig(**{k: v for k, v in fields.items() if v is not None})
+        return TrainConfig(**given)
     except ValidationError as err:
         msgs = []
         for e in err.errors():
             loc = ".".join(str(x) for x in e["loc"])
             msgs.append(f"{loc}: {e['msg']}" if loc else e["msg"])
         raise UserError("; ".join(m.replace("Value error, ", "") for m in msgs)) from None
+
+
+def _saved_fields(out: str, config_cls) -> dict:
+    """Settings of the run in ``out`` (its config.json), for ``--resume`` without repeating them.
+
+    Image sources are reused only when they are files that still exist.
+    """
+    from pathlib import Path
+
+    path = Path(out) / "config.json"
+    if not path.is_file():
+        return {}
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}
+    skip = {"version", "resume", "overwrite", "out"}
+    fields = {k: v for k, v in saved.items() if k in config_cls.model_fields and k not in skip}
+    for key, items in saved.get("sources", {}).items():
+        if items and all(Path(i).is_file() for i in items):
+            fields[key] = items
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _printer(quiet: bool):

@@ -110,7 +110,12 @@ def _export(trainer: Trainer, path: Path, metrics: dict, kind: str) -> Path:
             "config": c.to_json_dict(),
         },
     }
-    return save_model(path, trainer.eval_net, meta)
+    try:
+        return save_model(path, trainer.eval_net, meta)
+    except OSError as err:
+        raise CheckpointError(
+            err.errno, f"could not write the model {path} ({err.strerror or err})"
+        ) from err
 
 
 class _Log:
@@ -215,13 +220,17 @@ def iter_train(
         n_acc += 1
         data: dict[str, Any] = {
             "step": step,
-            "phase": trainer.phase,
+            "phase": trainer.last_phase,
             "losses": {k: v for k, v in losses.items() if k != "lr"},
             "lr": losses["lr"],
         }
         if step % c.log_every == 0 or step == c.iters:
             log.write(
-                {"step": step, "phase": trainer.phase, **{k: v / n_acc for k, v in acc.items()}}
+                {
+                    "step": step,
+                    "phase": trainer.last_phase,
+                    **{k: v / n_acc for k, v in acc.items()},
+                }
             )
             acc, n_acc = {}, 0
         if step % val_every == 0 or step == c.iters:
@@ -235,7 +244,7 @@ def iter_train(
         rate = (step - steps_at_start) / elapsed if elapsed > 0 else 0.0
         data["steps_per_s"] = rate
         eta = (c.iters - step) / rate if rate > 0 else None
-        yield Progress(step, c.iters, f"{trainer.phase} step {step}/{c.iters}", eta, data)
+        yield Progress(step, c.iters, f"{trainer.last_phase} step {step}/{c.iters}", eta, data)
 
     if not metrics or metrics.get("step") != trainer.step:
         metrics = _validate(trainer, out, log)
@@ -245,11 +254,7 @@ def iter_train(
     best_path = out / "model_best.json"
     if not best_path.exists():
         best_path = _export(trainer, out / "model_best", metrics, "best")
-    chosen = best_path if c.export == "best" else last
-    for suffix in (".safetensors", ".json"):
-        shutil.copyfile(chosen.with_suffix(suffix), out / f".model{suffix}.partial")
-    (out / ".model.safetensors.partial").replace(out / "model.safetensors")
-    (out / ".model.json.partial").replace(out / "model.json")
+    _publish(best_path if c.export == "best" else last, out)
     timing = {
         "steps_per_s": trainer.step / trainer.time_total if trainer.time_total else 0.0,
         "data_fraction": trainer.time_data / trainer.time_total if trainer.time_total else 0.0,
@@ -268,6 +273,19 @@ def iter_train(
         split=trainer.split,
         timing=timing,
     )
+
+
+def _publish(chosen: Path, out: Path) -> None:
+    """Copy the chosen model to ``model.*``: weights first, JSON last, each renamed into place."""
+    try:
+        for suffix in (".safetensors", ".json"):
+            tmp = out / f".model{suffix}.partial"
+            shutil.copyfile(chosen.with_suffix(suffix), tmp)
+            tmp.replace(out / f"model{suffix}")
+    except OSError as err:
+        raise CheckpointError(
+            err.errno, f"could not write {out / 'model.json'} ({err.strerror or err})"
+        ) from err
 
 
 def _validate(trainer: Trainer, out: Path, log: _Log) -> dict[str, Any]:

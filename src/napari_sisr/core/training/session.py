@@ -75,6 +75,7 @@ class Trainer:
         self.rng = np.random.default_rng(c.seed)
         self.gen = torch.Generator(device=self.device).manual_seed(int(c.seed))
         self.step = 0
+        self.last_phase = self.phase
         self.best: dict[str, Any] | None = None
         self.time_data = 0.0
         self.time_total = 0.0
@@ -124,17 +125,15 @@ class Trainer:
             )
 
     def _build_losses(self) -> None:
+        from ..losses import build_discriminator_loss, build_generator_loss
+
         c = self.config
-        weights = dict(self.spec.loss_defaults.get(c.preset, {}))
-        weights.update(c.loss_weights or {})
-        if not weights:
-            weights = {"pixel_l1": 1.0, "adv": 1e-3, "gan": "ns"}
-        self.loss_weights = weights
-        self.gan_kind = str(weights.get("gan", "ns"))
-        self.content_loss = _temporary_generator_loss(
-            {k: v for k, v in weights.items() if k != "adv"}
-        )
-        self.full_loss = _temporary_generator_loss(weights)
+        self.loss_weights = dict(c.loss_weights)
+        self.gan_kind = str(self.loss_weights.get("gan", "ns"))
+        dpf = getattr(getattr(self.net_g, "dpf", None), "weight", None)
+        # One module serves both phases: its adversarial term is added only with logits.
+        self.g_loss = build_generator_loss(self.loss_weights, c.vgg_weights, dpf).to(self.device)
+        self.d_loss = build_discriminator_loss(self.loss_weights, generator=self.gen)
 
     # ------------------------------------------------------------------ step
     @property
@@ -200,9 +199,8 @@ class Trainer:
             if self.gan_kind == "relativistic":
                 with torch.no_grad():
                     real_logits = self.net_d(hr)
-        loss_fn = self.full_loss if adversarial else self.content_loss
         target = levels if len(levels) > 1 else sr
-        total, terms = loss_fn(target, hr, real_logits, fake_logits)
+        total, terms = self.g_loss(target, hr, real_logits, fake_logits)
         self._check_finite("generator", total, terms)
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
@@ -220,6 +218,7 @@ class Trainer:
         self.time_data += data_time
         self.time_total += time.perf_counter() - t0
         out["lr"] = lr_now
+        self.last_phase = "adversarial" if adversarial else "content"
         return out
 
     def _levels(self, lr) -> list[torch.Tensor]:
@@ -230,8 +229,8 @@ class Trainer:
         c = self.config
         real = self.net_d(hr)
         fake = self.net_d(sr)
-        l_d = _temporary_gan_loss_d(real, fake, self.gan_kind, self.gen)
-        self._check_finite("discriminator", l_d, {"l_d": l_d})
+        l_d, terms = self.d_loss(real, fake)
+        self._check_finite("discriminator", l_d, terms)
         self.opt_d.zero_grad(set_to_none=True)
         l_d.backward()
         if c.grad_clip:
@@ -320,32 +319,3 @@ class Trainer:
         self.best = meta.get("best")
         self.time_data = float(meta.get("time_data", 0.0))
         self.time_total = float(meta.get("time_total", 0.0))
-
-
-def _temporary_generator_loss(weights: dict):
-    import torch.nn.functional as F
-
-    def loss(sr, hr, real_logits=None, fake_logits=None):
-        sr = sr[-1] if isinstance(sr, list) else sr
-        terms = {}
-        if weights.get("pixel_l1"):
-            terms["l_g_pix"] = weights["pixel_l1"] * F.l1_loss(sr, hr)
-        if weights.get("pixel_mse"):
-            terms["l_g_mse"] = weights["pixel_mse"] * F.mse_loss(sr, hr)
-        if fake_logits is not None and weights.get("adv"):
-            target = torch.ones_like(fake_logits)
-            terms["l_g_gan"] = weights["adv"] * F.binary_cross_entropy_with_logits(
-                fake_logits, target
-            )
-        total = sum(terms.values())
-        return total, {k: v.detach() for k, v in terms.items()}
-
-    return loss
-
-
-def _temporary_gan_loss_d(real, fake, kind, generator):
-    import torch.nn.functional as F
-
-    return F.binary_cross_entropy_with_logits(
-        real, torch.full_like(real, 0.9)
-    ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
