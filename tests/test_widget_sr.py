@@ -310,3 +310,14 @@ def _assert_centres_align_offset(src, live, s, origin):
         np.testing.assert_allclose(
             live.data_to_world(np.asarray(j, float)), src.data_to_world((jj + 0.5) / s - 0.5)
         )
+
+
+def test_registered_model_appears_in_open_widget(widget, tmp_path):
+    from napari_sisr.widgets._models import register_model
+
+    _, w = widget
+    ref = register_model(_tiny_model(tmp_path / "trained" / "new_model"))
+    assert str(ref) in [c for c in w.model.choices]
+    (tmp_path / "trained" / "new_model.safetensors").unlink()  # deleted on disk: dropped
+    w.model.reset_choices()
+    assert str(ref) not in [c for c in w.model.choices]
