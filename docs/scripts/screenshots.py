@@ -6,7 +6,7 @@ Run under a display (``make screenshots`` uses Xvfb)::
     python docs/scripts/screenshots.py widget_fit # only some
 
 Each screenshot is one function registered in ``SCREENSHOTS``: it opens a viewer, loads real
-images from the shared data folder (``NAPARI_SISR_DATA`` or ``../shared/data``), docks a
+images (the package's sample data, or the shared data folder through :func:`data`), docks a
 widget, runs it, and returns the viewer; :func:`save` writes the whole window as PNG.
 """
 
@@ -19,8 +19,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "docs" / "images"
@@ -80,24 +78,14 @@ def save(viewer, name: str) -> Path:
 
 # ---------------------------------------------------------------------------- screenshots
 def _fitted_pair():
-    """A real actin image (HR), an LR capture simulated from it, and the fitted widget."""
-    import tifffile
-
-    from napari_sisr import DegradationParams, simulate_lr
-
-    hr = tifffile.imread(data("fluorescence_2d/BPAE_actin.tif")).astype(np.float32)
-    hr = hr[40:552, 300:812]
-    truth = DegradationParams(scale=4, sigma=2.6, shift_yx=(1.2, -0.8), gain=0.8, offset=100)
-    clean = simulate_lr(hr, truth, noise=False)
-    truth.noise_var = float((0.015 * np.ptp(clean)) ** 2)
-    lr = simulate_lr(hr, truth, rng=np.random.default_rng(0))
-
+    """The bundled BPAE sample (real HR crop + simulated 4x LR), fitted in the widget."""
     viewer = new_viewer()
-    viewer.add_image(hr, name="HR", colormap="gray")
-    viewer.add_image(lr, name="LR capture", scale=(4, 4), translate=(1.5, 1.5), colormap="gray")
+    viewer.open_sample("napari-sisr", "bpae_actin_pair")
     _, widget = viewer.window.add_plugin_dock_widget("napari-sisr", "Fit degradation")
     widget.fit()
     wait_until(lambda: not widget.controls.runner.busy)
+    if widget.controls.runner.last_state != "done":
+        raise RuntimeError(f"the fit did not finish: {widget.controls.status.value}")
     return viewer, widget
 
 
@@ -115,7 +103,7 @@ def widget_fit_preview():
     """Live preview: the simulated LR (sliders) beside the real LR capture."""
     viewer, widget = _fitted_pair()
     for layer in viewer.layers:
-        layer.visible = layer.name == "LR capture"
+        layer.visible = layer.name == widget.lr_layer.value.name
     widget.preview.enabled_box.value = True
     wait_until(lambda: "simulated LR (preview)" in viewer.layers)
     wait_until(lambda: not widget._preview_runner.busy)

@@ -62,7 +62,7 @@ def pick_pair(hr_combo, lr_combo):
     return by_area[-1], by_area[0]
 
 
-def _f(value, fmt: str = "{:.4g}") -> str:
+def _f(value, fmt: str = "{:#.4g}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
