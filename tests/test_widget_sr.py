@@ -63,7 +63,8 @@ def _run(qtbot, w, timeout=60_000):
 def _reference(data, model_path, **kw):
     import napari_sisr
 
-    return np.asarray(napari_sisr.predict(data, str(model_path), tile=TILE, device="cpu", **kw))
+    kw.setdefault("tile", TILE)
+    return np.asarray(napari_sisr.predict(data, str(model_path), device="cpu", **kw))
 
 
 def _errors_since(n):
@@ -218,20 +219,62 @@ def test_bad_input_gives_notification(qtbot, widget, nuclei, case, expected, tmp
     assert w.controls.run_button.enabled  # ready for the next try
 
 
-def test_omezarr_output_is_zarr_backed(qtbot, widget, nuclei, model_path, tmp_path):
+def test_omezarr_output_is_zarr_backed_multiscale(qtbot, widget, nuclei, model_path, tmp_path):
     import dask.array as da
 
     viewer, w = widget
-    img = nuclei[:96, :96]
-    viewer.add_image(img, name="n")
+    img = nuclei[:256, :256]
+    src = viewer.add_image(img, name="n", scale=(0.3, 0.3))
+    out = tmp_path / "out.ome.zarr"
     w.output.value = "OME-Zarr file"
-    w.out_path.value = tmp_path / "out.ome.zarr"
+    w.out_path.value = out
+    w.tile.value = 64
     _run(qtbot, w)
     sr = viewer.layers["n x2 SR"]
+    assert sr.multiscale and len(sr.data) >= 2
+    assert all(isinstance(level, da.Array) for level in sr.data)
+    assert sr.data[0].shape == (512, 512) and sr.data[1].shape == (256, 256)
+    _assert_centres_align(src, sr, 2)
+    np.testing.assert_array_equal(
+        np.asarray(sr.data[0]), _reference(img, model_path, tile=64, halo="auto")
+    )
+
+    # a finished output is not replaced silently...
+    viewer.layers.remove(sr)
+    viewer.layers.selection = {src}
+    n = _n_records()
+    _run(qtbot, w)
+    assert "exists" in " | ".join(_errors_since(n))
+    assert "n x2 SR" not in viewer.layers
+    # ...unless asked to
+    w.overwrite.value = True
+    _run(qtbot, w)
+    assert "n x2 SR" in viewer.layers
+
+
+def test_cancelled_omezarr_leaves_no_layer_and_rerun_finishes(
+    qtbot, widget, nuclei, model_path, tmp_path
+):
+    import zarr
+
+    viewer, w = widget
+    img = nuclei[:128, :128]
+    viewer.add_image(img, name="n")
+    out = tmp_path / "out.ome.zarr"
+    w.output.value = "OME-Zarr file"
+    w.out_path.value = out
+    w.tile.value = 16
+    w.run()
+    w.cancel()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    assert "n x2 SR" not in viewer.layers
+    if out.exists():  # never marked complete, no multiscales metadata
+        attrs = dict(zarr.open_group(str(out), mode="r").attrs)
+        assert not attrs["napari_sisr"]["complete"] and "multiscales" not in attrs
+    _run(qtbot, w)  # the same job again picks up the interrupted output
+    sr = viewer.layers["n x2 SR"]
     data = sr.data[0] if sr.multiscale else sr.data
-    assert isinstance(data, da.Array) and data.shape == (192, 192)
-    assert (tmp_path / "out.ome.zarr").exists()
-    np.testing.assert_array_equal(np.asarray(data), _reference(img, model_path))
+    np.testing.assert_array_equal(np.asarray(data), _reference(img, model_path, tile=16))
 
 
 def test_registry_lists_registered_models(model_path, tmp_path):
