@@ -314,8 +314,8 @@ def test_live_preview_matches_full_run_and_follows_the_view(
     img = nuclei[:160, :200]
     src = viewer.add_image(img, name="n", scale=(0.5, 0.5), translate=(3, 4))
     full = _reference(img, model_path)
-    viewer.camera.center = (3 + 20, 4 + 30)
-    viewer.camera.zoom = viewer.camera.zoom * 4
+    viewer.scene.camera.center = (3 + 20, 4 + 30)
+    viewer.scene.camera.zoom = viewer.scene.camera.zoom * 4
     w.live.enabled_box.value = True
     name = "n x2 SR (live)"
     qtbot.waitUntil(lambda: name in viewer.layers and not w.live.runner.busy, timeout=60_000)
@@ -324,7 +324,7 @@ def test_live_preview_matches_full_run_and_follows_the_view(
     assert list(viewer.layers.selection) == [src]
     assert w.chosen_layers() == [src]  # a preview is never a source
     old = tuple(first.translate)
-    viewer.camera.center = (3 + 50, 4 + 60)
+    viewer.scene.camera.center = (3 + 50, 4 + 60)
     qtbot.waitUntil(lambda: tuple(viewer.layers[name].translate) != old, timeout=60_000)
     qtbot.waitUntil(lambda: not w.live.runner.busy, timeout=60_000)
     _assert_window_matches(src, viewer.layers[name], full)

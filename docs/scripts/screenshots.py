@@ -143,11 +143,13 @@ def _sr_model(workdir: Path) -> Path:
         arch="srresnet",
         preset="fast",
         arch_overrides={"n_blocks": 4, "nf": 32},
-        patch=96,
+        patch=64,
         batch=8,
-        iters=600,
+        iters=250,
+        lr=1e-3,
+        schedule="constant",
         adversarial=False,
-        val_every=300,
+        val_every=250,
         out=workdir / "run",
     )
     print("training a small x4 model for the screenshot (a few minutes on a CPU)")
@@ -176,7 +178,7 @@ def widget_superresolve():
     viewer.layers.selection = {sr}
     wait_until(lambda: True)
     viewer.reset_view()
-    viewer.camera.zoom *= 1.6
+    viewer.scene.camera.zoom *= 1.6
     return viewer
 
 

@@ -75,8 +75,9 @@ class LivePreview(Container):
         self._timer.timeout.connect(self.refresh)
         self.enabled_box.changed.connect(self._toggled)
         viewer = owner.viewer
-        viewer.camera.events.center.connect(self.schedule)
-        viewer.camera.events.zoom.connect(self.schedule)
+        camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera  # napari<0.9
+        camera.events.center.connect(self.schedule)
+        camera.events.zoom.connect(self.schedule)
         viewer.dims.events.current_step.connect(self.schedule)
 
     @property
