@@ -63,7 +63,8 @@ def _run(qtbot, w, timeout=60_000):
 def _reference(data, model_path, **kw):
     import napari_sisr
 
-    return np.asarray(napari_sisr.predict(data, str(model_path), tile=TILE, device="cpu", **kw))
+    kw.setdefault("tile", TILE)
+    return np.asarray(napari_sisr.predict(data, str(model_path), device="cpu", **kw))
 
 
 def _errors_since(n):
@@ -218,20 +219,62 @@ def test_bad_input_gives_notification(qtbot, widget, nuclei, case, expected, tmp
     assert w.controls.run_button.enabled  # ready for the next try
 
 
-def test_omezarr_output_is_zarr_backed(qtbot, widget, nuclei, model_path, tmp_path):
+def test_omezarr_output_is_zarr_backed_multiscale(qtbot, widget, nuclei, model_path, tmp_path):
     import dask.array as da
 
     viewer, w = widget
-    img = nuclei[:96, :96]
-    viewer.add_image(img, name="n")
+    img = nuclei[:256, :256]
+    src = viewer.add_image(img, name="n", scale=(0.3, 0.3))
+    out = tmp_path / "out.ome.zarr"
     w.output.value = "OME-Zarr file"
-    w.out_path.value = tmp_path / "out.ome.zarr"
+    w.out_path.value = out
+    w.tile.value = 64
     _run(qtbot, w)
     sr = viewer.layers["n x2 SR"]
+    assert sr.multiscale and len(sr.data) >= 2
+    assert all(isinstance(level, da.Array) for level in sr.data)
+    assert sr.data[0].shape == (512, 512) and sr.data[1].shape == (256, 256)
+    _assert_centres_align(src, sr, 2)
+    np.testing.assert_array_equal(
+        np.asarray(sr.data[0]), _reference(img, model_path, tile=64, halo="auto")
+    )
+
+    # a finished output is not replaced silently...
+    viewer.layers.remove(sr)
+    viewer.layers.selection = {src}
+    n = _n_records()
+    _run(qtbot, w)
+    assert "exists" in " | ".join(_errors_since(n))
+    assert "n x2 SR" not in viewer.layers
+    # ...unless asked to
+    w.overwrite.value = True
+    _run(qtbot, w)
+    assert "n x2 SR" in viewer.layers
+
+
+def test_cancelled_omezarr_leaves_no_layer_and_rerun_finishes(
+    qtbot, widget, nuclei, model_path, tmp_path
+):
+    import zarr
+
+    viewer, w = widget
+    img = nuclei[:128, :128]
+    viewer.add_image(img, name="n")
+    out = tmp_path / "out.ome.zarr"
+    w.output.value = "OME-Zarr file"
+    w.out_path.value = out
+    w.tile.value = 16
+    w.run()
+    w.cancel()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    assert "n x2 SR" not in viewer.layers
+    if out.exists():  # never marked complete, no multiscales metadata
+        attrs = dict(zarr.open_group(str(out), mode="r").attrs)
+        assert not attrs["napari_sisr"]["complete"] and "multiscales" not in attrs
+    _run(qtbot, w)  # the same job again picks up the interrupted output
+    sr = viewer.layers["n x2 SR"]
     data = sr.data[0] if sr.multiscale else sr.data
-    assert isinstance(data, da.Array) and data.shape == (192, 192)
-    assert (tmp_path / "out.ome.zarr").exists()
-    np.testing.assert_array_equal(np.asarray(data), _reference(img, model_path))
+    np.testing.assert_array_equal(np.asarray(data), _reference(img, model_path, tile=16))
 
 
 def test_registry_lists_registered_models(model_path, tmp_path):
@@ -271,8 +314,8 @@ def test_live_preview_matches_full_run_and_follows_the_view(
     img = nuclei[:160, :200]
     src = viewer.add_image(img, name="n", scale=(0.5, 0.5), translate=(3, 4))
     full = _reference(img, model_path)
-    viewer.camera.center = (3 + 20, 4 + 30)
-    viewer.camera.zoom = viewer.camera.zoom * 4
+    viewer.scene.camera.center = (3 + 20, 4 + 30)
+    viewer.scene.camera.zoom = viewer.scene.camera.zoom * 4
     w.live.enabled_box.value = True
     name = "n x2 SR (live)"
     qtbot.waitUntil(lambda: name in viewer.layers and not w.live.runner.busy, timeout=60_000)
@@ -281,7 +324,7 @@ def test_live_preview_matches_full_run_and_follows_the_view(
     assert list(viewer.layers.selection) == [src]
     assert w.chosen_layers() == [src]  # a preview is never a source
     old = tuple(first.translate)
-    viewer.camera.center = (3 + 50, 4 + 60)
+    viewer.scene.camera.center = (3 + 50, 4 + 60)
     qtbot.waitUntil(lambda: tuple(viewer.layers[name].translate) != old, timeout=60_000)
     qtbot.waitUntil(lambda: not w.live.runner.busy, timeout=60_000)
     _assert_window_matches(src, viewer.layers[name], full)
@@ -310,3 +353,14 @@ def _assert_centres_align_offset(src, live, s, origin):
         np.testing.assert_allclose(
             live.data_to_world(np.asarray(j, float)), src.data_to_world((jj + 0.5) / s - 0.5)
         )
+
+
+def test_registered_model_appears_in_open_widget(widget, tmp_path):
+    from napari_sisr.widgets._models import register_model
+
+    _, w = widget
+    ref = register_model(_tiny_model(tmp_path / "trained" / "new_model"))
+    assert str(ref) in [c for c in w.model.choices]
+    (tmp_path / "trained" / "new_model.safetensors").unlink()  # deleted on disk: dropped
+    w.model.reset_choices()
+    assert str(ref) not in [c for c in w.model.choices]

@@ -14,10 +14,12 @@ widget owns its own cache.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -51,7 +53,7 @@ class ModelRegistry:
     def __init__(self, store: str | os.PathLike | None = None) -> None:
         self.store = Path(store) if store is not None else None
         self._paths: list[Path] = []
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[], Callable[[], None] | None]] = []
         self._lock = threading.Lock()
         if self.store is not None and self.store.exists():
             try:
@@ -75,8 +77,7 @@ class ModelRegistry:
             if meta_path not in self._paths:
                 self._paths.append(meta_path)
                 self._save()
-        for callback in list(self._listeners):
-            callback()
+        self._notify()
         return meta_path
 
     def forget(self, path: str | os.PathLike) -> None:
@@ -85,8 +86,7 @@ class ModelRegistry:
         with self._lock:
             self._paths = [p for p in self._paths if p != meta_path.resolve()]
             self._save()
-        for callback in list(self._listeners):
-            callback()
+        self._notify()
 
     def available(self) -> dict[str, str]:
         """Menu label -> model reference (a bundled name or a JSON path), bundled first."""
@@ -101,12 +101,29 @@ class ModelRegistry:
         return out
 
     def connect(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` whenever the list changes (e.g. to refresh a menu)."""
-        self._listeners.append(callback)
+        """Call ``callback()`` whenever the list changes (e.g. to refresh a menu).
+
+        Bound methods are held weakly, so a listening widget can be garbage-collected.
+        Changes are announced in the thread that makes them: register from the GUI thread.
+        """
+        ref = weakref.WeakMethod(callback) if inspect.ismethod(callback) else (lambda: callback)
+        self._listeners.append(ref)
 
     def disconnect(self, callback: Callable[[], None]) -> None:
-        if callback in self._listeners:
-            self._listeners.remove(callback)
+        self._listeners = [r for r in self._listeners if r() not in (None, callback)]
+
+    def _notify(self) -> None:
+        alive = []
+        for ref in list(self._listeners):
+            callback = ref()
+            if callback is None:
+                continue
+            try:
+                callback()
+            except RuntimeError:  # its Qt widget was deleted
+                continue
+            alive.append(ref)
+        self._listeners = alive
 
     def _save(self) -> None:
         if self.store is None:

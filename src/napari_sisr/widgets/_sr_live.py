@@ -15,7 +15,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, Container, Label
 
 from ._common import JobRunner
-from ._sr_job import SRSettings, snapshot
+from ._sr_job import SRSettings, snapshot, source_data
 from ._sr_layers import map_contrast_limits, sr_layer_kwargs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,8 +75,9 @@ class LivePreview(Container):
         self._timer.timeout.connect(self.refresh)
         self.enabled_box.changed.connect(self._toggled)
         viewer = owner.viewer
-        viewer.camera.events.center.connect(self.schedule)
-        viewer.camera.events.zoom.connect(self.schedule)
+        camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera  # napari<0.9
+        camera.events.center.connect(self.schedule)
+        camera.events.zoom.connect(self.schedule)
         viewer.dims.events.current_step.connect(self.schedule)
 
     @property
@@ -121,9 +122,7 @@ class LivePreview(Container):
         except (ValueError, FileNotFoundError) as err:
             self.status.value = str(err)
             return
-        kwargs = sr_layer_kwargs(
-            layer, settings.scale, layer.data.dtype if not layer.multiscale else layer.data[0].dtype
-        )
+        kwargs = sr_layer_kwargs(layer, settings.scale, source_data(layer).dtype)
         name = f"{kwargs['name']} (live)"
         key = (
             id(layer.data),
@@ -180,7 +179,8 @@ class LivePreview(Container):
             extra["metadata"] = {"napari_sisr": {**kwargs["metadata"]["napari_sisr"], "live": True}}
             with self.owner.keeping_selection():
                 self.owner.viewer.add_image(window, name=name, translate=translate, **extra)
-        self.status.value = f"view: {window.shape[-3 if kwargs['rgb'] else -2 :]} px"
+        h, w = window.shape[-3:-1] if kwargs["rgb"] else window.shape[-2:]
+        self.status.value = f"preview: {h} x {w} px"
 
 
 def _linear(kwargs: dict) -> np.ndarray:
@@ -199,8 +199,7 @@ def visible_region(layer, viewer, s: int) -> tuple[slice, ...]:
     """
     if viewer.dims.ndisplay != 2:
         raise ValueError("live preview works in 2D display")
-    data = layer.data[0] if layer.multiscale else layer.data
-    shape = data.shape[: layer.ndim]
+    shape = source_data(layer).shape[: layer.ndim]
     corners = np.asarray(layer.corner_pixels, dtype=float)
     if layer.multiscale:
         corners = corners * np.asarray(layer.downsample_factors[layer.data_level])

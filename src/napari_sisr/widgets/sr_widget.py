@@ -8,6 +8,7 @@ adds each result as soon as its layer is finished, as a layer that overlays its 
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import napari
 
 __all__ = ["SuperResolveWidget"]
+
+log = logging.getLogger(__name__)
 
 BROWSE = "<browse>"
 NEW_LAYER, OME_ZARR = "New layer", "OME-Zarr file"
@@ -253,10 +256,16 @@ class SuperResolveWidget(Container):
         self.controls.runner.cancel()
 
     def _on_update(self, update, tasks: list[SRTask]) -> None:
-        if "result" in update.data:
+        if "result" not in update.data:
+            return
+        task = tasks[update.data["index"]]
+        try:
             # the sources stay selected, so the next click processes them again
             with self.keeping_selection():
-                self._add_result(tasks[update.data["index"]], update.data["result"])
+                self._add_result(task, update.data["result"])
+        except Exception as err:  # showing a result must never raise into Qt
+            log.exception("adding the result of %s failed", task.name)
+            notify_error(f"Super-resolve: could not show the result of {task.name!r}: {err}")
 
     def _add_result(self, task: SRTask, data) -> None:
         kwargs = dict(task.layer_kwargs)
