@@ -45,6 +45,8 @@ def widget(make_napari_viewer, actin, tmp_path):
     _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
     f = w.form
     f.set_hr_layers(["actin_a", "actin_b"])
+    f.arch.setCurrentText("srresnet")
+    f.preset.setCurrentText("fast")
     f.scale.setCurrentText("2")
     f.sigma.setValue(1.0)
     f.noise_std.setValue(2.0)
@@ -69,8 +71,18 @@ def test_widget_docks_through_manifest(make_napari_viewer):
     viewer = make_napari_viewer()
     _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
     assert isinstance(w, TrainWidget)
-    assert "srresnet" in [w.form.arch.itemText(i) for i in range(w.form.arch.count())]
-    assert w.form.preset.count() >= 2  # presets come from the registry
+    from napari_sisr.core.archs import ARCHS
+
+    assert [w.form.arch.itemText(i) for i in range(w.form.arch.count())] == sorted(ARCHS)
+    assert w.form.arch.currentText() == "srresnet"
+    for name, spec in ARCHS.items():  # presets and scales follow the chosen architecture
+        w.form.arch.setCurrentText(name)
+        assert [w.form.preset.itemText(i) for i in range(w.form.preset.count())] == list(
+            spec.presets
+        )
+        assert [int(w.form.scale.itemText(i)) for i in range(w.form.scale.count())] == list(
+            spec.scales
+        )
 
 
 def test_train_to_end_plots_preview_and_registers_model(widget, qtbot, notes, tmp_path):
@@ -105,11 +117,13 @@ def test_adversarial_run_plots_generator_and_discriminator_losses(widget, qtbot,
     w.form.adversarial.setChecked(True)
     w.form.iterations.setValue(4)
     w.form.val_every.setValue(2)
+    w.config_overrides["warmup"] = 1  # pixel loss only for the first step, then the GAN
     w.start()
     _wait_idle(qtbot, w, timeout=120_000)
     assert not [n for n in notes if n[0] == "error"], notes
-    assert {"l_g_pix", "l_g_gan", "l_d"} <= set(w.loss_plot.series)
-    assert all(len(w.loss_plot.series[k].xs) == 4 for k in ("l_g_gan", "l_d"))
+    assert len(w.loss_plot.series["l_g_pix"].xs) == 4
+    assert all(len(w.loss_plot.series[k].xs) >= 2 for k in ("l_g_gan", "l_d"))
+    assert not [k for k in w.loss_plot.series if not k.startswith("l_")]  # losses only
 
 
 def test_validation_never_trains_on_held_out_layer(widget, notes):
@@ -141,6 +155,7 @@ def test_stop_keeps_checkpoint_and_exports(widget, qtbot, notes, tmp_path):
 @pytest.mark.slow
 def test_resume_continues_from_checkpoint(widget, qtbot, notes, tmp_path):
     viewer, w = widget
+    w.config_overrides["log_every"] = 1
     w.form.iterations.setValue(500)
     w.start()
     qtbot.waitUntil(lambda: w.progress.value() >= 2, timeout=60_000)
@@ -154,7 +169,9 @@ def test_resume_continues_from_checkpoint(widget, qtbot, notes, tmp_path):
     w.start(resume=True)
     _wait_idle(qtbot, w)
     assert not w.last_result.stopped and w.last_result.steps == stopped_at + 3
-    assert w.loss_plot.n_points() >= 3
+    # the curve holds the logged steps before the checkpoint, then the new ones, once each
+    xs = w.loss_plot.series["l_g_pix"].xs
+    assert xs == list(range(1, stopped_at + 4)), xs
 
 
 def test_layer_list_follows_the_viewer(widget):
@@ -303,3 +320,22 @@ def test_blind_range_goes_to_the_config(widget):
     f.sigma_lo.setValue(2.5)  # min above max: named in the error
     with pytest.raises(ValueError, match="sigma"):
         build_config(viewer, f.values())
+
+
+def test_loaded_fit_is_used_exactly_unless_edited(widget, tmp_path):
+    from napari_sisr.core.config import DegradationParams
+    from napari_sisr.widgets._train_job import build_config
+
+    viewer, w = widget
+    fit = DegradationParams(
+        scale=2, sigma=1.23456, sigma_y=1.1, sigma_x=1.3856, noise_var=7.0, offset=12.0
+    )
+    fit = DegradationParams(**{**fit.model_dump(), "source": "fit"})
+    w.form.load_degradation(fit.save(tmp_path / "fit.json"))
+    config = build_config(viewer, w.form.values(), loaded=w.form.loaded_params)
+    assert config.degradation == fit  # shift, offset, anisotropy and full precision kept
+    w.form.sigma.setValue(2.0)
+    config = build_config(viewer, w.form.values(), loaded=w.form.loaded_params)
+    d = config.degradation
+    assert d.sigma == 2.0 and d.sigma_y is None and d.source == "manual"
+    assert d.offset == 12.0 and d.noise_var == 7.0

@@ -126,14 +126,13 @@ def widget_train():
     form.load_degradation(DegradationParams(**SAMPLE_DEGRADATION).save(runs / "bpae_fit.json"))
     form.patch.setValue(64)
     form.batch.setValue(4)
-    form.iterations.setValue(400)
-    form.lr.setText("2e-4")
+    form.iterations.setValue(300)
     form.val_every.setValue(20)
     form.preview_every.setValue(20)
     form.adversarial.setChecked(False)  # content-only warm-up: fast enough on a laptop CPU
     form.run_dir.setText(str(runs / "run"))
     widget.start()
-    wait_until(lambda: widget.progress.value() >= 160 or not widget.running, timeout=900)
+    wait_until(lambda: widget.progress.value() >= 120 or not widget.running, timeout=900)
     viewer.reset_view()
     wait_until(lambda: True)
     return viewer  # still training: closing the viewer stops the run

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from ..core.config import DegradationParams
 
 NO_LR = "(none: simulate LR from HR)"
+#: Architecture selected when the widget opens (the reference SRResNet generator).
+DEFAULT_ARCH = "srresnet"
 #: The layer the Train widget shows its validation preview in (never offered as data).
 PREVIEW_LAYER = "SR preview (training)"
 SCRATCH = "(random initialisation)"
@@ -157,6 +159,7 @@ class TrainForm(QWidget):
         f = QFormLayout(g)
         self.arch = QComboBox()
         self.arch.addItems(sorted(ARCHS))
+        self.arch.setCurrentText(DEFAULT_ARCH if DEFAULT_ARCH in ARCHS else sorted(ARCHS)[0])
         self.arch.currentTextChanged.connect(self._on_arch_changed)
         self.preset = QComboBox()
         f.addRow("architecture", _row(self.arch, self.preset))
@@ -182,8 +185,9 @@ class TrainForm(QWidget):
         self.batch = _spin(1, 512, 16)
         f.addRow("patch / batch", _row(self.patch, self.batch))
         self.iterations = _spin(1, 10_000_000, 2000, 100)
-        self.lr = QLineEdit("1e-4")
-        self.lr.setToolTip("Generator learning rate")
+        self.lr = QLineEdit()
+        self.lr.setPlaceholderText("preset default")
+        self.lr.setToolTip("Generator learning rate; empty: the preset's default")
         f.addRow("iterations / lr", _row(self.iterations, self.lr))
         self.val_every = _spin(1, 1_000_000, 200, 50)
         self.preview_every = _spin(1, 1_000_000, 200, 50)
@@ -261,11 +265,13 @@ class TrainForm(QWidget):
         keep_preset, keep_scale = self.preset.currentText(), self.scale.currentText()
         self.preset.clear()
         self.preset.addItems(list(spec.presets))
-        self.preset.setCurrentText(keep_preset if keep_preset in spec.presets else "fast")
+        fallback = "fast" if "fast" in spec.presets else next(iter(spec.presets))
+        self.preset.setCurrentText(keep_preset if keep_preset in spec.presets else fallback)
         self.scale.clear()
-        self.scale.addItems([str(s) for s in spec.scales])
-        default = "4" if "4" in [str(s) for s in spec.scales] else str(spec.scales[0])
-        self.scale.setCurrentText(keep_scale if keep_scale else default)
+        scales = [str(s) for s in spec.scales]
+        self.scale.addItems(scales)
+        default = "4" if "4" in scales else scales[0]
+        self.scale.setCurrentText(keep_scale if keep_scale in scales else default)
 
     def _on_load_json(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

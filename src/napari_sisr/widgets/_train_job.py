@@ -34,22 +34,38 @@ def default_run_dir(root: Path = RUNS_ROOT) -> Path:
     return path
 
 
+#: Decimals the form shows for each typed degradation value (what "unchanged" means).
+_SHOWN_DECIMALS = {"sigma": 3, "noise_std": 4, "gain": 4}
+
+
 def _degradation(values: dict[str, Any], loaded) -> dict[str, Any]:
-    """Degradation settings: the loaded fit (with edits typed over it) or typed values."""
-    typed = {
-        "scale": values["scale"],
-        "sigma": values["sigma"],
-        "noise_var": float(values["noise_std"]) ** 2,
-        "gain": values["gain"],
-    }
-    if loaded is not None:
-        base = loaded.model_dump()
-        if loaded.sigma_y is not None and abs(loaded.sigma - values["sigma"]) > 1e-9:
-            base["sigma_y"] = base["sigma_x"] = None  # the user typed an isotropic width
-        if abs(loaded.noise_std - values["noise_std"]) < 1e-9:
-            typed["noise_var"] = loaded.noise_var  # keep full precision
-        return {**base, **typed}
-    return {**typed, "source": "manual"}
+    """Degradation settings: typed values, laid over the loaded fit where they were edited.
+
+    A value still showing what was loaded (to the form's precision) keeps the loaded value
+    exactly, so loading a fit and pressing Start trains with the fit itself.
+    """
+    typed = {k: float(values[k]) for k in _SHOWN_DECIMALS}
+    if loaded is None:
+        return {
+            "scale": values["scale"],
+            "sigma": typed["sigma"],
+            "noise_var": typed["noise_std"] ** 2,
+            "gain": typed["gain"],
+            "source": "manual",
+        }
+    out = loaded.model_dump()
+    out["scale"] = values["scale"]
+    now = {"sigma": loaded.sigma, "noise_std": loaded.noise_std, "gain": loaded.gain}
+    edited = {k for k, d in _SHOWN_DECIMALS.items() if round(now[k], d) != round(typed[k], d)}
+    if "sigma" in edited:
+        out.update(sigma=typed["sigma"], sigma_y=None, sigma_x=None)  # typed: isotropic
+    if "noise_std" in edited:
+        out["noise_var"] = typed["noise_std"] ** 2
+    if "gain" in edited:
+        out["gain"] = typed["gain"]
+    if edited or values["scale"] != loaded.scale:
+        out["source"] = "manual"
+    return out
 
 
 @dataclass
@@ -179,10 +195,12 @@ def build_config(
         raise JobError(
             f"{run_dir} already holds a training run: press Resume or choose another folder"
         )
-    try:
-        lr = float(values["lr"])
-    except ValueError:
-        raise JobError(f"learning rate: {values['lr']!r} is not a number") from None
+    lr = None
+    if values["lr"]:
+        try:
+            lr = float(values["lr"])
+        except ValueError:
+            raise JobError(f"learning rate: {values['lr']!r} is not a number") from None
     fields.update(
         scale=values["scale"],
         arch=values["arch"],
@@ -207,3 +225,33 @@ def build_config(
     except (ValueError, FileNotFoundError) as err:
         raise JobError(str(err)) from None
     return config
+
+
+def run_history(run_dir: str | Path, before_step: int) -> tuple[list[dict], list[dict]]:
+    """Logged loss records and validation metrics of a run, up to (excluding) ``before_step``.
+
+    Reads ``RUN_DIR/log.jsonl`` as the training loop writes it: one record per logged step
+    (``step`` and the mean of each loss term since the previous record) and one per
+    validation (``event: "val"``). Unreadable lines are skipped; a missing log gives nothing.
+    """
+    import json
+
+    losses: list[dict] = []
+    vals: list[dict] = []
+    try:
+        lines = (Path(run_dir) / "log.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return losses, vals
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        step = rec.get("step")
+        if not isinstance(step, int) or step >= before_step:
+            continue
+        if rec.get("event") == "val" and isinstance(rec.get("val"), dict):
+            vals.append({**rec["val"], "step": step})
+        elif "event" not in rec:
+            losses.append(rec)
+    return losses, vals

@@ -29,7 +29,7 @@ from ._common import JobRunner, notify_error, notify_info
 from ._models import default_registry, register_model
 from ._plot import LinePlot
 from ._train_form import PREVIEW_LAYER, TrainForm
-from ._train_job import JobError, build_config
+from ._train_job import JobError, build_config, run_history
 
 if TYPE_CHECKING:
     import napari
@@ -55,6 +55,7 @@ class TrainWidget(QWidget):
         self.runner = JobRunner(graceful=True)
         self._stopping = False
         self._preview_scale: tuple[float, float] = (1.0, 1.0)
+        self._history_from = None  # run folder whose logged curves are drawn on resume
 
         self.form = TrainForm(napari_viewer)
         self.start_btn = QPushButton("Start")
@@ -148,6 +149,7 @@ class TrainWidget(QWidget):
         first = self.viewer.layers[config.hr[0].name]
         self._preview_scale = tuple(float(v) for v in first.scale[-2:])  # HR pixel size
         self._reset_plots()
+        self._history_from = config.out if resume else None
         self._stopping = False
         worker = self.runner.start(
             iter_train,
@@ -185,22 +187,38 @@ class TrainWidget(QWidget):
     # ------------------------------------------------------------------ job callbacks (GUI thread)
     def _on_update(self, update: Progress) -> None:
         data = update.data or {}
-        step = data.get("step", update.done)
         if update.total:
             self.progress.setRange(0, int(update.total))
             self.progress.setValue(int(update.done))
-        for name, value in (data.get("losses") or {}).items():
-            self.loss_plot.append(name, step, value)
-        val = data.get("val") or {}
+        step = data.get("step")
+        if step is None:  # a setup phase (loading images, building networks)
+            self.status.setText(update.message)
+            return
+        if self._history_from is not None:  # resumed: draw the curves up to the checkpoint
+            self._plot_history(step)
+        self._plot(step, data.get("losses") or {}, data.get("val") or {})
+        if data.get("preview") is not None:
+            self._show_preview(data["preview"])
+        if self.running and not self._stopping:  # (the final status is set by _on_done)
+            self.status.setText(_status_text(update))
+
+    def _plot(self, step: int, losses: dict, val: dict) -> None:
+        for name, value in losses.items():
+            if name.startswith("l_"):  # loss terms (not discriminator outputs, rates, ...)
+                self.loss_plot.append(name, step, value)
         for plot, key in ((self.psnr_plot, "psnr"), (self.ssim_plot, "ssim")):
             if key in val:
                 plot.append("model", step, val[key])
             if f"{key}_bicubic" in val:
                 plot.append("bicubic", step, val[f"{key}_bicubic"])
-        if data.get("preview") is not None:
-            self._show_preview(data["preview"])
-        if self.running and not self._stopping:  # (the final status is set by _on_done)
-            self.status.setText(_status_text(update))
+
+    def _plot_history(self, step: int) -> None:
+        losses, vals = run_history(self._history_from, step)
+        self._history_from = None
+        for rec in losses:
+            self._plot(rec["step"], rec, {})
+        for rec in vals:
+            self._plot(rec["step"], {}, rec)
 
     def _show_preview(self, image) -> None:
         if PREVIEW_LAYER in self.viewer.layers:
