@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", type=int, default=256, help="LR input size for timing")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--budget-gflop", type=float, default=400.0)
+    p.add_argument("--budget-gflop", type=float, default=100.0)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 

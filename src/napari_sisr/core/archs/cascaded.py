@@ -104,7 +104,7 @@ class CascadedSR(SRGenerator):
         self.dpf = DPFBank(n_dpf, dpf_size, dpf_radii)
         n_in = in_channels * (n_dpf + 1)
         self.stem = _conv_block(n_in, features[0], convs_per_module)
-        self.modules_ = nn.ModuleList(
+        self.refine = nn.ModuleList(
             _conv_block(features[k - 1] + n_in, features[k], convs_per_module)
             for k in range(1, n_levels + 1)
         )
@@ -126,7 +126,7 @@ class CascadedSR(SRGenerator):
         feat = self.stem(enriched)
         h, w = x.shape[-2:]
         outs = []
-        for k, (module, proj) in enumerate(zip(self.modules_, self.to_image, strict=True), 1):
+        for k, (module, proj) in enumerate(zip(self.refine, self.to_image, strict=True), 1):
             size = (h * 2**k, w * 2**k)
             feat = module(torch.cat([_resize(feat, size), _resize(enriched, size)], 1))
             outs.append(proj(feat) + _resize(x, size))
