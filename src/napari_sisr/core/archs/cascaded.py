@@ -14,6 +14,10 @@ The layer norm is :class:`.blocks.LayerNorm2d`, a per-pixel norm over channels, 
 ``GroupNorm(1, C)``: a norm over the whole spatial extent would make every output pixel depend
 on the whole image, so tiled inference would differ from untiled and no halo would suffice.
 
+Presets: "paper" uses 64 features in the stem and every module, two convs per module and 12
+DPFs; widths the original does not fix are our choice. "fast" narrows the finer levels, where
+the pixels are.
+
 Discriminator: 4 downsampling modules (3x3 conv, layer norm, LeakyReLU 0.2, 2x2 max pool)
 and a head (3x3 conv, LeakyReLU, global average pool, linear): one logit per image.
 """
