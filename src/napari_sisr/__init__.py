@@ -24,11 +24,15 @@ _LAZY = {
     "predict": "napari_sisr.core.inference",
     "iter_predict": "napari_sisr.core.inference",
     "make_plan": "napari_sisr.core.tiling",
+    "ARCHS": "napari_sisr.core.archs",
+    "build_generator": "napari_sisr.core.archs",
+    "build_discriminator": "napari_sisr.core.archs",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .core.archs import ARCHS, build_discriminator, build_generator
     from .core.config import DegradationParams
     from .core.degradation import simulate_lr, simulate_lr_torch
     from .core.fit import fit_degradation, iter_fit
