@@ -96,6 +96,13 @@ def test_receptive_field_bounds_influence(arch, scale):
     assert rf <= 2 * max(measured, 1)
 
 
+@pytest.mark.parametrize("arch", ["srresnet", "srgan_nn"])
+def test_receptive_field_with_paper_output_kernel(arch):
+    net = build_generator(arch, "fast", 4, 1, n_blocks=1, nf=4, out_kernel=9)
+    measured = _empirical_radius(net, 2 * net.receptive_field + 7)
+    assert measured <= net.receptive_field <= 2 * measured
+
+
 @pytest.mark.parametrize("arch", ALL)
 def test_crop_with_halo_matches_whole_image(arch):
     """The tiling contract: a crop with a receptive-field halo reproduces the interior."""

@@ -364,3 +364,20 @@ def test_registered_model_appears_in_open_widget(widget, tmp_path):
     (tmp_path / "trained" / "new_model.safetensors").unlink()  # deleted on disk: dropped
     w.model.reset_choices()
     assert str(ref) not in [c for c in w.model.choices]
+
+
+def test_manual_halo_reaches_inference(qtbot, widget, nuclei, model_path):
+    viewer, w = widget
+    img = nuclei[:64, :64]
+    viewer.add_image(img, name="h")
+    assert w.halo_auto.value and not w.halo.enabled
+    from napari_sisr.core.modelio import read_model_meta
+
+    assert w.halo.value == read_model_meta(model_path)["receptive_field"]  # what auto uses
+    w.halo_auto.value = False
+    w.halo.value = 1
+    w.tile.value = 16
+    _run(qtbot, w)
+    got = np.asarray(viewer.layers["h x2 SR"].data)
+    np.testing.assert_array_equal(got, _reference(img, model_path, tile=16, halo=1))
+    assert not np.array_equal(got, _reference(img, model_path, tile=16))  # halo matters here

@@ -183,6 +183,9 @@ def _sr_model(workdir: Path) -> Path:
     return train(config).model
 
 
+ZOOM = 5.0
+
+
 def widget_superresolve():
     """Super-resolve: the simulated 4x LR sample, its x4 result and the real HR, side by side."""
     workdir = Path(tempfile.mkdtemp(prefix="sisr-shot-"))
@@ -199,13 +202,16 @@ def widget_superresolve():
     if widget.controls.runner.last_state != "done":
         raise RuntimeError(f"super-resolving did not finish: {widget.controls.status.value}")
     sr = viewer.layers[f"{lr.name} x4 SR"]
-    viewer.layers.move(viewer.layers.index(hr), len(viewer.layers) - 1)
+    viewer.layers.move(viewer.layers.index(hr), len(viewer.layers))  # LR | SR | HR
     viewer.grid.enabled = True
     viewer.grid.shape = (1, 3)
     viewer.layers.selection = {sr}
     wait_until(lambda: True)
     viewer.reset_view()
-    viewer.scene.camera.zoom *= 1.6
+    camera = viewer.scene.camera
+    camera.zoom *= ZOOM
+    camera.center = (camera.center[0] + 250, camera.center[1] - 20)
+    wait_until(lambda: True)
     return viewer
 
 

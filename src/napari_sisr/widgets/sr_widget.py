@@ -67,8 +67,15 @@ class SuperResolveWidget(Container):
         )
         self.model_info = Label(value="", name="model_info")
         self.tile = SpinBox(label="Tile (px)", min=16, max=8192, step=16, value=256, name="tile")
-        self.halo = SpinBox(label="Halo (px)", min=0, max=512, value=0, name="halo")
-        self.halo.native.setSpecialValueText("auto")
+        self.halo = SpinBox(min=0, max=512, value=0, enabled=False, name="halo")
+        self.halo_auto = CheckBox(text="auto", value=True, name="halo_auto")
+        halo_row = Container(
+            widgets=[self.halo, self.halo_auto],
+            layout="horizontal",
+            labels=False,
+            label="Halo (px)",
+        )
+        halo_row.margins = (0, 0, 0, 0)
         self.device = ComboBox(label="Device", choices=_devices(), value="auto", name="device")
         self.precision = ComboBox(
             label="Precision", choices=["fp32", "bf16", "fp16"], name="precision"
@@ -91,7 +98,7 @@ class SuperResolveWidget(Container):
                 self.model,
                 self.model_info,
                 self.tile,
-                self.halo,
+                halo_row,
                 self.device,
                 self.precision,
                 self.output,
@@ -103,7 +110,9 @@ class SuperResolveWidget(Container):
         )
         self._tooltips()
 
+        self.layers.native.setMaximumHeight(120)
         self.all_layers.changed.connect(lambda v: setattr(self.layers, "enabled", not v))
+        self.halo_auto.changed.connect(self._on_halo_auto)
         self.model.changed.connect(self._on_model_changed)
         self.output.changed.connect(self._on_output_changed)
         self.controls.run_button.changed.connect(self.run)
@@ -113,8 +122,7 @@ class SuperResolveWidget(Container):
             event.connect(self._on_layers_changed)
         napari_viewer.layers.selection.events.changed.connect(self._follow_selection)
         self._registry.connect(self._refresh_models)
-        self.native.destroyed.connect(lambda *_: self._registry.disconnect(self._refresh_models))
-        for widget in (self.layers, self.all_layers, self.model, self.tile, self.halo):
+        for widget in (self.layers, self.all_layers, self.model, self.tile, self.halo_auto):
             widget.changed.connect(self.live.schedule)
         self._on_layers_changed()
         self._on_model_changed(self.model.value)
@@ -188,12 +196,27 @@ class SuperResolveWidget(Container):
         except (FileNotFoundError, ValueError) as err:
             self.model_info.value = f"unusable: {err}"
             return
+        self._show_auto_halo()
         ch = int(meta["in_channels"])
         self.model_info.value = (
             f"{meta['arch']} ({meta.get('preset') or 'custom'}), x{meta['scale']}, "
             f"{ch} channel{'s' if ch != 1 else ''}, receptive field "
             f"{meta.get('receptive_field', '?')} px"
         )
+
+    def _on_halo_auto(self, auto: bool) -> None:
+        self.halo.enabled = not auto
+        if auto:
+            self._show_auto_halo()
+
+    def _show_auto_halo(self) -> None:
+        """With *auto*, show the halo that will be used: the model's receptive field."""
+        try:
+            rf = read_model_meta(self.model.value).get("receptive_field")
+        except (FileNotFoundError, ValueError, TypeError):
+            rf = None
+        if self.halo_auto.value and rf is not None:
+            self.halo.value = int(rf)
 
     def _browse_model(self) -> None:
         from qtpy.QtWidgets import QFileDialog
@@ -222,7 +245,7 @@ class SuperResolveWidget(Container):
             model=str(ref),
             scale=int(meta["scale"]),
             tile=int(self.tile.value),
-            halo=int(self.halo.value) or "auto",
+            halo="auto" if self.halo_auto.value else int(self.halo.value),
             device=str(self.device.value),
             precision=str(self.precision.value),
             overwrite=bool(self.overwrite.value) and self.output.value == OME_ZARR,
@@ -281,7 +304,10 @@ class SuperResolveWidget(Container):
         self.layers.tooltip = "Image layers to super-resolve (follows the layer selection)"
         self.all_layers.tooltip = "Process every image layer of the viewer, one after another"
         self.tile.tooltip = "Tile edge in input pixels; smaller tiles use less memory"
-        self.halo.tooltip = "Overlap around each tile in input pixels (auto: the model's reach)"
+        self.halo.tooltip = "Overlap read around each tile, in input pixels"
+        self.halo_auto.tooltip = (
+            "Use the model's receptive field: tiled results then equal an untiled run"
+        )
         self.device.tooltip = "auto uses a GPU when one is available"
         self.precision.tooltip = "bf16/fp16 are faster on GPUs and slightly less exact"
         self.output.tooltip = "OME-Zarr streams the result to disk: for images larger than memory"

@@ -14,6 +14,10 @@ The layer norm is :class:`.blocks.LayerNorm2d`, a per-pixel norm over channels, 
 ``GroupNorm(1, C)``: a norm over the whole spatial extent would make every output pixel depend
 on the whole image, so tiled inference would differ from untiled and no halo would suffice.
 
+Presets: "paper" uses 64 features in the stem and every module, two convs per module and 12
+DPFs; widths the original does not fix are our choice. "fast" narrows the finer levels, where
+the pixels are.
+
 Discriminator: 4 downsampling modules (3x3 conv, layer norm, LeakyReLU 0.2, 2x2 max pool)
 and a head (3x3 conv, LeakyReLU, global average pool, linear): one logit per image.
 """
@@ -104,7 +108,7 @@ class CascadedSR(SRGenerator):
         self.dpf = DPFBank(n_dpf, dpf_size, dpf_radii)
         n_in = in_channels * (n_dpf + 1)
         self.stem = _conv_block(n_in, features[0], convs_per_module)
-        self.modules_ = nn.ModuleList(
+        self.refine = nn.ModuleList(
             _conv_block(features[k - 1] + n_in, features[k], convs_per_module)
             for k in range(1, n_levels + 1)
         )
@@ -126,7 +130,7 @@ class CascadedSR(SRGenerator):
         feat = self.stem(enriched)
         h, w = x.shape[-2:]
         outs = []
-        for k, (module, proj) in enumerate(zip(self.modules_, self.to_image, strict=True), 1):
+        for k, (module, proj) in enumerate(zip(self.refine, self.to_image, strict=True), 1):
             size = (h * 2**k, w * 2**k)
             feat = module(torch.cat([_resize(feat, size), _resize(enriched, size)], 1))
             outs.append(proj(feat) + _resize(x, size))

@@ -50,6 +50,9 @@ class SRResNet(SRGenerator):
     bn : bool
         Batch norm in the residual blocks (the paper's choice; in eval mode it is a fixed
         affine map, so tiled inference is unaffected).
+    out_kernel : int
+        Size of the output conv (9 in the paper). It runs at HR with one output channel per
+        image channel, a shape CPUs handle poorly: the fast preset uses 3.
     """
 
     arch = "srresnet"
@@ -62,8 +65,11 @@ class SRResNet(SRGenerator):
         n_blocks: int = 16,
         nf: int = 64,
         bn: bool = True,
+        out_kernel: int = 9,
     ):
-        super().__init__(scale, in_channels, preset, n_blocks=n_blocks, nf=nf, bn=bn)
+        super().__init__(
+            scale, in_channels, preset, n_blocks=n_blocks, nf=nf, bn=bn, out_kernel=out_kernel
+        )
         self.n_blocks = n_blocks
         self.head = nn.Sequential(nn.Conv2d(in_channels, nf, 9, padding=4), nn.PReLU(nf))
         self.body = nn.Sequential(*[ResidualBlock(nf, bn) for _ in range(n_blocks)])
@@ -75,7 +81,10 @@ class SRResNet(SRGenerator):
         for f in upsample_factors(scale):
             ups += [nn.Conv2d(nf, nf * f * f, 3, padding=1), nn.PixelShuffle(f), nn.PReLU(nf)]
         self.upsample = nn.Sequential(*ups)
-        self.out = nn.Conv2d(nf, in_channels, 9, padding=4)
+        if out_kernel < 1 or out_kernel % 2 == 0:
+            raise ValueError(f"out_kernel must be odd and >= 1, got {out_kernel}")
+        self.out_kernel = out_kernel
+        self.out = nn.Conv2d(nf, in_channels, out_kernel, padding=out_kernel // 2)
 
     @property
     def receptive_field(self) -> int:
@@ -84,7 +93,7 @@ class SRResNet(SRGenerator):
         for f in upsample_factors(self.scale):
             rf += 1 / res  # 3x3 conv before each shuffle, at the current resolution
             res *= f
-        rf += 4 / res  # 9x9 output conv at HR
+        rf += (self.out_kernel // 2) / res  # output conv at HR
         return ceil_radius(rf)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,7 +148,7 @@ SPEC = ArchSpec(
     presets={
         "paper": {"n_blocks": 16, "nf": 64, "bn": True},
         "balanced": {"n_blocks": 8, "nf": 48, "bn": False},
-        "fast": {"n_blocks": 4, "nf": 24, "bn": False},
+        "fast": {"n_blocks": 4, "nf": 24, "bn": False, "out_kernel": 3},
     },
     disc_presets={"paper": {"nf": 64}, "balanced": {"nf": 32}, "fast": {"nf": 16}},
     scales=(2, 3, 4, 8),
