@@ -73,7 +73,11 @@ def _config(args, out: Path, iters: int, **extra):
         patch=args.patch,
         batch=args.batch,
         iters=iters,
-        blind=DegradationRange(scale=4, sigma=(2.0, 2.0), noise_std=(0.02, 0.02)),
+        blind=(
+            DegradationRange(scale=4, sigma=(1.0, 3.0), noise_std=(0.0, 0.05))
+            if args.blind
+            else DegradationRange(scale=4, sigma=(2.0, 2.0), noise_std=(0.02, 0.02))
+        ),
         val_max_size=args.val_size,
         seed=args.seed,
         overwrite=True,
@@ -166,9 +170,10 @@ def throughput(args) -> None:
     from napari_sisr.core.training import Trainer
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
+    deg = "blind: sigma 1-3 px, noise 0-5 % per patch" if args.blind else "sigma 2, noise 2 %"
     print(
         f"## Throughput: {args.arch} / {args.preset}, patch {args.patch}, batch {args.batch}, "
-        f"threads {args.threads}"
+        f"threads {args.threads}, {deg}"
     )
     print("| phase | steps | steps/s | data fraction |")
     print("|---|---|---|---|")
@@ -197,6 +202,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--no-gan", action="store_true")
+    p.add_argument(
+        "--blind", action="store_true", help="sample sigma 1-3 px, noise 0-5 %% per patch"
+    )
     p.add_argument("--adv-fraction", type=float, default=0.2, help="share of steps with the GAN")
     p.add_argument("--pilot", type=int, default=8)
     p.add_argument("--val-size", type=int, default=384)

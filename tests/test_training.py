@@ -319,3 +319,22 @@ def test_loss_weights_resolution(tmp_path, crops):
     assert mine.loss_weights["adv"] == 0.01 and mine.loss_weights["pixel_l1"] == 1.0
     with pytest.raises(ValueError, match="unknown loss key"):
         tiny(tmp_path, crops, loss_weights={"pixle_l1": 1.0})
+
+
+def test_lr_schedules():
+    from napari_sisr.core.training.session import lr_factor
+
+    assert [lr_factor("step", s, 10) for s in (0, 4, 5, 9)] == [1.0, 1.0, 0.1, 0.1]
+    assert lr_factor("cosine", 0, 10) == pytest.approx(1.0)
+    assert lr_factor("cosine", 10, 10) == pytest.approx(0.01)
+    assert lr_factor("constant", 7, 10) == 1.0
+
+
+def test_several_discriminator_updates_per_generator_update(tmp_path, crops):
+    cfg = tiny(tmp_path, crops, adversarial=True, warmup=0, iters=1, net_d_iters=2, log_every=1)
+    trainer = Trainer(cfg)
+    before = {k: v.clone() for k, v in trainer.net_d.state_dict().items()}
+    losses = trainer.train_step()
+    assert {"l_d", "l_g_gan"} <= set(losses)
+    assert trainer.opt_d.state[next(iter(trainer.net_d.parameters()))]["step"] == 2
+    assert any(not torch.equal(before[k], v) for k, v in trainer.net_d.state_dict().items())
