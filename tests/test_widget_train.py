@@ -265,7 +265,8 @@ def test_fine_tune_takes_the_models_architecture(widget, tmp_path):
     assert not f.scale.isEnabled() and not f.preset.isEnabled()
     config = build_config(viewer, f.values(), overrides={"val_max_size": 64})
     assert config.init == str(path)
-    assert config.arch_overrides == {"n_blocks": 1, "nf": 8, "bn": False}
+    saved = json.loads(path.read_text())["arch_kwargs"]
+    assert config.arch_overrides == saved and saved["n_blocks"] == 1 and saved["nf"] == 8
     f.init_model.setCurrentIndex(0)  # back to a fresh network: choices are free again
     assert f.scale.isEnabled()
 
