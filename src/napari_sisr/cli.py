@@ -150,9 +150,10 @@ def run_fit(args) -> int:
 
 # ------------------------------------------------------------------------------- main
 #: Subcommand registrars, in the order ``--help`` lists them.
+from .cli_models import add_models  # noqa: E402
 from .cli_predict import add_predict  # noqa: E402 (after the helpers it uses)
 
-SUBCOMMANDS: list[Callable] = [add_simulate, add_fit, add_train, add_predict]
+SUBCOMMANDS: list[Callable] = [add_simulate, add_fit, add_train, add_predict, add_models]
 
 
 def build_parser() -> argparse.ArgumentParser:
