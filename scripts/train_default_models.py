@@ -84,6 +84,10 @@ def main() -> int:
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--lr", default="1e-3")
+    ap.add_argument(
+        "--init", help="continue from this folder's default-<s>x/model.json (second stage)"
+    )
+    ap.add_argument("--seed", default="0")
     ap.add_argument("--patch-lr", type=int, default=24, help="LR patch size (HR = s x this)")
     args = ap.parse_args()
     data, out = Path(args.data), Path(args.out)
@@ -130,6 +134,8 @@ def main() -> int:
             *map(str, DEGRADATION["blind_poisson"]),
             "--overwrite",
         ]
+        if args.init:
+            cmd += ["--init", str(Path(args.init) / f"default-{s}x" / "model.json")]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         print(" ".join(cmd), flush=True)
