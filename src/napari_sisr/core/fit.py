@@ -20,6 +20,8 @@ from .progress import Cancelled, Progress, StopLike, as_stop, check_stop, run_to
 __all__ = ["fit_degradation", "iter_fit", "residual_stats", "validate_pair"]
 
 SIGMA_BOUNDS = (0.3, 24.0)
+_TIE_TOLERANCE = 0.05
+_REG_SMOOTH = 1.0
 _SIGMA_GRID = (0.5, 0.8, 1.2, 1.7, 2.4, 3.4, 4.8, 6.8, 9.6)
 
 
@@ -109,33 +111,71 @@ def residual_stats(residual: np.ndarray, n_params: int = 0) -> dict[str, float]:
 def _integer_offset(hr_low: np.ndarray, lr: np.ndarray) -> tuple[int, int, float]:
     """Integer LR-pixel offset of ``lr`` inside ``hr_low`` by normalised cross-correlation.
 
-    Returns ``(oy, ox, score)`` with ``lr[i, j] ~ hr_low[i + oy, j + ox]`` and the correlation
-    coefficient over the overlap.
+    The correlation coefficient is computed over the overlap of the two images at every offset
+    (means and variances of the overlapping parts, all by FFT), so a partial overlap cannot
+    score above 1. Returns ``(oy, ox, score)`` with ``lr[i, j] ~ hr_low[i + oy, j + ox]``.
     """
-    a = (hr_low - hr_low.mean()) / hr_low.std()
-    b = (lr - lr.mean()) / lr.std()
+    from scipy.ndimage import gaussian_filter
+
+    # Smoothing both by about one LR pixel makes a half-pixel misregistration cost little
+    # correlation, so that the true offset wins the near-tie test below over look-alikes.
+    a = gaussian_filter(hr_low, _REG_SMOOTH, mode="reflect")
+    b = gaussian_filter(lr, _REG_SMOOTH, mode="reflect")
+    a = (a - a.mean()) / a.std()
+    b = (b - b.mean()) / b.std()
     py, px = a.shape[0] + b.shape[0], a.shape[1] + b.shape[1]
-    fa = np.fft.rfft2(a, (py, px))
-    fb = np.fft.rfft2(b, (py, px))
-    cc = np.fft.irfft2(fa * np.conj(fb), (py, px))
-    # Overlap areas, to normalise and to ignore tiny overlaps.
-    ones_a = np.fft.rfft2(np.ones_like(a), (py, px))
-    ones_b = np.fft.rfft2(np.ones_like(b), (py, px))
-    area = np.fft.irfft2(ones_a * np.conj(ones_b), (py, px))
+
+    def f(x):
+        return np.fft.rfft2(x, (py, px))
+
+    def corr(fx, fy):  # sum_i x[i + k] * y[i] for every lag k
+        return np.fft.irfft2(fx * np.conj(fy), (py, px))
+
+    fa, fa2, f1a = f(a), f(a * a), f(np.ones_like(a))
+    fb, fb2, f1b = f(b), f(b * b), f(np.ones_like(b))
+    area = np.maximum(np.round(corr(f1a, f1b)), 1.0)
+    sa, sb = corr(fa, f1b), corr(f1a, fb)
+    cov = corr(fa, fb) - sa * sb / area
+    var_a = corr(fa2, f1b) - sa * sa / area
+    var_b = corr(f1a, fb2) - sb * sb / area
+    denom = np.sqrt(np.clip(var_a * var_b, 1e-12 * area * area, None))
     min_area = 0.5 * min(a.size, b.size)
-    score = np.where(area > min_area, cc / np.maximum(area, 1), -np.inf)
-    iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
-    best = float(score[iy, ix])
-    oy = iy if iy < py - b.shape[0] else iy - py
-    ox = ix if ix < px - b.shape[1] else ix - px
-    return int(oy), int(ox), best
+    score = np.where(area > min_area, cov / denom, -np.inf)
+    best = float(score.max())
+    # Repetitive content (a periodic specimen, a mirrored mosaic) correlates almost as well at
+    # other offsets: among near-ties prefer the largest overlap, then the smallest offset.
+    cand = np.argwhere(score >= best - _TIE_TOLERANCE)
+    cy = np.where(cand[:, 0] < py - b.shape[0], cand[:, 0], cand[:, 0] - py)
+    cx = np.where(cand[:, 1] < px - b.shape[1], cand[:, 1], cand[:, 1] - px)
+    k = int(np.lexsort((np.abs(cy) + np.abs(cx), -area[cand[:, 0], cand[:, 1]]))[0])
+    return int(cy[k]), int(cx[k]), float(score[cand[k, 0], cand[k, 1]])
 
 
-def _subpixel_shift(ref: np.ndarray, mov: np.ndarray, upsample: int) -> tuple[float, float]:
-    from skimage.registration import phase_cross_correlation
+def _subpixel_shift(ref: np.ndarray, mov: np.ndarray, max_shift: int = 2) -> tuple[float, float]:
+    """Small shift ``(dy, dx)`` in pixels with ``ref(y, x) ~ mov(y - dy, x - dx)``.
 
-    shift, _, _ = phase_cross_correlation(ref, mov, upsample_factor=upsample, normalization=None)
-    return float(shift[0]), float(shift[1])
+    The cross-correlation peak is searched only within ``max_shift`` pixels (the integer
+    registration has already been done), so repetitive content cannot pull it a period away;
+    a parabola through the peak and its neighbours gives the sub-pixel part.
+    """
+    a = ref - ref.mean()
+    b = mov - mov.mean()
+    py, px = a.shape[0] + b.shape[0], a.shape[1] + b.shape[1]
+    cc = np.fft.irfft2(np.fft.rfft2(a, (py, px)) * np.conj(np.fft.rfft2(b, (py, px))), (py, px))
+    m = int(max_shift) + 1
+    lags = np.arange(-m, m + 1)
+    win = cc[np.ix_(lags % py, lags % px)]
+    inner = win[1:-1, 1:-1]
+    iy, ix = np.unravel_index(int(np.argmax(inner)), inner.shape)
+    iy, ix = iy + 1, ix + 1
+
+    def vertex(cm: float, c0: float, cp: float) -> float:
+        den = cm - 2.0 * c0 + cp
+        return 0.0 if den >= 0 else float(np.clip(0.5 * (cm - cp) / den, -0.5, 0.5))
+
+    dy = lags[iy] + vertex(win[iy - 1, ix], win[iy, ix], win[iy + 1, ix])
+    dx = lags[ix] + vertex(win[iy, ix - 1], win[iy, ix], win[iy, ix + 1])
+    return float(dy), float(dx)
 
 
 def iter_fit(
@@ -176,7 +216,7 @@ def iter_fit(
 
     # 2. Sub-pixel residual shift (blur is symmetric, so it does not bias the estimate).
     sim0 = _simulate(crop, s, s / 2, s / 2, base_y, base_x, lr.shape)
-    sub_y, sub_x = _subpixel_shift(lr, sim0, upsample=max(8, 4 * s))
+    sub_y, sub_x = _subpixel_shift(lr, sim0)
     dy0, dx0 = base_y + s * sub_y, base_x + s * sub_x
 
     # Residuals ignore a border where the mirrored boundary can disagree with real data.
