@@ -190,7 +190,8 @@ def main(argv=None) -> int:
             print(
                 f"{name:<34} {how:<22} {scale}  {true.sigma:5.2f}>{r['fit']['sigma']:5.2f} "
                 f"{100 * e['sigma']:+6.1f} {100 * e['noise_var']:+9.2f} {e['shift']:9.3f} "
-                f"{100 * e['gain']:+9.2f} {r['lag1']:+6.3f}  {flag:<5} {r['seconds']:5.1f} {r['cpu']:5.1f}",
+                f"{100 * e['gain']:+9.2f} {r['lag1']:+6.3f}  {flag:<5} {r['seconds']:5.1f} "
+                f"{r['cpu']:5.1f}",
                 flush=True,
             )
     n = len(rows)
