@@ -173,12 +173,13 @@ def _figure(out: Path, rows) -> Path:
     return path
 
 
-def _gui(hr: np.ndarray, lr: np.ndarray, scale: int) -> int:
-    try:
-        import napari
-    except ImportError:
-        _say("--gui needs napari: pip install 'napari[all]'")
-        return 2
+def open_viewer(hr: np.ndarray, lr: np.ndarray, scale: int):
+    """A napari viewer with the HR and LR images and the "Fit degradation" widget docked.
+
+    Raises ``RuntimeError`` naming the problem when the widget is not available.
+    """
+    import napari
+
     viewer = napari.Viewer(title="napari-sisr demo: fit degradation")
     viewer.add_image(hr, name="HR (real image)")
     offset = (scale - 1) / 2  # LR pixel centres on the HR grid
@@ -189,8 +190,22 @@ def _gui(hr: np.ndarray, lr: np.ndarray, scale: int) -> int:
         viewer.window.add_plugin_dock_widget("napari-sisr", "Fit degradation")
     except Exception as err:  # the widget missing from the installed plugin
         viewer.close()
-        print(f"napari-sisr demo: error: the 'Fit degradation' widget is unavailable: {err}")
+        raise RuntimeError(f"the 'Fit degradation' widget is unavailable: {err}") from err
+    return viewer
+
+
+def _gui(hr: np.ndarray, lr: np.ndarray, scale: int) -> int:
+    try:
+        import napari
+    except ImportError:
+        print("napari-sisr demo: error: --gui needs napari (pip install 'napari[all]')")
         return 2
+    try:
+        open_viewer(hr, lr, scale)
+    except RuntimeError as err:
+        print(f"napari-sisr demo: error: {err}")
+        return 2
+    _say("  napari is open: the Fit degradation widget is docked on the right")
     napari.run()
     return 0
 
