@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .cli_train import add_train
+
 log = logging.getLogger("napari_sisr")
 
 
@@ -150,7 +152,7 @@ def run_fit(args) -> int:
 #: Subcommand registrars, in the order ``--help`` lists them.
 from .cli_predict import add_predict  # noqa: E402 (after the helpers it uses)
 
-SUBCOMMANDS: list[Callable] = [add_simulate, add_fit, add_predict]
+SUBCOMMANDS: list[Callable] = [add_simulate, add_fit, add_train, add_predict]
 
 
 def build_parser() -> argparse.ArgumentParser:
