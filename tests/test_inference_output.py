@@ -109,6 +109,17 @@ def test_cancel_leaves_incomplete_output_and_rerun_resumes(image, tmp_path):
     np.testing.assert_array_equal(arr.compute(), predict(image, net, tile=32).compute())
 
 
+def test_closing_the_generator_early_marks_output_incomplete(image, tmp_path):
+    out = tmp_path / "sr.zarr"
+    gen = iter_predict(image, tiny(), tile=32, out=out, num_workers=1)
+    next(gen), next(gen)
+    gen.close()  # what a GUI worker does when its widget closes
+    state = read_state(out)
+    assert state["complete"] is False and state["done_chunks"]
+    arr = predict(image, tiny(), tile=32, out=out)  # resumes
+    np.testing.assert_array_equal(arr.compute(), predict(image, tiny(), tile=32).compute())
+
+
 def test_existing_output_is_refused_unless_overwrite(image, tmp_path):
     out = tmp_path / "sr.zarr"
     predict(image, tiny(), tile=64, out=out)

@@ -24,7 +24,7 @@ from .tiling import TilePlan, make_plan
 log = logging.getLogger(__name__)
 
 #: Default tile core size in LR pixels (see benchmarks/bench_efficiency.py).
-DEFAULT_TILE = 256
+DEFAULT_TILE = 512
 
 
 @dataclass
@@ -218,7 +218,8 @@ def predict(
     overwrite : bool
         Replace an existing output (an interrupted run of the same job is resumed instead).
     scheduler : str or distributed.Client, optional
-        Run on a dask cluster (scheduler address or client).
+        Run on a dask cluster (scheduler address or client). Without ``out`` the lazy result
+        is persisted there (a client made from an address stays open as the default client).
     progress : callable, optional
         Called with each :class:`Progress` when ``out`` is given.
     **kwargs
@@ -281,12 +282,17 @@ def iter_predict(
         total = job.total_tiles
         done_tiles = sum(len(job.order[i][1].tiles) for i in target.done)
         timer = Timer()
-        yield Progress(done_tiles, total, "super-resolving", data={"resumed": done_tiles})
+        first = f"resuming: {done_tiles} tiles already done" if done_tiles else "super-resolving"
+        yield Progress(done_tiles, total, first, data={"resumed": done_tiles})
         start = done_tiles
-        for finished in target.run(stop_fn, num_workers):
-            done_tiles += finished
-            eta = timer.eta(done_tiles - start, total - start)
-            yield Progress(done_tiles, total, "super-resolving", eta_s=eta)
+        running = target.run(stop_fn, num_workers)
+        try:
+            for finished in running:
+                done_tiles += finished
+                eta = timer.eta(done_tiles - start, total - start)
+                yield Progress(done_tiles, total, "super-resolving", eta_s=eta)
+        finally:
+            running.close()  # on cancel or early close: mark the output incomplete, stop workers
         return target.finish()
     finally:
         if own_client:

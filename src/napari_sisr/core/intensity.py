@@ -20,9 +20,10 @@ MAX_SAMPLE = 1 << 22  # pixels per channel read for the statistics
 def strided_sample(x, max_pixels: int = MAX_SAMPLE) -> np.ndarray:
     """A regular sample of ``x`` (shape ``(..., Y, X, C)``) as an ``(n, C)`` numpy array.
 
-    Leading axes and Y/X are strided evenly so that about ``max_pixels`` pixels are read; dask
-    and zarr sources only read the chunks the sample touches.
+    Leading axes and Y/X are strided evenly so that about ``max_pixels`` pixels are read; of a
+    dask array with many chunks only evenly spaced chunk rows and columns are read.
     """
+    x = _chunk_subset(x)
     shape = x.shape
     lead, (h, w) = shape[:-3], shape[-3:-1]
     index: list[Any] = []
@@ -39,6 +40,22 @@ def strided_sample(x, max_pixels: int = MAX_SAMPLE) -> np.ndarray:
         sample = sample.compute()
     sample = np.asarray(sample)
     return sample.reshape(-1, shape[-1])
+
+
+def _chunk_subset(x, per_axis: int = 8):
+    """For chunked (dask) arrays: evenly spaced chunk rows and columns only, so that a huge
+    image costs at most ``per_axis**2`` chunk reads per plane instead of a full pass."""
+    chunks = getattr(x, "chunks", None)
+    if chunks is None or not hasattr(x, "blocks"):
+        return x
+    lead = (slice(None),) * (x.ndim - 3)
+    for axis in (-3, -2):
+        n = len(chunks[axis])
+        if n > per_axis:
+            pick = np.unique(np.linspace(0, n - 1, per_axis).round().astype(int)).tolist()
+            index = lead + ((pick,) if axis == -3 else (slice(None), pick))
+            x = x.blocks[index]
+    return x
 
 
 def check_finite(sample: np.ndarray, what: str = "image") -> None:

@@ -15,6 +15,7 @@ weights that cross-fade overlapping tile outputs instead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -58,21 +59,36 @@ class Block:
     dst: Slice2
 
 
+def balanced_core(n: int, tile: int) -> int:
+    """Core length for an axis of ``n`` pixels: as many tiles as ``tile`` needs, equal-sized.
+
+    Equal cores waste less than ``tile``-long cores plus a short remainder (every window has
+    the same length). Cores of tiles of 64 px or more are rounded up to a multiple of 16 (never
+    past ``tile``) so that output chunks halve cleanly for pyramids.
+    """
+    k = math.ceil(n / tile)
+    core = math.ceil(n / k)
+    if tile >= 64:
+        core = min(tile, math.ceil(core / 16) * 16)
+    return core
+
+
 def axis_windows(n: int, tile: int, halo: int) -> list[tuple[int, int, int, int]]:
     """Split one axis of length ``n`` into ``(core0, core1, src0, src1)`` windows.
 
-    Cores are ``tile`` long (the last may be shorter); every window is
-    ``min(n, tile + 2 * halo)`` long, with at least ``halo`` pixels between a core and a window
-    edge that lies inside the image.
+    Cores are at most ``tile`` long and balanced (:func:`balanced_core`; the last may be
+    shorter); every window is ``min(n, core + 2 * halo)`` long, with at least ``halo`` pixels
+    between a core and a window edge that lies inside the image.
     """
     if n < 1:
         raise ValueError(f"axis length must be >= 1, got {n}")
     if tile < 1 or halo < 0:
         raise ValueError(f"tile must be >= 1 and halo >= 0, got tile={tile}, halo={halo}")
-    length = min(n, tile + 2 * halo)
+    core = balanced_core(n, tile)
+    length = min(n, core + 2 * halo)
     out = []
-    for c0 in range(0, n, tile):
-        c1 = min(c0 + tile, n)
+    for c0 in range(0, n, core):
+        c1 = min(c0 + core, n)
         s0 = min(max(c0 - halo, 0), n - length)
         out.append((c0, c1, s0, s0 + length))
     return out
@@ -136,7 +152,8 @@ def make_plan(
     shape : (int, int)
         Low-resolution plane shape.
     tile : int or (int, int)
-        Core size in low-resolution pixels (the window adds ``2 * halo``).
+        Largest core size in low-resolution pixels (the window adds ``2 * halo``); cores are
+        balanced to equal sizes (:func:`balanced_core`).
     halo : int
         Context in low-resolution pixels on each side of a core.
     scale : int
