@@ -182,6 +182,42 @@ def run_case(hr, true: DegradationParams, frac: float, rng) -> dict:
     }
 
 
+def plot(path: Path, groups: dict[str, list[dict]]) -> None:
+    """Sigma error against true sigma (with the tolerances) and error / Cramer-Rao bound."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for (label, rows), marker in zip(groups.items(), "os^v", strict=False):
+        for scale, color in ((2, "tab:blue"), (4, "tab:orange")):
+            sel = [r for r in rows if r["true"]["scale"] == scale]
+            a.scatter(
+                [r["true"]["sigma"] for r in sel],
+                [100 * r["err"]["sigma"] for r in sel],
+                s=12,
+                marker=marker,
+                color=color,
+                alpha=0.7,
+                label=f"{label}, s={scale}",
+            )
+    a.plot([1, 1.5, 1.5, 4], [10, 10, 5, 5], "k--", lw=1)
+    a.plot([1, 1.5, 1.5, 4], [-10, -10, -5, -5], "k--", lw=1, label="tolerance")
+    a.set_xlabel("true sigma (HR px)")
+    a.set_ylabel("sigma error (%)")
+    a.legend(fontsize=7)
+    z = [abs(r["err"]["sigma"]) / r["crlb"] for rows in groups.values() for r in rows]
+    b.hist(z, bins=np.linspace(0, 4, 33), color="gray")
+    b.set_xlabel("|sigma error| / Cramer-Rao bound")
+    b.set_ylabel("cases")
+    b.set_title("(for an efficient unbiased fit: half-normal, median 0.67)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=1024, help="HR size (crop or mirror-extend)")
@@ -190,7 +226,20 @@ def main(argv=None) -> int:
     ap.add_argument("--corners", action="store_true", help="the hardest corners of the range")
     ap.add_argument("--only", help="substring: run only images whose name contains it")
     ap.add_argument("--json", help="write all results to this JSON file")
+    ap.add_argument(
+        "--plot",
+        nargs="+",
+        metavar=("PNG", "JSON"),
+        help="only plot: PNG, then result JSON files of earlier runs (as label=path)",
+    )
     args = ap.parse_args(argv)
+    if args.plot:
+        groups = {}
+        for item in args.plot[1:]:
+            label, _, file = item.rpartition("=")
+            groups[label or Path(file).stem] = json.loads(Path(file).read_text())
+        plot(Path(args.plot[0]), groups)
+        return 0
 
     rng = np.random.default_rng(args.seed)
     planes = real_planes(data_dir())

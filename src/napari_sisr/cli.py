@@ -186,6 +186,13 @@ def add_fit(sub) -> None:
     p.add_argument("--channel", type=int, help="fit this channel instead of the luminance")
     p.add_argument("--anisotropic", action="store_true", help="fit sigma_y and sigma_x")
     p.add_argument("--poisson", action="store_true", help="fit Poisson-Gaussian noise")
+    p.add_argument(
+        "--hr-ratio",
+        metavar="R|auto",
+        help="HR pixels per LR pixel when that is not the integer --scale (e.g. 7.31 = LR pixel "
+        "size / HR pixel size, or 'auto' to estimate it): the HR image is first resampled to "
+        "exactly --scale times the LR grid, and the parameters refer to that grid",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_fit)
 
@@ -194,6 +201,19 @@ def run_fit(args) -> int:
     from .core.fit import fit_degradation
 
     hr, lr = _read_pair(args.hr, args.lr, args.channel)
+    ratio = None
+    if args.hr_ratio is not None:
+        from .core.pairs import estimate_ratio, resample_hr
+
+        if args.hr_ratio == "auto":
+            ratio, _ = estimate_ratio(hr, lr)
+        else:
+            try:
+                ratio = float(args.hr_ratio)
+            except ValueError:
+                msg = f"--hr-ratio must be a number or 'auto', got {args.hr_ratio!r}"
+                raise UserError(msg) from None
+        hr = resample_hr(hr, ratio, args.scale)
     params = fit_degradation(
         hr,
         lr,
@@ -202,6 +222,8 @@ def run_fit(args) -> int:
         poisson=args.poisson,
         progress=_progress_printer(args.quiet),
     )
+    if ratio is not None:
+        params.notes["hr_resampled"] = {"ratio": ratio, "zoom": args.scale / ratio}
     if args.output:
         params.save(args.output)
     print(json.dumps(params.summary()))

@@ -21,7 +21,7 @@ from .registration import integer_offset, subpixel_shift
 __all__ = ["fit_degradation", "iter_fit", "residual_stats", "validate_pair"]
 
 SIGMA_BOUNDS = (0.3, 24.0)
-_SIGMA_GRID = (0.5, 0.8, 1.2, 1.7, 2.4, 3.4, 4.8, 6.8, 9.6)
+_SIGMA_GRID = (0.5, 0.8, 1.2, 1.7, 2.4, 3.4, 4.8, 6.8, 9.6, 13.6, 19.2)
 
 
 def _check_image(arr: np.ndarray, name: str) -> np.ndarray:
@@ -192,9 +192,14 @@ def iter_fit(
     # 3. Coarse sigma by grid search at the cross-correlation shift.
     yield Progress(2, total, "coarse PSF width")
     resid, inner = make_resid(4.0)
-    costs = [float(np.sum(resid(np.array([sg, dy0, dx0])) ** 2)) for sg in _SIGMA_GRID]
-    k = int(np.argmin(costs))
-    sigma0 = _SIGMA_GRID[k]
+    # Ascending, stopping once the cost has risen twice past its minimum: the wide (costly)
+    # kernels are only tried when the narrow ones keep improving.
+    costs: list[float] = []
+    for sg in _SIGMA_GRID:
+        costs.append(float(np.sum(resid(np.array([sg, dy0, dx0])) ** 2)))
+        if len(costs) - 1 - int(np.argmin(costs)) >= 2:
+            break
+    sigma0 = _SIGMA_GRID[int(np.argmin(costs))]
 
     # 4. Joint least-squares refinement of sigma and shift, on the region the coarse sigma
     #    allows; once more on a smaller region if the refined sigma reaches further.

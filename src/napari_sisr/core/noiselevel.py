@@ -75,15 +75,23 @@ def _box_sum(img: np.ndarray, hy: int, hx: int) -> np.ndarray:
     return c[hy:, hx:] - c[:-hy, hx:] - c[hy:, :-hx] + c[:-hy, :-hx]
 
 
-def patch_stats(img: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def patch_stats(
+    img: np.ndarray, p: int, clip: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Patches, their texture and their mean, on a regular grid of positions.
 
     Returns ``(patches (n, p*p - 1), texture (n,), mean (n,))`` for a sub-grid of at most
     :data:`MAX_PATCHES` patch positions of ``img``; the patches are expressed in an orthonormal
     basis of the zero-mean patches (white noise keeps its variance in every direction of it).
+    Patches with a pixel at or beyond ``clip = (low, high)`` are left out: clipped or
+    saturated pixels carry no noise.
     """
     ny, nx = img.shape[0] - p + 1, img.shape[1] - p + 1
     step = max(1, int(np.ceil(np.sqrt(ny * nx / MAX_PATCHES))))
+    keep = np.ones((ny, nx), bool)[::step, ::step].ravel()
+    if clip is not None:
+        clipped = ((img <= clip[0]) | (img >= clip[1])).astype(np.float64)
+        keep = (_box_sum(clipped, p, p)[::step, ::step] < 0.5).ravel()
     win = sliding_window_view(img, (p, p))[::step, ::step]
     # Texture from the 2 x 2 box mean: blind to the finest (checkerboard) pattern, where the
     # noise is measured, so selecting patches by texture does not select low noise there.
@@ -92,12 +100,13 @@ def patch_stats(img: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray, np.nda
         _box_sum(np.diff(sm, axis=0) ** 2, p - 2, p - 1)[:ny:step, :nx:step]
         + _box_sum(np.diff(sm, axis=1) ** 2, p - 1, p - 2)[:ny:step, :nx:step]
     )
-    patches = win.reshape(-1, p * p)
+    patches = win.reshape(-1, p * p)[keep]
+    texture = texture.ravel()[keep]
     basis = _zero_mean_basis(p * p)
     projected = np.empty((len(patches), basis.shape[1]))
     for i in range(0, len(patches), 64):  # small products: see _rows_matmul
         projected[i : i + 64] = patches[i : i + 64] @ basis
-    return projected, texture.ravel(), patches.mean(axis=1)
+    return projected, texture, patches.mean(axis=1)
 
 
 @lru_cache(maxsize=8)

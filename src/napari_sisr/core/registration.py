@@ -16,6 +16,8 @@ __all__ = ["integer_offset", "ncc_surface", "subpixel_shift"]
 TIE_TOLERANCE = 0.05
 #: Gaussian smoothing (LR pixels) of both images before the integer registration.
 REG_SMOOTH = 1.0
+#: Correlation peaks closer than this (LR pixels) to a higher one are part of it.
+PEAK_RADIUS = 3
 
 
 def ncc_surface(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +59,7 @@ def integer_offset(hr_low: np.ndarray, lr: np.ndarray) -> tuple[int, int, float]
     Returns ``(oy, ox, score)`` with ``lr[i, j] ~ hr_low[i + oy, j + ox]`` and the correlation
     coefficient over the overlap there.
     """
-    from scipy.ndimage import gaussian_filter
+    from scipy.ndimage import gaussian_filter, maximum_filter
 
     # Smoothing both by about one LR pixel makes a half-pixel misregistration cost little
     # correlation, so that the true offset wins the near-tie test below over look-alikes.
@@ -67,8 +69,11 @@ def integer_offset(hr_low: np.ndarray, lr: np.ndarray) -> tuple[int, int, float]
     py, px = score.shape
     best = float(score.max())
     # Repetitive content (a periodic specimen, a mirrored mosaic) correlates almost as well at
-    # other offsets: among near-ties prefer the largest overlap, then the smallest offset.
-    cand = np.argwhere(score >= best - TIE_TOLERANCE)
+    # other offsets: among near-tied peaks prefer the largest overlap, then the smallest
+    # offset. Only peaks (local maxima) compete, not the neighbours of the best one.
+    finite = np.where(np.isfinite(score), score, -2.0)
+    peaks = maximum_filter(finite, size=2 * PEAK_RADIUS + 1, mode="wrap") == finite
+    cand = np.argwhere(peaks & (score >= best - TIE_TOLERANCE))
     cy = np.where(cand[:, 0] < py - b.shape[0], cand[:, 0], cand[:, 0] - py)
     cx = np.where(cand[:, 1] < px - b.shape[1], cand[:, 1], cand[:, 1] - px)
     k = int(np.lexsort((np.abs(cy) + np.abs(cx), -area[cand[:, 0], cand[:, 1]]))[0])

@@ -62,6 +62,9 @@ def estimate_noise(lr: np.ndarray, poisson: bool = False) -> tuple[float, float 
     :mod:`napari_sisr.core.noiselevel`). With ``poisson=True`` the same estimate is made in bins
     of the local mean intensity and ``var = a * mean + b`` is fitted to the bins.
 
+    Pixels at the image's minimum or maximum are treated as clipped or saturated and the
+    patches containing them are left out.
+
     Parameters
     ----------
     lr : numpy.ndarray
@@ -92,7 +95,13 @@ def estimate_noise(lr: np.ndarray, poisson: bool = False) -> tuple[float, float 
         raise ValueError(f"image {lr.shape[0]}x{lr.shape[1]} is too small (need 32x32)")
     p = 7 if min(lr.shape) >= 96 else 5
     h = lr.shape[0] // 2
-    (pa, ta, ma), (pb, tb, mb) = patch_stats(lr[:h], p), patch_stats(lr[h:], p)
+    clip = (float(lr.min()), float(lr.max()))
+    (pa, ta, ma), (pb, tb, mb) = patch_stats(lr[:h], p, clip), patch_stats(lr[h:], p, clip)
+    if min(len(pa), len(pb)) < 10 * p * p:
+        raise ValueError(
+            "too few image patches free of clipped or saturated pixels (at the image minimum or "
+            "maximum) to estimate the noise"
+        )
     var, used = patch_noise_variance((pa, ta), (pb, tb), p)
     if used == 0:
         raise ValueError("too few weakly-textured patches to estimate the noise")
