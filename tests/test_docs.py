@@ -6,6 +6,8 @@ import importlib.util
 import re
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 #: A fenced python block preceded by ``<!-- test -->`` is executed; others are illustrations.
@@ -53,3 +55,23 @@ def test_python_examples_run(tmp_path, monkeypatch):
         exec(compile(code, f"docs/python.md block {i + 1}", "exec"), namespace)
     assert (tmp_path / "degradation.json").exists()
     assert (tmp_path / "runs" / "demo" / "model.json").exists()
+
+
+def test_site_builds_strict(tmp_path):
+    """Broken links, missing pages and unknown anchors fail the documentation build."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("material")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    # no -q: in quiet mode mkdocs drops the warnings that --strict counts
+    run = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]

@@ -51,7 +51,7 @@ def _value(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
         return " / ".join(f"`{c}`" for c in action.choices)
     default = action.dest.upper() if action.option_strings else action.dest
     args = fmt._format_args(action, default)
-    return f"`{args}`"
+    return f"`{args}`".replace("|", "\\|")
 
 
 def _default(action: argparse.Action) -> str:
