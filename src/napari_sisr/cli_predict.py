@@ -23,7 +23,7 @@ def add_predict(sub) -> None:
         help="bundled model name (see 'napari-sisr models'; default: default-4x) or a model "
         "path (.json / .safetensors)",
     )
-    p.add_argument("--tile", type=int, help="tile size in input pixels (default 256)")
+    p.add_argument("--tile", type=int, help="tile size in input pixels (default 512)")
     p.add_argument("--halo", default="auto", help="halo in input pixels, or 'auto'")
     p.add_argument("--batch", type=int, default=1, help="tiles per forward pass")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
