@@ -28,3 +28,16 @@ def test_default_model_card_is_complete(capsys):
     assert card["scale"] == 4 and card["in_channels"] == 1
     assert card["normalization"]["mode"] == "percentile"
     assert card["training"] and card["validation"]
+
+
+@pytest.mark.parametrize("name", sorted(bundled_models()))
+def test_bundled_models_were_not_trained_on_their_benchmark_images(name):
+    meta = json.loads(bundled_models()[name].read_text())
+    held_out = [
+        p.rsplit("/", 1)[-1].rsplit(".", 1)[0] for p in meta["benchmark"]["held_out"]["images"]
+    ]
+    split = meta["validation"]["split"]
+    seen = split["train"] + split["val"]
+    assert held_out and seen
+    for stem in held_out:
+        assert not any(t.startswith(stem) for t in seen), f"{stem} was used in training"
