@@ -39,7 +39,11 @@ HELD_OUT = [
     "lightsheet/tribolium_mip.tif",
 ]
 
-DEGRADATION = {"blind_sigma": (1.0, 3.0), "blind_noise": (0.005, 0.05), "blind_poisson": (0.0, 0.01)}
+DEGRADATION = {
+    "blind_sigma": (1.0, 3.0),
+    "blind_noise": (0.005, 0.05),
+    "blind_poisson": (0.0, 0.01),
+}
 
 
 def planes(path: Path, how: str) -> list[np.ndarray]:
@@ -79,22 +83,59 @@ def main() -> int:
     ap.add_argument("--arch", default="srresnet")
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--lr", default="1e-3")
+    ap.add_argument(
+        "--init", help="continue from this folder's default-<s>x/model.json (second stage)"
+    )
+    ap.add_argument("--seed", default="0")
+    ap.add_argument("--patch-lr", type=int, default=24, help="LR patch size (HR = s x this)")
     args = ap.parse_args()
     data, out = Path(args.data), Path(args.out)
-    train = export(TRAIN, data, out / "planes" / "train")
-    val = export(VAL, data, out / "planes" / "val")
     for s in args.scales:
+        train = export(TRAIN, data, out / f"planes-{s}x" / "train")
+        val = export(VAL, data, out / f"planes-{s}x" / "val")
         cmd = [
-            sys.executable, "-m", "napari_sisr.cli", "train",
-            "--hr", *train, "--val", *val, "--scale", str(s), "--arch", args.arch,
-            "--preset", args.preset, "--iters", str(args.iters), "--patch", str(32 * s),
-            "--batch", "8", "--lr", "5e-4", "--schedule", "cosine", "--no-gan",
-            "--val-every", "250", "--seed", "0", "--out", str(out / f"default-{s}x"),
-            "--blind-sigma", *map(str, DEGRADATION["blind_sigma"]),
-            "--blind-noise", *map(str, DEGRADATION["blind_noise"]),
-            "--blind-poisson", *map(str, DEGRADATION["blind_poisson"]),
+            sys.executable,
+            "-m",
+            "napari_sisr.cli",
+            "train",
+            "--hr",
+            *train,
+            "--val",
+            *val,
+            "--scale",
+            str(s),
+            "--arch",
+            args.arch,
+            "--preset",
+            args.preset,
+            "--iters",
+            str(args.iters),
+            "--patch",
+            str(args.patch_lr * s),
+            "--batch",
+            "8",
+            "--lr",
+            args.lr,
+            "--schedule",
+            "cosine",
+            "--no-gan",
+            "--val-every",
+            "250",
+            "--seed",
+            "0",
+            "--out",
+            str(out / f"default-{s}x"),
+            "--blind-sigma",
+            *map(str, DEGRADATION["blind_sigma"]),
+            "--blind-noise",
+            *map(str, DEGRADATION["blind_noise"]),
+            "--blind-poisson",
+            *map(str, DEGRADATION["blind_poisson"]),
             "--overwrite",
         ]
+        if args.init:
+            cmd += ["--init", str(Path(args.init) / f"default-{s}x" / "model.json")]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         print(" ".join(cmd), flush=True)

@@ -90,7 +90,6 @@ def test_folder_batch_png_and_tiff(tif, model_path, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ([], "no default model bundled yet; pass --model"),
         (["--model", "/nonexistent/model"], "not found"),
         (["--model", "MODEL", "--halo", "big"], "--halo must be an integer"),
     ],
@@ -112,3 +111,17 @@ def test_corrupt_model_and_channel_mismatch(tif, model_path, tmp_path, capsys):
     (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 10)
     rc = main(["predict", str(tif), "-o", str(tmp_path / "o.zarr"), "--model", str(bad)])
     assert rc == 2 and "corrupt" in capsys.readouterr().err
+
+
+def test_default_model_cli_equals_python(nuclei, tmp_path):
+    """One pipeline, two doors: the CLI without --model equals predict(..., "default-4x")."""
+    import napari_sisr
+
+    img = np.ascontiguousarray(nuclei[100:164, 200:280])
+    src = tmp_path / "crop.tif"
+    tifffile.imwrite(src, img)
+    assert main(["predict", str(src), "-o", str(tmp_path / "sr.tif"), "-q"]) == 0
+    cli = tifffile.imread(tmp_path / "sr.tif")
+    py = np.asarray(napari_sisr.predict(img, "default-4x"))
+    assert cli.shape == (256, 320) and cli.dtype == img.dtype
+    np.testing.assert_array_equal(cli, py)

@@ -74,3 +74,34 @@ def test_fit_errors_name_the_problem(actin):
     noise = np.random.default_rng(0).random(lr.shape)
     with pytest.raises(ValueError, match="do not overlap"):
         fit_degradation(hr, noise, 4)
+
+
+def test_fit_on_mirrored_mosaic_does_not_lock_onto_a_copy(nuclei):
+    # A real image extended by mirroring repeats itself every two image widths: the
+    # registration must keep the true offset, not a copy of the field one period away.
+    hr = np.pad(nuclei.astype(np.float64)[:128, :128], ((0, 384), (0, 384)), mode="symmetric")
+    true, lr = _degrade(hr, 4, 2.0, (2.5, -1.5), 1.0, 10.0, 0.02)
+    fit = fit_degradation(hr, lr, 4)
+    assert np.max(np.abs(np.subtract(fit.shift_yx, true.shift_yx))) < 0.25
+    assert abs(fit.sigma / true.sigma - 1) < 0.05
+
+
+def test_fit_lr_subfield_and_real_borders(actin):
+    # The LR capture sees a sub-field of a larger scene, and the HR image given to the fit is
+    # cropped so that the LR border pixels see content outside it: those pixels must be left
+    # out, not fitted with the mirrored boundary.
+    scene = actin[:, :640]
+    true, lr_full = _degrade(scene, 2, 2.5, (0.6, -0.4), 0.8, 50.0, 0.02)
+    lr = lr_full[40:200, 60:260]  # LR sub-field
+    hr = scene[80:400, 120:520]  # exactly the LR field: no margin around it
+    fit = fit_degradation(hr, lr, 2)
+    assert abs(fit.sigma / true.sigma - 1) < 0.05
+    assert abs(fit.noise_var / true.noise_var - 1) < 0.10
+    sub = np.subtract(fit.shift_yx, true.shift_yx)
+    assert np.max(np.abs(sub)) < 0.25
+    # With a margin around the field the fit finds the field inside the HR image: LR pixel 0
+    # now starts at HR pixel 40 (scene pixel 80), i.e. a shift of 40 HR px less.
+    fit2 = fit_degradation(scene[40:440, 80:560], lr, 2)
+    expected = np.subtract(true.shift_yx, 40.0)
+    assert np.max(np.abs(np.subtract(fit2.shift_yx, expected))) < 0.25
+    assert abs(fit2.sigma / true.sigma - 1) < 0.05

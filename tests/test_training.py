@@ -193,7 +193,7 @@ def test_exported_model_loads(tmp_path, crops):
     net = load_model(result.model)
     meta = net.meta
     assert meta["arch"] == "srresnet" and meta["scale"] == 4 and meta["in_channels"] == 1
-    assert meta["normalisation"] == {"mode": "percentile", "low": 1.0, "high": 99.8}
+    assert meta["normalization"] == {"mode": "percentile", "low": 1.0, "high": 99.8}
     assert meta["degradation"]["mode"] == "fixed" and meta["degradation"]["sigma"] == 1.5
     assert meta["validation"]["psnr_bicubic"] > 0 and meta["receptive_field"] > 0
     with torch.no_grad():

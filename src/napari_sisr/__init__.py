@@ -19,6 +19,8 @@ _LAZY = {
     "estimate_noise": "napari_sisr.core.unpaired",
     "sigma_from_optics": "napari_sisr.core.unpaired",
     "unpaired_params": "napari_sisr.core.unpaired",
+    "estimate_ratio": "napari_sisr.core.pairs",
+    "resample_hr": "napari_sisr.core.pairs",
     "Cancelled": "napari_sisr.core.progress",
     "Progress": "napari_sisr.core.progress",
     "TrainConfig": "napari_sisr.core.train_config",
@@ -33,6 +35,8 @@ _LAZY = {
     "ARCHS": "napari_sisr.core.archs",
     "build_generator": "napari_sisr.core.archs",
     "build_discriminator": "napari_sisr.core.archs",
+    "load_model": "napari_sisr.core.modelio",
+    "save_model": "napari_sisr.core.modelio",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -43,6 +47,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core.degradation import simulate_lr, simulate_lr_torch
     from .core.fit import fit_degradation, iter_fit
     from .core.inference import iter_predict, predict
+    from .core.modelio import load_model, save_model
+    from .core.pairs import estimate_ratio, resample_hr
     from .core.progress import Cancelled, Progress
     from .core.tiling import make_plan
     from .core.train_config import DegradationRange, TrainConfig

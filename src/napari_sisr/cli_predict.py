@@ -18,8 +18,12 @@ def add_predict(sub) -> None:
     p = sub.add_parser("predict", help="super-resolve images with a trained model (tiled)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, OME-Zarr or folders")
     p.add_argument("-o", "--output", required=True, help="output .zarr / .tif, or a folder")
-    p.add_argument("--model", help="model name or path (.json / .safetensors)")
-    p.add_argument("--tile", type=int, help="tile size in input pixels (default 256)")
+    p.add_argument(
+        "--model",
+        help="bundled model name (see 'napari-sisr models'; default: default-4x) or a model "
+        "path (.json / .safetensors)",
+    )
+    p.add_argument("--tile", type=int, help="tile size in input pixels (default 512)")
     p.add_argument("--halo", default="auto", help="halo in input pixels, or 'auto'")
     p.add_argument("--batch", type=int, default=1, help="tiles per forward pass")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -105,7 +109,9 @@ def run_predict(args) -> int:
     from .core.progress import run_to_end
 
     if not args.model:
-        raise UserError("no default model bundled yet; pass --model")
+        from .cli_models import DEFAULT_MODEL
+
+        args.model = DEFAULT_MODEL
     halo = args.halo if args.halo == "auto" else _int(args.halo, "--halo")
     inputs = expand_inputs(args.inputs)
     options = dict(

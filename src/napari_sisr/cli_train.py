@@ -42,7 +42,7 @@ def add_train(sub) -> None:
     p.add_argument("--no-gan", action="store_true", help="content losses only (no discriminator)")
     p.add_argument("--patch", type=int, help="HR patch size (default 128)")
     p.add_argument("--batch", type=int, help="batch size (default 8)")
-    p.add_argument("--lr", type=float, help="learning rate (default 1e-4)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
     p.add_argument("--schedule", choices=["step", "cosine", "constant"])
     p.add_argument("--val-every", type=int, help="validate every N steps (default 500)")
     p.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")

@@ -16,11 +16,12 @@ import numpy as np
 from .config import DegradationParams
 from .degradation import axis_operator
 from .progress import Cancelled, Progress, StopLike, as_stop, check_stop, run_to_end
+from .registration import integer_offset, subpixel_shift
 
 __all__ = ["fit_degradation", "iter_fit", "residual_stats", "validate_pair"]
 
 SIGMA_BOUNDS = (0.3, 24.0)
-_SIGMA_GRID = (0.5, 0.8, 1.2, 1.7, 2.4, 3.4, 4.8, 6.8, 9.6)
+_SIGMA_GRID = (0.5, 0.8, 1.2, 1.7, 2.4, 3.4, 4.8, 6.8, 9.6, 13.6, 19.2)
 
 
 def _check_image(arr: np.ndarray, name: str) -> np.ndarray:
@@ -106,36 +107,29 @@ def residual_stats(residual: np.ndarray, n_params: int = 0) -> dict[str, float]:
     }
 
 
-def _integer_offset(hr_low: np.ndarray, lr: np.ndarray) -> tuple[int, int, float]:
-    """Integer LR-pixel offset of ``lr`` inside ``hr_low`` by normalised cross-correlation.
+def _inner_region(
+    lr_shape: tuple[int, int],
+    hr_shape: tuple[int, int],
+    s: int,
+    sigma: float,
+    shift: tuple[float, float],
+) -> tuple[slice, slice]:
+    """LR pixels whose HR footprint stays inside the HR image for PSFs up to ``sigma``.
 
-    Returns ``(oy, ox, score)`` with ``lr[i, j] ~ hr_low[i + oy, j + ox]`` and the correlation
-    coefficient over the overlap.
+    LR pixel ``i`` reads HR rows ``s*i - shift - r .. s*i + s - 1 - shift + r`` with the PSF
+    reach ``r = ceil(4 sigma) + 1``, for any shift within ``s`` of ``shift`` (the bounds of the
+    refinement). Keeps at least the central half of each axis.
     """
-    a = (hr_low - hr_low.mean()) / hr_low.std()
-    b = (lr - lr.mean()) / lr.std()
-    py, px = a.shape[0] + b.shape[0], a.shape[1] + b.shape[1]
-    fa = np.fft.rfft2(a, (py, px))
-    fb = np.fft.rfft2(b, (py, px))
-    cc = np.fft.irfft2(fa * np.conj(fb), (py, px))
-    # Overlap areas, to normalise and to ignore tiny overlaps.
-    ones_a = np.fft.rfft2(np.ones_like(a), (py, px))
-    ones_b = np.fft.rfft2(np.ones_like(b), (py, px))
-    area = np.fft.irfft2(ones_a * np.conj(ones_b), (py, px))
-    min_area = 0.5 * min(a.size, b.size)
-    score = np.where(area > min_area, cc / np.maximum(area, 1), -np.inf)
-    iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
-    best = float(score[iy, ix])
-    oy = iy if iy < py - b.shape[0] else iy - py
-    ox = ix if ix < px - b.shape[1] else ix - px
-    return int(oy), int(ox), best
-
-
-def _subpixel_shift(ref: np.ndarray, mov: np.ndarray, upsample: int) -> tuple[float, float]:
-    from skimage.registration import phase_cross_correlation
-
-    shift, _, _ = phase_cross_correlation(ref, mov, upsample_factor=upsample, normalization=None)
-    return float(shift[0]), float(shift[1])
+    out = []
+    for m, n, d in zip(lr_shape, hr_shape, shift, strict=True):
+        r = math.ceil(4 * sigma) + 1 + s
+        i = np.arange(m)
+        ok = np.flatnonzero((s * i - d - r >= 0) & (s * i + s - 1 - d + r <= n - 1))
+        if len(ok) >= max(m // 2, 8):
+            out.append(slice(int(ok[0]), int(ok[-1]) + 1))
+        else:
+            out.append(slice(m // 4, m - m // 4))
+    return out[0], out[1]
 
 
 def iter_fit(
@@ -157,7 +151,7 @@ def iter_fit(
     # 1. Integer offset of the LR field inside the HR field, at LR resolution.
     ny, nx = hr.shape
     hr_low = _simulate(hr, s, s / 2, s / 2, 0.0, 0.0, (ny // s, nx // s))
-    oy, ox, score = _integer_offset(hr_low, lr)
+    oy, ox, score = integer_offset(hr_low, lr)
     if score < 0.2:
         raise ValueError(
             f"the LR and HR fields do not overlap (best correlation {score:.2f} < 0.2): are "
@@ -165,52 +159,71 @@ def iter_fit(
         )
     my, mx = lr.shape
     # Crop the HR image around the LR field, with a margin for the PSF and the shift.
-    margin = int(math.ceil(4 * SIGMA_BOUNDS[1] / 2 + 2 * s))
+    margin = int(math.ceil(4 * SIGMA_BOUNDS[1] + 2 * s))
     cy0, cx0 = max(s * oy - margin, 0), max(s * ox - margin, 0)
     cy1, cx1 = min(s * (oy + my) + margin, ny), min(s * (ox + mx) + margin, nx)
     crop = hr[cy0:cy1, cx0:cx1]
     # Shift in crop coordinates that maps the LR grid onto its integer position.
     base_y, base_x = -(s * oy - cy0), -(s * ox - cx0)
     check_stop(should_stop)
-    yield Progress(1, total, "sub-pixel shift by phase correlation")
+    yield Progress(1, total, "sub-pixel shift by cross-correlation")
 
     # 2. Sub-pixel residual shift (blur is symmetric, so it does not bias the estimate).
     sim0 = _simulate(crop, s, s / 2, s / 2, base_y, base_x, lr.shape)
-    sub_y, sub_x = _subpixel_shift(lr, sim0, upsample=max(8, 4 * s))
+    sub_y, sub_x = subpixel_shift(lr, sim0)
     dy0, dx0 = base_y + s * sub_y, base_x + s * sub_x
 
-    # Residuals ignore a border where the mirrored boundary can disagree with real data.
-    b = int(math.ceil((4 * 4.0 + 3) / s)) + 1
-    b = min(b, my // 4, mx // 4)
-    inner = (slice(b, my - b), slice(b, mx - b))
-    lr_in = lr[inner]
+    # Residuals use only the LR pixels whose footprint (block, PSF reach, shift range) lies
+    # inside the HR crop: elsewhere the simulation sees the mirrored boundary, not real data.
+    # The region is fixed for each optimisation (a cost must not change its data).
+    def make_resid(sigma_reach: float):
+        inner = _inner_region(lr.shape, crop.shape, s, sigma_reach, (dy0, dx0))
+        lr_in = lr[inner]
 
-    def resid(theta: np.ndarray) -> np.ndarray:
-        check_stop(should_stop)
-        sy, sx, dy, dx = (theta[0], theta[0], theta[1], theta[2]) if len(theta) == 3 else theta
-        sim = _simulate(crop, s, sy, sx, dy, dx, lr.shape)[inner]
-        g, o = _linear_fit(sim, lr_in)
-        return (lr_in - g * sim - o).ravel()
+        def resid(theta: np.ndarray) -> np.ndarray:
+            check_stop(should_stop)
+            sy, sx, dy, dx = (theta[0], theta[0], theta[1], theta[2]) if len(theta) == 3 else theta
+            sim = _simulate(crop, s, sy, sx, dy, dx, lr.shape)[inner]
+            g, o = _linear_fit(sim, lr_in)
+            return (lr_in - g * sim - o).ravel()
 
-    # 3. Coarse sigma by grid search at the phase-correlation shift.
+        return resid, inner
+
+    # 3. Coarse sigma by grid search at the cross-correlation shift.
     yield Progress(2, total, "coarse PSF width")
-    costs = [float(np.sum(resid(np.array([sg, dy0, dx0])) ** 2)) for sg in _SIGMA_GRID]
-    k = int(np.argmin(costs))
-    sigma0 = _SIGMA_GRID[k]
+    resid, inner = make_resid(4.0)
+    # Ascending, stopping once the cost has risen twice past its minimum: the wide (costly)
+    # kernels are only tried when the narrow ones keep improving.
+    costs: list[float] = []
+    for sg in _SIGMA_GRID:
+        costs.append(float(np.sum(resid(np.array([sg, dy0, dx0])) ** 2)))
+        if len(costs) - 1 - int(np.argmin(costs)) >= 2:
+            break
+    sigma0 = _SIGMA_GRID[int(np.argmin(costs))]
 
-    # 4. Joint least-squares refinement of sigma and shift.
+    # 4. Joint least-squares refinement of sigma and shift, on the region the coarse sigma
+    #    allows; once more on a smaller region if the refined sigma reaches further.
     yield Progress(3, total, "refining PSF width and shift")
     from scipy.optimize import least_squares
 
     lo, hi = SIGMA_BOUNDS
     if anisotropic:
-        x0 = np.array([sigma0, sigma0, dy0, dx0])
+        theta = np.array([sigma0, sigma0, dy0, dx0])
         bounds = ([lo, lo, dy0 - s, dx0 - s], [hi, hi, dy0 + s, dx0 + s])
     else:
-        x0 = np.array([sigma0, dy0, dx0])
+        theta = np.array([sigma0, dy0, dx0])
         bounds = ([lo, dy0 - s, dx0 - s], [hi, dy0 + s, dx0 + s])
-    sol = least_squares(resid, x0, bounds=bounds, x_scale=1.0, diff_step=1e-3, xtol=1e-6)
-    theta = sol.x
+    reach = 1.25 * sigma0
+    nfev = 0
+    for _ in range(3):
+        resid, inner = make_resid(reach)
+        sol = least_squares(resid, theta, bounds=bounds, diff_step=1e-3, xtol=1e-6)
+        theta, nfev = sol.x, nfev + int(sol.nfev)
+        sigma_max = float(np.max(theta[:-2]))
+        if sigma_max <= reach:
+            break
+        reach = 1.25 * sigma_max
+    lr_in = lr[inner]
     if anisotropic:
         sy, sx, dy, dx = (float(v) for v in theta)
     else:
@@ -245,8 +258,11 @@ def iter_fit(
         notes={
             "lr_offset_in_hr_lr_px": [oy, ox],
             "overlap_correlation": score,
-            "border_excluded_lr_px": b,
-            "optimizer_evaluations": int(sol.nfev),
+            "fitted_region_lr_px": [
+                [inner[0].start, inner[0].stop],
+                [inner[1].start, inner[1].stop],
+            ],
+            "optimizer_evaluations": nfev,
             "lr_shape": [my, mx],
             "hr_shape": [ny, nx],
         },

@@ -125,6 +125,49 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray, *, overwrite: bool = T
     return path
 
 
+def write_image(path: str | os.PathLike, data: np.ndarray, *, overwrite: bool = True) -> Path:
+    """Write an image in the format its suffix names, atomically.
+
+    TIFF (``.ome.tif`` / ``.ome.tiff`` with OME-XML metadata) takes any dtype; PNG takes 8- or
+    16-bit integers; JPEG takes 8-bit integers (quality 95). The data go to a temporary file in
+    the same folder that is renamed into place, so a failed write leaves no partial image.
+    """
+    path = Path(path)
+    data = np.asarray(data)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite to replace it")
+    name = path.name.lower()
+    suffix = _suffix(path)
+    if suffix in (".png", ".jpg", ".jpeg"):
+        allowed = (np.uint8, np.uint16) if suffix == ".png" else (np.uint8,)
+        if data.dtype not in allowed:
+            kinds = " or ".join(np.dtype(t).name for t in allowed)
+            raise TypeError(
+                f"{suffix[1:].upper()} holds {kinds} images, not {data.dtype}: convert the data "
+                "or write a TIFF"
+            )
+    elif suffix not in TIFF_SUFFIXES:
+        raise ValueError(f"cannot write {path.name}: use a .tif, .ome.tif, .png or .jpg name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        if suffix in TIFF_SUFFIXES:
+            import tifffile
+
+            ome = name.endswith((".ome.tif", ".ome.tiff"))
+            tifffile.imwrite(tmp, data, ome=ome)
+        else:
+            import imageio.v3 as iio
+
+            kwargs = {"quality": 95} if suffix != ".png" else {}
+            iio.imwrite(tmp, data, extension=suffix, **kwargs)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
 def to_gray(arr: np.ndarray, channel: int | None = None, *, rgb: bool | None = None) -> np.ndarray:
     """Reduce an image to one 2D plane for fitting.
 

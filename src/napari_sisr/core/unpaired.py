@@ -16,6 +16,8 @@ __all__ = ["estimate_noise", "sigma_from_optics", "unpaired_params"]
 #: Gaussian approximation of the PSF: sigma = k * wavelength / NA (Zhang, Zerubia &
 #: Olivo-Marin 2007, paraxial approximations): widefield and confocal (pinhole ~1 AU).
 PSF_FACTORS = {"widefield": 0.21, "confocal": 0.15}
+#: Intensity bins of the Poisson-Gaussian noise estimate.
+_POISSON_BINS = 8
 
 
 def sigma_from_optics(
@@ -55,38 +57,70 @@ def sigma_from_optics(
 def estimate_noise(lr: np.ndarray, poisson: bool = False) -> tuple[float, float | None]:
     """Noise variance of an image from the image alone.
 
-    Gaussian: the robust (median absolute deviation) estimate from the finest diagonal
-    differences, which removes most of the image structure. Poisson-Gaussian: the same
-    local estimate in blocks, regressed on the local mean (``var = a * mean + b``).
+    The variance along the least-signal direction of small weakly-textured patches, measured
+    by cross-validation between the two halves of the image (see
+    :mod:`napari_sisr.core.noiselevel`). With ``poisson=True`` the same estimate is made in bins
+    of the local mean intensity and ``var = a * mean + b`` is fitted to the bins.
+
+    Pixels at the image's minimum or maximum are treated as clipped or saturated and the
+    patches containing them are left out.
+
+    Parameters
+    ----------
+    lr : numpy.ndarray
+        A 2D image (at least 32 x 32 pixels).
+    poisson : bool
+        Fit Poisson-Gaussian noise instead of a single variance.
 
     Returns
     -------
     (noise_var, poisson_a)
+        ``noise_var`` is the Gaussian variance (``b``; with Poisson noise, the variance
+        extrapolated to intensity 0, so a camera offset ``o`` folds into it as ``b - a*o``);
         ``poisson_a`` is ``None`` unless ``poisson`` is true.
     """
-    lr = np.asarray(lr, dtype=np.float64)
+    from .noiselevel import patch_noise_variance, patch_stats
+
+    lr = np.asarray(lr)
+    if lr.dtype.kind not in "uif":
+        raise TypeError(f"image has unsupported dtype {lr.dtype}: expected integers or floats")
+    lr = lr.astype(np.float64)
     if lr.ndim != 2:
         raise ValueError(f"expected a 2D image, got shape {lr.shape}")
     if not np.all(np.isfinite(lr)):
         raise ValueError("image contains NaN or infinite values")
     if np.ptp(lr) == 0:
         raise ValueError("image is constant: no noise can be estimated")
-    # Second-order diagonal difference: for white noise of variance v its variance is 4 v.
-    d = (lr[:-1, :-1] - lr[1:, :-1] - lr[:-1, 1:] + lr[1:, 1:]) / 2.0
+    if min(lr.shape) < 32:
+        raise ValueError(f"image {lr.shape[0]}x{lr.shape[1]} is too small (need 32x32)")
+    p = 7 if min(lr.shape) >= 96 else 5
+    h = lr.shape[0] // 2
+    clip = (float(lr.min()), float(lr.max()))
+    (pa, ta, ma), (pb, tb, mb) = patch_stats(lr[:h], p, clip), patch_stats(lr[h:], p, clip)
+    if min(len(pa), len(pb)) < 10 * p * p:
+        raise ValueError(
+            "too few image patches free of clipped or saturated pixels (at the image minimum or "
+            "maximum) to estimate the noise"
+        )
+    var, used = patch_noise_variance((pa, ta), (pb, tb), p)
+    if used == 0:
+        raise ValueError("too few weakly-textured patches to estimate the noise")
     if not poisson:
-        mad = np.median(np.abs(d - np.median(d)))
-        return float((mad / 0.6744897501960817) ** 2), None
-    block = 16
-    ny, nx = (d.shape[0] // block) * block, (d.shape[1] // block) * block
-    if ny == 0 or nx == 0:
-        raise ValueError("image too small for a Poisson-Gaussian noise estimate")
-    db = d[:ny, :nx].reshape(ny // block, block, nx // block, block)
-    mb = lr[:ny, :nx].reshape(ny // block, block, nx // block, block).mean(axis=(1, 3))
-    med = np.median(db, axis=(1, 3), keepdims=True)
-    vb = (np.median(np.abs(db - med), axis=(1, 3)) / 0.6744897501960817) ** 2
-    x, y = mb.ravel(), vb.ravel()
-    design = np.stack([x, np.ones_like(x)], axis=1)
-    (a, b), *_ = np.linalg.lstsq(design, y, rcond=None)
+        return var, None
+    edges = np.quantile(np.concatenate([ma, mb]), np.linspace(0, 1, _POISSON_BINS + 1))
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        in_a, in_b = (ma >= lo) & (ma <= hi), (mb >= lo) & (mb <= hi)
+        v, n = patch_noise_variance((pa[in_a], ta[in_a]), (pb[in_b], tb[in_b]), p)
+        if n:
+            level = float(np.concatenate([ma[in_a], mb[in_b]]).mean())
+            rows.append((level, v, n))
+    if len(rows) < 3:
+        return var, 0.0
+    level, v, n = (np.asarray(c, dtype=np.float64) for c in zip(*rows, strict=True))
+    w = np.sqrt(n)
+    design = np.stack([level, np.ones_like(level)], axis=1) * w[:, None]
+    (a, b), *_ = np.linalg.lstsq(design, v * w, rcond=None)
     return float(max(b, 0.0)), float(max(a, 0.0))
 
 

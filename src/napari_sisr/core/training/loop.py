@@ -99,7 +99,7 @@ def _export(trainer: Trainer, path: Path, metrics: dict, kind: str) -> Path:
 
     c = trainer.config
     meta = {
-        "normalisation": {"mode": "percentile", "low": c.percentiles[0], "high": c.percentiles[1]},
+        "normalization": {"mode": "percentile", "low": c.percentiles[0], "high": c.percentiles[1]},
         "degradation": _degradation_meta(c),
         "validation": {**metrics, "data_range": 1.0, "split": trainer.split},
         "training": {

@@ -1,0 +1,43 @@
+"""The demo: simulated capture fitted, real pair fitted, figure saved; the GUI entry."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_sisr import demo
+
+
+@pytest.mark.slow
+def test_demo_runs_and_saves(tmp_path, capsys, data_dir):
+    assert demo.main(["--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "SIMULATION" in out and "true" in out and "fitted" in out
+    assert "STORM" in out
+    assert (tmp_path / "demo_fit.png").stat().st_size > 10_000
+    fit = json.loads((tmp_path / "fit_simulated.json").read_text())
+    assert abs(fit["sigma"] / demo.TRUE["sigma"] - 1) < 0.05
+    pair = json.loads((tmp_path / "fit_tirf_storm.json").read_text())
+    assert pair["scale"] == 8 and 7.0 < pair["notes"]["hr_resampled"]["ratio"] < 7.6
+
+
+@pytest.mark.gui
+def test_demo_viewer_docks_the_fit_widget_or_says_why(qtbot):
+    pytest.importorskip("napari")
+    hr = np.random.default_rng(0).random((64, 64))
+    lr = hr.reshape(16, 4, 16, 4).mean(axis=(1, 3))
+    try:
+        viewer = demo.open_viewer(hr, lr, 4)
+    except RuntimeError as err:
+        assert "Fit degradation" in str(err)
+        return
+    try:
+        assert [layer.name for layer in viewer.layers] == [
+            "HR (real image)",
+            "LR (simulated capture)",
+        ]
+        assert any("Fit degradation" in name for name in viewer.window.dock_widgets)
+    finally:
+        viewer.close()
