@@ -229,7 +229,8 @@ def predict(
         ``"fp16"``), ``dtype`` (output dtype; default the input's), ``blend`` (cross-fade
         tiles; default only for models without a finite receptive field), ``rgb``,
         ``channel_axis``, ``axes``, ``level``, ``pixel_size``, ``normalization``,
-        ``intensity_range``, ``num_workers``.
+        ``intensity_range``, ``num_workers`` (see :func:`iter_predict`). ``batch`` does not
+        apply with ``blend`` (every tile is its own task there).
 
     Returns
     -------
@@ -238,14 +239,13 @@ def predict(
     """
     if out is None:
         kwargs.pop("num_workers", None)
-        job = prepare(image, model, **kwargs)
-        result = job.lazy
-        if scheduler is not None:
-            from .srexec import get_client
+        if scheduler is None:
+            return prepare(image, model, **kwargs).lazy
+        from .srexec import cluster_threads, get_client
 
-            client, _ = get_client(scheduler)
-            result = client.persist(result)
-        return result
+        client, _ = get_client(scheduler)
+        kwargs.setdefault("torch_threads", cluster_threads(client))
+        return client.persist(prepare(image, model, **kwargs).lazy)
     gen = iter_predict(image, model, out=out, overwrite=overwrite, scheduler=scheduler, **kwargs)
     return run_to_end(gen, progress)
 
@@ -263,7 +263,10 @@ def iter_predict(
 ):
     """:func:`predict` as a generator: yields :class:`Progress` per finished block of tiles.
 
-    Returns a numpy array (``out=None``), or the written output read back as a dask array.
+    ``num_workers`` is the number of local dask threads (default 2: forward passes take turns
+    using every core while the other thread reads and writes blocks); with ``scheduler`` the
+    cluster's workers run the job. Returns a numpy array (``out=None``), or the written output
+    read back as a dask array.
     Cancelling (``stop``) finishes the tiles already running, marks an OME-Zarr output as
     incomplete and raises :class:`Cancelled`; running the same job again resumes it.
     """

@@ -68,10 +68,14 @@ def store_graph(arr, order, sink, skip: set[int]) -> tuple[Any, list, dict]:
 
 
 def local_workers(num_workers: int | None) -> tuple[int, int]:
-    """(dask threads, torch threads per thread) so that their product fits the CPU cores."""
+    """(dask threads, torch threads) for a local run.
+
+    Forward passes take turns (:data:`~napari_sisr.core.srmodel.FORWARD_LOCK`) and use every
+    core; the second dask thread reads and writes blocks meanwhile. Two networks running at
+    once on a CPU only compete for memory bandwidth (see benchmarks/bench_efficiency.py).
+    """
     cores = os.cpu_count() or 1
-    n = max(1, int(num_workers)) if num_workers else min(2, cores)
-    return n, max(1, cores // n)
+    return (max(1, int(num_workers)) if num_workers else 2), cores
 
 
 def iter_execute(
@@ -186,9 +190,9 @@ def get_client(scheduler):
 
 
 def cluster_threads(client) -> dict[str, int]:
-    """Host -> total worker threads there (to size torch's threads on each worker)."""
+    """Host -> number of worker processes there (to size torch's threads on each worker)."""
     hosts: dict[str, int] = {}
-    for addr, info in client.scheduler_info().get("workers", {}).items():
+    for addr in client.scheduler_info().get("workers", {}):
         host = addr.split("://")[-1].rsplit(":", 1)[0]
-        hosts[host] = hosts.get(host, 0) + int(info.get("nthreads", 1))
+        hosts[host] = hosts.get(host, 0) + 1
     return hosts

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _RF_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: One forward pass at a time per process: it gets all of torch's threads (and one tile's
+#: activations in memory) while other dask threads read, normalise and write blocks.
+FORWARD_LOCK = threading.Lock()
 
 
 @dataclass
@@ -163,7 +166,8 @@ class ModelRunner:
         Channels-last memory format; ``None`` = on for CUDA only.
     torch_threads : int or dict or None
         Intra-op threads to set in the process that runs the model (a dict maps a worker's
-        host to the number of threads of all workers on it, for clusters).
+        host to the number of worker processes on it, for clusters). Forward passes of one
+        process run one at a time (:data:`FORWARD_LOCK`), so each may use all those threads.
     """
 
     def __init__(
@@ -256,7 +260,7 @@ class ModelRunner:
         if dev.type == "cuda" and (self.channels_last or self.channels_last is None):
             t = t.contiguous(memory_format=torch.channels_last)
         dtype = PRECISIONS[self.precision]
-        with torch.inference_mode():
+        with FORWARD_LOCK, torch.inference_mode():
             if dtype is not None:
                 with torch.autocast(device_type=dev.type, dtype=dtype):
                     y = net(t)
