@@ -32,15 +32,17 @@ demo: $(STAMP)
 	$(PY) -m napari_sisr.demo $(if $(GUI),--gui,)
 
 test: $(STAMP) sysdeps
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests $(wildcard benchmarks docs/scripts scripts)
+	@# no -q: it hides the warnings that --strict turns into errors
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d $$(mktemp -d)
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m pytest $(PYTEST_ARGS)
 
 test-all: PYTEST_ARGS =
 test-all: test
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests $(wildcard benchmarks docs/scripts scripts)
+	$(VENV)/bin/ruff format --check src tests $(wildcard benchmarks docs/scripts scripts)
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict

@@ -40,3 +40,11 @@ def nuclei() -> np.ndarray:
     import tifffile
 
     return tifffile.imread(shared_path("fluorescence_2d/nuclei_dsb2018.tif"))
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Record each phase's report on the test item (napari's viewer fixture reads rep_call)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .cli_noise import add_noise
+from .cli_train import add_train
 
 log = logging.getLogger("napari_sisr")
 
@@ -231,7 +232,17 @@ def run_fit(args) -> int:
 
 # ------------------------------------------------------------------------------- main
 #: Subcommand registrars, in the order ``--help`` lists them.
-SUBCOMMANDS: list[Callable] = [add_simulate, add_fit, add_noise]
+from .cli_models import add_models  # noqa: E402
+from .cli_predict import add_predict  # noqa: E402 (after the helpers it uses)
+
+SUBCOMMANDS: list[Callable] = [
+    add_simulate,
+    add_fit,
+    add_noise,
+    add_train,
+    add_predict,
+    add_models,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -95,6 +95,9 @@ def open_lazy(path: str | os.PathLike, level: int = 0):
             out = da.from_zarr(node)
         else:
             attrs = dict(node.attrs)
+            from .omezarr import check_complete
+
+            check_complete(path, attrs)  # interrupted napari-sisr output: refuse
             ms = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
             if not ms:
                 raise ValueError(f"{path} is a zarr group without OME multiscales metadata")

@@ -14,9 +14,9 @@ ARCHS: dict[str, ArchSpec] = {}
 
 
 def _register() -> None:
-    from . import srresnet
+    from . import cascaded, rrdb, srgan_nn, srresnet
 
-    for module in (srresnet,):
+    for module in (srresnet, srgan_nn, rrdb, cascaded):
         ARCHS[module.SPEC.name] = module.SPEC
 
 

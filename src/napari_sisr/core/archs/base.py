@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 
@@ -32,6 +33,14 @@ class SRGenerator(nn.Module):
     def receptive_field(self) -> int:
         """Radius in LR pixels of the region that influences one output pixel."""
         raise NotImplementedError
+
+    def forward_levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Outputs of every refinement level, coarse to fine; the last is ``forward(x)``.
+
+        Single-level generators return ``[forward(x)]``; the cascaded generator returns one
+        image per x2 level (for its multi-level DPF content loss).
+        """
+        return [self(x)]
 
     def flops_per_output_pixel(self) -> float:
         """Multiply-accumulates x 2 per output (HR) pixel, from a traced forward pass."""
@@ -57,7 +66,10 @@ class ArchSpec:
     scales : tuple of int
         Supported scales.
     loss_defaults : dict
-        Preset name -> default loss weights of the paper the family comes from.
+        Preset name -> default loss weights of the paper the family comes from, with the keys
+        :func:`napari_sisr.core.losses.build_generator_loss` understands (``pixel_l1``,
+        ``pixel_mse``, ``ssim``, ``dpf_content``, ``vgg``, ``adv``, ``gan``,
+        ``label_smoothing``).
     """
 
     name: str
@@ -66,7 +78,7 @@ class ArchSpec:
     presets: dict[str, dict[str, Any]]
     disc_presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     scales: tuple[int, ...] = (2, 4, 8)
-    loss_defaults: dict[str, dict[str, float]] = field(default_factory=dict)
+    loss_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
 
 

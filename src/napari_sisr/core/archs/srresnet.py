@@ -1,30 +1,27 @@
 """SRResNet generator and the VGG-style discriminator (SRGAN; the RFGANM generator).
 
-Generator: 9x9 head conv, residual blocks (3x3 conv, batch norm, PReLU), a long skip, sub-pixel
-(pixel-shuffle) x2 upsampling stages (one x3 stage for scale 3) and a 9x9 output conv.
-Discriminator: strided 3x3 convs with batch norm and LeakyReLU 0.2, then a dense head.
+Generator (Ledig et al. 2017): 9x9 head conv + PReLU, residual blocks (3x3 conv, batch norm,
+PReLU, 3x3 conv, batch norm), a 3x3 conv + batch norm closing the trunk, a long skip over the
+trunk, sub-pixel (pixel-shuffle) x2 upsampling stages (one x3 stage for scale 3), and a 9x9
+output conv.
+Discriminator: 8 3x3 convs (stride 1 / 2 alternating, 64 -> 512 features) with batch norm and
+LeakyReLU 0.2, then a dense head (1024 units, LeakyReLU, 1 logit per image).
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
 
 from .base import ArchSpec, SRGenerator
+from .blocks import ceil_radius, upsample_factors
 
-
-def upsample_factors(scale: int) -> list[int]:
-    """Split a scale into x2 stages (or one x3 stage)."""
-    if scale == 3:
-        return [3]
-    if scale < 2 or scale & (scale - 1):
-        raise ValueError(f"scale must be 2, 3, 4 or 8, got {scale}")
-    return [2] * int(math.log2(scale))
+__all__ = ["SPEC", "ResidualBlock", "SRResNet", "VGGDiscriminator", "upsample_factors"]
 
 
 class ResidualBlock(nn.Module):
+    """conv-(BN)-PReLU-conv-(BN) with an identity skip."""
+
     def __init__(self, nf: int, bn: bool):
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(nf, nf, 3, padding=1)]
@@ -35,12 +32,28 @@ class ResidualBlock(nn.Module):
             layers.append(nn.BatchNorm2d(nf))
         self.body = nn.Sequential(*layers)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
 
 
 class SRResNet(SRGenerator):
-    """SRResNet (Ledig et al. 2017) as used by RFGANM: 16 blocks, 64 features by default."""
+    """SRResNet (Ledig et al. 2017) as used by RFGANM: 16 blocks, 64 features by default.
+
+    Parameters
+    ----------
+    scale : int
+        2, 3, 4 or 8.
+    in_channels : int
+        Image channels (output has the same number).
+    n_blocks, nf : int
+        Residual blocks and features.
+    bn : bool
+        Batch norm in the residual blocks (the paper's choice; in eval mode it is a fixed
+        affine map, so tiled inference is unaffected).
+    out_kernel : int
+        Size of the output conv (9 in the paper). It runs at HR with one output channel per
+        image channel, a shape CPUs handle poorly: the fast preset uses 3.
+    """
 
     arch = "srresnet"
 
@@ -52,8 +65,11 @@ class SRResNet(SRGenerator):
         n_blocks: int = 16,
         nf: int = 64,
         bn: bool = True,
+        out_kernel: int = 9,
     ):
-        super().__init__(scale, in_channels, preset, n_blocks=n_blocks, nf=nf, bn=bn)
+        super().__init__(
+            scale, in_channels, preset, n_blocks=n_blocks, nf=nf, bn=bn, out_kernel=out_kernel
+        )
         self.n_blocks = n_blocks
         self.head = nn.Sequential(nn.Conv2d(in_channels, nf, 9, padding=4), nn.PReLU(nf))
         self.body = nn.Sequential(*[ResidualBlock(nf, bn) for _ in range(n_blocks)])
@@ -65,17 +81,20 @@ class SRResNet(SRGenerator):
         for f in upsample_factors(scale):
             ups += [nn.Conv2d(nf, nf * f * f, 3, padding=1), nn.PixelShuffle(f), nn.PReLU(nf)]
         self.upsample = nn.Sequential(*ups)
-        self.out = nn.Conv2d(nf, in_channels, 9, padding=4)
+        if out_kernel < 1 or out_kernel % 2 == 0:
+            raise ValueError(f"out_kernel must be odd and >= 1, got {out_kernel}")
+        self.out_kernel = out_kernel
+        self.out = nn.Conv2d(nf, in_channels, out_kernel, padding=out_kernel // 2)
 
     @property
     def receptive_field(self) -> int:
-        rf = 4 + 2 * self.n_blocks + 1  # head, blocks, body tail (LR pixels)
+        rf = 4 + 2 * self.n_blocks + 1  # head, blocks, trunk tail (LR pixels)
         res = 1
         for f in upsample_factors(self.scale):
             rf += 1 / res  # 3x3 conv before each shuffle, at the current resolution
             res *= f
-        rf += 4 / res  # 9x9 output conv at HR
-        return math.ceil(rf)
+        rf += (self.out_kernel // 2) / res  # output conv at HR
+        return ceil_radius(rf)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.head(x)
@@ -84,9 +103,13 @@ class SRResNet(SRGenerator):
 
 
 class VGGDiscriminator(nn.Module):
-    """SRGAN discriminator: 8 conv layers (stride 1/2 alternating), BN, LeakyReLU, dense head."""
+    """SRGAN discriminator: 8 conv layers (stride 1/2 alternating), BN, LeakyReLU, dense head.
 
-    def __init__(self, in_channels: int = 1, nf: int = 64, patch: int = 96, bn: bool = True):
+    Returns one logit per image, shape ``(N, 1)``. An adaptive average pool to 6 x 6 (the map
+    size for the paper's 96 px patches) keeps the dense head valid for any patch size >= 16.
+    """
+
+    def __init__(self, in_channels: int = 1, nf: int = 64, bn: bool = True):
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(in_channels, nf, 3, padding=1), nn.LeakyReLU(0.2)]
         c = nf
@@ -98,7 +121,6 @@ class VGGDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2))
             c = out
         self.features = nn.Sequential(*layers)
-        # Adaptive pooling to a fixed 6x6 map keeps the dense head valid for any patch size.
         self.pool = nn.AdaptiveAvgPool2d(6)
         self.head = nn.Sequential(
             nn.Flatten(), nn.Linear(c * 36, 1024), nn.LeakyReLU(0.2), nn.Linear(1024, 1)
@@ -108,15 +130,28 @@ class VGGDiscriminator(nn.Module):
         return self.head(self.pool(self.features(x)))
 
 
+# SRGAN / RFGANM: MSE + 0.006 x VGG (relu5_4 features scaled by 1/12.75, MSE) + 1e-3 x GAN.
+_SRGAN_LOSS = {
+    "pixel_mse": 1.0,
+    "vgg": 0.006,
+    "adv": 1e-3,
+    "gan": "ns",
+    "vgg_layers": "relu5_4",
+    "vgg_criterion": "mse",
+    "vgg_scale": 1 / 12.75,
+}
+
 SPEC = ArchSpec(
     name="srresnet",
     generator=SRResNet,
     discriminator=VGGDiscriminator,
     presets={
         "paper": {"n_blocks": 16, "nf": 64, "bn": True},
-        "fast": {"n_blocks": 4, "nf": 32, "bn": False},
+        "balanced": {"n_blocks": 8, "nf": 48, "bn": False},
+        "fast": {"n_blocks": 4, "nf": 24, "bn": False, "out_kernel": 3},
     },
-    disc_presets={"paper": {"nf": 64}, "fast": {"nf": 32}},
+    disc_presets={"paper": {"nf": 64}, "balanced": {"nf": 32}, "fast": {"nf": 16}},
     scales=(2, 3, 4, 8),
+    loss_defaults={p: dict(_SRGAN_LOSS) for p in ("paper", "balanced", "fast")},
     description="SRResNet generator (RFGANM, SRGAN) with sub-pixel upsampling",
 )

@@ -1,0 +1,244 @@
+"""Regenerate the screenshots of the documentation in a real napari window.
+
+Run under a display (``make screenshots`` uses Xvfb)::
+
+    python docs/scripts/screenshots.py            # every screenshot
+    python docs/scripts/screenshots.py widget_fit # only some
+
+Each screenshot is one function registered in ``SCREENSHOTS``: it opens a viewer, loads real
+images (the package's sample data, or the shared data folder through :func:`data`), docks a
+widget, runs it, and returns the viewer; :func:`save` writes the whole window as PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGES = REPO / "docs" / "images"
+DATA = Path(os.environ.get("NAPARI_SISR_DATA", REPO.parent / "shared" / "data"))
+WINDOW = (1480, 900)
+MAX_BYTES = 500_000
+
+
+def data(rel: str) -> Path:
+    path = DATA / rel
+    if not path.exists():
+        sys.exit(f"image not found: {path} (set NAPARI_SISR_DATA to the data folder)")
+    return path
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 120.0) -> None:
+    """Process Qt events until ``predicate()`` is true."""
+    from qtpy.QtWidgets import QApplication
+
+    t0 = time.perf_counter()
+    while not predicate():
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError("the widget did not finish in time")
+        QApplication.processEvents()
+        time.sleep(0.02)
+    for _ in range(20):  # let the canvas redraw
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def new_viewer():
+    import napari
+    from napari.settings import get_settings
+
+    # No toast notifications over the canvas (e.g. about the Qt backend); the settings file
+    # is a temporary one (see main), so the user's napari preferences stay untouched.
+    get_settings().application.gui_notification_level = "error"
+    viewer = napari.Viewer(show=True, title="napari-sisr")
+    viewer.window.resize(*WINDOW)
+    return viewer
+
+
+def save(viewer, name: str) -> Path:
+    """Save the whole window (canvas, layer list and docked widgets) as ``IMAGES/name.png``."""
+    import imageio.v3 as iio
+
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    path = IMAGES / f"{name}.png"
+    shot = viewer.screenshot(canvas_only=False, flash=False)
+    iio.imwrite(path, shot[..., :3], compress_level=9)
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        print(f"warning: {path.name} is {size / 1e3:.0f} kB (limit {MAX_BYTES / 1e3:.0f} kB)")
+    print(f"{path.relative_to(REPO)}: {shot.shape[1]}x{shot.shape[0]}, {size / 1e3:.0f} kB")
+    return path
+
+
+# ---------------------------------------------------------------------------- screenshots
+def _fitted_pair():
+    """The bundled BPAE sample (real HR crop + simulated 4x LR), fitted in the widget."""
+    viewer = new_viewer()
+    viewer.open_sample("napari-sisr", "bpae_actin_pair")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-sisr", "Fit degradation")
+    widget.fit()
+    wait_until(lambda: not widget.controls.runner.busy)
+    if widget.controls.runner.last_state != "done":
+        raise RuntimeError(f"the fit did not finish: {widget.controls.status.value}")
+    return viewer, widget
+
+
+def widget_fit():
+    """Fit degradation: HR, LR capture, simulated LR and residual in a 2 x 2 grid."""
+    viewer, _ = _fitted_pair()
+    viewer.grid.enabled = True
+    viewer.grid.shape = (2, 2)
+    wait_until(lambda: True)
+    viewer.reset_view()
+    return viewer
+
+
+def widget_fit_preview():
+    """Live preview: the simulated LR (sliders) beside the real LR capture."""
+    viewer, widget = _fitted_pair()
+    for layer in viewer.layers:
+        layer.visible = layer.name == widget.lr_layer.value.name
+    widget.preview.enabled_box.value = True
+    wait_until(lambda: "simulated LR (preview)" in viewer.layers)
+    wait_until(lambda: not widget._preview_runner.busy)
+    viewer.reset_view()
+    return viewer
+
+
+def widget_train():
+    """Train: mid-run on the bundled BPAE HR crop, with loss and validation curves."""
+    from napari_sisr.core.config import DegradationParams
+    from napari_sisr.sample_data import SAMPLE_DEGRADATION, bpae_actin_hr
+
+    viewer = new_viewer()
+    viewer.add_image(bpae_actin_hr(), name="BPAE actin (HR)")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
+    runs = Path(tempfile.mkdtemp(prefix="napari-sisr-shot-"))
+    form = widget.form
+    form.set_hr_layers(["BPAE actin (HR)"])
+    # the degradation the sample's LR was simulated with, as the Fit widget would save it
+    form.load_degradation(DegradationParams(**SAMPLE_DEGRADATION).save(runs / "bpae_fit.json"))
+    form.patch.setValue(64)
+    form.batch.setValue(4)
+    form.iterations.setValue(300)
+    form.val_every.setValue(20)
+    form.preview_every.setValue(20)
+    form.adversarial.setChecked(False)  # content-only warm-up: fast enough on a laptop CPU
+    form.run_dir.setText(str(runs / "run"))
+    widget.start()
+    wait_until(lambda: widget.progress.value() >= 120 or not widget.running, timeout=900)
+    viewer.reset_view()
+    wait_until(lambda: True)
+    return viewer  # still training: closing the viewer stops the run
+
+
+def _sr_model(workdir: Path) -> Path:
+    """A x4 model for the sample: ``NAPARI_SISR_MODEL``, a bundled one, or a short training run.
+
+    The short run trains on another real image (BPAE mitochondria, shared data folder) degraded
+    like the sample, with the content loss only, so the screenshot never shows a model applied
+    to its own training image.
+    """
+    from napari_sisr.core.modelio import bundled_models, read_model_meta
+
+    if os.environ.get("NAPARI_SISR_MODEL"):
+        return Path(os.environ["NAPARI_SISR_MODEL"])
+    for name, path in bundled_models().items():
+        meta = read_model_meta(name)
+        if meta["scale"] == 4 and meta["in_channels"] == 1:
+            return path
+    import tifffile
+
+    from napari_sisr import DegradationParams
+    from napari_sisr.sample_data import SAMPLE_DEGRADATION
+
+    try:
+        from napari_sisr import TrainConfig, train
+    except ImportError:
+        sys.exit("no x4 model: set NAPARI_SISR_MODEL to a model .json")
+    hr = tifffile.imread(data("fluorescence_2d/BPAE_mito.tif"))
+    config = TrainConfig(
+        hr=[hr],
+        degradation=DegradationParams(**SAMPLE_DEGRADATION),
+        scale=4,
+        arch="srresnet",
+        preset="fast",
+        arch_overrides={"n_blocks": 4, "nf": 32},
+        patch=64,
+        batch=8,
+        iters=250,
+        lr=1e-3,
+        schedule="constant",
+        adversarial=False,
+        val_every=250,
+        out=workdir / "run",
+    )
+    print("training a small x4 model for the screenshot (a few minutes on a CPU)")
+    return train(config).model
+
+
+ZOOM = 5.0
+
+
+def widget_superresolve():
+    """Super-resolve: the simulated 4x LR sample, its x4 result and the real HR, side by side."""
+    workdir = Path(tempfile.mkdtemp(prefix="sisr-shot-"))
+    model = _sr_model(workdir)
+    viewer = new_viewer()
+    viewer.open_sample("napari-sisr", "bpae_actin_pair")
+    hr, lr = viewer.layers[0], viewer.layers[1]
+    _, widget = viewer.window.add_plugin_dock_widget("napari-sisr", "Super-resolve")
+    widget.set_model(model)
+    viewer.layers.selection = {lr}
+    widget.tile.value = 64
+    widget.run()
+    wait_until(lambda: not widget.running)
+    if widget.controls.runner.last_state != "done":
+        raise RuntimeError(f"super-resolving did not finish: {widget.controls.status.value}")
+    sr = viewer.layers[f"{lr.name} x4 SR"]
+    viewer.layers.move(viewer.layers.index(hr), len(viewer.layers))  # LR | SR | HR
+    viewer.grid.enabled = True
+    viewer.grid.shape = (1, 3)
+    viewer.layers.selection = {sr}
+    wait_until(lambda: True)
+    viewer.reset_view()
+    camera = viewer.scene.camera
+    camera.zoom *= ZOOM
+    camera.center = (camera.center[0] + 250, camera.center[1] - 20)
+    wait_until(lambda: True)
+    return viewer
+
+
+SCREENSHOTS: dict[str, Callable] = {
+    "widget_fit": widget_fit,
+    "widget_fit_preview": widget_fit_preview,
+    "widget_train": widget_train,
+    "widget_superresolve": widget_superresolve,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help=f"any of {', '.join(SCREENSHOTS)} (default: all)")
+    args = parser.parse_args(argv)
+    # Default napari settings in a throw-away file: reproducible shots, user config untouched.
+    tmp = tempfile.TemporaryDirectory()
+    os.environ["NAPARI_CONFIG"] = str(Path(tmp.name) / "settings.yaml")
+    unknown = sorted(set(args.names) - set(SCREENSHOTS))
+    if unknown:
+        parser.error(f"unknown screenshot(s): {', '.join(unknown)}")
+    for name in args.names or list(SCREENSHOTS):
+        viewer = SCREENSHOTS[name]()
+        save(viewer, name)
+        viewer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Train the bundled default models with this project's own ``napari-sisr train``.
+
+Reproduce with::
+
+    python scripts/train_default_models.py --data ../shared/data --out runs/defaults
+
+The training images are real, redistributable fluorescence images (never the GPL pair); the
+images listed in ``HELD_OUT`` are never trained on and are used by
+``benchmarks/bench_default_models.py`` to measure the shipped models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+#: (file, how to split it into 2D single-channel planes)
+TRAIN = [
+    ("fluorescence_2d/BPAE_mito.tif", "2d"),
+    ("fluorescence_2d/BPAE_nuclei.tif", "2d"),
+    ("fluorescence_2d/bbbc022_IXMtest_A02_s9.tif", "channels_first"),
+    ("fluorescence_2d/hela_cells_rgb16.tif", "channels_last"),
+    ("fluorescence_2d/maize_clsm.tif", "2d"),
+    ("timelapse/membrane_tyx.tif", "planes:0,2,4"),
+    ("timelapse/cancer_cell_migration_tyx.tif", "planes:0,16,32,47"),
+]
+#: Validation during training (held out from the gradient, used to keep the best model).
+VAL = [("timelapse/membrane_tyx.tif", "planes:1")]
+#: Never used in training: the benchmark and the demo measure the models on these.
+HELD_OUT = [
+    "fluorescence_2d/BPAE_actin.tif",
+    "fluorescence_2d/nuclei_dsb2018.tif",
+    "fluorescence_2d/nuclei_dapi_confocal.png",
+    "lightsheet/tribolium_mip.tif",
+]
+
+DEGRADATION = {
+    "blind_sigma": (1.0, 3.0),
+    "blind_noise": (0.005, 0.05),
+    "blind_poisson": (0.0, 0.01),
+}
+
+
+def planes(path: Path, how: str) -> list[np.ndarray]:
+    from napari_sisr.core.io import read_image
+
+    arr = read_image(path)
+    if how == "2d":
+        return [arr]
+    if how == "channels_first":
+        return list(arr)
+    if how == "channels_last":
+        return [arr[..., c] for c in range(arr.shape[-1])]
+    if how.startswith("planes:"):
+        return [arr[int(i)] for i in how.split(":")[1].split(",")]
+    raise ValueError(how)
+
+
+def export(entries, data: Path, out: Path) -> list[str]:
+    import tifffile
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for rel, how in entries:
+        for k, plane in enumerate(planes(data / rel, how)):
+            name = out / f"{Path(rel).stem}_{k}.tif"
+            tifffile.imwrite(name, np.ascontiguousarray(plane))
+            files.append(str(name))
+    return files
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    ap.add_argument("--out", default="runs/defaults")
+    ap.add_argument("--scales", type=int, nargs="+", default=[4, 2])
+    ap.add_argument("--iters", type=int, default=3000)
+    ap.add_argument("--arch", default="srresnet")
+    ap.add_argument("--preset", default="fast")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--lr", default="1e-3")
+    ap.add_argument(
+        "--init", help="continue from this folder's default-<s>x/model.json (second stage)"
+    )
+    ap.add_argument("--seed", default="0")
+    ap.add_argument("--patch-lr", type=int, default=24, help="LR patch size (HR = s x this)")
+    args = ap.parse_args()
+    data, out = Path(args.data), Path(args.out)
+    for s in args.scales:
+        train = export(TRAIN, data, out / f"planes-{s}x" / "train")
+        val = export(VAL, data, out / f"planes-{s}x" / "val")
+        cmd = [
+            sys.executable,
+            "-m",
+            "napari_sisr.cli",
+            "train",
+            "--hr",
+            *train,
+            "--val",
+            *val,
+            "--scale",
+            str(s),
+            "--arch",
+            args.arch,
+            "--preset",
+            args.preset,
+            "--iters",
+            str(args.iters),
+            "--patch",
+            str(args.patch_lr * s),
+            "--batch",
+            "8",
+            "--lr",
+            args.lr,
+            "--schedule",
+            "cosine",
+            "--no-gan",
+            "--val-every",
+            "250",
+            "--seed",
+            "0",
+            "--out",
+            str(out / f"default-{s}x"),
+            "--blind-sigma",
+            *map(str, DEGRADATION["blind_sigma"]),
+            "--blind-noise",
+            *map(str, DEGRADATION["blind_noise"]),
+            "--blind-poisson",
+            *map(str, DEGRADATION["blind_poisson"]),
+            "--overwrite",
+        ]
+        if args.init:
+            cmd += ["--init", str(Path(args.init) / f"default-{s}x" / "model.json")]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        print(" ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+        (out / f"default-{s}x" / "command.json").write_text(json.dumps(cmd[1:], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Exponential moving average of the generator's weights.
+
+The averaged copy is what validation scores and what is exported: it is smoother than the
+raw weights, especially under adversarial training. Early on the decay is ramped up as
+``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so a short run is not dominated by the
+random initial weights.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+class EMA:
+    """Moving average of a network's parameters (buffers are copied as they are).
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The network being trained; a frozen deep copy is kept in :attr:`net`.
+    decay : float
+        Decay per update (e.g. 0.999).
+    """
+
+    def __init__(self, net: nn.Module, decay: float):
+        self.decay = float(decay)
+        self.updates = 0
+        self.net = copy.deepcopy(net)
+        self.net.requires_grad_(False)
+
+    def current_decay(self) -> float:
+        n = self.updates
+        return min(self.decay, (1.0 + n) / (10.0 + n))
+
+    @torch.no_grad()
+    def update(self, net: nn.Module) -> None:
+        """Blend the current weights of ``net`` into the average."""
+        d = self.current_decay()
+        src = dict(net.named_parameters())
+        for name, p in self.net.named_parameters():
+            p.lerp_(src[name].detach(), 1.0 - d)
+        src_b = dict(net.named_buffers())
+        for name, b in self.net.named_buffers():
+            b.copy_(src_b[name])
+        self.updates += 1
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.net.state_dict()
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], updates: int) -> None:
+        self.net.load_state_dict(state)
+        self.updates = int(updates)

@@ -1,0 +1,306 @@
+"""The training loop: progress updates, validation, checkpoints, logs and the exported model.
+
+Run folder layout::
+
+    RUN_DIR/config.json          the validated config (image sources by name) and the split
+    RUN_DIR/log.jsonl            one line per logged step and per validation
+    RUN_DIR/checkpoints/         atomic resumable checkpoints + latest.json
+    RUN_DIR/model_best.*         generator with the best validation PSNR so far
+    RUN_DIR/model_last.*         generator at the last step
+    RUN_DIR/model.*              the one chosen by ``config.export`` (default: best)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import DegradationParams, atomic_write_text
+from ..progress import Progress, StopLike, as_stop, run_to_end
+from ..train_config import DegradationRange, TrainConfig
+from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from .session import Trainer, TrainingDiverged
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) training run produced.
+
+    Attributes
+    ----------
+    run_dir : Path
+        The run folder.
+    model, best, last : Path
+        JSON files of the exported model (``model.json``), the best and the last generator.
+    checkpoint : Path, optional
+        The newest checkpoint folder.
+    steps : int
+        Generator updates done in total.
+    stopped : bool
+        True if the ``stop`` condition ended the run early (the model is exported anyway).
+    metrics, best_metrics : dict
+        Validation metrics at the last step and at the best step.
+    split : dict
+        Which images (or bands) were trained on and held out.
+    timing : dict
+        ``steps_per_s`` and ``data_fraction`` (time outside the networks' forward/backward).
+    """
+
+    run_dir: Path
+    model: Path
+    best: Path
+    last: Path
+    checkpoint: Path | None
+    steps: int
+    stopped: bool
+    metrics: dict[str, Any]
+    best_metrics: dict[str, Any]
+    split: dict[str, Any]
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def _prepare_run_dir(config: TrainConfig) -> Path:
+    if config.out is None:
+        raise ValueError("no output folder: set out (the run folder)")
+    out = Path(config.out)
+    ckpt = out / "checkpoints"
+    has_run = latest_checkpoint(ckpt) is not None if ckpt.exists() else False
+    if config.resume and not has_run:
+        raise ValueError(f"nothing to resume: {out} holds no checkpoint")
+    if not config.resume and has_run:
+        if not config.overwrite:
+            raise FileExistsError(
+                f"{out} already holds a training run; resume it, choose another folder, "
+                "or pass overwrite"
+            )
+        shutil.rmtree(ckpt)
+        (out / "log.jsonl").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _degradation_meta(config: TrainConfig) -> dict[str, Any]:
+    model = config.degradation_model()
+    if model is None:
+        return {"mode": "paired"}
+    if isinstance(model, DegradationRange):
+        return {"mode": "blind", **model.model_dump(mode="json")}
+    assert isinstance(model, DegradationParams)
+    return {"mode": "fixed", **model.model_dump(mode="json")}
+
+
+def _export(trainer: Trainer, path: Path, metrics: dict, kind: str) -> Path:
+    from ..modelio import save_model
+
+    c = trainer.config
+    meta = {
+        "normalization": {"mode": "percentile", "low": c.percentiles[0], "high": c.percentiles[1]},
+        "degradation": _degradation_meta(c),
+        "validation": {**metrics, "data_range": 1.0, "split": trainer.split},
+        "training": {
+            "steps": trainer.step,
+            "weights": kind,
+            "ema": c.ema,
+            "loss_weights": trainer.loss_weights,
+            "config": c.to_json_dict(),
+        },
+    }
+    try:
+        return save_model(path, trainer.eval_net, meta)
+    except OSError as err:
+        raise CheckpointError(
+            err.errno, f"could not write the model {path} ({err.strerror or err})"
+        ) from err
+
+
+class _Log:
+    """Appends JSON lines to ``log.jsonl`` (on resume, lines past the checkpoint are dropped)."""
+
+    def __init__(self, path: Path, resume_step: int | None):
+        self.path = path
+        if resume_step is not None and path.exists():
+            kept = []
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    if json.loads(line).get("step", 0) <= resume_step:
+                        kept.append(line)
+                except json.JSONDecodeError:
+                    continue
+            atomic_write_text(path, "".join(k + "\n" for k in kept))
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+def iter_train(
+    config: TrainConfig, stop: StopLike = None
+) -> Generator[Progress, None, TrainResult]:
+    """Train a super-resolution generator, yielding a :class:`Progress` after every step.
+
+    ``Progress.data`` holds ``step``, ``phase`` ("content" or "adversarial"), ``losses``,
+    ``lr``, and, when computed, ``val`` (PSNR/SSIM of the model and of bicubic on the held-out
+    set) and ``preview`` (a small SR array of a validation image, normalised units).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run; with ``resume`` it continues from the newest checkpoint in ``config.out``.
+    stop : callable or threading.Event, optional
+        Checked before every step; when set, the run saves a checkpoint, exports the model and
+        returns with ``stopped=True`` (resume continues it).
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    TrainingDiverged
+        A loss became non-finite; the last good checkpoint is kept and named in the message.
+    CheckpointError
+        A checkpoint could not be written (e.g. disk full); the previous one is intact.
+    """
+    stop_fn = as_stop(stop)
+    c = config
+    out = _prepare_run_dir(c)
+    ckpt_dir = out / "checkpoints"
+    yield Progress(0, c.iters, "loading images and building the networks")
+    trainer = Trainer(c)
+    resume_step = None
+    if c.resume:
+        folder = latest_checkpoint(ckpt_dir)
+        trainer.load_state(*load_checkpoint(folder))
+        resume_step = trainer.step
+    atomic_write_text(
+        out / "config.json",
+        json.dumps({**c.to_json_dict(), "split": trainer.split}, indent=2) + "\n",
+    )
+    log = _Log(out / "log.jsonl", resume_step)
+    if resume_step is None:
+        log.write(
+            {"event": "start", "step": 0, "split": trainer.split, "device": str(trainer.device)}
+        )
+    val_every = c.val_every
+    preview_every = c.preview_every or val_every
+    ckpt_every = c.checkpoint_every or val_every
+    metrics: dict[str, Any] = {}
+    acc: dict[str, float] = {}
+    n_acc = 0
+    t_start = time.perf_counter()
+    steps_at_start = trainer.step
+    stopped = False
+    last_ckpt = latest_checkpoint(ckpt_dir)
+
+    def checkpoint() -> Path:
+        tensors, meta = trainer.state()
+        return save_checkpoint(ckpt_dir, trainer.step, tensors, meta, keep=c.keep_checkpoints)
+
+    while trainer.step < c.iters:
+        if stop_fn():
+            stopped = True
+            break
+        try:
+            losses = trainer.train_step()
+        except TrainingDiverged as err:
+            where = f"at {last_ckpt}" if last_ckpt else "none was written yet"
+            log.write({"event": "diverged", "step": trainer.step, "message": str(err)})
+            raise TrainingDiverged(
+                f"{err}; training stopped. The last good checkpoint is kept ({where}); "
+                "resume with a lower learning rate or stronger gradient clipping"
+            ) from None
+        step = trainer.step
+        for k, v in losses.items():
+            acc[k] = acc.get(k, 0.0) + v
+        n_acc += 1
+        data: dict[str, Any] = {
+            "step": step,
+            "phase": trainer.last_phase,
+            "losses": {k: v for k, v in losses.items() if k != "lr"},
+            "lr": losses["lr"],
+        }
+        if step % c.log_every == 0 or step == c.iters:
+            log.write(
+                {
+                    "step": step,
+                    "phase": trainer.last_phase,
+                    **{k: v / n_acc for k, v in acc.items()},
+                }
+            )
+            acc, n_acc = {}, 0
+        if step % val_every == 0 or step == c.iters:
+            metrics = _validate(trainer, out, log)
+            data["val"] = metrics
+        if step % preview_every == 0 or step == c.iters:
+            data["preview"] = trainer.preview()
+        if step % ckpt_every == 0 or step == c.iters:
+            last_ckpt = checkpoint()
+        elapsed = time.perf_counter() - t_start
+        rate = (step - steps_at_start) / elapsed if elapsed > 0 else 0.0
+        data["steps_per_s"] = rate
+        eta = (c.iters - step) / rate if rate > 0 else None
+        yield Progress(step, c.iters, f"{trainer.last_phase} step {step}/{c.iters}", eta, data)
+
+    if not metrics or metrics.get("step") != trainer.step:
+        metrics = _validate(trainer, out, log)
+    if last_ckpt is None or last_ckpt.name != f"step_{trainer.step:08d}":
+        last_ckpt = checkpoint()
+    last = _export(trainer, out / "model_last", metrics, "last")
+    best_path = out / "model_best.json"
+    if not best_path.exists():
+        best_path = _export(trainer, out / "model_best", metrics, "best")
+    _publish(best_path if c.export == "best" else last, out)
+    timing = {
+        "steps_per_s": trainer.step / trainer.time_total if trainer.time_total else 0.0,
+        "data_fraction": trainer.time_data / trainer.time_total if trainer.time_total else 0.0,
+    }
+    log.write({"event": "stopped" if stopped else "done", "step": trainer.step, **timing})
+    return TrainResult(
+        run_dir=out,
+        model=out / "model.json",
+        best=best_path,
+        last=last,
+        checkpoint=last_ckpt,
+        steps=trainer.step,
+        stopped=stopped,
+        metrics=metrics,
+        best_metrics=(trainer.best or {}).get("metrics", metrics),
+        split=trainer.split,
+        timing=timing,
+    )
+
+
+def _publish(chosen: Path, out: Path) -> None:
+    """Copy the chosen model to ``model.*``: weights first, JSON last, each renamed into place."""
+    try:
+        for suffix in (".safetensors", ".json"):
+            tmp = out / f".model{suffix}.partial"
+            shutil.copyfile(chosen.with_suffix(suffix), tmp)
+            tmp.replace(out / f"model{suffix}")
+    except OSError as err:
+        raise CheckpointError(
+            err.errno, f"could not write {out / 'model.json'} ({err.strerror or err})"
+        ) from err
+
+
+def _validate(trainer: Trainer, out: Path, log: _Log) -> dict[str, Any]:
+    metrics = trainer.validate()
+    log.write({"event": "val", "step": trainer.step, "val": metrics})
+    best = trainer.best
+    if best is None or metrics["psnr"] > best["metrics"]["psnr"]:
+        trainer.best = {"step": trainer.step, "metrics": metrics}
+        _export(trainer, out / "model_best", metrics, "best")
+    return metrics
+
+
+def train(config: TrainConfig, stop: StopLike = None, progress=None) -> TrainResult:
+    """Run :func:`iter_train` to the end (``progress`` is called with every update)."""
+    return run_to_end(iter_train(config, stop), progress)
+
+
+__all__ = ["iter_train", "train", "TrainResult", "TrainingDiverged", "CheckpointError"]

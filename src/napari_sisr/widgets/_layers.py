@@ -1,0 +1,141 @@
+"""Layer helpers shared by the widgets: read one plane of a layer, add aligned result layers.
+
+Runs in the GUI thread except :class:`PlaneView` reads, which are safe in a worker: a
+:class:`PlaneView` holds the layer's array (numpy, dask, zarr), never the layer itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core.io import check_dtype, to_gray
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+
+__all__ = ["LayerPlane", "PlaneView", "add_aligned_image", "image_layer_choices", "layer_plane"]
+
+#: Channel names offered for RGB(A) layers; ``None`` means luminance.
+RGB_CHANNELS = (("luminance", None), ("red", 0), ("green", 1), ("blue", 2))
+
+
+class PlaneView:
+    """A lazy 2D view of one plane (one channel, or the luminance of RGB) of a layer's array.
+
+    Slicing with two slices reads only that window (``np.asarray(view)`` reads the plane), so
+    core functions that accept array-likes work on dask- or zarr-backed layers unchanged.
+    """
+
+    ndim = 2
+
+    def __init__(self, data, index: tuple[int, ...], rgb: bool, channel: int | None) -> None:
+        self._data, self._index, self._rgb, self._channel = data, tuple(index), rgb, channel
+        shape = tuple(int(n) for n in data.shape)
+        self.shape = shape[-3:-1] if rgb else shape[-2:]
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise IndexError("a PlaneView takes exactly two slices")
+        arr = np.asarray(self._data[self._index + tuple(key)])
+        if self._rgb:
+            arr = to_gray(arr, self._channel, rgb=True)
+        return arr
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        arr = self[:, :]
+        return arr if dtype is None else arr.astype(dtype)
+
+
+@dataclass
+class LayerPlane:
+    """One 2D plane of an image layer, with the world placement of its pixels.
+
+    Attributes
+    ----------
+    name : str
+        Layer name.
+    data : PlaneView
+        Lazy 2D view of the plane.
+    scale, translate : (float, float)
+        World size and position of the plane's pixels (last two axes of the layer).
+    index : tuple of int
+        Indices of the plane along the leading axes (Z, T, ...), empty for 2D layers.
+    """
+
+    name: str
+    data: PlaneView
+    scale: tuple[float, float]
+    translate: tuple[float, float]
+    index: tuple[int, ...] = ()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.data.shape
+
+
+def layer_plane(layer, point=None, channel: int | None = None) -> LayerPlane:
+    """The plane of ``layer`` shown at the viewer position ``point`` (``viewer.dims.point``).
+
+    Z-stacks and time-lapses give the plane at the current step; RGB layers give their
+    luminance (``channel=None``) or one channel. Raises ``ValueError`` naming the problem.
+    """
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    check_dtype(data, f"layer {layer.name!r}")
+    rgb = bool(getattr(layer, "rgb", False))
+    if rgb and channel is not None and not 0 <= channel < data.shape[-1]:
+        raise ValueError(f"layer {layer.name!r} has no channel {channel}")
+    nlead = data.ndim - 2 - int(rgb)
+    if nlead < 0:
+        raise ValueError(f"layer {layer.name!r} is not an image plane (shape {data.shape})")
+    index: tuple[int, ...] = ()
+    if nlead:
+        pos = np.zeros(layer.ndim) if point is None else layer.world_to_data(point)
+        index = tuple(int(round(float(v))) for v in pos[:nlead])
+        for axis, (i, n) in enumerate(zip(index, data.shape[:nlead], strict=True)):
+            if not 0 <= i < n:
+                raise ValueError(
+                    f"the current position is outside layer {layer.name!r} along axis {axis} "
+                    f"(plane {i} of {n}): move the dims slider onto the layer"
+                )
+    scale = tuple(float(v) for v in layer.scale[-2:])
+    translate = tuple(float(v) for v in layer.translate[-2:])
+    return LayerPlane(layer.name, PlaneView(data, index, rgb, channel), scale, translate, index)
+
+
+def image_layer_choices(viewer: napari.viewer.Viewer) -> list[tuple[str, Any]]:
+    """``(name, layer)`` pairs of the viewer's image layers, for a magicgui ComboBox."""
+    from napari.layers import Image
+
+    return [(layer.name, layer) for layer in viewer.layers if isinstance(layer, Image)]
+
+
+def add_aligned_image(
+    viewer: napari.viewer.Viewer,
+    data: np.ndarray,
+    name: str,
+    like: LayerPlane,
+    *,
+    offset_px: tuple[float, float] = (0.0, 0.0),
+    **kwargs,
+):
+    """Add (or update in place) a 2D image layer that overlays the plane ``like`` exactly.
+
+    The layer gets ``like``'s pixel size and position, moved by ``offset_px`` pixels of
+    ``like``. An existing image layer called ``name`` is updated instead of duplicated.
+    """
+    scale = like.scale
+    translate = tuple(t + o * s for t, o, s in zip(like.translate, offset_px, scale, strict=True))
+    names = [layer.name for layer in viewer.layers]
+    if name in names:
+        layer = viewer.layers[name]
+        if getattr(layer, "ndim", None) == 2 and not getattr(layer, "rgb", False):
+            layer.data = data
+            layer.scale, layer.translate = scale, translate
+            for key, value in kwargs.items():
+                setattr(layer, key, value)
+            return layer
+        viewer.layers.remove(name)
+    return viewer.add_image(data, name=name, scale=scale, translate=translate, **kwargs)

@@ -1,0 +1,193 @@
+"""Which models the widgets offer, and a cache of loaded ones.
+
+:class:`ModelRegistry` is the application-level list of model files the widgets know about:
+the bundled models plus every file registered with :func:`register_model` (the Train widget
+registers each model it saves; "Browse..." in the Super-resolve widget registers the chosen
+file). It holds *paths*, never results or networks, and is shared by all viewers, so it lives
+in one small object rather than on a widget. The list is kept in a JSON file in the user's
+config folder (``NAPARI_SISR_CONFIG_DIR`` overrides it), so trained models stay listed after a
+restart; paths whose files were deleted are dropped when listed.
+
+:class:`ModelCache` keeps loaded networks so a second click does not rebuild the model. Each
+widget owns its own cache.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from napari_sisr.core.modelio import bundled_models, read_model_meta, resolve_model_path
+
+log = logging.getLogger(__name__)
+
+REGISTRY_FILE = "models.json"
+
+
+def _config_dir() -> Path:
+    env = os.environ.get("NAPARI_SISR_CONFIG_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("napari-sisr", appauthor=False))
+
+
+class ModelRegistry:
+    """Bundled models plus user-registered model files, persisted as a JSON list of paths.
+
+    Parameters
+    ----------
+    store : path-like, optional
+        JSON file holding the registered paths; ``None`` keeps them in memory only.
+    """
+
+    def __init__(self, store: str | os.PathLike | None = None) -> None:
+        self.store = Path(store) if store is not None else None
+        self._paths: list[Path] = []
+        self._listeners: list[Callable[[], Callable[[], None] | None]] = []
+        self._lock = threading.Lock()
+        if self.store is not None and self.store.exists():
+            try:
+                saved = json.loads(self.store.read_text(encoding="utf-8"))
+                self._paths = [Path(p) for p in saved.get("models", [])]
+            except (OSError, ValueError, AttributeError) as err:
+                log.warning("ignoring unreadable model list %s: %s", self.store, err)
+
+    def register(self, path: str | os.PathLike) -> Path:
+        """Add a model file (``.json``, ``.safetensors`` or its stem) and return its JSON path.
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            If the files are missing or the JSON is not a napari-sisr model config.
+        """
+        read_model_meta(path)  # validates before anything is stored
+        _, meta_path = resolve_model_path(path)
+        meta_path = meta_path.resolve()
+        with self._lock:
+            if meta_path not in self._paths:
+                self._paths.append(meta_path)
+                self._save()
+        self._notify()
+        return meta_path
+
+    def forget(self, path: str | os.PathLike) -> None:
+        """Remove a registered model (the files are left alone)."""
+        _, meta_path = resolve_model_path(path)
+        with self._lock:
+            self._paths = [p for p in self._paths if p != meta_path.resolve()]
+            self._save()
+        self._notify()
+
+    def available(self) -> dict[str, str]:
+        """Menu label -> model reference (a bundled name or a JSON path), bundled first."""
+        out: dict[str, str] = {name: name for name in bundled_models()}
+        for path in self._paths:
+            if not (path.exists() and path.with_suffix(".safetensors").exists()):
+                continue
+            label = f"{path.stem} ({path.parent.name})"
+            while label in out and out[label] != str(path):
+                label += "'"
+            out[label] = str(path)
+        return out
+
+    def connect(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` whenever the list changes (e.g. to refresh a menu).
+
+        Bound methods are held weakly, so a listening widget can be garbage-collected.
+        Changes are announced in the thread that makes them: register from the GUI thread.
+        """
+        ref = weakref.WeakMethod(callback) if inspect.ismethod(callback) else (lambda: callback)
+        self._listeners.append(ref)
+
+    def disconnect(self, callback: Callable[[], None]) -> None:
+        self._listeners = [r for r in self._listeners if r() not in (None, callback)]
+
+    def _notify(self) -> None:
+        alive = []
+        for ref in list(self._listeners):
+            callback = ref()
+            if callback is None:
+                continue
+            try:
+                callback()
+            except RuntimeError:  # its Qt widget was deleted
+                continue
+            alive.append(ref)
+        self._listeners = alive
+
+    def _save(self) -> None:
+        if self.store is None:
+            return
+        from napari_sisr.core.config import atomic_write_text
+
+        try:
+            self.store.parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps({"models": [str(p) for p in self._paths]}, indent=2)
+            atomic_write_text(self.store, text + "\n")
+        except OSError as err:  # a read-only home must not break the widgets
+            log.warning("could not save the model list to %s: %s", self.store, err)
+
+
+@lru_cache(maxsize=1)
+def default_registry() -> ModelRegistry:
+    """The registry shared by all widgets (created on first use)."""
+    return ModelRegistry(_config_dir() / REGISTRY_FILE)
+
+
+def register_model(path: str | os.PathLike) -> Path:
+    """Make a saved model appear in the widgets' model menus; returns its JSON path."""
+    return default_registry().register(path)
+
+
+def available_models() -> dict[str, str]:
+    """Menu label -> model reference (bundled name or JSON path) of every known model."""
+    return default_registry().available()
+
+
+class ModelCache:
+    """Loaded networks keyed by model file, its modification time and the device.
+
+    Holds at most ``size`` networks; loading is serialised so two workers never load the
+    same model twice.
+    """
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._nets: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(ref: str, device: str) -> tuple:
+        weights, meta = resolve_model_path(ref)
+        return (str(meta.resolve()), weights.stat().st_mtime_ns, meta.stat().st_mtime_ns, device)
+
+    def get(self, ref: str, device: str = "cpu"):
+        """The loaded network for ``ref`` on ``device`` (loaded on first request)."""
+        from napari_sisr.core.modelio import load_model
+
+        key = self._key(ref, device)
+        with self._lock:
+            net = self._nets.pop(key, None)
+            if net is None:
+                net = load_model(ref, device=device)
+            self._nets[key] = net  # most recently used last
+            while len(self._nets) > self.size:
+                self._nets.pop(next(iter(self._nets)))
+            return net
+
+    def __len__(self) -> int:
+        return len(self._nets)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._nets.clear()

@@ -1,0 +1,127 @@
+"""``napari-sisr predict``: formats, batches, progress, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from napari_sisr.cli import main
+from napari_sisr.core.archs import build_generator
+from napari_sisr.core.io import open_lazy
+from napari_sisr.core.modelio import save_model
+from napari_sisr.core.omezarr import read_state
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    torch.manual_seed(0)
+    net = build_generator("srresnet", "fast", 2, 1, n_blocks=1, nf=8)
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    save_model(path, net, {"name": "tiny"})
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tif(tmp_path_factory, nuclei):
+    path = tmp_path_factory.mktemp("in") / "cells.ome.tif"
+    tifffile.imwrite(
+        path, nuclei[:80, :96], ome=True, metadata={"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+    )
+    return path
+
+
+def _json_lines(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def test_tiff_to_ome_zarr_keeps_pixel_size(tif, model_path, tmp_path, capsys):
+    out = tmp_path / "sr.zarr"
+    rc = main(["predict", str(tif), "-o", str(out), "--model", model_path, "--tile", "32"])
+    assert rc == 0
+    captured = capsys.readouterr()
+    (info,) = _json_lines(captured.out)
+    assert info["shape"] == [160, 192] and info["dtype"] == "uint16"
+    assert read_state(out)["complete"] is True
+    import zarr
+
+    ms = zarr.open_group(str(out), mode="r").attrs["multiscales"][0]
+    assert ms["datasets"][0]["coordinateTransformations"][0]["scale"] == pytest.approx([0.25] * 2)
+    assert open_lazy(out).shape == (160, 192)
+
+
+def test_tiff_output_and_overwrite(tif, model_path, tmp_path, capsys):
+    out = tmp_path / "sr.tif"
+    args = ["predict", str(tif), "-o", str(out), "--model", model_path, "-q"]
+    assert main(args) == 0
+    assert tifffile.imread(out).shape == (160, 192)
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main([*args, "--overwrite", "--dtype", "float32"]) == 0
+    assert tifffile.imread(out).dtype == np.float32
+
+
+def test_folder_batch_png_and_tiff(tif, model_path, tmp_path, capsys):
+    import imageio.v3 as iio
+
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    (folder / "a.tif").write_bytes(tif.read_bytes())
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 44, 3), dtype=np.uint8)
+    iio.imwrite(folder / "b.png", rgb)
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "results"
+    rc = main(["predict", str(folder), "-o", str(out), "--model", model_path, "-q"])
+    assert rc == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["a_sr.tif", "b_sr.tif"]
+    assert tifffile.imread(out / "b_sr.tif").shape == (80, 88, 3)
+    assert len(_json_lines(capsys.readouterr().out)) == 2
+    rc = main(["predict", str(folder), "-o", str(tmp_path / "z"), "--format", "zarr", "--model",
+               model_path, "-q"])  # fmt: skip
+    assert rc == 0
+    assert sorted(p.name for p in (tmp_path / "z").iterdir()) == ["a_sr.zarr", "b_sr.zarr"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--model", "/nonexistent/model"], "not found"),
+        (["--model", "MODEL", "--halo", "big"], "--halo must be an integer"),
+    ],
+)
+def test_errors_are_one_line(tif, model_path, tmp_path, capsys, extra, message):
+    extra = [model_path if e == "MODEL" else e for e in extra]
+    rc = main(["predict", str(tif), "-o", str(tmp_path / "o.zarr"), *extra])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_corrupt_model_and_channel_mismatch(tif, model_path, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    torch.manual_seed(0)
+    save_model(bad, build_generator("srresnet", "fast", 2, 3, n_blocks=1, nf=8), {})
+    rc = main(["predict", str(tif), "-o", str(tmp_path / "o.zarr"), "--model", str(bad)])
+    assert rc == 2 and "expects 3-channel input" in capsys.readouterr().err
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 10)
+    rc = main(["predict", str(tif), "-o", str(tmp_path / "o.zarr"), "--model", str(bad)])
+    assert rc == 2 and "corrupt" in capsys.readouterr().err
+
+
+def test_default_model_cli_equals_python(nuclei, tmp_path):
+    """One pipeline, two doors: the CLI without --model equals predict(..., "default-4x")."""
+    import napari_sisr
+
+    img = np.ascontiguousarray(nuclei[100:164, 200:280])
+    src = tmp_path / "crop.tif"
+    tifffile.imwrite(src, img)
+    assert main(["predict", str(src), "-o", str(tmp_path / "sr.tif"), "-q"]) == 0
+    cli = tifffile.imread(tmp_path / "sr.tif")
+    py = np.asarray(napari_sisr.predict(img, "default-4x"))
+    assert cli.shape == (256, 320) and cli.dtype == img.dtype
+    np.testing.assert_array_equal(cli, py)

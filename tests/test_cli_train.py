@@ -1,0 +1,97 @@
+"""``napari-sisr train`` end to end on tiny runs, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import tifffile
+import torch
+
+from napari_sisr import DegradationParams
+from napari_sisr.cli import main
+from napari_sisr.core.modelio import load_model
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def hr_files(tmp_path, actin):
+    paths = []
+    for i, (y, x) in enumerate([(0, 0), (200, 300), (400, 600)]):
+        p = tmp_path / f"hr{i}.tif"
+        tifffile.imwrite(p, actin[y : y + 96, x : x + 96].astype("float32"))
+        paths.append(str(p))
+    return paths
+
+
+def _args(hr, out, *extra):
+    return [
+        "train",
+        "--hr",
+        *hr,
+        "--out",
+        str(out),
+        "--scale",
+        "4",
+        "--patch",
+        "32",
+        "--batch",
+        "2",
+        "--iters",
+        "2",
+        "--no-gan",
+        "--val-every",
+        "2",
+        "-q",
+        *extra,
+    ]
+
+
+def test_cli_train_writes_run_folder(tmp_path, hr_files, capsys):
+    deg = DegradationParams(scale=4, sigma=2.0, noise_var=100.0).save(tmp_path / "deg.json")
+    out = tmp_path / "run"
+    assert main(_args(hr_files, out, "--degradation", str(deg))) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 2 and summary["split"]["val"] == ["hr2.tif"]
+    assert {"psnr", "psnr_bicubic", "ssim", "ssim_bicubic"} <= set(summary["val"])
+    for name in ("model.safetensors", "model.json", "log.jsonl", "config.json"):
+        assert (out / name).is_file()
+    assert (out / "checkpoints" / "latest.json").is_file()
+    assert load_model(out).meta["degradation"]["sigma"] == 2.0
+    # Resume with more steps continues from the checkpoint; the settings and the image files
+    # come from the run's config.json.
+    assert main(["train", "--out", str(out), "--resume", "--iters", "3", "-q"]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["steps"] == 3 and resumed["split"] == summary["split"]
+    assert load_model(out).meta["degradation"]["sigma"] == 2.0
+
+
+def test_cli_blind_and_progress_lines(tmp_path, hr_files, capsys):
+    args = _args(
+        hr_files, tmp_path / "run", "--blind-sigma", "1", "2", "--blind-noise", "0", "0.02"
+    )
+    args.remove("-q")
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "val PSNR" in captured.err and "bicubic" in captured.err
+    assert load_model(tmp_path / "run").meta["degradation"]["mode"] == "blind"
+
+
+def test_cli_errors_are_one_line(tmp_path, hr_files, capsys):
+    deg2 = DegradationParams(scale=2).save(tmp_path / "deg2.json")
+    assert main(_args(hr_files, tmp_path / "a", "--degradation", str(deg2))) == 2
+    err = capsys.readouterr().err
+    assert "scale 2 but training is at scale 4" in err and len(err.strip().splitlines()) == 1
+    assert main(_args(hr_files, tmp_path / "b", "--patch", "128")) == 2
+    assert "smaller than the 128-pixel patch" in capsys.readouterr().err
+    assert main(_args(hr_files, tmp_path / "c", "--resume")) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    assert main(_args(hr_files, tmp_path / "d", "--arch", "nope")) == 2
+    assert "unknown architecture" in capsys.readouterr().err

@@ -1,0 +1,175 @@
+"""OME-Zarr and TIFF output: metadata, pyramid, cancel + resume, refusal, cluster runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from napari_sisr.core.archs import build_generator
+from napari_sisr.core.inference import iter_predict, predict
+from napari_sisr.core.io import open_lazy
+from napari_sisr.core.omezarr import downsample2, read_state
+from napari_sisr.core.progress import Cancelled, run_to_end
+
+
+def tiny(scale=2, channels=1):
+    torch.manual_seed(0)
+    return build_generator("srresnet", "fast", scale, channels, n_blocks=1, nf=8).eval()
+
+
+@pytest.fixture(scope="module")
+def image(nuclei):
+    return nuclei[:150, :230]
+
+
+@pytest.fixture(scope="module")
+def big(nuclei):
+    return nuclei[:300, :256]  # 600 x 512 output: two pyramid levels
+
+
+def test_ome_zarr_metadata_pyramid_and_values(big, tmp_path):
+    net = tiny()
+    out = tmp_path / "sr.zarr"
+    arr = predict(big, net, tile=64, out=out, pixel_size=0.65)
+    ref = predict(big, net, tile=64).compute()
+    np.testing.assert_array_equal(arr.compute(), ref)
+    group = zarr.open_group(str(out), mode="r")
+    assert group.attrs["napari_sisr"]["complete"] is True
+    ms = group.attrs["multiscales"][0]
+    assert ms["version"] == "0.4"
+    assert [a["name"] for a in ms["axes"]] == ["y", "x"]
+    assert ms["axes"][0]["unit"] == "micrometer"
+    datasets = ms["datasets"]
+    assert len(datasets) >= 2
+    s0 = datasets[0]["coordinateTransformations"]
+    assert s0[0]["scale"] == pytest.approx([0.325, 0.325])
+    assert s0[1]["translation"] == pytest.approx([0.65 * (1 - 2) / 4] * 2)
+    lvl0, lvl1 = np.asarray(group["0"]), np.asarray(group["1"])
+    assert lvl1.shape == (300, 256) and lvl1.dtype == big.dtype
+    np.testing.assert_allclose(lvl1, np.rint(downsample2(lvl0)), atol=0)
+    scale1 = datasets[1]["coordinateTransformations"][0]["scale"]
+    assert scale1 == pytest.approx([0.65, 0.65])
+    np.testing.assert_array_equal(open_lazy(out).compute(), ref)
+
+
+def test_ome_zarr_readable_by_ome_zarr_package(big, tmp_path):
+    reader = pytest.importorskip("ome_zarr.reader")
+    from ome_zarr.io import parse_url
+
+    out = tmp_path / "sr.zarr"
+    predict(big, tiny(), tile=64, out=out)
+    nodes = list(reader.Reader(parse_url(str(out)))())
+    data = nodes[0].data
+    assert data[0].shape == (600, 512)
+    assert len(data) >= 2
+
+
+def test_stack_rgb_and_channel_layouts_go_to_ngff_order(tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)
+    arr = predict(rgb, tiny(), tile=32, out=tmp_path / "rgb.zarr")
+    assert arr.shape == (80, 100, 3)  # read back in the input's layout
+    group = zarr.open_group(str(tmp_path / "rgb.zarr"), mode="r")
+    assert [a["name"] for a in group.attrs["multiscales"][0]["axes"]] == ["c", "y", "x"]
+    assert group["0"].shape == (3, 80, 100)
+    np.testing.assert_array_equal(arr.compute(), predict(rgb, tiny(), tile=32).compute())
+    tczyx = rng.random((2, 2, 3, 20, 24)).astype(np.float32)
+    arr5 = predict(tczyx, tiny(), tile=16, out=tmp_path / "s.zarr", axes="tczyx")
+    assert arr5.shape == (2, 2, 3, 40, 48)
+    np.testing.assert_allclose(arr5.compute(), predict(tczyx, tiny(), tile=16, axes="tczyx"))
+
+
+def test_cancel_leaves_incomplete_output_and_rerun_resumes(image, tmp_path):
+    net = tiny()
+    out = tmp_path / "sr.zarr"
+    seen = []
+
+    def stop():
+        return len(seen) >= 3
+
+    gen = iter_predict(image, net, tile=32, out=out, stop=stop, num_workers=1)
+    with pytest.raises(Cancelled):
+        for update in gen:
+            seen.append(update)
+    state = read_state(out)
+    assert state["complete"] is False
+    done = sum(b - a for a, b in state["done_chunks"])
+    assert 0 < done < state["total_chunks"]
+    assert "multiscales" not in zarr.open_group(str(out), mode="r").attrs
+    with pytest.raises(ValueError, match="incomplete"):
+        open_lazy(out)
+    updates = []
+    arr = run_to_end(iter_predict(image, net, tile=32, out=out), updates.append)
+    assert updates[0].data["resumed"] >= done * 1  # blocks of one tile each
+    assert read_state(out)["complete"] is True
+    np.testing.assert_array_equal(arr.compute(), predict(image, net, tile=32).compute())
+
+
+def test_closing_the_generator_early_marks_output_incomplete(image, tmp_path):
+    out = tmp_path / "sr.zarr"
+    gen = iter_predict(image, tiny(), tile=32, out=out, num_workers=1)
+    next(gen), next(gen)
+    gen.close()  # what a GUI worker does when its widget closes
+    state = read_state(out)
+    assert state["complete"] is False and state["done_chunks"]
+    arr = predict(image, tiny(), tile=32, out=out)  # resumes
+    np.testing.assert_array_equal(arr.compute(), predict(image, tiny(), tile=32).compute())
+
+
+def test_existing_output_is_refused_unless_overwrite(image, tmp_path):
+    out = tmp_path / "sr.zarr"
+    predict(image, tiny(), tile=64, out=out)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        predict(image, tiny(), tile=64, out=out)
+    other = tmp_path / "other.zarr"
+    zarr.open_group(str(other), mode="w")
+    with pytest.raises(FileExistsError):
+        predict(image, tiny(), tile=64, out=other)
+    predict(image, tiny(), tile=64, out=out, overwrite=True)
+    tif = tmp_path / "sr.tif"
+    tif.write_bytes(b"x")
+    with pytest.raises(FileExistsError):
+        predict(image, tiny(), tile=64, out=tif)
+
+
+def test_tiff_output_with_physical_pixel_size(image, tmp_path):
+    import tifffile
+
+    out = tmp_path / "sr.tif"
+    res = predict(image, tiny(), tile=64, out=out, pixel_size=0.5)
+    with tifffile.TiffFile(out) as tif:
+        np.testing.assert_array_equal(tif.asarray(), res)
+        assert 'PhysicalSizeX="0.25"' in tif.ome_metadata
+
+
+def test_resume_refuses_a_different_job(image, tmp_path):
+    out = tmp_path / "sr.zarr"
+    gen = iter_predict(image, tiny(), tile=32, out=out, stop=lambda: True)
+    with pytest.raises(Cancelled):
+        list(gen)
+    assert json.loads(json.dumps(read_state(out)))["complete"] is False
+    with pytest.raises(FileExistsError):
+        predict(image, tiny(), tile=48, out=out)  # other tile size: not the same job
+
+
+@pytest.mark.slow
+def test_local_cluster_of_two_processes_matches_local_run(image, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    net = tiny()
+    ref = predict(image, net, tile=64).compute()
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        arr = predict(image, net, tile=64, out=tmp_path / "c.zarr", scheduler=client)
+        np.testing.assert_array_equal(arr.compute(), ref)
+        mem = run_to_end(iter_predict(image, net, tile=64, scheduler=client))
+        np.testing.assert_array_equal(mem, ref)
+        persisted = predict(image, net, tile=64, scheduler=client)
+        np.testing.assert_array_equal(persisted.compute(), ref)

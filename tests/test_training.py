@@ -1,0 +1,340 @@
+"""Training engine: learning, reproducibility, exact resume, checkpoints, export, errors."""
+
+from __future__ import annotations
+
+import errno
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from napari_sisr import DegradationParams, TrainConfig, iter_train, train
+from napari_sisr.core.modelio import load_model
+from napari_sisr.core.progress import run_to_end
+from napari_sisr.core.train_config import DegradationRange
+from napari_sisr.core.training import (
+    CheckpointError,
+    Trainer,
+    TrainingDiverged,
+    latest_checkpoint,
+    load_checkpoint,
+)
+from napari_sisr.core.training import checkpoint as ckpt_mod
+
+TINY = {"n_blocks": 1, "nf": 8}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def crops(actin):
+    return [actin[:96, :96].copy(), actin[200:296, 300:396].copy(), actin[400:496, 600:696].copy()]
+
+
+def tiny(tmp_path, hr, name="run", **kw) -> TrainConfig:
+    base = dict(
+        hr=hr,
+        out=tmp_path / name,
+        scale=4,
+        patch=32,
+        batch=2,
+        iters=6,
+        arch_overrides=TINY,
+        adversarial=False,
+        val_every=3,
+        val_max_size=64,
+        ema=None,
+        seed=0,
+        degradation=DegradationParams(scale=4, sigma=1.5, noise_var=25.0),
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _log(run) -> list[dict]:
+    lines = (run / "log.jsonl").read_text().splitlines()
+    return [json.loads(x) for x in lines]
+
+
+def _losses(run) -> list[dict]:
+    return [r for r in _log(run) if "event" not in r]
+
+
+def test_losses_finite_and_decreasing(tmp_path):
+    # A trivial case: smooth, statistically uniform texture, so every patch is alike.
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    smooth = [gaussian_filter(rng.standard_normal((96, 96)), 4.0) for _ in range(3)]
+    cfg = tiny(tmp_path, smooth, iters=40, lr=2e-3, log_every=1, val_every=40, degradation=None)
+    result = train(cfg)
+    pix = [r["l_g_pix"] if "l_g_pix" in r else r["l_g_total"] for r in _losses(result.run_dir)]
+    assert len(pix) == 40 and all(np.isfinite(pix))
+    assert np.mean(pix[-8:]) < 0.5 * np.mean(pix[:4])
+
+
+def test_same_seed_same_losses(tmp_path, crops):
+    kw = dict(adversarial=True, warmup=2, iters=4, log_every=1, ema=0.9)
+    a = train(tiny(tmp_path, crops, "a", **kw))
+    b = train(tiny(tmp_path, crops, "b", **kw))
+    c = train(tiny(tmp_path, crops, "c", seed=1, **kw))
+    assert _losses(a.run_dir) == _losses(b.run_dir)
+    assert _losses(a.run_dir) != _losses(c.run_dir)
+    wa = load_file(str(a.last.with_suffix(".safetensors")))
+    wb = load_file(str(b.last.with_suffix(".safetensors")))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_resume_is_exact(tmp_path, crops):
+    kw = dict(adversarial=True, warmup=2, iters=6, log_every=1, ema=0.9, checkpoint_every=100)
+    straight = train(tiny(tmp_path, crops, "straight", **kw))
+
+    calls = {"n": 0}
+
+    def stop_after_three():
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    half = train(tiny(tmp_path, crops, "split", **kw), stop=stop_after_three)
+    assert half.stopped and half.steps == 3
+    assert half.model.exists()  # a stopped run still exports its model
+    resumed = train(tiny(tmp_path, crops, "split", resume=True, **kw))
+    assert resumed.steps == 6 and not resumed.stopped
+    assert _losses(straight.run_dir) == _losses(resumed.run_dir)
+    ta, _ = load_checkpoint(straight.checkpoint)
+    tb, _ = load_checkpoint(resumed.checkpoint)
+    assert ta.keys() == tb.keys()
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
+
+
+def test_checkpoint_survives_full_disk(tmp_path, crops, monkeypatch):
+    cfg = tiny(tmp_path, crops, iters=4, checkpoint_every=2, val_every=2)
+    real = ckpt_mod.save_file
+    calls = {"n": 0}
+
+    def failing(tensors, filename, metadata=None):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real(tensors, filename, metadata=metadata)
+        with open(filename, "wb") as fh:  # half-written file, then the disk is full
+            fh.write(b"\0" * 100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckpt_mod, "save_file", failing)
+    with pytest.raises(CheckpointError, match="step_00000002.*intact"):
+        train(cfg)
+    root = cfg.out / "checkpoints"
+    good = latest_checkpoint(root)
+    assert good is not None and good.name == "step_00000002"
+    tensors, meta = load_checkpoint(good)
+    assert meta["step"] == 2 and all(torch.isfinite(v.float()).all() for v in tensors.values())
+    assert not list(root.glob(".step_*")), "temporary folders were left behind"
+    # The run can be resumed from the surviving checkpoint once there is space again.
+    monkeypatch.setattr(ckpt_mod, "save_file", real)
+    assert train(tiny(tmp_path, crops, iters=4, resume=True, checkpoint_every=2)).steps == 4
+
+
+def test_non_finite_loss_stops_and_keeps_last_good(tmp_path, crops, monkeypatch):
+    cfg = tiny(tmp_path, crops, iters=8, checkpoint_every=2, val_every=2)
+    orig = Trainer._levels
+
+    def poisoned(self, lr):
+        out = orig(self, lr)
+        return [o * float("nan") for o in out] if self.step >= 3 else out
+
+    monkeypatch.setattr(Trainer, "_levels", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"step 4.*step_00000002"):
+        train(cfg)
+    good = latest_checkpoint(cfg.out / "checkpoints")
+    assert good.name == "step_00000002"
+    tensors, _ = load_checkpoint(good)
+    assert all(torch.isfinite(v.float()).all() for v in tensors.values())
+    assert _log(cfg.out)[-1]["event"] == "diverged"
+
+
+def test_validation_uses_held_out_images_only(tmp_path, crops, actin):
+    base = Trainer(tiny(tmp_path, crops[:2], val=[crops[2]]))
+    assert base.split == {"mode": "explicit", "train": ["array0", "array1"], "val": ["array0"]}
+    ref = base.valset.evaluate(base.net_g)
+    # Other training images: identical validation figures (same weights, same held-out set).
+    other_train = Trainer(tiny(tmp_path, [actin[:96, 500:596]] * 2, val=[crops[2]]))
+    assert other_train.valset.evaluate(other_train.net_g) == ref
+    # Another validation image: different figures.
+    other_val = Trainer(tiny(tmp_path, crops[:2], val=[crops[0]]))
+    assert other_val.valset.evaluate(other_val.net_g)["psnr_bicubic"] != ref["psnr_bicubic"]
+
+
+def test_progress_reports_losses_val_and_preview(tmp_path, crops):
+    updates = []
+    result = run_to_end(iter_train(tiny(tmp_path, crops, iters=3)), updates.append)
+    steps = [u for u in updates if "step" in u.data]
+    assert [u.data["step"] for u in steps] == [1, 2, 3]
+    last = steps[-1].data
+    assert {"psnr", "ssim", "psnr_bicubic", "ssim_bicubic"} <= set(last["val"])
+    assert last["preview"].ndim == 2 and last["preview"].shape[0] % 4 == 0
+    assert np.isfinite(last["lr"]) and all(np.isfinite(list(last["losses"].values())))
+    assert result.split["val"] == ["array2"]
+    saved = json.loads((result.run_dir / "config.json").read_text())
+    assert saved["sources"]["hr"][0].startswith("array0") and saved["split"] == result.split
+
+
+def test_exported_model_loads(tmp_path, crops):
+    result = train(tiny(tmp_path, crops, iters=3))
+    net = load_model(result.model)
+    meta = net.meta
+    assert meta["arch"] == "srresnet" and meta["scale"] == 4 and meta["in_channels"] == 1
+    assert meta["normalization"] == {"mode": "percentile", "low": 1.0, "high": 99.8}
+    assert meta["degradation"]["mode"] == "fixed" and meta["degradation"]["sigma"] == 1.5
+    assert meta["validation"]["psnr_bicubic"] > 0 and meta["receptive_field"] > 0
+    with torch.no_grad():
+        assert net(torch.rand(1, 1, 10, 12)).shape == (1, 1, 40, 48)
+
+
+def test_fine_tune_from_exported_model(tmp_path, crops, actin):
+    first = train(tiny(tmp_path, crops, "first", iters=3))
+    cfg = TrainConfig(
+        hr=[actin[:200, :200]],
+        out=tmp_path / "ft",
+        init=str(first.model),
+        patch=32,
+        batch=2,
+        iters=2,
+        adversarial=False,
+        ema=None,
+        val_max_size=64,
+        blind=DegradationRange(scale=4, sigma=(1.0, 2.0)),
+    )
+    assert cfg.arch == "srresnet" and cfg.scale == 4 and cfg.arch_overrides["nf"] == 8
+    trainer = Trainer(cfg)
+    src = load_model(first.model).state_dict()
+    assert all(torch.equal(v, src[k]) for k, v in trainer.net_g.state_dict().items())
+    result = train(cfg)
+    assert result.split["mode"] == "band" and load_model(result.model).meta["scale"] == 4
+    with pytest.raises(ValueError, match="scale"):
+        TrainConfig(hr=[crops[0]], out=tmp_path / "x", init=str(first.model), scale=2)
+
+
+def test_blind_range_recorded(tmp_path, crops):
+    cfg = tiny(tmp_path, crops, iters=2, degradation=None, blind=DegradationRange(scale=4))
+    meta = load_model(train(cfg).model).meta
+    assert meta["degradation"]["mode"] == "blind" and meta["degradation"]["sigma"] == [1.0, 2.5]
+
+
+def test_paired_mode(tmp_path, crops):
+    p = DegradationParams(scale=4, sigma=1.2, noise_var=4.0)
+    lrs = [simulate for simulate in (_sim(c, p, i) for i, c in enumerate(crops))]
+    cfg = tiny(tmp_path, crops, iters=2, degradation=None, lr_images=lrs)
+    result = train(cfg)
+    assert load_model(result.model).meta["degradation"] == {"mode": "paired"}
+    with pytest.raises(ValueError, match="one LR image per HR"):
+        tiny(tmp_path, crops, degradation=None, lr_images=lrs[:2])
+    with pytest.raises(ValueError, match="not the HR image"):
+        train(tiny(tmp_path, crops, "bad", degradation=None, lr_images=[c[:20, :20] for c in lrs]))
+
+
+def _sim(img, p, seed):
+    from napari_sisr import simulate_lr
+
+    return simulate_lr(img, p, rng=np.random.default_rng(seed))
+
+
+def test_stop_event_and_existing_run(tmp_path, crops):
+    ev = threading.Event()
+    ev.set()
+    result = train(tiny(tmp_path, crops), stop=ev)
+    assert result.stopped and result.steps == 0 and result.model.exists()
+    with pytest.raises(FileExistsError, match="already holds"):
+        train(tiny(tmp_path, crops))
+    with pytest.raises(ValueError, match="nothing to resume"):
+        train(tiny(tmp_path, crops, "empty", resume=True))
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"scale": 5, "degradation": None}, "does not support scale 5"),
+        ({"patch": 34}, "not divisible by the scale"),
+        ({"patch": 16}, "LR patches"),
+        ({"degradation": DegradationParams(scale=2)}, "scale 2 but training is at scale 4"),
+        ({"in_channels": 2}, "channel"),
+        ({"patch": 128}, "smaller than the 128-pixel patch"),
+        ({"warmup": 6, "adversarial": True}, "warmup"),
+    ],
+)
+def test_bad_input_errors(tmp_path, crops, kw, match):
+    with pytest.raises(ValueError, match=match):
+        cfg = tiny(tmp_path, crops, **kw)
+        Trainer(cfg)
+
+
+def test_too_few_images(tmp_path, actin):
+    with pytest.raises(ValueError, match="too small"):
+        Trainer(tiny(tmp_path, [actin[:40, :40]]))
+    with pytest.raises(ValueError, match="no HR images"):
+        Trainer(tiny(tmp_path, []))
+
+
+@pytest.mark.parametrize("arch", ["srresnet", "srgan_nn", "rrdb", "cascaded"])
+def test_every_arch_trains_and_exports(tmp_path, crops, arch):
+    cfg = TrainConfig(
+        hr=crops[:2],
+        out=tmp_path / arch,
+        arch=arch,
+        iters=2,
+        warmup=1,
+        patch=32,
+        batch=1,
+        val_every=2,
+        val_max_size=48,
+        log_every=1,
+    )
+    result = train(cfg)
+    phases = [r["phase"] for r in _losses(result.run_dir)]
+    assert phases == ["content", "adversarial"]
+    assert "l_d" in _losses(result.run_dir)[1]
+    net = load_model(result.model)
+    assert net.meta["arch"] == arch
+    with torch.no_grad():
+        assert net(torch.rand(1, 1, 12, 12)).shape == (1, 1, 48, 48)
+
+
+def test_loss_weights_resolution(tmp_path, crops):
+    from napari_sisr.core.archs import get_spec
+
+    fast = tiny(tmp_path, crops)
+    paper_defaults = get_spec("srresnet").loss_defaults["fast"]
+    assert fast.loss_weights["pixel_l1"] == 1.0 and fast.loss_weights["pixel_mse"] == 0.0
+    assert fast.loss_weights["adv"] == paper_defaults["adv"]
+    mine = tiny(tmp_path, crops, loss_weights={"adv": 0.01})
+    assert mine.loss_weights["adv"] == 0.01 and mine.loss_weights["pixel_l1"] == 1.0
+    with pytest.raises(ValueError, match="unknown loss key"):
+        tiny(tmp_path, crops, loss_weights={"pixle_l1": 1.0})
+
+
+def test_lr_schedules():
+    from napari_sisr.core.training.session import lr_factor
+
+    assert [lr_factor("step", s, 10) for s in (0, 4, 5, 9)] == [1.0, 1.0, 0.1, 0.1]
+    assert lr_factor("cosine", 0, 10) == pytest.approx(1.0)
+    assert lr_factor("cosine", 10, 10) == pytest.approx(0.01)
+    assert lr_factor("constant", 7, 10) == 1.0
+
+
+def test_several_discriminator_updates_per_generator_update(tmp_path, crops):
+    cfg = tiny(tmp_path, crops, adversarial=True, warmup=0, iters=1, net_d_iters=2, log_every=1)
+    trainer = Trainer(cfg)
+    before = {k: v.clone() for k, v in trainer.net_d.state_dict().items()}
+    losses = trainer.train_step()
+    assert {"l_d", "l_g_gan"} <= set(losses)
+    assert trainer.opt_d.state[next(iter(trainer.net_d.parameters()))]["step"] == 2
+    assert any(not torch.equal(before[k], v) for k, v in trainer.net_d.state_dict().items())

@@ -1,0 +1,383 @@
+"""The Super-resolve widget in a real napari viewer (run under Xvfb)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shared_path
+
+from napari_sisr.core.modelio import save_model
+
+pytestmark = pytest.mark.gui
+
+TILE = 32
+
+
+@pytest.fixture(autouse=True)
+def _private_registry(tmp_path, monkeypatch):
+    """Each test gets its own model list, never the user's."""
+    from napari_sisr.widgets import _models
+
+    monkeypatch.setenv("NAPARI_SISR_CONFIG_DIR", str(tmp_path / "config"))
+    _models.default_registry.cache_clear()
+    yield
+    _models.default_registry.cache_clear()
+
+
+def _tiny_model(path, channels=1):
+    import torch
+
+    from napari_sisr.core.archs import build_generator
+
+    torch.manual_seed(0)
+    net = build_generator("srresnet", "fast", 2, channels, n_blocks=1, nf=8)
+    return save_model(path, net, {})
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    return _tiny_model(tmp_path / "models" / "tiny_x2")
+
+
+@pytest.fixture
+def rgb_model_path(tmp_path):
+    return _tiny_model(tmp_path / "models" / "tiny_rgb_x2", channels=3)
+
+
+@pytest.fixture
+def widget(make_napari_viewer, model_path):
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Super-resolve")
+    w.set_model(model_path)
+    w.tile.value = TILE
+    return viewer, w
+
+
+def _run(qtbot, w, timeout=60_000):
+    worker = w.run()
+    assert worker is not None, "run() refused to start"
+    qtbot.waitUntil(lambda: not w.running, timeout=timeout)
+    return worker
+
+
+def _reference(data, model_path, **kw):
+    import napari_sisr
+
+    kw.setdefault("tile", TILE)
+    return np.asarray(napari_sisr.predict(data, str(model_path), device="cpu", **kw))
+
+
+def _errors_since(n):
+    from napari.utils.notifications import notification_manager
+
+    return [str(r.message) for r in notification_manager.records[n:]]
+
+
+def _n_records():
+    from napari.utils.notifications import notification_manager
+
+    return len(notification_manager.records)
+
+
+def _assert_centres_align(src, sr, s):
+    """World positions of result pixel centres = sub-pixel positions inside the source pixel."""
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        j = np.array([rng.integers(0, n) for n in sr.data.shape[: sr.ndim]], dtype=float)
+        i = j.copy()
+        i[-2:] = (j[-2:] + 0.5) / s - 0.5
+        np.testing.assert_allclose(sr.data_to_world(j), src.data_to_world(i), atol=1e-9)
+
+
+def test_2d_result_matches_predict_and_overlays_source(qtbot, widget, nuclei, model_path):
+    viewer, w = widget
+    img = nuclei[100:164, 200:280]
+    src = viewer.add_image(
+        img, name="nuclei", scale=(0.5, 0.25), translate=(10, -3), colormap="magma"
+    )
+    _run(qtbot, w)
+    sr = viewer.layers["nuclei x2 SR"]
+    assert sr.data.shape == (128, 160)
+    np.testing.assert_allclose(sr.scale, (0.25, 0.125))
+    np.testing.assert_allclose(sr.translate, (10 - 0.25 * 0.5, -3 - 0.125 * 0.5))
+    _assert_centres_align(src, sr, 2)
+    np.testing.assert_array_equal(np.asarray(sr.data), _reference(img, model_path))
+    assert sr.colormap.name == "magma"
+    assert sr.blending == src.blending
+    assert "finished" in w.controls.status.value
+    assert list(viewer.layers.selection) == [src]  # the next click runs on the source again
+
+
+def test_rotated_source_still_aligns(qtbot, widget, nuclei):
+    viewer, w = widget
+    src = viewer.add_image(nuclei[:40, :48], name="rot", scale=(2, 3), rotate=30)
+    _run(qtbot, w)
+    _assert_centres_align(src, viewer.layers["rot x2 SR"], 2)
+
+
+def test_zstack_keeps_slider_axis(qtbot, widget, model_path):
+    import tifffile
+
+    viewer, w = widget
+    stack = tifffile.imread(shared_path("stack_3d/arabidopsis_embryo_zyx.tif"))[40:43, 30:70, 30:78]
+    src = viewer.add_image(stack, name="embryo", scale=(0.35, 0.79, 0.79), translate=(5, 0, 0))
+    _run(qtbot, w)
+    sr = viewer.layers["embryo x2 SR"]
+    assert sr.data.shape == (3, 80, 96)
+    assert sr.scale[0] == pytest.approx(0.35) and sr.translate[0] == pytest.approx(5)
+    _assert_centres_align(src, sr, 2)
+    np.testing.assert_array_equal(np.asarray(sr.data), _reference(stack, model_path))
+
+
+def test_rgb_stays_rgb(qtbot, widget, rgb_model_path):
+    import imageio.v3 as iio
+
+    viewer, w = widget
+    w.set_model(rgb_model_path)
+    rgb = iio.imread(shared_path("histology/he_tcia.jpg"))[:40, :56]
+    src = viewer.add_image(rgb, name="he")
+    assert src.rgb
+    _run(qtbot, w)
+    sr = viewer.layers["he x2 SR"]
+    assert sr.rgb and sr.data.shape == (80, 112, 3)
+    _assert_centres_align(src, sr, 2)
+    np.testing.assert_array_equal(np.asarray(sr.data), _reference(rgb, rgb_model_path, rgb=True))
+
+
+def test_all_image_layers_batch(qtbot, widget, nuclei):
+    viewer, w = widget
+    viewer.add_image(nuclei[:32, :32], name="a")
+    viewer.add_image(nuclei[32:64, :48], name="b")
+    viewer.add_labels(np.zeros((32, 32), dtype=np.uint8), name="mask")
+    w.all_layers.value = True
+    _run(qtbot, w)
+    assert viewer.layers["a x2 SR"].data.shape == (64, 64)
+    assert viewer.layers["b x2 SR"].data.shape == (64, 96)
+    assert "mask x2 SR" not in [lyr.name for lyr in viewer.layers]
+
+
+def test_cancel_leaves_no_result(qtbot, widget, nuclei):
+    viewer, w = widget
+    viewer.add_image(nuclei[:128, :128], name="big")
+    w.tile.value = 16
+    w.run()
+    w.cancel()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    assert [lyr.name for lyr in viewer.layers] == ["big"]
+    assert "cancel" in w.controls.status.value
+
+
+def test_model_is_cached_between_runs(qtbot, widget, nuclei):
+    viewer, w = widget
+    viewer.add_image(nuclei[:32, :32], name="a")
+    _run(qtbot, w)
+    net = next(iter(w._cache._nets.values()))
+    viewer.layers.selection = {viewer.layers["a"]}
+    _run(qtbot, w)
+    assert len(w._cache) == 1 and next(iter(w._cache._nets.values())) is net
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("nan", "nan"),
+        ("channels", "expects 3-channel input"),
+        ("too_small", "smaller than the model's minimum"),
+        ("no_layer", "no image layer"),
+        ("missing_model", "not found"),
+    ],
+)
+def test_bad_input_gives_notification(qtbot, widget, nuclei, case, expected, tmp_path):
+    viewer, w = widget
+    img = nuclei[:48, :48].astype(np.float32)
+    if case == "nan":
+        img[5, 7] = np.nan
+        viewer.add_image(img, name="bad")
+    elif case == "channels":  # a 3-channel model on a single-channel image
+        w.set_model(_tiny_model(tmp_path / "rgb3", channels=3))
+        viewer.add_image(img, name="bad")
+    elif case == "too_small":
+        import torch
+
+        from napari_sisr.core.archs import build_generator
+
+        net = build_generator("srresnet", "fast", 2, 1, n_blocks=1, nf=8)
+        with torch.no_grad():
+            w.set_model(save_model(tmp_path / "min16", net, {"min_input_size": 16}))
+        viewer.add_image(img[:8, :8], name="bad")
+    elif case == "missing_model":  # the chosen model's files disappeared since
+        viewer.add_image(img, name="bad")
+        for f in (tmp_path / "models").glob("tiny_x2.*"):
+            f.unlink()
+    n = _n_records()
+    worker = w.run()
+    if worker is not None:
+        qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    messages = " | ".join(_errors_since(n)).lower()
+    assert expected.lower() in messages, messages
+    assert not any(lyr.name.endswith("SR") for lyr in viewer.layers)
+    assert w.controls.run_button.enabled  # ready for the next try
+
+
+def test_omezarr_output_is_zarr_backed_multiscale(qtbot, widget, nuclei, model_path, tmp_path):
+    import dask.array as da
+
+    viewer, w = widget
+    img = nuclei[:256, :256]
+    src = viewer.add_image(img, name="n", scale=(0.3, 0.3))
+    out = tmp_path / "out.ome.zarr"
+    w.output.value = "OME-Zarr file"
+    w.out_path.value = out
+    w.tile.value = 64
+    _run(qtbot, w)
+    sr = viewer.layers["n x2 SR"]
+    assert sr.multiscale and len(sr.data) >= 2
+    assert all(isinstance(level, da.Array) for level in sr.data)
+    assert sr.data[0].shape == (512, 512) and sr.data[1].shape == (256, 256)
+    _assert_centres_align(src, sr, 2)
+    np.testing.assert_array_equal(
+        np.asarray(sr.data[0]), _reference(img, model_path, tile=64, halo="auto")
+    )
+
+    # a finished output is not replaced silently...
+    viewer.layers.remove(sr)
+    viewer.layers.selection = {src}
+    n = _n_records()
+    _run(qtbot, w)
+    assert "exists" in " | ".join(_errors_since(n))
+    assert "n x2 SR" not in viewer.layers
+    # ...unless asked to
+    w.overwrite.value = True
+    _run(qtbot, w)
+    assert "n x2 SR" in viewer.layers
+
+
+def test_cancelled_omezarr_leaves_no_layer_and_rerun_finishes(
+    qtbot, widget, nuclei, model_path, tmp_path
+):
+    import zarr
+
+    viewer, w = widget
+    img = nuclei[:128, :128]
+    viewer.add_image(img, name="n")
+    out = tmp_path / "out.ome.zarr"
+    w.output.value = "OME-Zarr file"
+    w.out_path.value = out
+    w.tile.value = 16
+    w.run()
+    w.cancel()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    assert "n x2 SR" not in viewer.layers
+    if out.exists():  # never marked complete, no multiscales metadata
+        attrs = dict(zarr.open_group(str(out), mode="r").attrs)
+        assert not attrs["napari_sisr"]["complete"] and "multiscales" not in attrs
+    _run(qtbot, w)  # the same job again picks up the interrupted output
+    sr = viewer.layers["n x2 SR"]
+    data = sr.data[0] if sr.multiscale else sr.data
+    np.testing.assert_array_equal(np.asarray(data), _reference(img, model_path, tile=16))
+
+
+def test_registry_lists_registered_models(model_path, tmp_path):
+    from napari_sisr.widgets._models import ModelRegistry, available_models, register_model
+
+    ref = register_model(model_path)
+    assert str(ref) in available_models().values()
+    # persisted: a fresh registry on the same file sees it
+    again = ModelRegistry(tmp_path / "config" / "models.json")
+    assert str(ref) in again.available().values()
+    with pytest.raises(FileNotFoundError):
+        register_model(tmp_path / "missing.json")
+
+
+def test_docks_and_follows_selection(widget, nuclei, model_path):
+    viewer, w = widget
+    a = viewer.add_image(nuclei[:32, :32], name="a")
+    b = viewer.add_image(nuclei[:32, :32], name="b")
+    assert w.layers.value == [b]  # the newest layer is selected
+    viewer.layers.selection = {a, b}
+    assert set(w.layers.value) == {a, b}
+    a.name = "renamed"
+    assert "renamed" in [c for c in w.layers.choices if hasattr(c, "name") and c.name] or any(
+        lyr.name == "renamed" for lyr in w.layers.choices
+    )
+    assert w.model.value == str(model_path)
+    assert "x2" in w.model_info.value and "1 channel" in w.model_info.value
+
+
+def test_live_preview_matches_full_run_and_follows_the_view(
+    qtbot, make_napari_viewer, nuclei, model_path
+):
+    viewer = make_napari_viewer(show=True)
+    _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Super-resolve")
+    w.set_model(model_path)
+    w.tile.value = TILE
+    img = nuclei[:160, :200]
+    src = viewer.add_image(img, name="n", scale=(0.5, 0.5), translate=(3, 4))
+    full = _reference(img, model_path)
+    viewer.scene.camera.center = (3 + 20, 4 + 30)
+    viewer.scene.camera.zoom = viewer.scene.camera.zoom * 4
+    w.live.enabled_box.value = True
+    name = "n x2 SR (live)"
+    qtbot.waitUntil(lambda: name in viewer.layers and not w.live.runner.busy, timeout=60_000)
+    first = viewer.layers[name]
+    _assert_window_matches(src, first, full)
+    assert list(viewer.layers.selection) == [src]
+    assert w.chosen_layers() == [src]  # a preview is never a source
+    old = tuple(first.translate)
+    viewer.scene.camera.center = (3 + 50, 4 + 60)
+    qtbot.waitUntil(lambda: tuple(viewer.layers[name].translate) != old, timeout=60_000)
+    qtbot.waitUntil(lambda: not w.live.runner.busy, timeout=60_000)
+    _assert_window_matches(src, viewer.layers[name], full)
+    w.live.enabled_box.value = False
+    assert name not in viewer.layers
+
+
+def _assert_window_matches(src, live, full):
+    """The preview equals the full run where it lies, and sits where that part belongs."""
+    s = 2
+    origin = np.rint(
+        (np.asarray(live.translate) - np.asarray(src.translate)) / np.asarray(live.scale)
+        + (s - 1) / 2
+    ).astype(int)
+    h, w = live.data.shape
+    assert h > 0 and w > 0
+    np.testing.assert_array_equal(
+        live.data, full[origin[0] : origin[0] + h, origin[1] : origin[1] + w]
+    )
+    _assert_centres_align_offset(src, live, s, origin)
+
+
+def _assert_centres_align_offset(src, live, s, origin):
+    for j in ([0, 0], [live.data.shape[0] - 1, live.data.shape[1] - 1]):
+        jj = np.asarray(j, float) + origin
+        np.testing.assert_allclose(
+            live.data_to_world(np.asarray(j, float)), src.data_to_world((jj + 0.5) / s - 0.5)
+        )
+
+
+def test_registered_model_appears_in_open_widget(widget, tmp_path):
+    from napari_sisr.widgets._models import register_model
+
+    _, w = widget
+    ref = register_model(_tiny_model(tmp_path / "trained" / "new_model"))
+    assert str(ref) in [c for c in w.model.choices]
+    (tmp_path / "trained" / "new_model.safetensors").unlink()  # deleted on disk: dropped
+    w.model.reset_choices()
+    assert str(ref) not in [c for c in w.model.choices]
+
+
+def test_manual_halo_reaches_inference(qtbot, widget, nuclei, model_path):
+    viewer, w = widget
+    img = nuclei[:64, :64]
+    viewer.add_image(img, name="h")
+    assert w.halo_auto.value and not w.halo.enabled
+    from napari_sisr.core.modelio import read_model_meta
+
+    assert w.halo.value == read_model_meta(model_path)["receptive_field"]  # what auto uses
+    w.halo_auto.value = False
+    w.halo.value = 1
+    w.tile.value = 16
+    _run(qtbot, w)
+    got = np.asarray(viewer.layers["h x2 SR"].data)
+    np.testing.assert_array_equal(got, _reference(img, model_path, tile=16, halo=1))
+    assert not np.array_equal(got, _reference(img, model_path, tile=16))  # halo matters here

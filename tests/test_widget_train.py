@@ -1,0 +1,342 @@
+"""The Train widget in a real napari viewer (run under Xvfb)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gui
+
+#: A tiny SRResNet so that a few training steps take well under a second each.
+TINY = {"arch_overrides": {"n_blocks": 1, "nf": 8}, "val_max_size": 64}
+
+
+@pytest.fixture(autouse=True)
+def _private_registry(tmp_path, monkeypatch):
+    """Each test gets its own model list, never the user's."""
+    from napari_sisr.widgets import _models
+
+    monkeypatch.setenv("NAPARI_SISR_CONFIG_DIR", str(tmp_path / "config"))
+    _models.default_registry.cache_clear()
+    yield
+    _models.default_registry.cache_clear()
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    """Every napari notification shown, as (level, message)."""
+    import napari.utils.notifications as nt
+
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(nt, "show_error", lambda m: shown.append(("error", str(m))))
+    monkeypatch.setattr(nt, "show_info", lambda m: shown.append(("info", str(m))))
+    monkeypatch.setattr(nt, "show_warning", lambda m: shown.append(("warning", str(m))))
+    return shown
+
+
+@pytest.fixture
+def widget(make_napari_viewer, actin, tmp_path):
+    """The docked widget with two real 128 x 128 crops as layers, set up for a tiny run."""
+    viewer = make_napari_viewer()
+    viewer.add_image(actin[100:228, 200:328].astype(np.float32), name="actin_a")
+    viewer.add_image(actin[300:428, 500:628].astype(np.float32), name="actin_b")
+    _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
+    f = w.form
+    f.set_hr_layers(["actin_a", "actin_b"])
+    f.arch.setCurrentText("srresnet")
+    f.preset.setCurrentText("fast")
+    f.scale.setCurrentText("2")
+    f.sigma.setValue(1.0)
+    f.noise_std.setValue(2.0)
+    f.patch.setValue(32)
+    f.batch.setValue(2)
+    f.iterations.setValue(6)
+    f.val_every.setValue(3)
+    f.preview_every.setValue(3)
+    f.adversarial.setChecked(False)  # content loss only: the GAN run is the slow test below
+    f.run_dir.setText(str(tmp_path / "run"))
+    w.config_overrides = dict(TINY)
+    return viewer, w
+
+
+def _wait_idle(qtbot, w, timeout=60_000):
+    qtbot.waitUntil(lambda: not w.running, timeout=timeout)
+
+
+def test_widget_docks_through_manifest(make_napari_viewer):
+    from napari_sisr.widgets.train_widget import TrainWidget
+
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
+    assert isinstance(w, TrainWidget)
+    from napari_sisr.core.archs import ARCHS
+
+    assert [w.form.arch.itemText(i) for i in range(w.form.arch.count())] == sorted(ARCHS)
+    assert w.form.arch.currentText() == "srresnet"
+    for name, spec in ARCHS.items():  # presets and scales follow the chosen architecture
+        w.form.arch.setCurrentText(name)
+        assert [w.form.preset.itemText(i) for i in range(w.form.preset.count())] == list(
+            spec.presets
+        )
+        assert [int(w.form.scale.itemText(i)) for i in range(w.form.scale.count())] == list(
+            spec.scales
+        )
+
+
+def test_train_to_end_plots_preview_and_registers_model(widget, qtbot, notes, tmp_path):
+    from napari_sisr.widgets._models import available_models
+
+    viewer, w = widget
+    _, sr = viewer.window.add_plugin_dock_widget("napari-sisr", "Super-resolve")
+    w.start()
+    assert w.running
+    _wait_idle(qtbot, w)
+    assert not [n for n in notes if n[0] == "error"], notes
+    result = w.last_result
+    assert result is not None and result.steps == 6 and not result.stopped
+    assert w.loss_plot.n_points() >= 6  # one point per step and loss term
+    assert len(w.psnr_plot.series["model"].xs) >= 2  # validations at steps 3 and 6
+    assert len(w.psnr_plot.series["bicubic"].ys) == len(w.psnr_plot.series["model"].ys)
+    assert len(w.ssim_plot.series["model"].ys) >= 2
+    preview = viewer.layers["SR preview (training)"]
+    assert preview.data.ndim == 2 and preview.data.shape[0] > 1
+    model_json = tmp_path / "run" / "model.json"
+    assert model_json.exists()
+    meta = json.loads(model_json.read_text())
+    assert meta["scale"] == 2 and meta["training"]["steps"] == 6
+    assert str(model_json.resolve()) in available_models().values()
+    # ... and the Super-resolve widget, open since before the run, offers it now
+    assert str(model_json.resolve()) in [str(c) for c in sr.model.choices]
+
+
+@pytest.mark.slow
+def test_adversarial_run_plots_generator_and_discriminator_losses(widget, qtbot, notes):
+    viewer, w = widget
+    w.form.adversarial.setChecked(True)
+    w.form.iterations.setValue(4)
+    w.form.val_every.setValue(2)
+    w.config_overrides["warmup"] = 1  # pixel loss only for the first step, then the GAN
+    w.start()
+    _wait_idle(qtbot, w, timeout=120_000)
+    assert not [n for n in notes if n[0] == "error"], notes
+    assert len(w.loss_plot.series["l_g_pix"].xs) == 4
+    assert all(len(w.loss_plot.series[k].xs) >= 2 for k in ("l_g_gan", "l_d"))
+    assert not [k for k in w.loss_plot.series if not k.startswith("l_")]  # losses only
+
+
+def test_validation_never_trains_on_held_out_layer(widget, notes):
+    viewer, w = widget
+    w.form.val_mode.setCurrentIndex(1)  # held-out layer
+    w.form.val_layer.setCurrentText("actin_b")  # also ticked as HR
+    w.start()
+    assert not w.running
+    assert any("never be trained on" in m for lvl, m in notes if lvl == "error"), notes
+
+
+def test_stop_keeps_checkpoint_and_exports(widget, qtbot, notes, tmp_path):
+    from napari_sisr.core.training import latest_checkpoint
+
+    viewer, w = widget
+    w.form.iterations.setValue(500)
+    w.start()
+    qtbot.waitUntil(lambda: w.progress.value() >= 2, timeout=60_000)
+    w.stop()
+    _wait_idle(qtbot, w)
+    assert not [n for n in notes if n[0] == "error"], notes
+    result = w.last_result
+    assert result.stopped and 2 <= result.steps < 500
+    assert latest_checkpoint(tmp_path / "run" / "checkpoints") is not None
+    assert (tmp_path / "run" / "model.json").exists()
+    assert "stopped" in w.status.text()
+
+
+@pytest.mark.slow
+def test_resume_continues_from_checkpoint(widget, qtbot, notes, tmp_path):
+    viewer, w = widget
+    w.config_overrides["log_every"] = 1
+    w.form.iterations.setValue(500)
+    w.start()
+    qtbot.waitUntil(lambda: w.progress.value() >= 2, timeout=60_000)
+    w.stop()
+    _wait_idle(qtbot, w)
+    stopped_at = w.last_result.steps
+    w.form.iterations.setValue(stopped_at + 3)
+    w.start()  # the folder holds a run: Start refuses, Resume continues
+    assert not w.running
+    assert any("Resume" in m for lvl, m in notes if lvl == "error")
+    w.start(resume=True)
+    _wait_idle(qtbot, w)
+    assert not w.last_result.stopped and w.last_result.steps == stopped_at + 3
+    # the curve holds the logged steps before the checkpoint, then the new ones, once each
+    xs = w.loss_plot.series["l_g_pix"].xs
+    assert xs == list(range(1, stopped_at + 4)), xs
+
+
+def test_layer_list_follows_the_viewer(widget):
+    viewer, w = widget
+    viewer.layers["actin_a"].name = "actin renamed"
+    assert w.form.hr_layer_names() == ["actin renamed", "actin_b"]  # still ticked
+    viewer.layers.remove("actin_b")
+    assert w.form.hr_layer_names() == ["actin renamed"]
+    names = [w.form.lr_combo.itemText(i) for i in range(w.form.lr_combo.count())]
+    assert "actin_b" not in names and "actin renamed" in names
+
+
+def test_no_hr_layer_is_a_notification(widget, notes):
+    viewer, w = widget
+    w.form.set_hr_layers([])
+    w.start()
+    assert not w.running
+    assert any("HR layer" in m for lvl, m in notes if lvl == "error"), notes
+
+
+def test_patch_larger_than_images_is_a_notification(widget, notes, tmp_path):
+    viewer, w = widget
+    w.form.patch.setValue(256)
+    w.start()
+    assert not w.running
+    errors = [m for lvl, m in notes if lvl == "error"]
+    assert errors and "patch" in errors[0] and "actin_a" in errors[0], notes
+    assert not (tmp_path / "run").exists()  # nothing written for a refused run
+
+
+def test_invalid_field_is_named(widget, notes):
+    viewer, w = widget
+    w.form.lr.setText("fast please")
+    w.start()
+    assert any("learning rate" in m for lvl, m in notes if lvl == "error"), notes
+    notes.clear()
+    w.form.lr.setText("-1e-4")
+    w.start()
+    assert any(m.startswith("invalid training settings: lr") for lvl, m in notes), notes
+    assert not w.running
+
+
+def test_load_json_fills_the_degradation(widget, tmp_path):
+    from napari_sisr.core.config import DegradationParams
+
+    viewer, w = widget
+    path = DegradationParams(
+        scale=4, sigma=2.25, noise_var=9.0, gain=0.5, shift_yx=(0.3, -0.2), source="fit"
+    ).save(tmp_path / "deg.json")
+    w.form.load_degradation(path)
+    f = w.form
+    assert f.scale.currentText() == "4"
+    assert f.sigma.value() == pytest.approx(2.25)
+    assert f.noise_std.value() == pytest.approx(3.0)
+    assert f.gain.value() == pytest.approx(0.5)
+    assert "deg.json" in f.deg_source.text()
+
+
+def test_closing_the_widget_stops_training(widget, qtbot):
+    viewer, w = widget
+    w.form.iterations.setValue(500)
+    w.start()
+    worker = w.worker
+    qtbot.waitUntil(lambda: w.progress.value() >= 1, timeout=60_000)
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        viewer.window.remove_dock_widget(w)
+
+
+def _tiny_model_file(path, scale=2):
+    import torch
+
+    from napari_sisr.core.archs import build_generator
+    from napari_sisr.core.modelio import save_model
+
+    torch.manual_seed(0)
+    return save_model(path, build_generator("srresnet", "fast", scale, 1, n_blocks=1, nf=8), {})
+
+
+def test_fine_tune_takes_the_models_architecture(widget, tmp_path):
+    from napari_sisr.widgets._models import register_model
+    from napari_sisr.widgets._train_job import build_config
+
+    viewer, w = widget
+    f = w.form
+    f.scale.setCurrentText("4")
+    path = register_model(_tiny_model_file(tmp_path / "models" / "tiny_x2"))
+    index = f.init_model.findData(str(path))
+    assert index > 0, "a registered model is offered as a starting point"
+    f.init_model.setCurrentIndex(index)
+    assert f.scale.currentText() == "2" and f.arch.currentText() == "srresnet"
+    assert not f.scale.isEnabled() and not f.preset.isEnabled()
+    config = build_config(viewer, f.values(), overrides={"val_max_size": 64})
+    assert config.init == str(path)
+    saved = json.loads(path.read_text())["arch_kwargs"]
+    assert config.arch_overrides == saved and saved["n_blocks"] == 1 and saved["nf"] == 8
+    f.init_model.setCurrentIndex(0)  # back to a fresh network: choices are free again
+    assert f.scale.isEnabled()
+
+
+@pytest.mark.slow
+def test_fine_tune_run_starts_from_the_model_file(widget, qtbot, notes, tmp_path):
+    viewer, w = widget
+    f = w.form
+    path = _tiny_model_file(tmp_path / "models" / "tiny_x2")
+    f.init_model.setCurrentIndex(f.init_model.findData("model file…"))
+    f.init_path.setText(str(path))
+    f.init_path.editingFinished.emit()
+    f.iterations.setValue(3)
+    w.config_overrides = {"val_max_size": 64}
+    w.start()
+    _wait_idle(qtbot, w)
+    assert not [n for n in notes if n[0] == "error"], notes
+    meta = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert meta["training"]["config"]["init"] == str(path)
+
+
+def test_paired_lr_layer_replaces_the_simulation(widget, notes):
+    from napari_sisr.sample_data import bpae_actin_hr, bpae_actin_lr
+    from napari_sisr.widgets._train_job import build_config
+
+    viewer, w = widget
+    viewer.add_image(bpae_actin_hr(), name="pair HR")
+    viewer.add_image(bpae_actin_lr(), name="pair LR")
+    f = w.form
+    f.lr_combo.setCurrentText("pair LR")
+    w.start()  # two HR layers ticked: refused
+    assert not w.running
+    assert any("exactly one HR layer" in m for lvl, m in notes if lvl == "error"), notes
+    f.set_hr_layers(["pair HR"])
+    f.scale.setCurrentText("4")
+    config = build_config(viewer, f.values())
+    assert config.paired and config.degradation is None and config.blind is None
+    assert [s.name for s in config.lr_images] == ["pair LR"]
+
+
+def test_blind_range_goes_to_the_config(widget):
+    from napari_sisr.widgets._train_job import build_config
+
+    viewer, w = widget
+    f = w.form
+    f.deg_mode.setCurrentIndex(1)
+    f.sigma_lo.setValue(0.7)
+    f.sigma_hi.setValue(1.9)
+    config = build_config(viewer, f.values())
+    assert config.degradation is None
+    assert config.blind.sigma == (0.7, 1.9) and config.blind.scale == 2
+    f.sigma_lo.setValue(2.5)  # min above max: named in the error
+    with pytest.raises(ValueError, match="sigma"):
+        build_config(viewer, f.values())
+
+
+def test_loaded_fit_is_used_exactly_unless_edited(widget, tmp_path):
+    from napari_sisr.core.config import DegradationParams
+    from napari_sisr.widgets._train_job import build_config
+
+    viewer, w = widget
+    fit = DegradationParams(
+        scale=2, sigma=1.23456, sigma_y=1.1, sigma_x=1.3856, noise_var=7.0, offset=12.0
+    )
+    fit = DegradationParams(**{**fit.model_dump(), "source": "fit"})
+    w.form.load_degradation(fit.save(tmp_path / "fit.json"))
+    config = build_config(viewer, w.form.values(), loaded=w.form.loaded_params)
+    assert config.degradation == fit  # shift, offset, anisotropy and full precision kept
+    w.form.sigma.setValue(2.0)
+    config = build_config(viewer, w.form.values(), loaded=w.form.loaded_params)
+    d = config.degradation
+    assert d.sigma == 2.0 and d.sigma_y is None and d.source == "manual"
+    assert d.offset == 12.0 and d.noise_var == 7.0
