@@ -35,20 +35,14 @@ from napari_sisr import DegradationParams, fit_degradation, simulate_lr
 from napari_sisr.core.fit import _simulate
 from napari_sisr.core.io import read_image, to_gray
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import data_dir  # noqa: E402
+
 SIGMA_RANGE = (1.0, 4.0)
 SHIFT_MAX = 3.0
 GAIN_RANGE = (0.3, 3.0)
 OFFSET_RANGE = (0.0, 200.0)
 NOISE_FRAC = (0.01, 0.05)
-
-
-def data_dir() -> Path:
-    env = os.environ.get("NAPARI_SISR_DATA")
-    here = Path(__file__).resolve().parents[1]
-    for cand in ([Path(env)] if env else []) + [here.parent / "shared" / "data"]:
-        if cand.is_dir():
-            return cand
-    sys.exit("real images not found: set NAPARI_SISR_DATA to the shared data folder")
 
 
 def real_planes(root: Path) -> list[tuple[str, np.ndarray]]:
