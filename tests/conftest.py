@@ -48,3 +48,25 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def private_model_registry(tmp_path, monkeypatch):
+    """A model list of the test's own, never the user's (widget tests)."""
+    from napari_sisr.widgets import _models
+
+    monkeypatch.setenv("NAPARI_SISR_CONFIG_DIR", str(tmp_path / "config"))
+    _models.default_registry.cache_clear()
+    yield
+    _models.default_registry.cache_clear()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run torch on one thread (training tests: small steps are slower with more)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

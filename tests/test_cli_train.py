@@ -6,19 +6,12 @@ import json
 
 import pytest
 import tifffile
-import torch
 
 from napari_sisr import DegradationParams
 from napari_sisr.cli import main
 from napari_sisr.core.modelio import load_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -24,15 +24,9 @@ from napari_sisr.core.training import (
 )
 from napari_sisr.core.training import checkpoint as ckpt_mod
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = {"n_blocks": 1, "nf": 8}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

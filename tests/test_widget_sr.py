@@ -8,20 +8,9 @@ from conftest import shared_path
 
 from napari_sisr.core.modelio import save_model
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("private_model_registry")]
 
 TILE = 32
-
-
-@pytest.fixture(autouse=True)
-def _private_registry(tmp_path, monkeypatch):
-    """Each test gets its own model list, never the user's."""
-    from napari_sisr.widgets import _models
-
-    monkeypatch.setenv("NAPARI_SISR_CONFIG_DIR", str(tmp_path / "config"))
-    _models.default_registry.cache_clear()
-    yield
-    _models.default_registry.cache_clear()
 
 
 def _tiny_model(path, channels=1):

@@ -7,21 +7,10 @@ import json
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("private_model_registry")]
 
 #: A tiny SRResNet so that a few training steps take well under a second each.
 TINY = {"arch_overrides": {"n_blocks": 1, "nf": 8}, "val_max_size": 64}
-
-
-@pytest.fixture(autouse=True)
-def _private_registry(tmp_path, monkeypatch):
-    """Each test gets its own model list, never the user's."""
-    from napari_sisr.widgets import _models
-
-    monkeypatch.setenv("NAPARI_SISR_CONFIG_DIR", str(tmp_path / "config"))
-    _models.default_registry.cache_clear()
-    yield
-    _models.default_registry.cache_clear()
 
 
 @pytest.fixture
