@@ -208,3 +208,33 @@ def test_cascaded_levels_and_fixed_bank():
     assert all(p is not net.dpf.weight for p in net.parameters())
     single = build_generator("srresnet", "fast", 2, 1)
     assert len(single.forward_levels(_x(1))) == 1
+
+
+@pytest.mark.parametrize("skip", ["bicubic", "bilinear"])
+def test_srresnet_interpolation_skip(skip, tmp_path):
+    """The image-level residual adds interpolation; tiling contract and files still hold."""
+    torch.manual_seed(4)
+    net = build_generator("srresnet", "fast", 4, 1, skip=skip, **NARROW["srresnet"]).eval()
+    x = _x(1, 16, 14)
+    with torch.no_grad():
+        net.out.weight.zero_()
+        net.out.bias.zero_()
+        interp = torch.nn.functional.interpolate(x, scale_factor=4, mode=skip)
+        torch.testing.assert_close(net(x), interp)
+        for p in net.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    assert net.arch_kwargs["skip"] == skip
+    measured = _empirical_radius(net, 2 * net.receptive_field + 7)
+    assert measured <= net.receptive_field <= 2 * measured
+    save_model(tmp_path / "m", net.float(), {})
+    loaded = load_model(tmp_path / "m")
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net(x), rtol=0, atol=0)
+
+
+def test_srresnet_without_skip_keeps_its_settings_unchanged():
+    """Models saved before the skip option existed rebuild as the same network."""
+    net = build_generator("srresnet", "fast", 4, 1)
+    assert "skip" not in net.arch_kwargs and net.skip == "none"
+    with pytest.raises(ValueError, match="skip must be one of"):
+        build_generator("srresnet", "fast", 4, 1, skip="lanczos")

@@ -88,3 +88,17 @@ def test_cli_errors_are_one_line(tmp_path, hr_files, capsys):
     assert "nothing to resume" in capsys.readouterr().err
     assert main(_args(hr_files, tmp_path / "d", "--arch", "nope")) == 2
     assert "unknown architecture" in capsys.readouterr().err
+
+
+def test_cli_arch_option_reaches_the_model(tmp_path, hr_files, capsys):
+    out = tmp_path / "run"
+    args = _args(hr_files, out, "--arch-option", "skip=bicubic", "--arch-option", "n_blocks=2")
+    assert main(args) == 0
+    kwargs = load_model(out).meta["arch_kwargs"]
+    assert kwargs["skip"] == "bicubic" and kwargs["n_blocks"] == 2
+    capsys.readouterr()
+    assert main(_args(hr_files, tmp_path / "e", "--arch-option", "n_blocks")) == 2
+    assert "expects KEY=VALUE" in capsys.readouterr().err
+    assert main(_args(hr_files, tmp_path / "f", "--arch-option", "n_block=2")) == 2
+    err = capsys.readouterr().err
+    assert "no setting 'n_block'" in err and "n_blocks" in err

@@ -51,6 +51,13 @@ def add_train(sub) -> None:
         choices=["best", "last"],
         help="model.* = best validation PSNR (default) or last",
     )
+    p.add_argument(
+        "--arch-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one generator setting of the preset, e.g. n_blocks=8 or skip=bicubic "
+        "(repeatable; VALUE is read as JSON when it parses, else as text)",
+    )
     p.add_argument("--in-channels", type=int, help="model channels (default 1)")
     p.add_argument("--channel-axis", type=int, help="channel axis of multichannel images")
     p.add_argument("--init", metavar="MODEL", help="fine-tune this model (path or bundled name)")
@@ -98,6 +105,8 @@ def build_config(args):
         "resume": args.resume,
         "overwrite": args.overwrite,
     }
+    if args.arch_option:
+        fields["arch_overrides"] = _arch_options(args.arch_option)
     if args.no_gan:
         fields["adversarial"] = False
     if args.degradation:
@@ -127,6 +136,22 @@ def build_config(args):
             loc = ".".join(str(x) for x in e["loc"])
             msgs.append(f"{loc}: {e['msg']}" if loc else e["msg"])
         raise UserError("; ".join(m.replace("Value error, ", "") for m in msgs)) from None
+
+
+def _arch_options(items: list[str]) -> dict:
+    """``["n_blocks=8", "skip=bicubic"]`` -> ``{"n_blocks": 8, "skip": "bicubic"}``."""
+    from .cli import UserError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--arch-option expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def _saved_fields(out: str, config_cls) -> dict:

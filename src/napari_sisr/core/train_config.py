@@ -183,6 +183,7 @@ class TrainConfig(BaseModel):
                 f"architecture {self.arch!r} does not support scale {self.scale}; "
                 f"supported: {list(spec.scales)}"
             )
+        self._check_arch_overrides(spec)
         defaults = PRESET_TRAINING.get(self.preset, PRESET_TRAINING["*"])
         if self.lr is None:
             self.lr = defaults["lr"]
@@ -240,6 +241,18 @@ class TrainConfig(BaseModel):
         self.arch, self.preset = meta["arch"], meta.get("preset") or self.preset
         self.scale, self.in_channels = int(meta["scale"]), int(meta["in_channels"])
         self.arch_overrides = {**meta.get("arch_kwargs", {}), **self.arch_overrides}
+
+    def _check_arch_overrides(self, spec) -> None:
+        import inspect
+
+        params = inspect.signature(spec.generator).parameters
+        known = sorted(k for k in params if k not in ("self", "scale", "in_channels", "preset"))
+        unknown = sorted(set(self.arch_overrides) - set(known))
+        if unknown:
+            raise ValueError(
+                f"architecture {self.arch!r} has no setting {', '.join(map(repr, unknown))}; "
+                f"it takes {', '.join(known)}"
+            )
 
     def _check_patch(self, spec) -> None:
         s = self.scale

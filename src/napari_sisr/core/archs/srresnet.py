@@ -11,10 +11,14 @@ LeakyReLU 0.2, then a dense head (1024 units, LeakyReLU, 1 logit per image).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .base import ArchSpec, SRGenerator
 from .blocks import ceil_radius, upsample_factors
+
+#: Image-level residual choices of :class:`SRResNet` (``"none"`` is the paper's network).
+SKIPS = ("none", "bicubic", "bilinear")
 
 __all__ = ["SPEC", "ResidualBlock", "SRResNet", "VGGDiscriminator", "upsample_factors"]
 
@@ -53,6 +57,11 @@ class SRResNet(SRGenerator):
     out_kernel : int
         Size of the output conv (9 in the paper). It runs at HR with one output channel per
         image channel, a shape CPUs handle poorly: the fast preset uses 3.
+    skip : {"none", "bicubic", "bilinear"}
+        Image-level residual: add the bicubic (or bilinear) upsampled input to the output, so
+        the network learns only the correction to interpolation (as in VDSR). Small networks
+        trained briefly then do not fall below interpolation on nearly sharp inputs.
+        ``"none"`` (the paper's network) is the default.
     """
 
     arch = "srresnet"
@@ -66,10 +75,22 @@ class SRResNet(SRGenerator):
         nf: int = 64,
         bn: bool = True,
         out_kernel: int = 9,
+        skip: str = "none",
     ):
+        if skip not in SKIPS:
+            raise ValueError(f"skip must be one of {list(SKIPS)}, got {skip!r}")
+        extra = {} if skip == "none" else {"skip": skip}
         super().__init__(
-            scale, in_channels, preset, n_blocks=n_blocks, nf=nf, bn=bn, out_kernel=out_kernel
+            scale,
+            in_channels,
+            preset,
+            n_blocks=n_blocks,
+            nf=nf,
+            bn=bn,
+            out_kernel=out_kernel,
+            **extra,
         )
+        self.skip = skip
         self.n_blocks = n_blocks
         self.head = nn.Sequential(nn.Conv2d(in_channels, nf, 9, padding=4), nn.PReLU(nf))
         self.body = nn.Sequential(*[ResidualBlock(nf, bn) for _ in range(n_blocks)])
@@ -94,12 +115,18 @@ class SRResNet(SRGenerator):
             rf += 1 / res  # 3x3 conv before each shuffle, at the current resolution
             res *= f
         rf += (self.out_kernel // 2) / res  # output conv at HR
-        return ceil_radius(rf)
+        # The interpolation skip reaches 2 LR px (bicubic), well inside the trunk's radius.
+        return ceil_radius(max(rf, 2.0 if self.skip != "none" else 0.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.head(x)
         feat = feat + self.body_tail(self.body(feat))
-        return self.out(self.upsample(feat))
+        out = self.out(self.upsample(feat))
+        if self.skip != "none":
+            out = out + F.interpolate(
+                x, scale_factor=self.scale, mode=self.skip, align_corners=False
+            )
+        return out
 
 
 class VGGDiscriminator(nn.Module):
