@@ -77,6 +77,19 @@ def test_cli_blind_and_progress_lines(tmp_path, hr_files, capsys):
     assert load_model(tmp_path / "run").meta["degradation"]["mode"] == "blind"
 
 
+def test_cli_blind_noise_sampling_and_soft_content(tmp_path, hr_files, capsys):
+    extra = ["--blind-noise", "0.01", "0.05", "--blind-noise-sampling", "log"]
+    extra += ["--blind-content-sigma", "0", "1"]
+    assert main(_args(hr_files, tmp_path / "run", *extra)) == 0
+    deg = load_model(tmp_path / "run").meta["degradation"]
+    assert deg["noise_sampling"] == "log" and deg["content_sigma"] == [0.0, 1.0]
+    capsys.readouterr()
+    bad = ["--blind-noise", "0", "0.05", "--blind-noise-sampling", "log"]
+    assert main(_args(hr_files, tmp_path / "bad", *bad)) == 2
+    err = capsys.readouterr().err
+    assert "minimum above 0" in err and len(err.strip().splitlines()) == 1
+
+
 def test_cli_errors_are_one_line(tmp_path, hr_files, capsys):
     deg2 = DegradationParams(scale=2).save(tmp_path / "deg2.json")
     assert main(_args(hr_files, tmp_path / "a", "--degradation", str(deg2))) == 2

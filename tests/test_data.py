@@ -117,3 +117,37 @@ def test_blind_degrader_samples_per_patch():
     assert lr.shape == (8, 1, 16, 16)
     mid = deg.fixed_for(None, 0)
     assert mid.sigma == pytest.approx(1.75) and mid.noise_std == pytest.approx(0.025)
+
+
+def test_log_noise_sampling_spreads_over_decades():
+    rng = np.random.default_rng(1)
+    uni = DegradationRange(scale=2, noise_std=(0.005, 0.05))
+    log = DegradationRange(scale=2, noise_std=(0.005, 0.05), noise_sampling="log")
+    u = np.array([uni.sample(rng).noise_std for _ in range(4000)])
+    g = np.array([log.sample(rng).noise_std for _ in range(4000)])
+    assert u.min() >= 0.005 - 1e-12 and g.min() >= 0.005 - 1e-12 and g.max() <= 0.05 + 1e-12
+    # Uniform: median near the middle (2.75 %); log-uniform: near the geometric mean (1.58 %).
+    assert np.median(u) == pytest.approx(0.0275, abs=0.002)
+    assert np.median(g) == pytest.approx(np.sqrt(0.005 * 0.05), abs=0.002)
+    with pytest.raises(ValueError, match="log noise sampling needs a noise_std minimum above 0"):
+        DegradationRange(noise_std=(0.0, 0.05), noise_sampling="log")
+
+
+def test_soften_blurs_each_patch_by_its_own_sigma():
+    from napari_sisr.core.patches import soften
+
+    hr = torch.zeros(3, 1, 33, 33, dtype=torch.float64)
+    hr[:, :, 16, 16] = 1.0
+    out = soften(hr, [0.0, 1.0, 2.0])
+    torch.testing.assert_close(out[0], hr[0])  # sigma 0: unchanged
+    for i, sigma in ((1, 1.0), (2, 2.0)):
+        img = out[i, 0]
+        assert float(img.sum()) == pytest.approx(1.0, abs=1e-9)  # flux kept
+        yy = torch.arange(33, dtype=torch.float64) - 16
+        var = float((img.sum(1) * yy**2).sum())
+        assert var == pytest.approx(sigma**2, rel=0.02)  # the blur has the asked width
+    assert DegradationRange(content_sigma=(0.0, 1.5)).sample_content_sigma(
+        np.random.default_rng(0)
+    ) <= 1.5
+    with pytest.raises(ValueError, match="content_sigma range"):
+        DegradationRange(content_sigma=(2.0, 1.0))

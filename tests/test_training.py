@@ -224,6 +224,28 @@ def test_blind_range_recorded(tmp_path, crops):
     assert meta["degradation"]["mode"] == "blind" and meta["degradation"]["sigma"] == [1.0, 2.5]
 
 
+def test_soft_content_and_log_noise_reach_training(tmp_path, crops, monkeypatch):
+    """content_sigma blurs the HR targets of the batches; the settings go into the model."""
+    from napari_sisr.core.training import session as session_mod
+
+    widths = []
+    real = session_mod.soften
+
+    def spy(hr, sigmas):
+        widths.extend(sigmas)
+        return real(hr, sigmas)
+
+    monkeypatch.setattr(session_mod, "soften", spy)
+    blind = DegradationRange(
+        scale=4, noise_std=(0.005, 0.05), noise_sampling="log", content_sigma=(0.5, 1.5)
+    )
+    cfg = tiny(tmp_path, crops, iters=2, degradation=None, blind=blind)
+    meta = load_model(train(cfg).model).meta
+    assert len(widths) == 2 * cfg.batch and all(0.5 <= w <= 1.5 for w in widths)
+    assert meta["degradation"]["noise_sampling"] == "log"
+    assert meta["degradation"]["content_sigma"] == [0.5, 1.5]
+
+
 def test_paired_mode(tmp_path, crops):
     p = DegradationParams(scale=4, sigma=1.2, noise_var=4.0)
     lrs = [simulate for simulate in (_sim(c, p, i) for i, c in enumerate(crops))]

@@ -30,6 +30,18 @@ def add_train(sub) -> None:
         "--blind-noise", type=float, nargs=2, metavar=("MIN", "MAX"), help="std, fraction of range"
     )
     blind.add_argument("--blind-poisson", type=float, nargs=2, metavar=("MIN", "MAX"))
+    blind.add_argument(
+        "--blind-noise-sampling",
+        choices=["uniform", "log"],
+        help="draw the noise std uniformly (default) or uniformly in its logarithm",
+    )
+    blind.add_argument(
+        "--blind-content-sigma",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="also blur the HR patch itself by this much (HR px): soft specimens exist",
+    )
     p.add_argument("--lr-images", nargs="+", metavar="PATH", help="paired mode: real LR images")
     p.add_argument(
         "--val-lr-images", nargs="+", metavar="PATH", help="paired mode: LR of the --val images"
@@ -111,7 +123,14 @@ def build_config(args):
         fields["adversarial"] = False
     if args.degradation:
         fields["degradation"] = DegradationParams.load(args.degradation)
-    if args.blind_sigma or args.blind_noise or args.blind_poisson:
+    blind_given = (
+        args.blind_sigma,
+        args.blind_noise,
+        args.blind_poisson,
+        args.blind_noise_sampling,
+        args.blind_content_sigma,
+    )
+    if any(v is not None for v in blind_given):
         scale = args.scale or fields.get("degradation") and fields["degradation"].scale or 4
         ranges = {"scale": scale}
         if args.blind_sigma:
@@ -120,6 +139,10 @@ def build_config(args):
             ranges["noise_std"] = tuple(args.blind_noise)
         if args.blind_poisson:
             ranges["poisson_a"] = tuple(args.blind_poisson)
+        if args.blind_noise_sampling:
+            ranges["noise_sampling"] = args.blind_noise_sampling
+        if args.blind_content_sigma:
+            ranges["content_sigma"] = tuple(args.blind_content_sigma)
         fields["blind"] = DegradationRange(**ranges)
     given = {k: v for k, v in fields.items() if v is not None}
     if args.resume:

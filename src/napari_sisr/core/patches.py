@@ -14,6 +14,8 @@ of that pair (registration), not of the microscope, so it is not simulated.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .config import DegradationParams
@@ -124,6 +126,30 @@ class Degrader:
         from .degradation import simulate_lr_torch
 
         return simulate_lr_torch(hr, params, generator)
+
+
+def soften(hr, sigmas):
+    """Blur each HR patch of a batch by its own Gaussian (HR px; 0 leaves it unchanged).
+
+    Separable, reflect-padded, on the batch's device; used for the ``content_sigma`` of a
+    blind :class:`~napari_sisr.core.train_config.DegradationRange`.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    out = hr.clone()
+    c = hr.shape[1]
+    for i, sigma in enumerate(sigmas):
+        if sigma <= 0:
+            continue
+        r = max(1, math.ceil(3 * sigma))
+        t = torch.arange(-r, r + 1, device=hr.device, dtype=hr.dtype)
+        k = torch.exp(-0.5 * (t / sigma) ** 2)
+        k = k / k.sum()
+        x = F.pad(hr[i : i + 1], (r, r, r, r), mode="reflect")
+        x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+        out[i : i + 1] = F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return out
 
 
 def bicubic(lr, scale: int):

@@ -51,6 +51,13 @@ class DegradationRange(BaseModel):
         Range of the Gaussian noise standard deviation, fraction of the range (uniform).
     poisson_a : (float, float), optional
         Range of the Poisson gain in normalised units (noise variance ``a * signal + std**2``).
+    noise_sampling : {"uniform", "log"}
+        How ``noise_std`` is drawn: uniformly, or uniformly in its logarithm (as many clean
+        as noisy patches per decade of noise; needs a minimum above 0).
+    content_sigma : (float, float), optional
+        Range of a Gaussian blur (HR pixels) applied to the HR patch itself, target included,
+        before its LR is simulated. It shows a blind model that some specimens are soft, so it
+        does not sharpen every smooth image as if the optics had blurred it.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -59,8 +66,18 @@ class DegradationRange(BaseModel):
     sigma: tuple[float, float] = (1.0, 2.5)
     noise_std: tuple[float, float] = (0.0, 0.03)
     poisson_a: tuple[float, float] | None = None
+    noise_sampling: Literal["uniform", "log"] = "uniform"
+    content_sigma: tuple[float, float] | None = None
 
-    @field_validator("sigma", "noise_std", "poisson_a")
+    @model_validator(mode="after")
+    def _check_log_noise(self) -> DegradationRange:
+        if self.noise_sampling == "log" and self.noise_std[0] <= 0:
+            raise ValueError(
+                f"log noise sampling needs a noise_std minimum above 0, got {self.noise_std}"
+            )
+        return self
+
+    @field_validator("sigma", "noise_std", "poisson_a", "content_sigma")
     @classmethod
     def _check_range(cls, v, info):
         if v is None:
@@ -68,18 +85,25 @@ class DegradationRange(BaseModel):
         lo, hi = float(v[0]), float(v[1])
         if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0 or hi < lo:
             raise ValueError(f"{info.field_name} range must be 0 <= min <= max, got {v}")
-        if info.field_name == "sigma" and hi > 64:
+        if info.field_name in ("sigma", "content_sigma") and hi > 64:
             raise ValueError(f"sigma range {v} is implausibly large (HR pixels, max 64)")
         return (lo, hi)
 
     def sample(self, rng: np.random.Generator) -> DegradationParams:
         """Draw one parameter set (normalised units) from the ranges."""
         sigma = float(rng.uniform(*self.sigma))
-        std = float(rng.uniform(*self.noise_std))
+        if self.noise_sampling == "log":
+            std = float(np.exp(rng.uniform(*np.log(self.noise_std))))
+        else:
+            std = float(rng.uniform(*self.noise_std))
         a = float(rng.uniform(*self.poisson_a)) if self.poisson_a else None
         return DegradationParams(
             scale=self.scale, sigma=round(sigma, 2), noise_var=std**2, poisson_a=a
         )
+
+    def sample_content_sigma(self, rng: np.random.Generator) -> float:
+        """Blur of the HR patch itself (HR px; 0 without ``content_sigma``)."""
+        return float(rng.uniform(*self.content_sigma)) if self.content_sigma else 0.0
 
     def midpoint(self) -> DegradationParams:
         """The parameter set at the middle of every range (used for validation)."""

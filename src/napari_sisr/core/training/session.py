@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from ..data import attach_lr, check_patch_fits, load_images, split_validation
-from ..patches import Degrader, PatchSampler, ValidationSet
-from ..train_config import TrainConfig
+from ..patches import Degrader, PatchSampler, ValidationSet, soften
+from ..train_config import DegradationRange, TrainConfig
 from .checkpoint import flatten_optimizer, prefixed, unflatten_optimizer, unprefixed
 from .ema import EMA
 
@@ -153,6 +153,9 @@ class Trainer:
         params = [
             self.degrader.params_for(self.sampler.images[i], plane, self.rng) for i, plane in origin
         ]
+        model = self.degrader.model
+        if isinstance(model, DegradationRange) and model.content_sigma:
+            hr = soften(hr, [model.sample_content_sigma(self.rng) for _ in origin])
         return hr, self.degrader(hr, params, self.gen)
 
     def _set_lr(self) -> float:
