@@ -307,6 +307,9 @@ def test_blind_range_goes_to_the_config(widget):
     config = build_config(viewer, f.values())
     assert config.degradation is None
     assert config.blind.sigma == (0.7, 1.9) and config.blind.scale == 2
+    assert config.blind.content_sigma is None  # soft specimens off by default
+    f.soft_hi.setValue(1.5)
+    assert build_config(viewer, f.values()).blind.content_sigma == (0.0, 1.5)
     f.sigma_lo.setValue(2.5)  # min above max: named in the error
     with pytest.raises(ValueError, match="sigma"):
         build_config(viewer, f.values())

@@ -142,7 +142,7 @@ def soften(hr, sigmas):
     for i, sigma in enumerate(sigmas):
         if sigma <= 0:
             continue
-        r = max(1, math.ceil(3 * sigma))
+        r = max(1, min(math.ceil(3 * sigma), min(hr.shape[-2:]) - 1))  # reflect needs r < size
         t = torch.arange(-r, r + 1, device=hr.device, dtype=hr.dtype)
         k = torch.exp(-0.5 * (t / sigma) ** 2)
         k = k / k.sum()

@@ -145,6 +145,13 @@ class TrainForm(QWidget):
         self.noise_hi.setToolTip(self.noise_lo.toolTip())
         fb.addRow("PSF sigma range", _row(self.sigma_lo, self.sigma_hi))
         fb.addRow("noise std range (rel.)", _row(self.noise_lo, self.noise_hi))
+        self.soft_lo, self.soft_hi = _dspin(0.0, 64, 0.0, 0.1), _dspin(0.0, 64, 0.0, 0.1)
+        self.soft_hi.setToolTip(
+            "Also blur some HR patches themselves by up to this much (HR px), so the model "
+            "learns that soft specimens exist and does not sharpen every smooth image. 0: off."
+        )
+        self.soft_lo.setToolTip(self.soft_hi.toolTip())
+        fb.addRow("soft specimens (HR px)", _row(self.soft_lo, self.soft_hi))
         self.deg_stack = QStackedWidget()
         self.deg_stack.addWidget(fixed)
         self.deg_stack.addWidget(blind)
@@ -360,6 +367,7 @@ class TrainForm(QWidget):
             "gain": self.gain.value(),
             "sigma_range": (self.sigma_lo.value(), self.sigma_hi.value()),
             "noise_std_range": (self.noise_lo.value(), self.noise_hi.value()),
+            "content_sigma_range": (self.soft_lo.value(), self.soft_hi.value()),
             "arch": self.arch.currentText(),
             "preset": self.preset.currentText(),
             "init": self.init_reference(),

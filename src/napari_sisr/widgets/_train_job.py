@@ -171,6 +171,9 @@ def build_config(
             "sigma": values["sigma_range"],
             "noise_std": values["noise_std_range"],
         }
+        soft = values.get("content_sigma_range")
+        if soft and soft[1] > 0:
+            fields["blind"]["content_sigma"] = soft
     else:
         fields["degradation"] = _degradation(values, loaded)
     patch = int(values["patch"])
