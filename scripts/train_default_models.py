@@ -1,10 +1,14 @@
 """Train the bundled default models with this project's own ``napari-sisr train``.
 
-Reproduce the bundled models (two stages, then measure and copy them into the package)::
+Reproduce the bundled models (default-2x: the first stage; default-4x: both stages), then
+measure them and copy them into the package::
 
-    python scripts/train_default_models.py --out runs/defaults --iters 3000 --threads 1
-    python scripts/train_default_models.py --out runs/defaults-ft --init runs/defaults --lr 5e-4
-    python scripts/bundle_default_models.py runs/defaults-ft
+    python scripts/train_default_models.py --out runs/defaults --iters 4000 \
+        --arch-option skip=bicubic --poisson 0 0.001 --content-sigma 0 3
+    python scripts/train_default_models.py --out runs/defaults-ft --scales 4 \
+        --init runs/defaults --lr 5e-4 --iters 4000 \
+        --arch-option skip=bicubic --poisson 0 0.001 --content-sigma 0 3
+    python scripts/bundle_default_models.py runs/defaults runs/defaults-ft
 
 The training images are real, redistributable fluorescence images (never the GPL pair); the
 images that ``benchmarks/bench_default_models.py`` measures the shipped models on
@@ -82,6 +86,30 @@ def main() -> int:
         "--init", help="continue from this folder's default-<s>x/model.json (second stage)"
     )
     ap.add_argument("--seed", default="0")
+    ap.add_argument(
+        "--arch-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="generator setting passed to napari-sisr train (repeatable)",
+    )
+    ap.add_argument("--batch", default="8")
+    ap.add_argument(
+        "--poisson",
+        nargs=2,
+        type=float,
+        default=DEGRADATION["blind_poisson"],
+        metavar=("MIN", "MAX"),
+        help="Poisson gain range (normalised units); 0 0 for Gaussian noise only",
+    )
+    ap.add_argument("--noise-sampling", choices=["uniform", "log"], default="uniform")
+    ap.add_argument(
+        "--content-sigma",
+        nargs=2,
+        type=float,
+        metavar=("MIN", "MAX"),
+        help="blur range of the HR patches themselves (soft specimens), HR px",
+    )
     ap.add_argument("--patch-lr", type=int, default=24, help="LR patch size (HR = s x this)")
     args = ap.parse_args()
     data, out = Path(args.data), Path(args.out)
@@ -108,7 +136,7 @@ def main() -> int:
             "--patch",
             str(args.patch_lr * s),
             "--batch",
-            "8",
+            args.batch,
             "--lr",
             args.lr,
             "--schedule",
@@ -125,13 +153,19 @@ def main() -> int:
             "--blind-noise",
             *map(str, DEGRADATION["blind_noise"]),
             "--blind-poisson",
-            *map(str, DEGRADATION["blind_poisson"]),
+            *map(str, args.poisson),
             "--overwrite",
         ]
+        if args.noise_sampling != "uniform":
+            cmd += ["--blind-noise-sampling", args.noise_sampling]
+        if args.content_sigma:
+            cmd += ["--blind-content-sigma", *map(str, args.content_sigma)]
         if args.init:
             cmd += ["--init", str(Path(args.init) / f"default-{s}x" / "model.json")]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
+        for opt in args.arch_option:
+            cmd += ["--arch-option", opt]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
         (out / f"default-{s}x" / "command.json").write_text(json.dumps(cmd[1:], indent=1))

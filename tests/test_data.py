@@ -146,8 +146,9 @@ def test_soften_blurs_each_patch_by_its_own_sigma():
         yy = torch.arange(33, dtype=torch.float64) - 16
         var = float((img.sum(1) * yy**2).sum())
         assert var == pytest.approx(sigma**2, rel=0.02)  # the blur has the asked width
-    assert DegradationRange(content_sigma=(0.0, 1.5)).sample_content_sigma(
-        np.random.default_rng(0)
-    ) <= 1.5
+    assert (
+        DegradationRange(content_sigma=(0.0, 1.5)).sample_content_sigma(np.random.default_rng(0))
+        <= 1.5
+    )
     with pytest.raises(ValueError, match="content_sigma range"):
         DegradationRange(content_sigma=(2.0, 1.0))

@@ -1,4 +1,4 @@
-"""The documentation stays true: the CLI reference is current and the Python examples run."""
+"""The documentation stays true: CLI reference and model tables current, Python examples run."""
 
 from __future__ import annotations
 
@@ -25,6 +25,13 @@ def test_cli_reference_is_current():
     page = (DOCS / "cli.md").read_text(encoding="utf-8")
     assert page == _load_script("cli_reference").render(), (
         "docs/cli.md is out of date: run python docs/scripts/cli_reference.py"
+    )
+
+
+def test_model_card_tables_match_the_bundled_models():
+    page = (DOCS / "models.md").read_text(encoding="utf-8")
+    assert page == _load_script("model_cards").render(page), (
+        "docs/models.md is out of date: run python docs/scripts/model_cards.py"
     )
 
 
