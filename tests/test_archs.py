@@ -132,6 +132,9 @@ def test_registry_errors():
         build_generator("srgan_nn", "fast", 2, 0)
     with pytest.raises(ValueError, match="unknown architecture"):
         get_spec("SRResNet")
+    for arch in ("srresnet", "srgan_nn"):
+        with pytest.raises(ValueError, match="out_kernel must be odd"):
+            build_generator(arch, "fast", 2, 1, out_kernel=4)
 
 
 @pytest.mark.parametrize("arch", ALL)

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import ArchSpec, SRGenerator
-from .blocks import ceil_radius, upsample_factors
-from .srresnet import ResidualBlock
+from .base import ArchSpec
+from .blocks import upsample_factors
+from .srresnet import ResidualBlock, ResidualTrunkGenerator, sr_head, sr_output
 
 __all__ = ["SPEC", "SRGANNN", "GAPDiscriminator"]
 
@@ -29,7 +29,7 @@ class _NearestUp(nn.Module):
         return F.interpolate(x, scale_factor=self.factor, mode="nearest")
 
 
-class SRGANNN(SRGenerator):
+class SRGANNN(ResidualTrunkGenerator):
     """SRResNet-style generator without batch norm and with nearest-neighbour upsampling.
 
     Parameters
@@ -45,6 +45,7 @@ class SRGANNN(SRGenerator):
     """
 
     arch = "srgan_nn"
+    conv_after_resize = True
 
     def __init__(
         self,
@@ -59,32 +60,15 @@ class SRGANNN(SRGenerator):
             scale, in_channels, preset, n_blocks=n_blocks, nf=nf, out_kernel=out_kernel
         )
         self.n_blocks = n_blocks
-        self.head = nn.Sequential(nn.Conv2d(in_channels, nf, 9, padding=4), nn.PReLU(nf))
+        self.head = sr_head(in_channels, nf)
         self.body = nn.Sequential(*[ResidualBlock(nf, bn=False) for _ in range(n_blocks)])
         self.body_tail = nn.Conv2d(nf, nf, 3, padding=1)
         ups: list[nn.Module] = []
         for f in upsample_factors(scale):
             ups += [_NearestUp(f), nn.Conv2d(nf, nf, 3, padding=1), nn.PReLU(nf)]
         self.upsample = nn.Sequential(*ups)
-        if out_kernel < 1 or out_kernel % 2 == 0:
-            raise ValueError(f"out_kernel must be odd and >= 1, got {out_kernel}")
         self.out_kernel = out_kernel
-        self.out = nn.Conv2d(nf, in_channels, out_kernel, padding=out_kernel // 2)
-
-    @property
-    def receptive_field(self) -> int:
-        rf = 4 + 2 * self.n_blocks + 1  # head, blocks, trunk tail (LR pixels)
-        res = 1
-        for f in upsample_factors(self.scale):
-            res *= f
-            rf += 1 / res  # 3x3 conv after each nearest resize
-        rf += (self.out_kernel // 2) / res  # output conv at HR
-        return ceil_radius(rf)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feat = self.head(x)
-        feat = feat + self.body_tail(self.body(feat))
-        return self.out(self.upsample(feat))
+        self.out = sr_output(nf, in_channels, out_kernel)
 
 
 class GAPDiscriminator(nn.Module):

@@ -20,7 +20,14 @@ from .blocks import ceil_radius, upsample_factors
 #: Image-level residual choices of :class:`SRResNet` (``"none"`` is the paper's network).
 SKIPS = ("none", "bicubic", "bilinear")
 
-__all__ = ["SPEC", "ResidualBlock", "SRResNet", "VGGDiscriminator", "upsample_factors"]
+__all__ = [
+    "SPEC",
+    "ResidualBlock",
+    "ResidualTrunkGenerator",
+    "SRResNet",
+    "VGGDiscriminator",
+    "upsample_factors",
+]
 
 
 class ResidualBlock(nn.Module):
@@ -40,7 +47,48 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class SRResNet(SRGenerator):
+def sr_head(in_channels: int, nf: int) -> nn.Sequential:
+    """The 9x9 head conv + PReLU of the SRResNet trunk."""
+    return nn.Sequential(nn.Conv2d(in_channels, nf, 9, padding=4), nn.PReLU(nf))
+
+
+def sr_output(nf: int, channels: int, out_kernel: int) -> nn.Conv2d:
+    """The HR output conv of the SRResNet trunk (odd ``out_kernel``)."""
+    if out_kernel < 1 or out_kernel % 2 == 0:
+        raise ValueError(f"out_kernel must be odd and >= 1, got {out_kernel}")
+    return nn.Conv2d(nf, channels, out_kernel, padding=out_kernel // 2)
+
+
+class ResidualTrunkGenerator(SRGenerator):
+    """What SRResNet and the modified SRGAN share: the trunk's forward pass and its radius.
+
+    Subclasses build ``head``, ``body``, ``body_tail``, ``upsample`` and ``out`` (their names fix
+    the state-dict keys) and set ``n_blocks`` and ``out_kernel``. ``conv_after_resize`` says
+    where each upsampling stage's 3x3 conv runs: after a resize (nearest + conv, at the higher
+    resolution) or before it (sub-pixel conv, at the lower one).
+    """
+
+    conv_after_resize = False
+
+    def _trunk_radius(self) -> float:
+        rf = 4 + 2 * self.n_blocks + 1  # head, blocks, trunk tail (LR pixels)
+        res = 1
+        for f in upsample_factors(self.scale):
+            rf += 1 / (res * f if self.conv_after_resize else res)  # each stage's 3x3 conv
+            res *= f
+        return rf + (self.out_kernel // 2) / res  # output conv at HR
+
+    @property
+    def receptive_field(self) -> int:
+        return ceil_radius(self._trunk_radius())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.head(x)
+        feat = feat + self.body_tail(self.body(feat))
+        return self.out(self.upsample(feat))
+
+
+class SRResNet(ResidualTrunkGenerator):
     """SRResNet (Ledig et al. 2017) as used by RFGANM: 16 blocks, 64 features by default.
 
     Parameters
@@ -92,7 +140,7 @@ class SRResNet(SRGenerator):
         )
         self.skip = skip
         self.n_blocks = n_blocks
-        self.head = nn.Sequential(nn.Conv2d(in_channels, nf, 9, padding=4), nn.PReLU(nf))
+        self.head = sr_head(in_channels, nf)
         self.body = nn.Sequential(*[ResidualBlock(nf, bn) for _ in range(n_blocks)])
         tail: list[nn.Module] = [nn.Conv2d(nf, nf, 3, padding=1)]
         if bn:
@@ -102,26 +150,16 @@ class SRResNet(SRGenerator):
         for f in upsample_factors(scale):
             ups += [nn.Conv2d(nf, nf * f * f, 3, padding=1), nn.PixelShuffle(f), nn.PReLU(nf)]
         self.upsample = nn.Sequential(*ups)
-        if out_kernel < 1 or out_kernel % 2 == 0:
-            raise ValueError(f"out_kernel must be odd and >= 1, got {out_kernel}")
         self.out_kernel = out_kernel
-        self.out = nn.Conv2d(nf, in_channels, out_kernel, padding=out_kernel // 2)
+        self.out = sr_output(nf, in_channels, out_kernel)
 
     @property
     def receptive_field(self) -> int:
-        rf = 4 + 2 * self.n_blocks + 1  # head, blocks, trunk tail (LR pixels)
-        res = 1
-        for f in upsample_factors(self.scale):
-            rf += 1 / res  # 3x3 conv before each shuffle, at the current resolution
-            res *= f
-        rf += (self.out_kernel // 2) / res  # output conv at HR
         # The interpolation skip reaches 2 LR px (bicubic), well inside the trunk's radius.
-        return ceil_radius(max(rf, 2.0 if self.skip != "none" else 0.0))
+        return ceil_radius(max(self._trunk_radius(), 2.0 if self.skip != "none" else 0.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feat = self.head(x)
-        feat = feat + self.body_tail(self.body(feat))
-        out = self.out(self.upsample(feat))
+        out = super().forward(x)
         if self.skip != "none":
             out = out + F.interpolate(
                 x, scale_factor=self.scale, mode=self.skip, align_corners=False
