@@ -83,6 +83,41 @@ def evaluate(model_name: str, data: Path, seed: int = 0, conditions=CONDITIONS) 
     return rows
 
 
+def gain(rows: list[dict], metric: str = "psnr") -> float:
+    """Mean gain of the model over bicubic (``metric``: ``"psnr"`` in dB or ``"ssim"``)."""
+    return float(np.mean([r[f"{metric}_sr"] - r[f"{metric}_bicubic"] for r in rows]))
+
+
+def rows_table(rows: list[dict]) -> list[str]:
+    """Markdown table, one line per image and condition."""
+    lines = [
+        "| image | sigma (HR px) | noise | PSNR model | PSNR bicubic | gain | SSIM model | "
+        "SSIM bicubic |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['image']} | {r['sigma']:.1f} | {100 * r['noise']:.1f} % | {r['psnr_sr']:.2f} | "
+            f"{r['psnr_bicubic']:.2f} | {r['psnr_sr'] - r['psnr_bicubic']:+.2f} | "
+            f"{r['ssim_sr']:.4f} | {r['ssim_bicubic']:.4f} |"
+        )
+    return lines
+
+
+def grid_table(rows: list[dict]) -> list[str]:
+    """Markdown table of the mean PSNR gain over the images: sigma in rows, noise in columns."""
+    sigmas = sorted({r["sigma"] for r in rows})
+    noises = sorted({r["noise"] for r in rows})
+    lines = [
+        "| sigma (HR px) | " + " | ".join(f"noise {100 * n:.1f} %" for n in noises) + " |",
+        "|---" * (len(noises) + 1) + "|",
+    ]
+    for sg in sigmas:
+        cells = [gain([r for r in rows if r["sigma"] == sg and r["noise"] == n]) for n in noises]
+        lines.append(f"| {sg:.1f} | " + " | ".join(f"{c:+.2f}" for c in cells) + " |")
+    return lines
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", nargs="+", default=["default-4x", "default-2x"])
@@ -94,41 +129,22 @@ def main() -> int:
     for name in args.model:
         rows = evaluate(name, Path(args.data), conditions=conditions)
         print(f"\n## {name}: held-out real images, PSNR (dB) / SSIM vs HR\n")
-        print("| image | sigma | noise | PSNR SR | PSNR bicubic | gain | SSIM SR | SSIM bicubic |")
-        print("|---|---|---|---|---|---|---|---|")
-        for r in rows:
-            print(
-                f"| {r['image']} | {r['sigma']:.1f} | {100 * r['noise']:.1f} % | "
-                f"{r['psnr_sr']:.2f} | {r['psnr_bicubic']:.2f} | "
-                f"{r['psnr_sr'] - r['psnr_bicubic']:+.2f} | {r['ssim_sr']:.4f} | "
-                f"{r['ssim_bicubic']:.4f} |"
-            )
-        gain = np.mean([r["psnr_sr"] - r["psnr_bicubic"] for r in rows])
-        dssim = np.mean([r["ssim_sr"] - r["ssim_bicubic"] for r in rows])
-        print(f"\nmean PSNR gain over bicubic: {gain:+.2f} dB; mean SSIM gain: {dssim:+.4f}")
+        print("\n".join(rows_table(rows)))
+        print(
+            f"\nmean PSNR gain over bicubic: {gain(rows):+.2f} dB; "
+            f"mean SSIM gain: {gain(rows, 'ssim'):+.4f}"
+        )
         print("\n| image | HR noise (% of range) | PSNR cap (dB) | mean gain (dB) |")
         print("|---|---|---|---|")
         for img in dict.fromkeys(r["image"] for r in rows):
             mine = [r for r in rows if r["image"] == img]
             noise = mine[0]["hr_noise"]
-            g = np.mean([r["psnr_sr"] - r["psnr_bicubic"] for r in mine])
-            print(f"| {img} | {100 * noise:.2f} | {-20 * np.log10(noise):.1f} | {g:+.2f} |")
+            print(
+                f"| {img} | {100 * noise:.2f} | {-20 * np.log10(noise):.1f} | {gain(mine):+.2f} |"
+            )
         if args.grid:
             print("\nmean gain (dB) by condition, rows sigma (HR px), columns noise:\n")
-            print("| sigma | " + " | ".join(f"{100 * n:.1f} %" for n in NOISES) + " |")
-            print("|---" * (len(NOISES) + 1) + "|")
-            for sg in SIGMAS:
-                cells = [
-                    np.mean(
-                        [
-                            r["psnr_sr"] - r["psnr_bicubic"]
-                            for r in rows
-                            if r["sigma"] == sg and r["noise"] == n
-                        ]
-                    )
-                    for n in NOISES
-                ]
-                print(f"| {sg:.1f} | " + " | ".join(f"{c:+.2f}" for c in cells) + " |")
+            print("\n".join(grid_table(rows)))
     return 0
 
 

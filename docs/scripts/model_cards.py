@@ -17,57 +17,34 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "models.md"
 MODELS = REPO / "src" / "napari_sisr" / "models"
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_default_models import grid_table, rows_table  # noqa: E402
 
 
 def tables(meta: dict) -> str:
     bench = meta["benchmark"]["held_out"]
-    lines = [
-        "| image | sigma (HR px) | noise | PSNR model | PSNR bicubic | gain | SSIM model | "
-        "SSIM bicubic |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in bench["rows"]:
-        lines.append(
-            f"| {r['image']} | {r['sigma']:.1f} | {100 * r['noise']:.1f} % | {r['psnr_sr']:.2f} | "
-            f"{r['psnr_bicubic']:.2f} | {r['psnr_sr'] - r['psnr_bicubic']:+.2f} | "
-            f"{r['ssim_sr']:.4f} | {r['ssim_bicubic']:.4f} |"
-        )
-    n = len(bench["rows"])
+    lines = rows_table(bench["rows"])
     lines += [
         "",
-        f"**Mean over the {n} conditions: {bench['mean_psnr_gain_db']:+.2f} dB PSNR and "
-        f"{bench['mean_ssim_gain']:+.4f} SSIM over bicubic.**",
+        f"**Mean over the {len(bench['rows'])} conditions: {bench['mean_psnr_gain_db']:+.2f} dB "
+        f"PSNR and {bench['mean_ssim_gain']:+.4f} SSIM over bicubic.**",
     ]
     grid = bench.get("grid_rows")
     if grid:
-        sigmas = sorted({r["sigma"] for r in grid})
-        noises = sorted({r["noise"] for r in grid})
+        n_sigma = len({r["sigma"] for r in grid})
+        n_noise = len({r["noise"] for r in grid})
         lines += [
             "",
-            f"Over all {len(sigmas)} x {len(noises)} sigma x noise pairs "
+            f"Over all {n_sigma} x {n_noise} sigma x noise pairs "
             f"(`--grid`): {bench['grid_mean_psnr_gain_db']:+.2f} dB. Mean gain (dB) over the "
             "four images:",
             "",
-            "| sigma (HR px) | " + " | ".join(f"noise {100 * n:.1f} %" for n in noises) + " |",
-            "|---" * (len(noises) + 1) + "|",
+            *grid_table(grid),
         ]
-        for sg in sigmas:
-            cells = [
-                np.mean(
-                    [
-                        r["psnr_sr"] - r["psnr_bicubic"]
-                        for r in grid
-                        if r["sigma"] == sg and r["noise"] == n
-                    ]
-                )
-                for n in noises
-            ]
-            lines.append(f"| {sg:.1f} | " + " | ".join(f"{c:+.2f}" for c in cells) + " |")
     return "\n".join(lines)
 
 
