@@ -93,6 +93,13 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="generator setting passed to napari-sisr train (repeatable)",
     )
+    ap.add_argument(
+        "--loss",
+        action="append",
+        default=[],
+        metavar="KEY=WEIGHT",
+        help="loss weight passed to napari-sisr train (repeatable)",
+    )
     ap.add_argument("--batch", default="8")
     ap.add_argument(
         "--poisson",
@@ -166,6 +173,8 @@ def main() -> int:
             cmd += ["--threads", str(args.threads)]
         for opt in args.arch_option:
             cmd += ["--arch-option", opt]
+        for opt in args.loss:
+            cmd += ["--loss", opt]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
         (out / f"default-{s}x" / "command.json").write_text(json.dumps(cmd[1:], indent=1))

@@ -115,3 +115,18 @@ def test_cli_arch_option_reaches_the_model(tmp_path, hr_files, capsys):
     assert main(_args(hr_files, tmp_path / "f", "--arch-option", "n_block=2")) == 2
     err = capsys.readouterr().err
     assert "no setting 'n_block'" in err and "n_blocks" in err
+
+
+def test_cli_loss_option_sets_the_weights(tmp_path, hr_files, capsys):
+    out = tmp_path / "run"
+    assert main(_args(hr_files, out, "--loss", "pixel_mse=1", "--loss", "pixel_l1=0")) == 0
+    weights = json.loads((out / "config.json").read_text())["loss_weights"]
+    assert weights["pixel_mse"] == 1 and weights["pixel_l1"] == 0
+    capsys.readouterr()
+    assert main(_args(hr_files, tmp_path / "e", "--loss", "pixel_mse")) == 2
+    assert "--loss expects KEY=VALUE" in capsys.readouterr().err
+    assert main(_args(hr_files, tmp_path / "f", "--loss", "pixel_l2=1")) == 2
+    err = capsys.readouterr().err
+    assert "unknown loss key" in err and "pixel_mse" in err
+    assert main(_args(hr_files, tmp_path / "g", "--loss", "pixel_l1=0")) == 2
+    assert "no loss term is active" in capsys.readouterr().err

@@ -70,6 +70,13 @@ def add_train(sub) -> None:
         help="override one generator setting of the preset, e.g. n_blocks=8 or skip=bicubic "
         "(repeatable; VALUE is read as JSON when it parses, else as text)",
     )
+    p.add_argument(
+        "--loss",
+        action="append",
+        metavar="KEY=WEIGHT",
+        help="override one loss weight of the preset, e.g. pixel_mse=1 or pixel_l1=0 "
+        "(repeatable; 0 switches a term off; unknown keys are refused with the list)",
+    )
     p.add_argument("--in-channels", type=int, help="model channels (default 1)")
     p.add_argument("--channel-axis", type=int, help="channel axis of multichannel images")
     p.add_argument("--init", metavar="MODEL", help="fine-tune this model (path or bundled name)")
@@ -119,6 +126,8 @@ def build_config(args):
     }
     if args.arch_option:
         fields["arch_overrides"] = _arch_options(args.arch_option)
+    if args.loss:
+        fields["loss_weights"] = _arch_options(args.loss, "--loss")
     if args.no_gan:
         fields["adversarial"] = False
     if args.degradation:
@@ -161,7 +170,7 @@ def build_config(args):
         raise UserError("; ".join(m.replace("Value error, ", "") for m in msgs)) from None
 
 
-def _arch_options(items: list[str]) -> dict:
+def _arch_options(items: list[str], flag: str = "--arch-option") -> dict:
     """``["n_blocks=8", "skip=bicubic"]`` -> ``{"n_blocks": 8, "skip": "bicubic"}``."""
     from .cli import UserError
 
@@ -169,7 +178,7 @@ def _arch_options(items: list[str]) -> dict:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UserError(f"--arch-option expects KEY=VALUE, got {item!r}")
+            raise UserError(f"{flag} expects KEY=VALUE, got {item!r}")
         try:
             out[key.strip()] = json.loads(value)
         except json.JSONDecodeError:
