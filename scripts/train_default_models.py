@@ -1,14 +1,17 @@
 """Train the bundled default models with this project's own ``napari-sisr train``.
 
-Reproduce the bundled models (default-2x: the first stage; default-4x: both stages), then
-measure them and copy them into the package::
+Reproduce the bundled models (default-2x: one stage with 4 residual blocks; default-4x: three
+stages with 10), then measure them and copy them into the package::
 
-    python scripts/train_default_models.py --out runs/defaults --iters 4000 \
-        --arch-option skip=bicubic --poisson 0 0.001 --content-sigma 0 3
-    python scripts/train_default_models.py --out runs/defaults-ft --scales 4 \
-        --init runs/defaults --lr 5e-4 --iters 4000 \
-        --arch-option skip=bicubic --poisson 0 0.001 --content-sigma 0 3
-    python scripts/bundle_default_models.py runs/defaults runs/defaults-ft
+    OPTS="--poisson 0 0.001 --content-sigma 0 3 --arch-option skip=bicubic"
+    python scripts/train_default_models.py --out runs/defaults --scales 2 --iters 4000 $OPTS
+    B10="--scales 4 --arch-option n_blocks=10 $OPTS"
+    python scripts/train_default_models.py --out runs/b10 --iters 4000 $B10
+    python scripts/train_default_models.py --out runs/b10-ft --init runs/b10 \
+        --lr 5e-4 --iters 12000 $B10
+    python scripts/train_default_models.py --out runs/b10-ft2 --init runs/b10-ft \
+        --lr 3e-4 --iters 10000 $B10
+    python scripts/bundle_default_models.py runs/defaults runs/b10-ft2
 
 The training images are real, redistributable fluorescence images (never the GPL pair); the
 images that ``benchmarks/bench_default_models.py`` measures the shipped models on
