@@ -1,4 +1,4 @@
-"""Train the bundled default models with this project's own ``napari-sisr train``.
+r"""Train the bundled default models with this project's own ``napari-sisr train``.
 
 Reproduce the bundled models (default-2x: one stage with 4 residual blocks; default-4x: three
 stages with 10), then measure them and copy them into the package::

@@ -125,9 +125,9 @@ def build_config(args):
         "overwrite": args.overwrite,
     }
     if args.arch_option:
-        fields["arch_overrides"] = _arch_options(args.arch_option)
+        fields["arch_overrides"] = _key_values(args.arch_option, "--arch-option")
     if args.loss:
-        fields["loss_weights"] = _arch_options(args.loss, "--loss")
+        fields["loss_weights"] = _key_values(args.loss, "--loss")
     if args.no_gan:
         fields["adversarial"] = False
     if args.degradation:
@@ -170,8 +170,9 @@ def build_config(args):
         raise UserError("; ".join(m.replace("Value error, ", "") for m in msgs)) from None
 
 
-def _arch_options(items: list[str], flag: str = "--arch-option") -> dict:
-    """``["n_blocks=8", "skip=bicubic"]`` -> ``{"n_blocks": 8, "skip": "bicubic"}``."""
+def _key_values(items: list[str], flag: str) -> dict:
+    """``["n_blocks=8", "skip=bicubic"]`` -> ``{"n_blocks": 8, "skip": "bicubic"}`` (``flag``
+    names the option in errors)."""
     from .cli import UserError
 
     out = {}
