@@ -133,6 +133,33 @@ def test_log_noise_sampling_spreads_over_decades():
         DegradationRange(noise_std=(0.0, 0.05), noise_sampling="log")
 
 
+def test_soften_batch_equals_one_patch_at_a_time():
+    # One grouped convolution for the batch (kernels padded to the widest) must give what
+    # blurring each patch alone with its own reflect padding gives.
+    import torch.nn.functional as F
+
+    from napari_sisr.core.patches import soften
+
+    rng = np.random.default_rng(2)
+    hr = torch.as_tensor(rng.random((5, 2, 20, 17)))
+    sigmas = [0.0, 0.4, 1.5, 3.0, 12.0]  # the last one's kernel is clipped by the patch size
+    out = soften(hr, sigmas)
+    for i, sigma in enumerate(sigmas):
+        if sigma == 0:
+            torch.testing.assert_close(out[i], hr[i], rtol=0, atol=0)
+            continue
+        r = max(1, min(int(np.ceil(3 * sigma)), 16))
+        t = torch.arange(-r, r + 1, dtype=hr.dtype)
+        k = torch.exp(-0.5 * (t / sigma) ** 2)
+        k = k / k.sum()
+        x = F.pad(hr[i : i + 1], (r, r, r, r), mode="reflect")
+        x = F.conv2d(x, k.view(1, 1, 1, -1).expand(2, 1, 1, -1), groups=2)
+        ref = F.conv2d(x, k.view(1, 1, -1, 1).expand(2, 1, -1, 1), groups=2)
+        torch.testing.assert_close(out[i : i + 1], ref, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="got 2 sigmas for a batch of 5"):
+        soften(hr, [1.0, 2.0])
+
+
 def test_soften_blurs_each_patch_by_its_own_sigma():
     from napari_sisr.core.patches import soften
 

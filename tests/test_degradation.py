@@ -6,7 +6,7 @@ import torch
 from scipy import ndimage
 
 from napari_sisr import DegradationParams, simulate_lr, simulate_lr_torch
-from napari_sisr.core.degradation import axis_operator
+from napari_sisr.core.degradation import axis_operator, axis_operators
 
 
 def test_block_mean_without_blur_is_exact():
@@ -47,6 +47,30 @@ def test_numpy_and_torch_twins_agree(actin):
     for k, p in enumerate(plist):
         out_n = simulate_lr(batch[k, 0].numpy(), p, noise=False)
         np.testing.assert_allclose(out_t[k], out_n, rtol=1e-5, atol=1e-3)
+
+
+def test_batched_axis_operators_equal_the_sparse_ones():
+    # Blind training builds one operator per patch in one go; each must be the sparse
+    # operator of its own kernel: wide and narrow blurs, sub-pixel and whole-pixel shifts,
+    # the linear-interpolation branch (sigma < 0.25), kernels wider than the axis (folded).
+    sigmas = [0.0, 0.1, 0.6, 1.7, 3.0, 9.0]
+    shifts = [0.0, 1.6, -0.4, 2.0, 0.25, -3.5]
+    for n_hr, scale in ((96, 4), (40, 2), (11, 1), (7, 3)):
+        ops = axis_operators(n_hr, scale, sigmas, shifts)
+        assert ops.shape == (len(sigmas), n_hr // scale, n_hr)
+        for op, sg, sh in zip(ops, sigmas, shifts, strict=True):
+            np.testing.assert_allclose(op, axis_operator(n_hr, scale, sg, sh).toarray(), atol=1e-15)
+    with pytest.raises(ValueError, match="shorter than one block"):
+        axis_operators(3, 4, [1.0], [0.0])
+
+
+def test_one_model_and_per_sample_models_simulate_the_same():
+    rng = np.random.default_rng(5)
+    hr = torch.as_tensor(rng.random((3, 1, 48, 40)))
+    p = DegradationParams(scale=4, sigma=1.3, shift_yx=(0.5, -0.2), gain=1.5)
+    same = simulate_lr_torch(hr, p, noise=False)  # one cached operator for the batch
+    each = simulate_lr_torch(hr, [p.model_copy() for _ in range(3)], noise=False)  # batched
+    torch.testing.assert_close(same, each, rtol=0, atol=1e-12)
 
 
 def test_noise_statistics_agree_between_twins():

@@ -32,6 +32,7 @@ from .config import DegradationParams
 
 __all__ = [
     "axis_operator",
+    "axis_operators",
     "blur_weights",
     "simulate_lr",
     "simulate_lr_torch",
@@ -111,6 +112,51 @@ def axis_operator(
     return _axis_operator_cached(
         int(n_hr), int(scale), round(float(sigma), 9), round(float(shift), 9), int(n_lr)
     )
+
+
+@lru_cache(maxsize=32)
+def _window_to_operator(n_hr: int, scale: int, radius: int, n_lr: int) -> sp.csr_matrix:
+    """Sparse ``Q`` of shape ``(n_lr * n_hr, 2 R + 1)`` with ``Q @ w`` = the flat operator.
+
+    For a kernel ``w`` sampled on ``-R .. R`` (zeros past its own radius), ``Q @ w`` is the
+    ``(n_lr, n_hr)`` operator of :func:`axis_operator`, flattened; border folding and the block
+    mean only depend on the integers, so one ``Q`` serves a whole batch of kernels. (Sparse on
+    purpose: a dense product would start BLAS threads beside the training's own.)
+    """
+    i = np.arange(n_lr)[:, None, None]
+    k = np.arange(scale)[None, :, None]
+    v = np.arange(-radius, radius + 1)[None, None, :]
+    cols = _fold(scale * i + k + v, n_hr)
+    flat = np.broadcast_to(i * n_hr, cols.shape) + cols
+    taps = np.broadcast_to(np.arange(2 * radius + 1)[None, None, :], cols.shape)
+    vals = np.full(cols.size, 1.0 / scale)
+    mat = sp.coo_matrix(
+        (vals, (flat.ravel(), taps.ravel())), shape=(n_lr * n_hr, 2 * radius + 1)
+    ).tocsr()
+    mat.sum_duplicates()
+    return mat
+
+
+def axis_operators(
+    n_hr: int, scale: int, sigmas: Sequence[float], shifts: Sequence[float], n_lr: int | None = None
+) -> np.ndarray:
+    """Dense ``(N, n_lr, n_hr)`` stack of :func:`axis_operator` matrices, one per kernel.
+
+    The batched form used for blind training, where every patch has its own ``sigma``: one
+    matrix product instead of ``N`` sparse constructions. Equal to the sparse operators to
+    float round-off.
+    """
+    if n_lr is None:
+        n_lr = n_hr // scale
+    if n_lr < 1:
+        raise ValueError(f"an axis of {n_hr} HR pixels is shorter than one block of {scale}")
+    kernels = [blur_weights(sg, sh) for sg, sh in zip(sigmas, shifts, strict=True)]
+    radius = max(r for _, r in kernels)
+    windows = np.zeros((len(kernels), 2 * radius + 1))
+    for row, (w, r) in zip(windows, kernels, strict=True):
+        row[radius - r : radius + r + 1] = w
+    flat = _window_to_operator(int(n_hr), int(scale), radius, int(n_lr)) @ windows.T
+    return np.ascontiguousarray(flat.T).reshape(len(kernels), n_lr, n_hr)
 
 
 def lr_shape(hr_shape: Sequence[int], scale: int) -> tuple[int, int]:
@@ -263,14 +309,15 @@ def simulate_lr_torch(
         raise ValueError(f"all parameter sets of a batch must share one scale, got {scales}")
     s = scales.pop()
     dtype = hr.dtype if hr.dtype.is_floating_point else torch.float32
-    ays, axs = [], []
-    for p in plist:
-        sy, sx = p.sigma_yx
-        dy, dx = p.shift_yx
-        ays.append(axis_operator(ny, s, sy, dy).toarray())
-        axs.append(axis_operator(nx, s, sx, dx).toarray())
-    ay = torch.as_tensor(np.stack(ays), dtype=dtype, device=hr.device)[:, None]
-    ax = torch.as_tensor(np.stack(axs), dtype=dtype, device=hr.device)[:, None]
+    if all(p is plist[0] for p in plist):  # one model for the batch: one cached operator
+        (sy, sx), (dy, dx) = plist[0].sigma_yx, plist[0].shift_yx
+        ays = axis_operator(ny, s, sy, dy).toarray()[None]
+        axs = axis_operator(nx, s, sx, dx).toarray()[None]
+    else:  # one kernel per sample, built in one go
+        ays = axis_operators(ny, s, [p.sigma_yx[0] for p in plist], [p.shift_yx[0] for p in plist])
+        axs = axis_operators(nx, s, [p.sigma_yx[1] for p in plist], [p.shift_yx[1] for p in plist])
+    ay = torch.as_tensor(ays, dtype=dtype, device=hr.device)[:, None]
+    ax = torch.as_tensor(axs, dtype=dtype, device=hr.device)[:, None]
     x = hr.to(dtype)
     signal = ay @ x @ ax.transpose(-1, -2)
     gain = torch.as_tensor([p.gain for p in plist], dtype=dtype, device=hr.device)
