@@ -145,6 +145,8 @@ def main() -> int:
         if args.grid:
             print("\nmean gain (dB) by condition, rows sigma (HR px), columns noise:\n")
             print("\n".join(grid_table(rows)))
+            diagonal = [r for r in rows if (r["sigma"], r["noise"]) in CONDITIONS]
+            print(f"\nthe three default conditions alone: {gain(diagonal):+.2f} dB")
     return 0
 
 
