@@ -21,7 +21,7 @@ def data_dir() -> Path:
 
 
 def real_image(name: str = "fluorescence_2d/BPAE_actin.tif") -> np.ndarray:
-    from napari_sisr.core.io import read_image
+    from napari_sisr.core.io.images import read_image
 
     return read_image(data_dir() / name)
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from napari_sisr import DegradationParams, predict, simulate_lr
-from napari_sisr.core.io import read_image, to_gray
+from napari_sisr.core.io.images import read_image, to_gray
 from napari_sisr.core.metrics import psnr, ssim
 from napari_sisr.core.modelio import load_model
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from _common import real_image, srresnet, table
 
-from napari_sisr.core.inference import DEFAULT_TILE, iter_predict, predict, prepare
+from napari_sisr.core.inference.predict import DEFAULT_TILE, iter_predict, predict, prepare
 from napari_sisr.core.progress import run_to_end
 
 

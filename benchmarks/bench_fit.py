@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_sisr import DegradationParams, fit_degradation, simulate_lr
-from napari_sisr.core.fit import _simulate
-from napari_sisr.core.io import read_image, to_gray
+from napari_sisr.core.degradation.fit import _simulate
+from napari_sisr.core.io.images import read_image, to_gray
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import data_dir  # noqa: E402

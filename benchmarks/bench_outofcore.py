@@ -28,9 +28,9 @@ import numpy as np, torch, dask.array as da
 from torch import nn
 sys.path.insert(0, {bench!r})
 from _common import real_image
-from napari_sisr.core.inference import iter_predict
+from napari_sisr.core.inference.predict import iter_predict
 from napari_sisr.core.progress import run_to_end
-from napari_sisr.core.io import open_lazy
+from napari_sisr.core.io.images import open_lazy
 
 class TinySR(nn.Module):
     scale, in_channels, receptive_field = 4, 1, 1

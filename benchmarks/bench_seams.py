@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from _common import real_image, srresnet, table
 
-from napari_sisr.core.inference import predict, prepare
+from napari_sisr.core.inference.predict import predict, prepare
 
 
 def forward(net, x: np.ndarray) -> np.ndarray:

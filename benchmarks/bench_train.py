@@ -61,7 +61,7 @@ def _images(files):
 
 def _config(args, out: Path, iters: int, **extra):
     from napari_sisr import TrainConfig
-    from napari_sisr.core.train_config import DegradationRange
+    from napari_sisr.core.training.config import DegradationRange
 
     kw = dict(
         hr=_images(TRAIN_FILES),

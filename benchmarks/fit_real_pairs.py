@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_sisr import estimate_noise, estimate_ratio, fit_degradation, resample_hr, simulate_lr
-from napari_sisr.core.io import read_image
+from napari_sisr.core.io.images import read_image
 from napari_sisr.demo import find_data_dir, fit_panels
 
 

@@ -52,7 +52,7 @@ DEGRADATION = {
 
 
 def planes(path: Path, how: str) -> list[np.ndarray]:
-    from napari_sisr.core.io import read_image
+    from napari_sisr.core.io.images import read_image
 
     arr = read_image(path)
     if how == "2d":
@@ -183,8 +183,7 @@ def main() -> int:
             cmd += ["--init", str(Path(args.init) / f"default-{s}x" / "model.json")]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
-        if args.device != "cpu":
-            cmd += ["--device", args.device]
+        cmd += ["--device", args.device]
         for opt in args.arch_option:
             cmd += ["--arch-option", opt]
         for opt in args.loss:

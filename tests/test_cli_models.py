@@ -5,7 +5,7 @@ import json
 import pytest
 
 from napari_sisr.cli import main
-from napari_sisr.cli_models import DEFAULT_MODEL
+from napari_sisr.cli.models import DEFAULT_MODEL
 from napari_sisr.core.modelio import bundled_models
 
 

@@ -11,9 +11,9 @@ import torch
 
 from napari_sisr.cli import main
 from napari_sisr.core.archs import build_generator
-from napari_sisr.core.io import open_lazy
+from napari_sisr.core.io.images import open_lazy
+from napari_sisr.core.io.omezarr import read_state
 from napari_sisr.core.modelio import save_model
-from napari_sisr.core.omezarr import read_state
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import pytest
 import tifffile
 
-from napari_sisr import DegradationParams
+from napari_sisr import DegradationParams, TrainConfig
 from napari_sisr.cli import main
 from napari_sisr.core.modelio import load_model
 
@@ -130,3 +130,19 @@ def test_cli_loss_option_sets_the_weights(tmp_path, hr_files, capsys):
     assert "unknown loss key" in err and "pixel_mse" in err
     assert main(_args(hr_files, tmp_path / "g", "--loss", "pixel_l1=0")) == 2
     assert "no loss term is active" in capsys.readouterr().err
+
+
+def test_flags_left_out_keep_the_core_defaults(tmp_path, hr_files):
+    from napari_sisr.cli import build_parser
+    from napari_sisr.cli.predict import predict_config
+    from napari_sisr.cli.train import build_config
+    from napari_sisr.core.inference.config import PredictConfig
+
+    args = build_parser().parse_args(["train", "--hr", *map(str, hr_files), "--out", "x"])
+    cfg = build_config(args)
+    for key in ("iters", "patch", "batch", "val_every", "device", "adversarial", "seed"):
+        assert getattr(cfg, key) == TrainConfig.model_fields[key].default, key
+    assert cfg.scale == 4 and cfg.degradation_model().sigma == (1.0, 2.4)
+    args = build_parser().parse_args(["predict", "in.tif", "-o", "out.tif"])
+    assert predict_config(args) == PredictConfig()
+    assert args.model == "default-4x"

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from napari_sisr import DegradationParams, simulate_lr
-from napari_sisr.core.data import load_images, split_validation, to_planes
-from napari_sisr.core.patches import Degrader, PatchSampler, normalised_params
-from napari_sisr.core.train_config import DegradationRange
+from napari_sisr.core.training.config import DegradationRange
+from napari_sisr.core.training.images import load_images, split_validation, to_planes
+from napari_sisr.core.training.patches import Degrader, PatchSampler, normalised_params
 
 
 def test_to_planes_layouts():
@@ -78,7 +78,7 @@ def test_patch_sampler_reproducible_and_in_bounds(actin):
 
 
 def test_paired_patches_stay_aligned_under_augmentation(actin):
-    from napari_sisr.core.data import attach_lr
+    from napari_sisr.core.training.images import attach_lr
 
     hr = actin[:128, :96]
     lr = hr.reshape(32, 4, 24, 4).mean(axis=(1, 3))  # exact block mean, no blur
@@ -138,7 +138,7 @@ def test_soften_batch_equals_one_patch_at_a_time():
     # blurring each patch alone with its own reflect padding gives.
     import torch.nn.functional as F
 
-    from napari_sisr.core.patches import soften
+    from napari_sisr.core.training.patches import soften
 
     rng = np.random.default_rng(2)
     hr = torch.as_tensor(rng.random((5, 2, 20, 17)))
@@ -161,7 +161,7 @@ def test_soften_batch_equals_one_patch_at_a_time():
 
 
 def test_soften_blurs_each_patch_by_its_own_sigma():
-    from napari_sisr.core.patches import soften
+    from napari_sisr.core.training.patches import soften
 
     hr = torch.zeros(3, 1, 33, 33, dtype=torch.float64)
     hr[:, :, 16, 16] = 1.0

@@ -6,7 +6,7 @@ import torch
 from scipy import ndimage
 
 from napari_sisr import DegradationParams, simulate_lr, simulate_lr_torch
-from napari_sisr.core.degradation import axis_operator, axis_operators
+from napari_sisr.core.degradation.simulate import axis_operator, axis_operators
 
 
 def test_block_mean_without_blur_is_exact():

@@ -28,6 +28,21 @@ def test_cli_reference_is_current():
     )
 
 
+def test_api_reference_is_current():
+    page = (DOCS / "api.md").read_text(encoding="utf-8")
+    assert page == _load_script("api_reference").render(), (
+        "docs/api.md is out of date: run python docs/scripts/api_reference.py"
+    )
+
+
+def test_api_reference_covers_every_public_name():
+    import napari_sisr
+
+    page = (DOCS / "api.md").read_text(encoding="utf-8")
+    for name in napari_sisr._LAZY:
+        assert f"### `{name}`" in page, name
+
+
 def test_model_card_tables_match_the_bundled_models():
     page = (DOCS / "models.md").read_text(encoding="utf-8")
     assert page == _load_script("model_cards").render(page), (

@@ -40,7 +40,7 @@ def test_fit_recovers_known_parameters(actin, case):
 def test_fit_anisotropic_and_poisson(actin):
     hr = actin[:512, :512]
     true = DegradationParams(
-        scale=2, sigma=2.0, sigma_y=1.5, sigma_x=2.8, gain=0.01, noise_var=0.5, poisson_a=0.2
+        scale=2, sigma_y=1.5, sigma_x=2.8, gain=0.01, noise_var=0.5, poisson_a=0.2
     )
     lr = simulate_lr(hr, true, rng=np.random.default_rng(1))
     fit = fit_degradation(hr, lr, 2, anisotropic=True, poisson=True)

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from napari_sisr.core.archs import build_generator
-from napari_sisr.core.inference import iter_predict, predict, prepare
+from napari_sisr.core.inference.predict import iter_predict, predict, prepare
+from napari_sisr.core.inference.runner import measure_receptive_field
 from napari_sisr.core.progress import run_to_end
-from napari_sisr.core.srmodel import measure_receptive_field
 
 NONE = {"mode": "none"}
 

@@ -10,9 +10,9 @@ import torch
 import zarr
 
 from napari_sisr.core.archs import build_generator
-from napari_sisr.core.inference import iter_predict, predict
-from napari_sisr.core.io import open_lazy
-from napari_sisr.core.omezarr import downsample2, read_state
+from napari_sisr.core.inference.predict import iter_predict, predict
+from napari_sisr.core.io.images import open_lazy
+from napari_sisr.core.io.omezarr import downsample2, read_state
 from napari_sisr.core.progress import Cancelled, run_to_end
 
 
@@ -104,7 +104,7 @@ def test_cancel_leaves_incomplete_output_and_rerun_resumes(image, tmp_path):
         open_lazy(out)
     updates = []
     arr = run_to_end(iter_predict(image, net, tile=32, out=out), updates.append)
-    assert updates[0].data["resumed"] >= done * 1  # blocks of one tile each
+    assert updates[0].resumed >= done * 1  # blocks of one tile each
     assert read_state(out)["complete"] is True
     np.testing.assert_array_equal(arr.compute(), predict(image, net, tile=32).compute())
 

@@ -6,8 +6,9 @@ import sys
 CODE = """
 import sys
 import napari_sisr, napari_sisr.core
-import napari_sisr.core.config, napari_sisr.core.degradation, napari_sisr.core.fit
-import napari_sisr.core.unpaired, napari_sisr.core.io, napari_sisr.core.progress
+import napari_sisr.core.degradation.params, napari_sisr.core.degradation.simulate
+import napari_sisr.core.degradation.fit, napari_sisr.core.degradation.unpaired
+import napari_sisr.core.io.images, napari_sisr.core.progress
 import napari_sisr.cli
 import pkgutil, importlib
 for m in pkgutil.walk_packages(napari_sisr.core.__path__, "napari_sisr.core."):

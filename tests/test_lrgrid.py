@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from napari_sisr import DegradationParams, simulate_lr
-from napari_sisr.core.lrgrid import residual_map, simulate_lr_region
+from napari_sisr.core.degradation.lrgrid import residual_map, simulate_lr_region
 
 
 class _Recorder:
@@ -65,7 +65,7 @@ def _layer(name, shape, scale=(1.0, 1.0)):
 
 
 def test_scale_guess_and_pair_pick():
-    from napari_sisr.widgets._fit_state import guess_scale, pick_pair
+    from napari_sisr.widgets.fit.state import guess_scale, pick_pair
 
     hr, lr = _layer("hr", (400, 600)), _layer("lr", (100, 150))
     assert guess_scale(hr, lr) == 4
@@ -80,7 +80,7 @@ def test_scale_guess_and_pair_pick():
 
 
 def test_preview_window_caps_large_planes():
-    from napari_sisr.widgets._fit_preview import preview_window
+    from napari_sisr.widgets.fit.preview import preview_window
 
     assert preview_window((100, 120), None, 4) == ((0, 100), (0, 120))
     visible = np.array([[900, 50], [1100, 250]])

@@ -3,8 +3,8 @@
 import numpy as np
 
 from napari_sisr import sample_data
-from napari_sisr.core.config import DegradationParams
-from napari_sisr.core.fit import fit_degradation
+from napari_sisr.core.degradation.fit import fit_degradation
+from napari_sisr.core.degradation.params import DegradationParams
 
 
 def test_samples_load_and_are_attributed():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_sisr.core.tiling import (
+from napari_sisr.core.inference.tiling import (
     axis_windows,
     blend_sources,
     blend_weights,

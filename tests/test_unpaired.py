@@ -11,7 +11,7 @@ import tifffile
 from test_cli import cli, last_json
 
 from napari_sisr import DegradationParams, estimate_noise, sigma_from_optics, simulate_lr
-from napari_sisr.core.unpaired import unpaired_params
+from napari_sisr.core.degradation.unpaired import unpaired_params
 
 
 def _blurred(hr: np.ndarray, scale: int = 2, sigma: float = 2.0) -> np.ndarray:

@@ -35,7 +35,7 @@ def messages():
 
 @pytest.fixture
 def widget(make_napari_viewer, pair):
-    from napari_sisr.widgets.fit_widget import FitDegradationWidget
+    from napari_sisr.widgets.fit.widget import FitDegradationWidget
 
     hr, lr, _ = pair
     viewer = make_napari_viewer()
@@ -51,7 +51,7 @@ def _wait_idle(qtbot, runner):
 
 
 def test_widget_is_discoverable_through_the_manifest(make_napari_viewer):
-    from napari_sisr.widgets.fit_widget import FitDegradationWidget
+    from napari_sisr.widgets.fit.widget import FitDegradationWidget
 
     viewer = make_napari_viewer()
     _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Fit degradation")
@@ -85,12 +85,12 @@ def test_fit_recovers_sigma_and_adds_aligned_layers(widget, pair, qtbot, message
 def test_cancel_stops_the_fit_without_results(widget, qtbot, messages, monkeypatch):
     import threading
 
-    from napari_sisr.widgets import fit_widget
+    from napari_sisr.widgets.fit import widget as fit_widget
 
     gate = threading.Event()
 
     def gated_iter_fit(*args, stop=None, **kwargs):
-        from napari_sisr.core.fit import iter_fit
+        from napari_sisr.core.degradation.fit import iter_fit
 
         gen = iter_fit(*args, stop=stop, **kwargs)
         first = next(gen)
@@ -201,7 +201,7 @@ def test_layer_plane_follows_dims_and_channels():
 
 
 def test_fit_uses_the_current_plane_of_a_stack(make_napari_viewer, actin, qtbot, messages):
-    from napari_sisr.widgets.fit_widget import FitDegradationWidget
+    from napari_sisr.widgets.fit.widget import FitDegradationWidget
 
     # Three different real planes; the LR stack is degraded with a plane-specific sigma.
     hr = np.stack([actin[:192, :192], actin[200:392, :192], actin[400:592, 300:492]])
@@ -229,7 +229,7 @@ def test_fit_uses_the_current_plane_of_a_stack(make_napari_viewer, actin, qtbot,
 def test_destroying_the_widget_stops_its_fit(widget, qtbot, monkeypatch):
     from qtpy.QtCore import QThreadPool
 
-    from napari_sisr.widgets import fit_widget
+    from napari_sisr.widgets.fit import widget as fit_widget
 
     seen = {}
 

@@ -133,26 +133,66 @@ def test_rgb_stays_rgb(qtbot, widget, rgb_model_path):
     np.testing.assert_array_equal(np.asarray(sr.data), _reference(rgb, rgb_model_path, rgb=True))
 
 
-def test_all_image_layers_batch(qtbot, widget, nuclei):
+def test_all_image_layers_batch(qtbot, widget, nuclei, model_path):
     viewer, w = widget
-    viewer.add_image(nuclei[:32, :32], name="a")
-    viewer.add_image(nuclei[32:64, :48], name="b")
+    a, b = nuclei[:32, :32], nuclei[32:64, :48]
+    viewer.add_image(a, name="a")
+    viewer.add_image(b, name="b")
     viewer.add_labels(np.zeros((32, 32), dtype=np.uint8), name="mask")
     w.all_layers.value = True
     _run(qtbot, w)
-    assert viewer.layers["a x2 SR"].data.shape == (64, 64)
-    assert viewer.layers["b x2 SR"].data.shape == (64, 96)
+    # each layer gets its own result (not the other's, not a mix)
+    np.testing.assert_array_equal(viewer.layers["a x2 SR"].data, _reference(a, model_path))
+    np.testing.assert_array_equal(viewer.layers["b x2 SR"].data, _reference(b, model_path))
     assert "mask x2 SR" not in [lyr.name for lyr in viewer.layers]
 
 
-def test_cancel_leaves_no_result(qtbot, widget, nuclei):
+@pytest.fixture
+def held_job(monkeypatch):
+    """Hold the Super-resolve job once a first tile is done, until the test cancels it.
+
+    ``held`` is set while the job is held: cancelling then stops a job that is really under way
+    (tiles done, tiles to do), never one that has not started. ``resumed`` records, per run,
+    how many tiles an interrupted output already held when it began.
+    """
+    import threading
+    from types import SimpleNamespace
+
+    from napari_sisr.core.inference import predict as predict_module
+
+    real = predict_module.iter_predict
+    held = threading.Event()
+    resumed: list[int] = []
+
+    def gated(*args, stop=None, **kwargs):
+        gen = real(*args, stop=stop, **kwargs)
+        update = next(gen)
+        resumed.append(update.resumed)
+        while True:
+            yield update
+            if update.done > update.resumed and not held.is_set():
+                held.set()
+                while not stop.is_set():
+                    stop.wait(0.01)
+            try:
+                update = gen.send(None)
+            except StopIteration as end:
+                return end.value
+
+    monkeypatch.setattr(predict_module, "iter_predict", gated)
+    return SimpleNamespace(held=held, resumed=resumed)
+
+
+def test_cancel_leaves_no_result(qtbot, widget, nuclei, held_job):
     viewer, w = widget
     viewer.add_image(nuclei[:128, :128], name="big")
     w.tile.value = 16
     w.run()
+    qtbot.waitUntil(held_job.held.is_set, timeout=60_000)  # under way: some tiles done
     w.cancel()
     qtbot.waitUntil(lambda: not w.running, timeout=60_000)
     assert [lyr.name for lyr in viewer.layers] == ["big"]
+    assert w.controls.runner.last_state == "cancelled"
     assert "cancel" in w.controls.status.value
 
 
@@ -242,9 +282,11 @@ def test_omezarr_output_is_zarr_backed_multiscale(qtbot, widget, nuclei, model_p
 
 
 def test_cancelled_omezarr_leaves_no_layer_and_rerun_finishes(
-    qtbot, widget, nuclei, model_path, tmp_path
+    qtbot, widget, nuclei, model_path, tmp_path, held_job
 ):
     import zarr
+
+    from napari_sisr.core.io.omezarr import read_state
 
     viewer, w = widget
     img = nuclei[:128, :128]
@@ -254,13 +296,16 @@ def test_cancelled_omezarr_leaves_no_layer_and_rerun_finishes(
     w.out_path.value = out
     w.tile.value = 16
     w.run()
+    qtbot.waitUntil(held_job.held.is_set, timeout=60_000)  # under way: some tiles written
     w.cancel()
     qtbot.waitUntil(lambda: not w.running, timeout=60_000)
     assert "n x2 SR" not in viewer.layers
-    if out.exists():  # never marked complete, no multiscales metadata
-        attrs = dict(zarr.open_group(str(out), mode="r").attrs)
-        assert not attrs["napari_sisr"]["complete"] and "multiscales" not in attrs
+    state = read_state(out)  # never marked complete, no multiscales metadata
+    done = sum(b - a for a, b in state["done_chunks"])
+    assert not state["complete"] and 0 < done < state["total_chunks"]
+    assert "multiscales" not in dict(zarr.open_group(str(out), mode="r").attrs)
     _run(qtbot, w)  # the same job again picks up the interrupted output
+    assert held_job.resumed == [0, done]
     sr = viewer.layers["n x2 SR"]
     data = sr.data[0] if sr.multiscale else sr.data
     np.testing.assert_array_equal(np.asarray(data), _reference(img, model_path, tile=16))
@@ -317,6 +362,12 @@ def test_live_preview_matches_full_run_and_follows_the_view(
     qtbot.waitUntil(lambda: tuple(viewer.layers[name].translate) != old, timeout=60_000)
     qtbot.waitUntil(lambda: not w.live.runner.busy, timeout=60_000)
     _assert_window_matches(src, viewer.layers[name], full)
+    # new data in the source layer: the preview shows the new data's result, never the old
+    other = nuclei[160:320, :200]
+    src.data = other
+    w.live.refresh()
+    qtbot.waitUntil(lambda: not w.live.runner.busy, timeout=60_000)
+    _assert_window_matches(src, viewer.layers[name], _reference(other, model_path))
     w.live.enabled_box.value = False
     assert name not in viewer.layers
 
@@ -370,3 +421,14 @@ def test_manual_halo_reaches_inference(qtbot, widget, nuclei, model_path):
     got = np.asarray(viewer.layers["h x2 SR"].data)
     np.testing.assert_array_equal(got, _reference(img, model_path, tile=16, halo=1))
     assert not np.array_equal(got, _reference(img, model_path, tile=16))  # halo matters here
+
+
+def test_controls_open_with_the_core_defaults(widget):
+    from napari_sisr import PredictConfig
+
+    _, w = widget
+    default = PredictConfig()
+    assert w.tile.value == TILE  # the fixture sets it; a fresh widget shows the default
+    fresh = type(w)(w.viewer)
+    assert fresh.tile.value == default.tile and fresh.device.value == default.device
+    assert fresh.precision.value == default.precision and fresh.halo_auto.value

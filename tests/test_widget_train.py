@@ -37,8 +37,8 @@ def widget(make_napari_viewer, actin, tmp_path):
     f.arch.setCurrentText("srresnet")
     f.preset.setCurrentText("fast")
     f.scale.setCurrentText("2")
-    f.sigma.setValue(1.0)
-    f.noise_std.setValue(2.0)
+    f.deg.sigma.setValue(1.0)
+    f.deg.noise_std.setValue(2.0)
     f.patch.setValue(32)
     f.batch.setValue(2)
     f.iterations.setValue(6)
@@ -55,7 +55,7 @@ def _wait_idle(qtbot, w, timeout=60_000):
 
 
 def test_widget_docks_through_manifest(make_napari_viewer):
-    from napari_sisr.widgets.train_widget import TrainWidget
+    from napari_sisr.widgets.train.widget import TrainWidget
 
     viewer = make_napari_viewer()
     _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
@@ -90,7 +90,19 @@ def test_train_to_end_plots_preview_and_registers_model(widget, qtbot, notes, tm
     assert len(w.psnr_plot.series["bicubic"].ys) == len(w.psnr_plot.series["model"].ys)
     assert len(w.ssim_plot.series["model"].ys) >= 2
     preview = viewer.layers["SR preview (training)"]
-    assert preview.data.ndim == 2 and preview.data.shape[0] > 1
+    # the preview is the final network's SR of the held-out crop, value for value
+    from napari_sisr.core.modelio import load_model
+    from napari_sisr.core.training import Trainer
+    from napari_sisr.widgets.train.job import build_config
+
+    values = {**w.form.values(), "run_dir": str(tmp_path / "again")}
+    same = Trainer(build_config(viewer, values, overrides=w.config_overrides))
+    expected = same.valset.preview(load_model(result.last))
+    np.testing.assert_allclose(np.asarray(preview.data), expected, rtol=1e-5, atol=1e-6)
+    # ... and the PSNR curve holds the logged validations
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
+    vals = [r["val"]["psnr"] for r in logged if r.get("event") == "val"]
+    assert w.psnr_plot.series["model"].ys == pytest.approx(vals)
     model_json = tmp_path / "run" / "model.json"
     assert model_json.exists()
     meta = json.loads(model_json.read_text())
@@ -204,7 +216,7 @@ def test_invalid_field_is_named(widget, notes):
 
 
 def test_load_json_fills_the_degradation(widget, tmp_path):
-    from napari_sisr.core.config import DegradationParams
+    from napari_sisr.core.degradation.params import DegradationParams
 
     viewer, w = widget
     path = DegradationParams(
@@ -213,20 +225,24 @@ def test_load_json_fills_the_degradation(widget, tmp_path):
     w.form.load_degradation(path)
     f = w.form
     assert f.scale.currentText() == "4"
-    assert f.sigma.value() == pytest.approx(2.25)
-    assert f.noise_std.value() == pytest.approx(3.0)
-    assert f.gain.value() == pytest.approx(0.5)
-    assert "deg.json" in f.deg_source.text()
+    assert f.deg.sigma.value() == pytest.approx(2.25)
+    assert f.deg.noise_std.value() == pytest.approx(3.0)
+    assert f.deg.gain.value() == pytest.approx(0.5)
+    assert "deg.json" in f.deg.deg_source.text()
 
 
-def test_closing_the_widget_stops_training(widget, qtbot):
+def test_closing_the_widget_stops_training(widget, qtbot, tmp_path):
     viewer, w = widget
-    w.form.iterations.setValue(500)
+    w.form.iterations.setValue(5000)
     w.start()
     worker = w.worker
     qtbot.waitUntil(lambda: w.progress.value() >= 1, timeout=60_000)
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         viewer.window.remove_dock_widget(w)
+    # it stopped early, and as a stopped run does: checkpoint and model kept
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
+    end = logged[-1]
+    assert end["event"] == "stopped" and 1 <= end["step"] < 5000, end
 
 
 def _tiny_model_file(path, scale=2):
@@ -241,7 +257,7 @@ def _tiny_model_file(path, scale=2):
 
 def test_fine_tune_takes_the_models_architecture(widget, tmp_path):
     from napari_sisr.widgets._models import register_model
-    from napari_sisr.widgets._train_job import build_config
+    from napari_sisr.widgets.train.job import build_config
 
     viewer, w = widget
     f = w.form
@@ -279,7 +295,7 @@ def test_fine_tune_run_starts_from_the_model_file(widget, qtbot, notes, tmp_path
 
 def test_paired_lr_layer_replaces_the_simulation(widget, notes):
     from napari_sisr.sample_data import bpae_actin_hr, bpae_actin_lr
-    from napari_sisr.widgets._train_job import build_config
+    from napari_sisr.widgets.train.job import build_config
 
     viewer, w = widget
     viewer.add_image(bpae_actin_hr(), name="pair HR")
@@ -297,27 +313,27 @@ def test_paired_lr_layer_replaces_the_simulation(widget, notes):
 
 
 def test_blind_range_goes_to_the_config(widget):
-    from napari_sisr.widgets._train_job import build_config
+    from napari_sisr.widgets.train.job import build_config
 
     viewer, w = widget
     f = w.form
-    f.deg_mode.setCurrentIndex(1)
-    f.sigma_lo.setValue(0.7)
-    f.sigma_hi.setValue(1.9)
+    f.deg.deg_mode.setCurrentIndex(1)
+    f.deg.sigma_lo.setValue(0.7)
+    f.deg.sigma_hi.setValue(1.9)
     config = build_config(viewer, f.values())
     assert config.degradation is None
     assert config.blind.sigma == (0.7, 1.9) and config.blind.scale == 2
     assert config.blind.content_sigma is None  # soft specimens off by default
-    f.soft_hi.setValue(1.5)
+    f.deg.soft_hi.setValue(1.5)
     assert build_config(viewer, f.values()).blind.content_sigma == (0.0, 1.5)
-    f.sigma_lo.setValue(2.5)  # min above max: named in the error
+    f.deg.sigma_lo.setValue(2.5)  # min above max: named in the error
     with pytest.raises(ValueError, match="sigma"):
         build_config(viewer, f.values())
 
 
 def test_loaded_fit_is_used_exactly_unless_edited(widget, tmp_path):
-    from napari_sisr.core.config import DegradationParams
-    from napari_sisr.widgets._train_job import build_config
+    from napari_sisr.core.degradation.params import DegradationParams
+    from napari_sisr.widgets.train.job import build_config
 
     viewer, w = widget
     fit = DegradationParams(
@@ -327,8 +343,30 @@ def test_loaded_fit_is_used_exactly_unless_edited(widget, tmp_path):
     w.form.load_degradation(fit.save(tmp_path / "fit.json"))
     config = build_config(viewer, w.form.values(), loaded=w.form.loaded_params)
     assert config.degradation == fit  # shift, offset, anisotropy and full precision kept
-    w.form.sigma.setValue(2.0)
+    w.form.deg.sigma.setValue(2.0)
     config = build_config(viewer, w.form.values(), loaded=w.form.loaded_params)
     d = config.degradation
-    assert d.sigma == 2.0 and d.sigma_y is None and d.source == "manual"
+    # a typed sigma rescales the fitted PSF and keeps its shape (one meaning of sigma)
+    assert d.sigma == pytest.approx(2.0) and d.source == "manual"
+    assert d.sigma_y / d.sigma_x == pytest.approx(fit.sigma_y / fit.sigma_x)
     assert d.offset == 12.0 and d.noise_var == 7.0
+
+
+def test_form_opens_with_the_core_defaults(make_napari_viewer):
+    from napari_sisr import DegradationRange, TrainConfig
+
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
+    d = {k: f.default for k, f in TrainConfig.model_fields.items()}
+    f = w.form
+    assert (f.iterations.value(), f.patch.value(), f.batch.value()) == (
+        d["iters"],
+        d["patch"],
+        d["batch"],
+    )
+    assert f.val_every.value() == d["val_every"] and f.device.currentText() == d["device"]
+    assert f.adversarial.isChecked() == d["adversarial"]
+    for scale in ("2", "4"):  # the blind PSF range follows the scale, as in core
+        f.scale.setCurrentText(scale)
+        shown = (f.deg.sigma_lo.value(), f.deg.sigma_hi.value())
+        assert shown == pytest.approx(DegradationRange().for_scale(int(scale)).sigma)

@@ -35,7 +35,7 @@ def main() -> int:
     from bench_default_models import bicubic
 
     from napari_sisr import DegradationParams, predict, simulate_lr
-    from napari_sisr.core.io import read_image, to_gray
+    from napari_sisr.core.io.images import read_image, to_gray
     from napari_sisr.core.metrics import psnr
     from napari_sisr.core.modelio import load_model
 

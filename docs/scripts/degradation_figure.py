@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_sisr import DegradationParams, simulate_lr
-from napari_sisr.core.io import read_image
+from napari_sisr.core.io.images import read_image
 from napari_sisr.demo import find_data_dir
 
 OUT = Path(__file__).resolve().parents[1] / "images" / "degradation_model.png"

@@ -113,7 +113,7 @@ def widget_fit_preview():
 
 def widget_train():
     """Train: mid-run on the bundled BPAE HR crop, with loss and validation curves."""
-    from napari_sisr.core.config import DegradationParams
+    from napari_sisr.core.degradation.params import DegradationParams
     from napari_sisr.sample_data import SAMPLE_DEGRADATION, bpae_actin_hr
 
     viewer = new_viewer()

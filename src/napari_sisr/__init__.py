@@ -11,27 +11,32 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 _LAZY = {
-    "DegradationParams": "napari_sisr.core.config",
-    "simulate_lr": "napari_sisr.core.degradation",
-    "simulate_lr_torch": "napari_sisr.core.degradation",
-    "fit_degradation": "napari_sisr.core.fit",
-    "iter_fit": "napari_sisr.core.fit",
-    "estimate_noise": "napari_sisr.core.unpaired",
-    "sigma_from_optics": "napari_sisr.core.unpaired",
-    "unpaired_params": "napari_sisr.core.unpaired",
-    "estimate_ratio": "napari_sisr.core.pairs",
-    "resample_hr": "napari_sisr.core.pairs",
+    "DegradationParams": "napari_sisr.core.degradation.params",
+    "simulate_lr": "napari_sisr.core.degradation.simulate",
+    "simulate_lr_torch": "napari_sisr.core.degradation.simulate",
+    "fit_degradation": "napari_sisr.core.degradation.fit",
+    "iter_fit": "napari_sisr.core.degradation.fit",
+    "estimate_noise": "napari_sisr.core.degradation.unpaired",
+    "sigma_from_optics": "napari_sisr.core.degradation.unpaired",
+    "unpaired_params": "napari_sisr.core.degradation.unpaired",
+    "estimate_ratio": "napari_sisr.core.degradation.pairs",
+    "resample_hr": "napari_sisr.core.degradation.pairs",
     "Cancelled": "napari_sisr.core.progress",
     "Progress": "napari_sisr.core.progress",
-    "TrainConfig": "napari_sisr.core.train_config",
-    "DegradationRange": "napari_sisr.core.train_config",
+    "TrainProgress": "napari_sisr.core.progress",
+    "PredictProgress": "napari_sisr.core.progress",
+    "Scores": "napari_sisr.core.progress",
+    "InputError": "napari_sisr.core.errors",
+    "TrainConfig": "napari_sisr.core.training.config",
+    "DegradationRange": "napari_sisr.core.degradation.params",
     "iter_train": "napari_sisr.core.training",
     "train": "napari_sisr.core.training",
     "TrainResult": "napari_sisr.core.training",
     "TrainingDiverged": "napari_sisr.core.training",
-    "predict": "napari_sisr.core.inference",
-    "iter_predict": "napari_sisr.core.inference",
-    "make_plan": "napari_sisr.core.tiling",
+    "PredictConfig": "napari_sisr.core.inference.config",
+    "predict": "napari_sisr.core.inference.predict",
+    "iter_predict": "napari_sisr.core.inference.predict",
+    "make_plan": "napari_sisr.core.inference.tiling",
     "ARCHS": "napari_sisr.core.archs",
     "build_generator": "napari_sisr.core.archs",
     "build_discriminator": "napari_sisr.core.archs",
@@ -43,17 +48,19 @@ __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core.archs import ARCHS, build_discriminator, build_generator
-    from .core.config import DegradationParams
-    from .core.degradation import simulate_lr, simulate_lr_torch
-    from .core.fit import fit_degradation, iter_fit
-    from .core.inference import iter_predict, predict
+    from .core.degradation.fit import fit_degradation, iter_fit
+    from .core.degradation.pairs import estimate_ratio, resample_hr
+    from .core.degradation.params import DegradationParams, DegradationRange
+    from .core.degradation.simulate import simulate_lr, simulate_lr_torch
+    from .core.degradation.unpaired import estimate_noise, sigma_from_optics, unpaired_params
+    from .core.errors import InputError
+    from .core.inference.config import PredictConfig
+    from .core.inference.predict import iter_predict, predict
+    from .core.inference.tiling import make_plan
     from .core.modelio import load_model, save_model
-    from .core.pairs import estimate_ratio, resample_hr
-    from .core.progress import Cancelled, Progress
-    from .core.tiling import make_plan
-    from .core.train_config import DegradationRange, TrainConfig
+    from .core.progress import Cancelled, PredictProgress, Progress, Scores, TrainProgress
     from .core.training import TrainingDiverged, TrainResult, iter_train, train
-    from .core.unpaired import estimate_noise, sigma_from_optics, unpaired_params
+    from .core.training.config import TrainConfig
 
 
 def __getattr__(name: str):

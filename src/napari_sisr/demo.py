@@ -94,7 +94,7 @@ def fit_panels(axes, lr: np.ndarray, sim: np.ndarray, params, title: str) -> Non
 
 def _load_hr(data: Path | None) -> tuple[np.ndarray, str]:
     if data is not None and (data / "fluorescence_2d" / "BPAE_actin.tif").exists():
-        from .core.io import read_image
+        from .core.io.images import read_image
 
         return read_image(data / "fluorescence_2d" / "BPAE_actin.tif").astype(np.float64), (
             "BPAE actin (widefield, CC-BY-4.0)"
@@ -106,9 +106,9 @@ def _load_hr(data: Path | None) -> tuple[np.ndarray, str]:
 
 def simulated_capture(hr: np.ndarray):
     """Step 1: simulate an LR capture with known parameters and fit it."""
-    from .core.config import DegradationParams
-    from .core.degradation import simulate_lr
-    from .core.fit import fit_degradation
+    from .core.degradation.fit import fit_degradation
+    from .core.degradation.params import DegradationParams
+    from .core.degradation.simulate import simulate_lr
 
     true = DegradationParams(**TRUE)
     clean = simulate_lr(hr, true, noise=False)
@@ -130,10 +130,10 @@ def simulated_capture(hr: np.ndarray):
 
 def real_pair(data: Path):
     """Step 2: fit the TIRF (LR) / STORM (HR) pair after resampling to an integer scale."""
-    from .core.fit import fit_degradation
-    from .core.io import read_image
-    from .core.pairs import estimate_ratio, resample_hr
-    from .core.unpaired import estimate_noise
+    from .core.degradation.fit import fit_degradation
+    from .core.degradation.pairs import estimate_ratio, resample_hr
+    from .core.degradation.unpaired import estimate_noise
+    from .core.io.images import read_image
 
     folder = data / "pairs" / "tirf_storm"
     lr = read_image(folder / "cell2_tirf_lr.jpg").astype(np.float64)
@@ -163,7 +163,7 @@ def _figure(out: Path, rows) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .core.degradation import simulate_lr
+    from .core.degradation.simulate import simulate_lr
 
     fig, axes = plt.subplots(len(rows), 4, figsize=(13, 3.6 * len(rows)), squeeze=False)
     for ax_row, (hr, lr, params, title) in zip(axes, rows, strict=True):
@@ -185,9 +185,9 @@ def super_resolve(hr: np.ndarray, name: str, out: Path, model: str = "default-4x
     """
     import torch
 
-    from .core.config import DegradationParams
-    from .core.degradation import simulate_lr
-    from .core.inference import predict
+    from .core.degradation.params import DegradationParams
+    from .core.degradation.simulate import simulate_lr
+    from .core.inference.predict import predict
     from .core.metrics import psnr, ssim
     from .core.modelio import load_model
 

@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["psnr", "ssim", "psnr_torch", "ssim_torch"]
 
 _SIGMA = 1.5
@@ -28,9 +30,9 @@ def _check_pair(x: np.ndarray, y: np.ndarray, data_range: float) -> tuple[np.nda
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape:
-        raise ValueError(f"images differ in shape: {x.shape} vs {y.shape}")
+        raise InputError(f"images differ in shape: {x.shape} vs {y.shape}")
     if not (math.isfinite(data_range) and data_range > 0):
-        raise ValueError(f"data_range must be a positive number, got {data_range}")
+        raise InputError(f"data_range must be a positive number, got {data_range}")
     return x, y
 
 
@@ -71,7 +73,7 @@ def ssim(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
 
     x, y = _check_pair(x, y, data_range)
     if x.ndim < 2 or min(x.shape[-2:]) < 2 * _RADIUS + 1:
-        raise ValueError(f"SSIM needs planes of at least 11 x 11 pixels, got shape {x.shape}")
+        raise InputError(f"SSIM needs planes of at least 11 x 11 pixels, got shape {x.shape}")
     planes_x = x.reshape((-1,) + x.shape[-2:])
     planes_y = y.reshape((-1,) + y.shape[-2:])
     values = [
@@ -100,26 +102,33 @@ def psnr_torch(x, y, data_range: float = 1.0):
     import torch
 
     if x.shape != y.shape:
-        raise ValueError(f"tensors differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
+        raise InputError(f"tensors differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
     mse = ((x.double() - y.double()) ** 2).flatten(1).mean(1)
     return 10.0 * torch.log10(data_range**2 / mse)
 
 
-def ssim_torch(x, y, data_range: float = 1.0):
-    """Per-sample mean SSIM of two ``(N, C, Y, X)`` tensors (channels averaged).
+def ssim_torch(x, y, data_range: float = 1.0, *, float64: bool = True):
+    """Per-sample mean SSIM of two ``(N, C, Y, X)`` tensors (channels averaged), length N.
 
-    Matches :func:`ssim` (computed in float64).
+    The definition of :func:`ssim`. ``float64=True`` (validation figures) computes in double
+    precision; ``float64=False`` keeps the inputs' dtype and autograd graph, which is what the
+    training loss (:func:`napari_sisr.core.losses.ssim`) differentiates.
     """
-    import torch
     import torch.nn.functional as F
 
     if x.shape != y.shape:
-        raise ValueError(f"tensors differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
+        raise InputError(f"tensors differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
     if x.ndim != 4 or min(x.shape[-2:]) < 2 * _RADIUS + 1:
-        raise ValueError(f"SSIM needs (N, C, Y, X) with Y, X >= 11, got {tuple(x.shape)}")
+        raise InputError(
+            f"SSIM needs (N, C, Y, X) images of at least {2 * _RADIUS + 1} px, got {tuple(x.shape)}"
+        )
+    import torch
+
     n, c = x.shape[:2]
-    x = x.double().reshape(n * c, 1, *x.shape[-2:])
-    y = y.double().reshape(n * c, 1, *y.shape[-2:])
+    if float64:
+        x, y = x.double(), y.double()
+    x = x.reshape(n * c, 1, *x.shape[-2:])
+    y = y.reshape(n * c, 1, *y.shape[-2:])
     g = _window(torch, x.dtype, x.device)
     wy, wx = g.view(1, 1, -1, 1), g.view(1, 1, 1, -1)
 

@@ -14,9 +14,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError, InputNotFoundError, InputTypeError
+
 MODEL_FORMAT = "napari-sisr-model"
 MODEL_VERSION = 1
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "models"
+#: The bundled model used when none is named (``napari-sisr predict`` without ``--model``).
+DEFAULT_MODEL = "default-4x"
 
 
 def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -45,7 +49,7 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> tuple[Path, Path]:
     if not meta.exists() or not weights.exists():
         missing = meta if not meta.exists() else weights
         known = ", ".join(bundled) or "none"
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"model {s!r} not found (missing {missing}); bundled models: {known}"
         )
     return weights, meta
@@ -59,7 +63,7 @@ def save_model(path: str | os.PathLike, net, meta: dict[str, Any]) -> Path:
     """
     from safetensors.torch import save_file
 
-    from .config import atomic_write_text
+    from .io.atomic import atomic_write_text
 
     weights, meta_path = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +94,7 @@ def _json_default(obj):
         return obj.model_dump(mode="json")
     if hasattr(obj, "tolist"):
         return obj.tolist()
-    raise TypeError(f"cannot store {type(obj).__name__} in a model JSON")
+    raise InputTypeError(f"cannot store {type(obj).__name__} in a model JSON")
 
 
 def read_model_meta(name_or_path: str | os.PathLike) -> dict[str, Any]:
@@ -99,12 +103,12 @@ def read_model_meta(name_or_path: str | os.PathLike) -> dict[str, Any]:
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise ValueError(f"model config {meta_path} is corrupt: {err}") from None
+        raise InputError(f"model config {meta_path} is corrupt: {err}") from None
     if meta.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{meta_path} is not a napari-sisr model config")
+        raise InputError(f"{meta_path} is not a napari-sisr model config")
     for key in ("arch", "scale", "in_channels"):
         if meta.get(key) is None:
-            raise ValueError(f"model config {meta_path} lacks {key!r}")
+            raise InputError(f"model config {meta_path} lacks {key!r}")
     return meta
 
 
@@ -130,10 +134,10 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(f"model weights {weights} are corrupt or unreadable: {err}") from None
+        raise InputError(f"model weights {weights} are corrupt or unreadable: {err}") from None
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ValueError(
+        raise InputError(
             f"model weights {weights} do not match {meta['arch']!r}: missing {missing[:3]}, "
             f"unexpected {unexpected[:3]}"
         )

@@ -1,6 +1,7 @@
 """Progress updates and cooperative cancellation shared by every long job.
 
-Long work is written as a generator that yields :class:`Progress` updates and *returns* its
+Long work is written as a generator that yields :class:`Progress` updates (or a typed subclass
+with the job's extras: :class:`TrainProgress`, :class:`PredictProgress`) and *returns* its
 result. :func:`run_to_end` drives such a generator to the end (the headless API); napari's
 ``thread_worker`` drives the same generator in a widget and can stop it at any ``yield``.
 Core code never imports Qt: it takes a ``stop`` callable or ``threading.Event``.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -35,19 +36,80 @@ class Progress:
         A short human-readable description of the current phase.
     eta_s : float, optional
         Estimated seconds to completion.
-    data : dict
-        Job-specific extras (losses, metrics, preview arrays).
     """
 
     done: int
     total: int
     message: str = ""
     eta_s: float | None = None
-    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def fraction(self) -> float:
         return self.done / self.total if self.total else 0.0
+
+
+@dataclass
+class Scores:
+    """Validation scores of a model and of bicubic upsampling on the same held-out images.
+
+    PSNR in dB and SSIM, both in the normalised intensity units of training (data range 1).
+    """
+
+    psnr: float
+    ssim: float
+    psnr_bicubic: float
+    ssim_bicubic: float
+    n_images: int = 0
+    step: int = 0
+
+    @property
+    def gain_db(self) -> float:
+        """PSNR gain of the model over bicubic (negative: worse than bicubic)."""
+        return self.psnr - self.psnr_bicubic
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainProgress(Progress):
+    """An update after one training step.
+
+    Attributes
+    ----------
+    step : int
+        Generator updates done.
+    phase : {"content", "adversarial"}
+        The phase the step belonged to.
+    losses : dict
+        Loss terms (``l_g_pix``, ``l_g_gan``, ``l_d``, ...) and discriminator outputs.
+    lr : float
+        Learning rate of the step.
+    val : Scores, optional
+        Set on the steps that validated.
+    preview : numpy.ndarray, optional
+        Set on the steps that made a preview: the SR of a validation crop, normalised units.
+    steps_per_s : float
+        Training speed so far.
+    """
+
+    step: int = 0
+    phase: str = "content"
+    losses: dict[str, float] = field(default_factory=dict)
+    lr: float = 0.0
+    val: Scores | None = None
+    preview: Any = None
+    steps_per_s: float = 0.0
+
+
+@dataclass
+class PredictProgress(Progress):
+    """An update of a tiled super-resolution job (``done``/``total`` count tiles).
+
+    ``resumed`` is the number of tiles an interrupted output already held when the job began.
+    """
+
+    resumed: int = 0
 
 
 def as_stop(stop: StopLike) -> Callable[[], bool]:

@@ -31,8 +31,8 @@ def bpae_actin_hr() -> np.ndarray:
 
 def bpae_actin_lr() -> np.ndarray:
     """A 4x LR capture simulated from :func:`bpae_actin_hr` (seeded; see SAMPLE_DEGRADATION)."""
-    from ..core.config import DegradationParams
-    from ..core.degradation import simulate_lr
+    from ..core.degradation.params import DegradationParams
+    from ..core.degradation.simulate import simulate_lr
 
     params = DegradationParams(**SAMPLE_DEGRADATION)
     return simulate_lr(bpae_actin_hr(), params, rng=np.random.default_rng(0))

@@ -11,12 +11,34 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.io import check_dtype, to_gray
+from ..core.errors import InputError
+from ..core.io.dtypes import check_dtype
+from ..core.io.images import to_gray
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
-__all__ = ["LayerPlane", "PlaneView", "add_aligned_image", "image_layer_choices", "layer_plane"]
+__all__ = [
+    "LayerPlane",
+    "PlaneView",
+    "add_aligned_image",
+    "image_layer_choices",
+    "layer_plane",
+    "level0",
+    "plane_shape",
+]
+
+
+def level0(layer):
+    """A layer's full-resolution data (level 0 of a multiscale layer)."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def plane_shape(layer) -> tuple[int, int]:
+    """``(Y, X)`` of a layer's full-resolution planes (the axes before RGB's colour axis)."""
+    shape = tuple(int(n) for n in level0(layer).shape)
+    return shape[-3:-1] if getattr(layer, "rgb", False) else shape[-2:]
+
 
 #: Channel names offered for RGB(A) layers; ``None`` means luminance.
 RGB_CHANNELS = (("luminance", None), ("red", 0), ("green", 1), ("blue", 2))
@@ -80,23 +102,23 @@ def layer_plane(layer, point=None, channel: int | None = None) -> LayerPlane:
     """The plane of ``layer`` shown at the viewer position ``point`` (``viewer.dims.point``).
 
     Z-stacks and time-lapses give the plane at the current step; RGB layers give their
-    luminance (``channel=None``) or one channel. Raises ``ValueError`` naming the problem.
+    luminance (``channel=None``) or one channel. Raises :class:`InputError` naming the problem.
     """
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    data = level0(layer)
     check_dtype(data, f"layer {layer.name!r}")
     rgb = bool(getattr(layer, "rgb", False))
     if rgb and channel is not None and not 0 <= channel < data.shape[-1]:
-        raise ValueError(f"layer {layer.name!r} has no channel {channel}")
+        raise InputError(f"layer {layer.name!r} has no channel {channel}")
     nlead = data.ndim - 2 - int(rgb)
     if nlead < 0:
-        raise ValueError(f"layer {layer.name!r} is not an image plane (shape {data.shape})")
+        raise InputError(f"layer {layer.name!r} is not an image plane (shape {data.shape})")
     index: tuple[int, ...] = ()
     if nlead:
         pos = np.zeros(layer.ndim) if point is None else layer.world_to_data(point)
         index = tuple(int(round(float(v))) for v in pos[:nlead])
         for axis, (i, n) in enumerate(zip(index, data.shape[:nlead], strict=True)):
             if not 0 <= i < n:
-                raise ValueError(
+                raise InputError(
                     f"the current position is outside layer {layer.name!r} along axis {axis} "
                     f"(plane {i} of {n}): move the dims slider onto the layer"
                 )

@@ -128,7 +128,7 @@ class ModelRegistry:
     def _save(self) -> None:
         if self.store is None:
             return
-        from napari_sisr.core.config import atomic_write_text
+        from napari_sisr.core.io.atomic import atomic_write_text
 
         try:
             self.store.parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +170,15 @@ class ModelCache:
     def _key(ref: str, device: str) -> tuple:
         weights, meta = resolve_model_path(ref)
         return (str(meta.resolve()), weights.stat().st_mtime_ns, meta.stat().st_mtime_ns, device)
+
+    def holds(self, ref: str, device: str = "cpu") -> bool:
+        """Whether ``ref`` is loaded on ``device`` already (and unchanged on disk)."""
+        try:
+            key = self._key(ref, device)
+        except OSError:
+            return False
+        with self._lock:
+            return key in self._nets
 
     def get(self, ref: str, device: str = "cpu"):
         """The loaded network for ``ref`` on ``device`` (loaded on first request)."""

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
+
 
 def upsample_factors(scale: int) -> list[int]:
     """Split a scale into x2 stages (or a single x3 stage).
@@ -25,7 +27,7 @@ def upsample_factors(scale: int) -> list[int]:
     if scale == 3:
         return [3]
     if scale < 2 or scale & (scale - 1) or scale > 8:
-        raise ValueError(f"scale must be 2, 3, 4 or 8, got {scale}")
+        raise InputError(f"scale must be 2, 3, 4 or 8, got {scale}")
     return [2] * int(math.log2(scale))
 
 

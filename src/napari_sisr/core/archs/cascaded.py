@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
 from .base import ArchSpec, SRGenerator
 from .blocks import LayerNorm2d, ceil_radius
 from .dpf import DPFBank
@@ -88,11 +89,11 @@ class CascadedSR(SRGenerator):
         dpf_radii: Sequence[float] = (2.0, 3.5, 6.0),
     ):
         if scale not in _LEVELS:
-            raise ValueError(f"cascaded supports scales 2, 4 and 8, got {scale}")
+            raise InputError(f"cascaded supports scales 2, 4 and 8, got {scale}")
         n_levels = _LEVELS[scale]
         features = [int(f) for f in features]
         if len(features) < n_levels + 1:
-            raise ValueError(f"scale {scale} needs {n_levels + 1} feature sizes, got {features}")
+            raise InputError(f"scale {scale} needs {n_levels + 1} feature sizes, got {features}")
         super().__init__(
             scale,
             in_channels,

@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
+
 __all__ = ["DPFBank", "apply_bank", "make_dpf_bank"]
 
 
@@ -73,11 +75,11 @@ def make_dpf_bank(
         ``(n, 1, size, size)`` float32 kernels.
     """
     if n < 1:
-        raise ValueError(f"number of DPFs must be >= 1, got {n}")
+        raise InputError(f"number of DPFs must be >= 1, got {n}")
     if size < 3 or size % 2 == 0:
-        raise ValueError(f"DPF size must be odd and >= 3, got {size}")
+        raise InputError(f"DPF size must be odd and >= 3, got {size}")
     if not radii or min(radii) <= 0:
-        raise ValueError(f"DPF radii must be positive, got {list(radii)}")
+        raise InputError(f"DPF radii must be positive, got {list(radii)}")
     radii = [float(r) for r in radii]
     n_phase = math.ceil(n / len(radii))
     delta = np.zeros((size, size))

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
 from .base import ArchSpec, SRGenerator
 from .blocks import ceil_radius, upsample_factors
 
@@ -55,7 +56,7 @@ def sr_head(in_channels: int, nf: int) -> nn.Sequential:
 def sr_output(nf: int, channels: int, out_kernel: int) -> nn.Conv2d:
     """The HR output conv of the SRResNet trunk (odd ``out_kernel``)."""
     if out_kernel < 1 or out_kernel % 2 == 0:
-        raise ValueError(f"out_kernel must be odd and >= 1, got {out_kernel}")
+        raise InputError(f"out_kernel must be odd and >= 1, got {out_kernel}")
     return nn.Conv2d(nf, channels, out_kernel, padding=out_kernel // 2)
 
 
@@ -126,7 +127,7 @@ class SRResNet(ResidualTrunkGenerator):
         skip: str = "none",
     ):
         if skip not in SKIPS:
-            raise ValueError(f"skip must be one of {list(SKIPS)}, got {skip!r}")
+            raise InputError(f"skip must be one of {list(SKIPS)}, got {skip!r}")
         extra = {} if skip == "none" else {"skip": skip}
         super().__init__(
             scale,

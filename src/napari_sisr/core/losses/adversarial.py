@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
+
 __all__ = ["gan_loss_d", "gan_loss_g", "smoothed_targets"]
 
 _KINDS = ("ns", "relativistic")
@@ -29,7 +31,7 @@ _KINDS = ("ns", "relativistic")
 
 def _check(kind: str) -> None:
     if kind not in _KINDS:
-        raise ValueError(f"GAN kind must be one of {_KINDS}, got {kind!r}")
+        raise InputError(f"GAN kind must be one of {_KINDS}, got {kind!r}")
 
 
 def smoothed_targets(
@@ -108,7 +110,7 @@ def gan_loss_g(
     if kind == "ns":
         return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
     if real_logits is None:
-        raise ValueError("the relativistic generator loss needs the discriminator's real logits")
+        raise InputError("the relativistic generator loss needs the discriminator's real logits")
     real = real_logits.detach()
     real_rel = real - fake_logits.mean()
     fake_rel = fake_logits - real.mean()

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import InputError
 from .adversarial import gan_loss_d, gan_loss_g
 from .pixel import DPFContentLoss, pixel_loss, ssim_loss
 from .vgg import build_feature_loss
@@ -45,16 +46,16 @@ LOSS_KEYS = _WEIGHTS + _OPTIONS
 def _validate(weights: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(weights) - set(LOSS_KEYS))
     if unknown:
-        raise ValueError(f"unknown loss key(s) {unknown}; known: {list(LOSS_KEYS)}")
+        raise InputError(f"unknown loss key(s) {unknown}; known: {list(LOSS_KEYS)}")
     w = dict(weights)
     for key in _WEIGHTS:
         value = float(w.get(key, 0.0) or 0.0)
         if value < 0:
-            raise ValueError(f"loss weight {key!r} must be >= 0, got {value}")
+            raise InputError(f"loss weight {key!r} must be >= 0, got {value}")
         w[key] = value
     w.setdefault("gan", "ns")
     if w["gan"] not in ("ns", "relativistic"):
-        raise ValueError(f"loss option 'gan' must be 'ns' or 'relativistic', got {w['gan']!r}")
+        raise InputError(f"loss option 'gan' must be 'ns' or 'relativistic', got {w['gan']!r}")
     return w
 
 
@@ -106,7 +107,7 @@ class GeneratorLoss(nn.Module):
         if w["adv"] and fake_logits is not None:
             terms["l_g_gan"] = w["adv"] * gan_loss_g(real_logits, fake_logits, w["gan"])
         if not terms:
-            raise ValueError("no loss term is active: give at least one positive weight")
+            raise InputError("no loss term is active: give at least one positive weight")
         total = torch.stack(list(terms.values())).sum()
         return total, {k: v.detach() for k, v in terms.items()}
 

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..archs.dpf import apply_bank, make_dpf_bank
+from ..errors import InputError
+from ..metrics import ssim_torch
 
 __all__ = ["DPFContentLoss", "pixel_loss", "ssim", "ssim_loss"]
 
@@ -16,67 +18,35 @@ __all__ = ["DPFContentLoss", "pixel_loss", "ssim", "ssim_loss"]
 def pixel_loss(sr: torch.Tensor, hr: torch.Tensor, kind: str = "l1") -> torch.Tensor:
     """Mean absolute (``"l1"``) or squared (``"mse"``) error."""
     if sr.shape != hr.shape:
-        raise ValueError(f"SR shape {tuple(sr.shape)} differs from HR shape {tuple(hr.shape)}")
+        raise InputError(f"SR shape {tuple(sr.shape)} differs from HR shape {tuple(hr.shape)}")
     if kind == "l1":
         return F.l1_loss(sr, hr)
     if kind == "mse":
         return F.mse_loss(sr, hr)
-    raise ValueError(f"pixel loss kind must be 'l1' or 'mse', got {kind!r}")
-
-
-def _gaussian_window(size: int, sigma: float, channels: int, like: torch.Tensor) -> torch.Tensor:
-    coords = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
-    g = torch.exp(-(coords**2) / (2 * sigma**2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :]).expand(channels, 1, size, size)
+    raise InputError(f"pixel loss kind must be 'l1' or 'mse', got {kind!r}")
 
 
 def ssim(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    data_range: float = 1.0,
-    win_size: int = 11,
-    sigma: float = 1.5,
-    reduction: str = "mean",
+    x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, reduction: str = "mean"
 ) -> torch.Tensor:
-    """Structural similarity (Wang et al. 2004), differentiable.
+    """Structural similarity (Wang et al. 2004), differentiable, in the inputs' dtype.
 
-    Gaussian window (11 px, sigma 1.5), ``K1 = 0.01``, ``K2 = 0.03``, computed per channel over
-    the valid region (no padding) and averaged.
+    The package's one SSIM (:func:`napari_sisr.core.metrics.ssim_torch`: 11-tap Gaussian
+    window of sigma 1.5, ``K1 = 0.01``, ``K2 = 0.03``, valid region, channels averaged).
 
     Parameters
     ----------
     x, y : torch.Tensor
-        ``(N, C, H, W)`` images, H and W at least ``win_size``.
+        ``(N, C, H, W)`` images, H and W at least 11.
     data_range : float
         Range of the intensities (1 for images scaled to [0, 1]).
     reduction : {"mean", "none"}
         Mean over the batch, or one value per image.
     """
-    if x.shape != y.shape or x.ndim != 4:
-        raise ValueError(
-            f"ssim needs two (N, C, H, W) tensors of one shape, got {x.shape}, {y.shape}"
-        )
-    if min(x.shape[-2:]) < win_size:
-        raise ValueError(f"ssim needs images of at least {win_size} px, got {tuple(x.shape[-2:])}")
-    c = x.shape[1]
-    win = _gaussian_window(win_size, sigma, c, x)
-
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(t, win, groups=c)
-
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mx, my = blur(x), blur(y)
-    vx = blur(x * x) - mx * mx
-    vy = blur(y * y) - my * my
-    cxy = blur(x * y) - mx * my
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    per_image = s.mean(dim=(1, 2, 3))
-    if reduction == "none":
-        return per_image
-    if reduction == "mean":
-        return per_image.mean()
-    raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    if reduction not in ("mean", "none"):
+        raise InputError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    per_image = ssim_torch(x, y, data_range, float64=False)
+    return per_image if reduction == "none" else per_image.mean()
 
 
 def ssim_loss(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
@@ -105,7 +75,7 @@ class DPFContentLoss(nn.Module):
         super().__init__()
         bank = make_dpf_bank() if bank is None else bank.detach().clone().float()
         if bank.ndim != 4 or bank.shape[1] != 1:
-            raise ValueError(f"DPF bank must have shape (n, 1, k, k), got {tuple(bank.shape)}")
+            raise InputError(f"DPF bank must have shape (n, 1, k, k), got {tuple(bank.shape)}")
         self.register_buffer("bank", bank)
 
     def forward(
@@ -113,12 +83,12 @@ class DPFContentLoss(nn.Module):
     ) -> torch.Tensor:
         levels = [sr_or_levels] if isinstance(sr_or_levels, torch.Tensor) else list(sr_or_levels)
         if not levels:
-            raise ValueError("DPF content loss needs at least one SR image")
+            raise InputError("DPF content loss needs at least one SR image")
         total = hr.new_zeros(())
         for level in levels:
             size = tuple(level.shape[-2:])
             if hr.shape[-2] % size[0] or hr.shape[-1] % size[1]:
-                raise ValueError(
+                raise InputError(
                     f"HR size {tuple(hr.shape[-2:])} is not a multiple of level size {size}"
                 )
             target = hr if tuple(hr.shape[-2:]) == size else F.adaptive_avg_pool2d(hr, size)

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError, InputNotFoundError
+
 __all__ = ["VGG19_LAYERS", "VGGFeatureLoss", "build_feature_loss", "load_vgg19_state"]
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,7 @@ def load_vgg19_state(path: str | os.PathLike, upto: int) -> dict[str, torch.Tens
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"VGG19 weights file not found: {path}")
+        raise InputNotFoundError(f"VGG19 weights file not found: {path}")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -76,9 +78,9 @@ def load_vgg19_state(path: str | os.PathLike, upto: int) -> dict[str, torch.Tens
         raw = torch.load(str(path), map_location="cpu", weights_only=True)
         raw = raw.get("state_dict", raw) if isinstance(raw, dict) else raw
         if not isinstance(raw, dict):
-            raise ValueError(f"{path} does not hold a state dict")
+            raise InputError(f"{path} does not hold a state dict")
     else:
-        raise ValueError(f"VGG19 weights must be a .safetensors or .pth file, got {path.name}")
+        raise InputError(f"VGG19 weights must be a .safetensors or .pth file, got {path.name}")
     found: dict[str, torch.Tensor] = {}
     for key, value in raw.items():
         m = _KEY.search(key)
@@ -91,12 +93,12 @@ def load_vgg19_state(path: str | os.PathLike, upto: int) -> dict[str, torch.Tens
         for kind, shape in (("weight", (cout, cin, 3, 3)), ("bias", (cout,))):
             key = f"features.{idx}.{kind}"
             if key not in found:
-                raise ValueError(
+                raise InputError(
                     f"{path} lacks {key}: expected a torchvision-style VGG19 state dict "
                     f"(keys 'features.N.weight')"
                 )
             if tuple(found[key].shape) != shape:
-                raise ValueError(
+                raise InputError(
                     f"{path}: {key} has shape {tuple(found[key].shape)}, VGG19 needs {shape} "
                     f"(is this VGG19 without batch norm?)"
                 )
@@ -136,16 +138,16 @@ class VGGFeatureLoss(nn.Module):
     ):
         super().__init__()
         if weights_path is None:
-            raise ValueError(
+            raise InputError(
                 "VGG feature loss needs VGG19 weights: give the path of a .safetensors (or .pth)"
                 " torchvision-style VGG19 state dict"
             )
         layers = {layer: 1.0} if isinstance(layer, str) else dict(layer)
         unknown = [name for name in layers if name not in VGG19_LAYERS]
         if unknown:
-            raise ValueError(f"unknown VGG19 layer(s) {unknown}; e.g. 'conv5_4', 'relu2_2'")
+            raise InputError(f"unknown VGG19 layer(s) {unknown}; e.g. 'conv5_4', 'relu2_2'")
         if criterion not in ("l1", "mse"):
-            raise ValueError(f"criterion must be 'l1' or 'mse', got {criterion!r}")
+            raise InputError(f"criterion must be 'l1' or 'mse', got {criterion!r}")
         self.layers = {VGG19_LAYERS[n]: float(w) for n, w in layers.items()}
         self.criterion = criterion
         self.feature_scale = float(feature_scale)
@@ -180,7 +182,7 @@ class VGGFeatureLoss(nn.Module):
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         if sr.shape != hr.shape:
-            raise ValueError(f"SR shape {tuple(sr.shape)} differs from HR {tuple(hr.shape)}")
+            raise InputError(f"SR shape {tuple(sr.shape)} differs from HR {tuple(hr.shape)}")
         feats = self._prepare(torch.cat([sr, hr.detach()], 0))
         dist = F.l1_loss if self.criterion == "l1" else F.mse_loss
         total = sr.new_zeros(())

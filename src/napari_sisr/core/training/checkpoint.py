@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..config import atomic_write_text
+from ..io.atomic import atomic_write_text
 
 CHECKPOINT_FORMAT = "napari-sisr-checkpoint"
 LATEST = "latest.json"

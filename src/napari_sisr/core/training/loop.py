@@ -20,10 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import DegradationParams, atomic_write_text
-from ..progress import Progress, StopLike, as_stop, run_to_end
-from ..train_config import DegradationRange, TrainConfig
+from ..degradation.params import DegradationParams, DegradationRange
+from ..devices import thread_count
+from ..errors import InputError, OutputExistsError
+from ..io.atomic import atomic_write_text
+from ..progress import Progress, Scores, StopLike, TrainProgress, as_stop, run_to_end
 from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from .config import TrainConfig
 from .session import Trainer, TrainingDiverged
 
 
@@ -64,20 +67,31 @@ class TrainResult:
     timing: dict[str, float] = field(default_factory=dict)
 
 
-def _prepare_run_dir(config: TrainConfig) -> Path:
-    if config.out is None:
-        raise ValueError("no output folder: set out (the run folder)")
-    out = Path(config.out)
+def check_run_dir(out: str | Path | None, resume: bool, overwrite: bool = False) -> bool:
+    """Check a run folder against the wish to resume; returns whether it holds a run.
+
+    Raises :class:`InputError` when there is nothing to resume, and
+    :class:`OutputExistsError` when a new run would replace one without ``overwrite``.
+    """
+    if out is None:
+        raise InputError("no output folder: set out (the run folder)")
+    out = Path(out)
     ckpt = out / "checkpoints"
     has_run = latest_checkpoint(ckpt) is not None if ckpt.exists() else False
-    if config.resume and not has_run:
-        raise ValueError(f"nothing to resume: {out} holds no checkpoint")
+    if resume and not has_run:
+        raise InputError(f"nothing to resume: {out} holds no checkpoint")
+    if not resume and has_run and not overwrite:
+        raise OutputExistsError(
+            f"{out} already holds a training run: resume it, choose another folder, or overwrite it"
+        )
+    return has_run
+
+
+def _prepare_run_dir(config: TrainConfig) -> Path:
+    has_run = check_run_dir(config.out, config.resume, config.overwrite)
+    out = Path(config.out)
+    ckpt = out / "checkpoints"
     if not config.resume and has_run:
-        if not config.overwrite:
-            raise FileExistsError(
-                f"{out} already holds a training run; resume it, choose another folder, "
-                "or pass overwrite"
-            )
         shutil.rmtree(ckpt)
         (out / "log.jsonl").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -141,11 +155,13 @@ class _Log:
 def iter_train(
     config: TrainConfig, stop: StopLike = None
 ) -> Generator[Progress, None, TrainResult]:
-    """Train a super-resolution generator, yielding a :class:`Progress` after every step.
+    """Train a super-resolution generator, yielding a :class:`TrainProgress` after every step.
 
-    ``Progress.data`` holds ``step``, ``phase`` ("content" or "adversarial"), ``losses``,
-    ``lr``, and, when computed, ``val`` (PSNR/SSIM of the model and of bicubic on the held-out
-    set) and ``preview`` (a small SR array of a validation image, normalised units).
+    Each update carries the step, the phase ("content" or "adversarial"), the loss terms and
+    the learning rate, and on the steps that compute them the validation :class:`Scores`
+    (model and bicubic on the held-out set) and a preview (a small SR array of a validation
+    image, normalised units). Setup phases yield plain :class:`Progress`. With
+    ``config.threads`` set, torch uses that many CPU threads in this job's thread only.
 
     Parameters
     ----------
@@ -166,8 +182,11 @@ def iter_train(
     CheckpointError
         A checkpoint could not be written (e.g. disk full); the previous one is intact.
     """
-    stop_fn = as_stop(stop)
-    c = config
+    with thread_count(config.threads):
+        return (yield from _run(config, as_stop(stop)))
+
+
+def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
     out = _prepare_run_dir(c)
     ckpt_dir = out / "checkpoints"
     yield Progress(0, c.iters, "loading images and building the networks")
@@ -218,12 +237,15 @@ def iter_train(
         for k, v in losses.items():
             acc[k] = acc.get(k, 0.0) + v
         n_acc += 1
-        data: dict[str, Any] = {
-            "step": step,
-            "phase": trainer.last_phase,
-            "losses": {k: v for k, v in losses.items() if k != "lr"},
-            "lr": losses["lr"],
-        }
+        update = TrainProgress(
+            step,
+            c.iters,
+            f"{trainer.last_phase} step {step}/{c.iters}",
+            step=step,
+            phase=trainer.last_phase,
+            losses={k: v for k, v in losses.items() if k != "lr"},
+            lr=losses["lr"],
+        )
         if step % c.log_every == 0 or step == c.iters:
             log.write(
                 {
@@ -235,16 +257,16 @@ def iter_train(
             acc, n_acc = {}, 0
         if step % val_every == 0 or step == c.iters:
             metrics = _validate(trainer, out, log)
-            data["val"] = metrics
+            update.val = Scores(**metrics)
         if step % preview_every == 0 or step == c.iters:
-            data["preview"] = trainer.preview()
+            update.preview = trainer.preview()
         if step % ckpt_every == 0 or step == c.iters:
             last_ckpt = checkpoint()
         elapsed = time.perf_counter() - t_start
         rate = (step - steps_at_start) / elapsed if elapsed > 0 else 0.0
-        data["steps_per_s"] = rate
-        eta = (c.iters - step) / rate if rate > 0 else None
-        yield Progress(step, c.iters, f"{trainer.last_phase} step {step}/{c.iters}", eta, data)
+        update.steps_per_s = rate
+        update.eta_s = (c.iters - step) / rate if rate > 0 else None
+        yield update
 
     if not metrics or metrics.get("step") != trainer.step:
         metrics = _validate(trainer, out, log)

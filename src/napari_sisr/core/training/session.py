@@ -15,11 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data import attach_lr, check_patch_fits, load_images, split_validation
-from ..patches import Degrader, PatchSampler, ValidationSet, soften
-from ..train_config import DegradationRange, TrainConfig
+from ..degradation.params import DegradationRange
+from ..devices import torch_device
+from ..errors import InputError
 from .checkpoint import flatten_optimizer, prefixed, unflatten_optimizer, unprefixed
+from .config import TrainConfig
 from .ema import EMA
+from .images import attach_lr, check_patch_fits, load_images, split_validation
+from .patches import Degrader, PatchSampler, ValidationSet, soften
 
 #: Offset of the validation noise seed from the training seed (the validation LR is fixed).
 VAL_SEED_OFFSET = 7919
@@ -27,15 +30,6 @@ VAL_SEED_OFFSET = 7919
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; training stopped before applying the bad step."""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
-    return dev
 
 
 def lr_factor(schedule: str, step: int, iters: int) -> float:
@@ -54,7 +48,7 @@ class Trainer:
         from ..archs import build_discriminator, build_generator, get_spec
 
         c = self.config = config
-        self.device = resolve_device(c.device)
+        self.device = torch_device(c.device)
         self.spec = get_spec(c.arch)
         self._load_data()
         with torch.random.fork_rng(devices=[]):  # weight init from the run's seed only
@@ -91,7 +85,7 @@ class Trainer:
             percentiles=c.percentiles,
         )
         if not c.hr:
-            raise ValueError("no HR images given")
+            raise InputError("no HR images given")
         images = load_images(c.hr, what="HR", **kw)
         if c.paired:
             images = attach_lr(images, load_images(c.lr_images, what="LR", **kw), c.scale)
@@ -120,7 +114,7 @@ class Trainer:
         src = load_model(init, device="cpu")
         missing, unexpected = self.net_g.load_state_dict(src.state_dict(), strict=False)
         if missing or unexpected:
-            raise ValueError(
+            raise InputError(
                 f"init model {init!r} does not match {self.config.arch!r}/{self.config.preset!r}"
             )
 
@@ -301,7 +295,7 @@ class Trainer:
         saved = meta.get("config", {})
         for key in ("arch", "preset", "scale", "in_channels", "arch_overrides", "adversarial"):
             if key in saved and saved[key] != getattr(self.config, key):
-                raise ValueError(
+                raise InputError(
                     f"cannot resume: the checkpoint was trained with {key}={saved[key]!r}, "
                     f"the config asks for {getattr(self.config, key)!r}"
                 )

@@ -1,0 +1,78 @@
+"""Command line: ``napari-sisr <subcommand> ...``.
+
+Each subcommand is a module with an ``add(subparsers)`` function that registers its parser and
+a ``run`` callable; the work itself lives in :mod:`napari_sisr.core`. Errors the user can fix
+(:class:`~napari_sisr.core.errors.InputError`, invalid settings, file-system errors) are printed
+as one line on stderr with exit code 2; any other error is a bug: its traceback goes to the log
+file named in the message, and the exit code is 1. Results the scripts read go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from . import fit, models, noise, predict, simulate, train
+
+#: Subcommand modules, in the order ``--help`` lists them.
+SUBCOMMANDS = [simulate, fit, noise, train, predict, models]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="napari-sisr",
+        description="GAN super-resolution for microscopy: fit, train, predict.",
+    )
+    parser.add_argument("--version", action="version", version=f"napari-sisr {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for command in SUBCOMMANDS:
+        command.add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``napari-sisr`` console command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from ..core.errors import describe, is_expected, log_internal_error
+    from ..core.progress import Cancelled
+
+    prefix = f"napari-sisr {args.command}"
+    try:
+        return int(args.run(args) or 0)
+    except (Cancelled, KeyboardInterrupt):
+        print(f"{prefix}: cancelled", file=sys.stderr)
+        return 130
+    except MemoryError as err:
+        if args.verbose:
+            raise
+        where = log_internal_error(err, prefix)
+        print(
+            f"{prefix}: error: out of memory ({describe(err)}): use smaller tiles, a smaller "
+            f"batch or smaller images" + (f" (details in {where})" if where else ""),
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as err:
+        if args.verbose:
+            raise
+        if is_expected(err):
+            print(f"{prefix}: error: {describe(err)}", file=sys.stderr)
+            return 2
+        where = log_internal_error(err, prefix)
+        print(
+            f"{prefix}: internal error ({type(err).__name__}: {describe(err)}); please report "
+            "it" + (f" with the log {where}" if where else ""),
+            file=sys.stderr,
+        )
+        return 1

@@ -1,0 +1,116 @@
+"""Pieces every subcommand shares: progress on stderr, reading HR/LR pairs, option parsing.
+
+Errors the user can fix are raised as :class:`~napari_sisr.core.errors.InputError` (the
+subcommands and core alike); :func:`napari_sisr.cli.main` prints them as one line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+
+from ..core.errors import InputError
+
+
+def progress_printer(quiet: bool) -> Callable:
+    """A callback that renders progress updates as a tqdm bar on stderr.
+
+    The bar appears with the first update that has work to count (never an empty ``0/N``
+    bar before an error). Training updates also show their loss terms, and every validation
+    is written as a line of its own above the bar.
+    """
+    if quiet:
+        return lambda update: None
+    from tqdm import tqdm
+
+    from ..core.progress import TrainProgress
+
+    state: dict = {}
+
+    def callback(update) -> None:
+        bar = state.get("bar")
+        if bar is None or bar.total != update.total:
+            if bar is not None:
+                bar.close()
+            bar = state["bar"] = tqdm(total=update.total, file=sys.stderr, leave=False)
+        bar.set_description(update.message[:40], refresh=False)
+        bar.n = update.done
+        if isinstance(update, TrainProgress):
+            bar.unit = "step"
+            shown = {k: f"{v:.4g}" for k, v in update.losses.items() if k.startswith("l_")}
+            if shown:
+                bar.set_postfix(shown, refresh=False)
+            if update.val is not None:
+                bar.write(validation_line(update.step, update.val, update.losses), file=sys.stderr)
+        bar.refresh()
+        if update.done >= update.total:
+            bar.close()
+            state.pop("bar", None)
+
+    return callback
+
+
+def validation_line(step: int, val, losses: dict[str, float]) -> str:
+    """``step N: val PSNR ... (bicubic ...), SSIM ... (bicubic ...); losses``."""
+    text = (
+        f"step {step}: val PSNR {val.psnr:.2f} dB (bicubic {val.psnr_bicubic:.2f}), "
+        f"SSIM {val.ssim:.4f} (bicubic {val.ssim_bicubic:.4f})"
+    )
+    if losses:
+        text += "; " + ", ".join(f"{k} {v:.4g}" for k, v in losses.items())
+    return text
+
+
+def channel_count(arr, what: str) -> int:
+    """Channels of an image read from a file: 1 for a plane, C for RGB(A) or a (C, Y, X) stack."""
+    if arr.ndim == 2:
+        return 1
+    if arr.ndim == 3:
+        return arr.shape[-1] if arr.shape[-1] in (3, 4) else arr.shape[0]
+    raise InputError(
+        f"{what} image has shape {arr.shape}: expected one 2D plane, RGB, or a channel stack "
+        "(pick a plane of z-stacks and time-lapses first)"
+    )
+
+
+def read_pair(hr_path: str, lr_path: str, channel: int | None):
+    """Read an HR/LR pair of files and reduce both to the same 2D plane for fitting.
+
+    RGB(A) becomes its luminance unless ``channel`` picks one channel of both images.
+    """
+    from ..core.io.images import read_image, to_gray
+
+    planes = []
+    arrays = {"HR": read_image(hr_path), "LR": read_image(lr_path)}
+    counts = {k: channel_count(a, k) for k, a in arrays.items()}
+    if counts["HR"] > 1 and counts["LR"] > 1 and counts["HR"] != counts["LR"]:
+        raise InputError(
+            f"mismatched channels: HR has {counts['HR']} channels, LR has {counts['LR']}"
+        )
+    for what, arr in arrays.items():
+        if channel is not None and counts[what] == 1 and channel != 0:
+            raise InputError(
+                f"mismatched channels: {what} image is single-channel, so --channel {channel} "
+                "does not exist in it"
+            )
+        try:
+            planes.append(to_gray(arr, channel if counts[what] > 1 else None))
+        except InputError as err:
+            raise InputError(f"{what} image: {err}") from None
+    return planes[0], planes[1]
+
+
+def key_values(items: list[str], flag: str) -> dict:
+    """``["n_blocks=8", "skip=bicubic"]`` -> ``{"n_blocks": 8, "skip": "bicubic"}`` (``flag``
+    names the option in errors)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{flag} expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out

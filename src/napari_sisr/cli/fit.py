@@ -1,0 +1,61 @@
+"""``napari-sisr fit``: fit the degradation model to a real HR/LR pair."""
+
+from __future__ import annotations
+
+import json
+
+from ..core.errors import InputError
+from ._common import progress_printer, read_pair
+
+
+def add(sub) -> None:
+    p = sub.add_parser("fit", help="fit the degradation model to a real HR/LR pair")
+    p.add_argument("hr", help="HR image of the field")
+    p.add_argument("lr", help="real LR capture of the same field (not registered)")
+    p.add_argument("--scale", type=int, required=True, help="integer scale between the grids")
+    p.add_argument("-o", "--output", help="write the parameters to this JSON file")
+    p.add_argument("--channel", type=int, help="fit this channel instead of the luminance")
+    p.add_argument("--anisotropic", action="store_true", help="fit sigma_y and sigma_x")
+    p.add_argument("--poisson", action="store_true", help="fit Poisson-Gaussian noise")
+    p.add_argument(
+        "--hr-ratio",
+        metavar="R|auto",
+        help="HR pixels per LR pixel when that is not the integer --scale (e.g. 7.31 = LR pixel "
+        "size / HR pixel size, or 'auto' to estimate it): the HR image is first resampled to "
+        "exactly --scale times the LR grid, and the parameters refer to that grid",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..core.degradation.fit import fit_degradation
+
+    hr, lr = read_pair(args.hr, args.lr, args.channel)
+    ratio = None
+    if args.hr_ratio is not None:
+        from ..core.degradation.pairs import estimate_ratio, resample_hr
+
+        if args.hr_ratio == "auto":
+            ratio, _ = estimate_ratio(hr, lr)
+        else:
+            try:
+                ratio = float(args.hr_ratio)
+            except ValueError:
+                msg = f"--hr-ratio must be a number or 'auto', got {args.hr_ratio!r}"
+                raise InputError(msg) from None
+        hr = resample_hr(hr, ratio, args.scale)
+    params = fit_degradation(
+        hr,
+        lr,
+        args.scale,
+        anisotropic=args.anisotropic,
+        poisson=args.poisson,
+        progress=progress_printer(args.quiet),
+    )
+    if ratio is not None:
+        params.notes["hr_resampled"] = {"ratio": ratio, "zoom": args.scale / ratio}
+    if args.output:
+        params.save(args.output)
+    print(json.dumps(params.summary()))
+    return 0

@@ -1,0 +1,178 @@
+"""``napari-sisr predict``: super-resolve files or folders of images in tiles.
+
+TIFF / OME-TIFF inputs are read lazily (as zarr), PNG / JPEG whole, zarr / OME-Zarr chunk by
+chunk. Outputs are OME-Zarr folders (any size, resumable) or TIFF files (small results).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from ..core.errors import InputError, OutputExistsError
+
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr")
+TIFF_OUT_MAX_BYTES = 1 << 30
+
+
+def add(sub) -> None:
+    from ..core.inference.config import PRECISIONS, PredictConfig
+    from ..core.modelio import DEFAULT_MODEL
+
+    default = {k: f.default for k, f in PredictConfig.model_fields.items()}
+    p = sub.add_parser("predict", help="super-resolve images with a trained model (tiled)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="images, OME-Zarr or folders")
+    p.add_argument("-o", "--output", required=True, help="output .zarr / .tif, or a folder")
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="bundled model name (see 'napari-sisr models') or a model path (.json / .safetensors)",
+    )
+    p.add_argument(
+        "--tile", type=int, help=f"tile size in input pixels (default {default['tile']})"
+    )
+    p.add_argument("--halo", help="halo in input pixels, or 'auto' (the receptive field; default)")
+    p.add_argument("--batch", type=int, help=f"tiles per forward pass (default {default['batch']})")
+    p.add_argument("--device", help=f"auto, cpu, cuda, cuda:N or mps (default {default['device']})")
+    p.add_argument("--precision", choices=PRECISIONS, help=f"default {default['precision']}")
+    p.add_argument("--dtype", choices=["input", "float32"], default="input", help="output dtype")
+    p.add_argument(
+        "--format",
+        choices=["auto", "zarr", "tif"],
+        default="auto",
+        help="output format for folder outputs (auto: TIFF if small, else OME-Zarr)",
+    )
+    p.add_argument("--level", type=int, help="pyramid level of multiscale inputs (default 0)")
+    p.add_argument("--channel-axis", type=int, help="axis of channels (processed separately)")
+    p.add_argument("--axes", help="axis names of the input, e.g. tczyx")
+    p.add_argument("--pixel-size", type=float, help="input pixel size in um (if not in the file)")
+    p.add_argument("--blend", action="store_true", help="cross-fade overlapping tiles")
+    p.add_argument("--scheduler", help="dask.distributed scheduler address (tcp://host:port)")
+    p.add_argument("--workers", type=int, help="local worker threads (default 2)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def predict_config(args):
+    """The :class:`PredictConfig` of the parsed flags (unset flags keep core's defaults)."""
+    from ..core.inference.config import PredictConfig
+
+    halo = args.halo
+    if halo is not None and halo != "auto":
+        halo = _int(halo, "--halo")
+    given = {
+        "tile": args.tile,
+        "halo": halo,
+        "batch": args.batch,
+        "device": args.device,
+        "precision": args.precision,
+        "dtype": "float32" if args.dtype == "float32" else None,
+        "blend": True if args.blend else None,
+        "level": args.level,
+        "channel_axis": args.channel_axis,
+        "axes": args.axes,
+        "pixel_size": args.pixel_size,
+        "num_workers": args.workers,
+    }
+    return PredictConfig(**{k: v for k, v in given.items() if v is not None})
+
+
+def _is_zarr(path: Path) -> bool:
+    return path.is_dir() and (
+        path.suffix.lower() == ".zarr"
+        or any((path / f).exists() for f in (".zarray", ".zgroup", "zarr.json"))
+    )
+
+
+def expand_inputs(items: list[str]) -> list[Path]:
+    """Files and zarr folders named, plus the images inside plain folders (sorted)."""
+    out: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if not path.exists():
+            raise InputError(f"input not found: {path}")
+        if path.is_dir() and not _is_zarr(path):
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if (p.is_file() or _is_zarr(p)) and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not found:
+                raise InputError(f"no images (TIFF, PNG, JPEG, zarr) in folder {path}")
+            out += found
+        else:
+            out.append(path)
+    return out
+
+
+def _targets(inputs: list[Path], output: str, fmt: str) -> list[tuple[Path, Path | None]]:
+    """(input, output path) pairs; ``None`` output = decide the format once the size is known."""
+    out = Path(output)
+    single = len(inputs) == 1 and out.suffix.lower() in (".zarr", ".tif", ".tiff")
+    if single:
+        return [(inputs[0], out)]
+    if out.suffix.lower() in (".tif", ".tiff") or (out.exists() and not out.is_dir()):
+        raise InputError(f"several inputs: -o must be a folder, got {out}")
+    pairs = []
+    for p in inputs:
+        stem = p.name.split(".")[0] + "_sr"
+        pairs.append(
+            (
+                p,
+                out / (stem + ".zarr")
+                if fmt == "zarr"
+                else out / (stem + ".tif")
+                if fmt == "tif"
+                else out / stem,
+            )
+        )
+    return pairs
+
+
+def run(args) -> int:
+    from ..core.inference.predict import iter_predict, prepare
+    from ..core.inference.runner import resolve_model
+    from ..core.progress import run_to_end
+    from ._common import progress_printer
+
+    config = predict_config(args)
+    inputs = expand_inputs(args.inputs)
+    model, _ = resolve_model(args.model)  # load once, clear error if missing or corrupt
+    for src, dst in _targets(inputs, args.output, args.format):
+        if dst is None or dst.suffix == "":
+            nbytes = prepare(str(src), model, config).lazy.nbytes
+            small = src.is_file() and nbytes <= TIFF_OUT_MAX_BYTES
+            dst = (dst or Path(args.output)).with_suffix(".tif" if small else ".zarr")
+        if dst.exists() and not args.overwrite and dst.suffix.lower() != ".zarr":
+            raise OutputExistsError(f"{dst} exists; pass --overwrite to replace it")
+        t0 = time.perf_counter()
+        gen = iter_predict(
+            str(src),
+            model,
+            out=dst,
+            overwrite=args.overwrite,
+            scheduler=args.scheduler,
+            config=config,
+        )
+        result = run_to_end(gen, progress_printer(args.quiet))
+        print(
+            json.dumps(
+                {
+                    "input": str(src),
+                    "output": str(dst),
+                    "shape": list(result.shape),
+                    "dtype": str(result.dtype),
+                    "seconds": round(time.perf_counter() - t0, 2),
+                }
+            )
+        )
+    return 0
+
+
+def _int(value: str, flag: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"{flag} must be an integer or 'auto', got {value!r}") from None

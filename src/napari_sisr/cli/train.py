@@ -1,0 +1,231 @@
+"""``napari-sisr train``: train a super-resolution model from HR images.
+
+Writes ``RUN_DIR/model.safetensors`` + ``RUN_DIR/model.json`` (loadable by ``predict`` and
+``load_model``), ``RUN_DIR/checkpoints/``, ``RUN_DIR/log.jsonl`` and ``RUN_DIR/config.json``.
+Progress goes to stderr (a tqdm bar and a line per validation); a JSON summary goes to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..core.errors import InputError
+from ._common import key_values, progress_printer
+
+
+def add(sub) -> None:
+    from ..core.degradation.params import BLIND_NOISE_STD, BLIND_SIGMA_PER_SCALE
+    from ..core.training.config import DEFAULT_SCALE, TrainConfig
+
+    d = {k: f.default for k, f in TrainConfig.model_fields.items()}
+    p = sub.add_parser("train", help="train a super-resolution model on HR images")
+    p.add_argument(
+        "--hr",
+        nargs="+",
+        metavar="PATH",
+        help="HR training images (with --resume, default: those of RUN_DIR/config.json)",
+    )
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    p.add_argument(
+        "--scale",
+        type=int,
+        help=f"scale factor (default: the --degradation's or the --init model's, else "
+        f"{DEFAULT_SCALE})",
+    )
+    p.add_argument("--arch", help="architecture (default srresnet, or the --init model's)")
+    p.add_argument("--preset", help="architecture preset (default fast)")
+    p.add_argument("--degradation", metavar="PARAMS.json", help="fitted degradation (from 'fit')")
+    blind = p.add_argument_group("blind model (ranges sampled per patch; normalised units)")
+    lo, hi = BLIND_SIGMA_PER_SCALE
+    blind.add_argument(
+        "--blind-sigma",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help=f"PSF sigma, HR px (default {lo} to {hi} x the scale)",
+    )
+    blind.add_argument(
+        "--blind-noise",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="noise std, fraction of the range (default {} to {})".format(*BLIND_NOISE_STD),
+    )
+    blind.add_argument("--blind-poisson", type=float, nargs=2, metavar=("MIN", "MAX"))
+    blind.add_argument(
+        "--blind-noise-sampling",
+        choices=["uniform", "log"],
+        help="draw the noise std uniformly (default) or uniformly in its logarithm",
+    )
+    blind.add_argument(
+        "--blind-content-sigma",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="also blur the HR patch itself by this much (HR px): soft specimens exist",
+    )
+    p.add_argument("--lr-images", nargs="+", metavar="PATH", help="paired mode: real LR images")
+    p.add_argument(
+        "--val-lr-images", nargs="+", metavar="PATH", help="paired mode: LR of the --val images"
+    )
+    val = p.add_mutually_exclusive_group()
+    val.add_argument("--val", nargs="+", metavar="PATH", help="held-out validation images")
+    val.add_argument(
+        "--val-fraction", type=float, help=f"hold out this fraction (default {d['val_fraction']})"
+    )
+    p.add_argument("--iters", type=int, help=f"generator updates (default {d['iters']})")
+    p.add_argument("--warmup", type=int, help="content-only steps before the GAN")
+    p.add_argument("--no-gan", action="store_true", help="content losses only (no discriminator)")
+    p.add_argument("--patch", type=int, help=f"HR patch size (default {d['patch']})")
+    p.add_argument("--batch", type=int, help=f"batch size (default {d['batch']})")
+    p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
+    p.add_argument("--schedule", choices=["step", "cosine", "constant"])
+    p.add_argument(
+        "--val-every", type=int, help=f"validate every N steps (default {d['val_every']})"
+    )
+    p.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")
+    p.add_argument(
+        "--export",
+        choices=["best", "last"],
+        help="model.* = best validation PSNR (default) or last",
+    )
+    p.add_argument(
+        "--arch-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one generator setting of the preset, e.g. n_blocks=8 or skip=bicubic "
+        "(repeatable; VALUE is read as JSON when it parses, else as text)",
+    )
+    p.add_argument(
+        "--loss",
+        action="append",
+        metavar="KEY=WEIGHT",
+        help="override one loss weight of the preset, e.g. pixel_mse=1 or pixel_l1=0 "
+        "(repeatable; 0 switches a term off; unknown keys are refused with the list)",
+    )
+    p.add_argument("--in-channels", type=int, help="model channels (default 1)")
+    p.add_argument("--channel-axis", type=int, help="channel axis of multichannel images")
+    p.add_argument("--init", metavar="MODEL", help="fine-tune this model (path or bundled name)")
+    p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in RUN_DIR")
+    p.add_argument("--device", help=f"auto, cpu, cuda, cuda:1 or mps (default {d['device']})")
+    p.add_argument("--seed", type=int, help=f"random seed (default {d['seed']})")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: every core)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(run=run)
+
+
+def build_config(args):
+    """The :class:`TrainConfig` described by the parsed arguments (validation errors are
+    raised as they are; the command line prints them field by field)."""
+    from ..core.degradation.params import DegradationParams, DegradationRange
+    from ..core.training.config import TrainConfig
+
+    fields = {
+        "hr": args.hr,
+        "out": args.out,
+        "scale": args.scale,
+        "arch": args.arch,
+        "preset": args.preset,
+        "lr_images": args.lr_images,
+        "val": args.val,
+        "val_lr_images": args.val_lr_images,
+        "checkpoint_every": args.checkpoint_every,
+        "export": args.export,
+        "val_fraction": args.val_fraction,
+        "iters": args.iters,
+        "warmup": args.warmup,
+        "patch": args.patch,
+        "batch": args.batch,
+        "lr": args.lr,
+        "schedule": args.schedule,
+        "val_every": args.val_every,
+        "in_channels": args.in_channels,
+        "channel_axis": args.channel_axis,
+        "init": args.init,
+        "device": args.device,
+        "threads": args.threads,
+        "seed": args.seed,
+        "resume": args.resume,
+        "overwrite": args.overwrite,
+    }
+    if args.arch_option:
+        fields["arch_overrides"] = key_values(args.arch_option, "--arch-option")
+    if args.loss:
+        fields["loss_weights"] = key_values(args.loss, "--loss")
+    if args.no_gan:
+        fields["adversarial"] = False
+    if args.degradation:
+        fields["degradation"] = DegradationParams.load(args.degradation)
+    blind_given = (
+        args.blind_sigma,
+        args.blind_noise,
+        args.blind_poisson,
+        args.blind_noise_sampling,
+        args.blind_content_sigma,
+    )
+    if any(v is not None for v in blind_given):
+        ranges = {}
+        if args.blind_sigma:
+            ranges["sigma"] = tuple(args.blind_sigma)
+        if args.blind_noise:
+            ranges["noise_std"] = tuple(args.blind_noise)
+        if args.blind_poisson:
+            ranges["poisson_a"] = tuple(args.blind_poisson)
+        if args.blind_noise_sampling:
+            ranges["noise_sampling"] = args.blind_noise_sampling
+        if args.blind_content_sigma:
+            ranges["content_sigma"] = tuple(args.blind_content_sigma)
+        fields["blind"] = DegradationRange(**ranges)
+    given = {k: v for k, v in fields.items() if v is not None}
+    if args.resume:
+        given = {**_saved_fields(args.out, TrainConfig), **given}
+        if "degradation" in fields or "blind" in fields:
+            given.pop("blind" if "degradation" in fields else "degradation", None)
+    if not given.get("hr"):
+        raise InputError("give the HR training images with --hr")
+    return TrainConfig(**given)
+
+
+def _saved_fields(out: str, config_cls) -> dict:
+    """Settings of the run in ``out`` (its config.json), for ``--resume`` without repeating them.
+
+    Image sources are reused only when they are files that still exist.
+    """
+    from pathlib import Path
+
+    path = Path(out) / "config.json"
+    if not path.is_file():
+        return {}
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}
+    skip = {"version", "resume", "overwrite", "out"}
+    fields = {k: v for k, v in saved.items() if k in config_cls.model_fields and k not in skip}
+    for key, items in saved.get("sources", {}).items():
+        if items and all(Path(i).is_file() for i in items):
+            fields[key] = items
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def run(args) -> int:
+    from ..core.training import CheckpointError, TrainingDiverged, train
+
+    config = build_config(args)
+    try:
+        result = train(config, progress=progress_printer(args.quiet))
+    except (TrainingDiverged, CheckpointError) as err:
+        raise InputError(str(err)) from None
+    summary = {
+        "model": str(result.model),
+        "run_dir": str(result.run_dir),
+        "steps": result.steps,
+        "stopped": result.stopped,
+        "val": result.metrics,
+        "best_val": result.best_metrics,
+        "split": result.split,
+        **result.timing,
+    }
+    print(json.dumps(summary))
+    return 0

@@ -1,0 +1,131 @@
+"""The settings of a super-resolution job, validated once for every front end.
+
+:class:`PredictConfig` is what :func:`~napari_sisr.core.inference.predict.predict` takes as
+keyword arguments (or as ``config=``), what the command line builds from its flags and what
+the Super-resolve widget builds from its controls; its defaults are the defaults of all three.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..errors import InputError
+
+__all__ = ["DEFAULT_TILE", "PRECISIONS", "PredictConfig"]
+
+#: Default tile core in LR pixels: as fast as 512 on a CPU with the default two local threads
+#: (benchmarks/bench_efficiency.py) and four times finer for progress and cancelling.
+DEFAULT_TILE = 256
+#: Precisions a forward pass can run in.
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+class PredictConfig(BaseModel):
+    """How to super-resolve an image (everything but the image, the model and the output).
+
+    Attributes
+    ----------
+    scale : int, optional
+        Upscaling factor, for plain ``nn.Module`` models that carry none.
+    tile : int
+        Tile core in LR pixels (:data:`DEFAULT_TILE`).
+    halo : int or "auto"
+        Context read around each tile, LR pixels; ``"auto"`` = the model's receptive field,
+        which makes tiled output equal untiled output.
+    batch : int
+        Tiles per forward pass.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    precision : {"fp32", "bf16", "fp16"}
+        Autocast precision of the forward pass.
+    dtype : str, optional
+        Output dtype; default the input's (floats for non-numeric inputs).
+    blend : bool, optional
+        Cross-fade overlapping tiles; default only for models without a finite receptive field.
+    rgb, channel_axis, axes, level, pixel_size : optional
+        Input layout: colour last axis, the channel axis, axis names (e.g. ``"tczyx"``), the
+        pyramid level of multiscale inputs, and the pixel size in micrometres (a number, a
+        ``(y, x)`` pair or a dict by axis name) when the input does not carry it.
+    normalization : dict, optional
+        Overrides the model's intensity normalisation (``{"mode": "percentile", "low": ...}``).
+    intensity_range : (float, float), optional
+        Fixed ``(low, high)`` input range instead of percentiles.
+    torch_threads : int or dict, optional
+        CPU threads of each forward pass (a dict: worker host -> worker processes there).
+    num_workers : int, optional
+        Local dask threads (default 2: one runs the network while the other reads and writes).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    scale: int | None = Field(None, ge=1, le=16)
+    tile: int = Field(DEFAULT_TILE, ge=8, le=16384)
+    halo: int | Literal["auto"] = "auto"
+    batch: int = Field(1, ge=1, le=4096)
+    device: str = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    dtype: str | None = None
+    blend: bool | None = None
+    rgb: bool | None = None
+    channel_axis: int | None = None
+    axes: str | None = None
+    level: int = Field(0, ge=0, le=64)
+    pixel_size: float | tuple[float, float] | dict[str, float] | None = None
+    normalization: dict[str, Any] | None = None
+    intensity_range: tuple[float, float] | None = None
+    torch_threads: int | dict[str, int] | None = None
+    num_workers: int | None = Field(None, ge=1, le=256)
+
+    @field_validator("halo")
+    @classmethod
+    def _check_halo(cls, v):
+        if v != "auto" and int(v) < 0:
+            raise InputError(f"halo must be >= 0 or 'auto', got {v}")
+        return v
+
+    @field_validator("dtype", mode="before")
+    @classmethod
+    def _check_dtype(cls, v):
+        if v is None:
+            return None
+        import numpy as np
+
+        try:
+            dt = np.dtype(v)
+        except TypeError:
+            raise InputError(f"unknown output dtype {v!r}") from None
+        if dt.kind not in "uif":
+            raise InputError(f"output dtype must be an integer or float type, got {dt}")
+        return dt.name
+
+    @field_validator("pixel_size")
+    @classmethod
+    def _check_pixel_size(cls, v):
+        values = v.values() if isinstance(v, dict) else v if isinstance(v, tuple) else [v]
+        for x in [] if v is None else values:
+            if not (math.isfinite(float(x)) and float(x) > 0):
+                raise InputError(f"pixel size must be a positive number, got {v}")
+        return v
+
+    @field_validator("intensity_range")
+    @classmethod
+    def _check_range(cls, v):
+        if v is not None and not (all(math.isfinite(x) for x in v) and v[1] > v[0]):
+            raise InputError(f"intensity_range must be (low, high) with high > low, got {v}")
+        return v
+
+    @field_validator("torch_threads")
+    @classmethod
+    def _check_threads(cls, v):
+        if isinstance(v, int) and v < 1:
+            raise InputError(f"torch_threads must be at least 1, got {v}")
+        return v
+
+    @classmethod
+    def build(cls, config: PredictConfig | None = None, **options: Any) -> PredictConfig:
+        """``config`` (or the defaults) with ``options`` laid over it, validated."""
+        base = config.model_dump(exclude_unset=True) if config is not None else {}
+        return cls(**{**base, **options})

@@ -1,0 +1,266 @@
+"""Turn whatever the user passes as an image into one lazy layout for inference.
+
+Accepted: numpy, dask and zarr arrays, other array-likes, napari multiscale lists, objects with
+napari layer attributes (``data``, ``rgb``, ``multiscale``, ``scale``, ``translate``) and file
+paths (TIFF / OME-TIFF, PNG / JPEG, zarr / OME-Zarr). Inside, the image is a dask array of
+shape ``(lead..., Y, X, C)``: the channel axis (RGB, or ``channel_axis``) is moved last, or a
+length-1 axis is added. :class:`Layout` maps blocks and results back to the user's layout.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, InputNotFoundError
+from ..io.dtypes import check_dtype
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the user's axes map to the internal ``(lead..., Y, X, C)`` layout."""
+
+    ndim: int
+    channel: int | None  # user axis moved to the internal last axis (None: one was added)
+
+    @property
+    def spatial(self) -> tuple[int, int]:
+        """User axis indices of Y and X (the last two axes that are not the channel axis)."""
+        rest = [i for i in range(self.ndim) if i != self.channel]
+        return rest[-2], rest[-1]
+
+    @property
+    def lead(self) -> list[int]:
+        """User axis indices of the internal leading axes, in order."""
+        return [i for i in range(self.ndim) if i != self.channel and i not in self.spatial]
+
+    def to_internal(self, x):
+        if self.channel is None:
+            return x[..., None]
+        return np.moveaxis(x, self.channel, -1)
+
+    def to_user(self, y):
+        """Internal-layout array (numpy or dask) -> user layout."""
+        if self.channel is None:
+            return y[..., 0]
+        return np.moveaxis(y, -1, self.channel)
+
+    def user_region(self, lead_idx: tuple[int, ...], ys: slice, xs: slice) -> tuple[slice, ...]:
+        """Region of the user-layout output covered by one internal block."""
+        region = [slice(None)] * self.ndim
+        for ax, i in zip(self.lead, lead_idx, strict=True):
+            region[ax] = slice(i, i + 1)
+        region[self.spatial[0]], region[self.spatial[1]] = ys, xs
+        return tuple(region)
+
+
+@dataclass
+class SRInput:
+    """A canonicalised input image."""
+
+    data: Any  # dask array, internal layout
+    layout: Layout
+    dtype: np.dtype
+    axes: str | None = None  # user-layout axis names when known
+    pixel_size: dict[str, float] = field(default_factory=dict)
+    translate: dict[str, float] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    stats_source: Any = None  # coarse level in the internal layout, for statistics
+    name: str = "image"
+
+    @property
+    def plane_shape(self) -> tuple[int, int]:
+        return tuple(self.data.shape[-3:-1])
+
+
+def _to_dask(arr, chunk_yx: int = 1024):
+    import dask.array as da
+
+    if isinstance(arr, da.Array):
+        return arr
+    if not hasattr(arr, "shape") or not hasattr(arr, "dtype"):
+        arr = np.asarray(arr)
+    try:
+        import zarr
+
+        if isinstance(arr, zarr.Array):
+            return da.from_zarr(arr)
+    except ImportError:  # pragma: no cover
+        pass
+    chunks = tuple([1] * (len(arr.shape) - 2) + [chunk_yx, chunk_yx])
+    if len(arr.shape) >= 3 and arr.shape[-1] in (3, 4):
+        chunks = tuple([1] * (len(arr.shape) - 3) + [chunk_yx, chunk_yx, -1])
+    return da.from_array(arr, chunks=chunks, asarray=isinstance(arr, np.ndarray))
+
+
+def guess_rgb(shape: tuple[int, ...]) -> bool:
+    """napari's rule: a last axis of 3 or 4 on an image of at least 3 dimensions."""
+    return len(shape) >= 3 and shape[-1] in (3, 4) and min(shape[-3:-1]) > 4
+
+
+def _tiff_metadata(path: Path) -> dict[str, Any]:
+    """Axis names and pixel sizes from OME-TIFF or ImageJ TIFF metadata (best effort)."""
+    import tifffile
+
+    out: dict[str, Any] = {}
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes = series.axes.lower().replace("s", "c")
+            if set(axes) <= set("tczyx") and len(set(axes)) == len(axes):
+                out["axes"] = axes
+            if tif.ome_metadata:
+                import xml.etree.ElementTree as ET
+
+                root = ET.fromstring(tif.ome_metadata)
+                pix = next((e for e in root.iter() if e.tag.endswith("Pixels")), None)
+                if pix is not None:
+                    for a in "xyz":
+                        v = pix.get(f"PhysicalSize{a.upper()}")
+                        if v is not None:
+                            out.setdefault("scale", {})[a] = float(v)
+                            unit = pix.get(f"PhysicalSize{a.upper()}Unit", "µm")
+                            out.setdefault("units", {})[a] = (
+                                "micrometer" if unit in ("µm", "um") else unit
+                            )
+            elif tif.imagej_metadata:
+                page = tif.pages[0]
+                res = page.tags.get("XResolution"), page.tags.get("YResolution")
+                unit = tif.imagej_metadata.get("unit", "")
+                if all(res) and unit in ("micron", "um", "µm", "\\u00B5m"):
+                    for a, tag in zip("xy", res, strict=True):
+                        num, den = tag.value
+                        out.setdefault("scale", {})[a] = den / num
+                        out.setdefault("units", {})[a] = "micrometer"
+                    if tif.imagej_metadata.get("spacing"):
+                        out["scale"]["z"] = float(tif.imagej_metadata["spacing"])
+                        out["units"]["z"] = "micrometer"
+    except Exception:  # noqa: BLE001 - metadata is optional; the pixels still load
+        return {}
+    return out
+
+
+def _open_path(path: Path, level: int) -> tuple[Any, dict[str, Any], Any]:
+    """Lazy array, metadata and a coarse level (for statistics) of a file or folder."""
+    from ..io.images import TIFF_SUFFIXES, open_lazy
+    from ..io.omezarr import read_ngff_metadata
+
+    if not path.exists():
+        raise InputNotFoundError(f"image not found: {path}")
+    arr = open_lazy(path, level=level)
+    meta: dict[str, Any] = {}
+    coarse = None
+    if path.is_dir():
+        meta = read_ngff_metadata(path, level)
+        n = meta.get("levels", 1)
+        if n > level + 1:
+            coarse = open_lazy(path, level=n - 1)
+    elif path.suffix.lower() in TIFF_SUFFIXES:
+        meta = _tiff_metadata(path)
+        if "axes" in meta and len(meta["axes"]) != arr.ndim:
+            meta.pop("axes")
+    return arr, meta, coarse
+
+
+def canonical_input(
+    image,
+    *,
+    rgb: bool | None = None,
+    channel_axis: int | None = None,
+    axes: str | None = None,
+    level: int = 0,
+    pixel_size: float | tuple | dict | None = None,
+) -> SRInput:
+    """Build the internal view of ``image`` (see the module docstring)."""
+    meta: dict[str, Any] = {}
+    coarse = None
+    name = "image"
+    layer_scale = layer_translate = None
+    if isinstance(image, str | os.PathLike):
+        path = Path(image)
+        name = path.name.split(".")[0]
+        image, meta, coarse = _open_path(path, level)
+    elif hasattr(image, "data") and hasattr(image, "multiscale") and not hasattr(image, "dtype"):
+        layer = image  # a napari layer (duck-typed: core never imports napari)
+        name = str(getattr(layer, "name", name))
+        if rgb is None:
+            rgb = bool(getattr(layer, "rgb", False))
+        layer_scale = tuple(getattr(layer, "scale", ()) or ()) or None
+        layer_translate = tuple(getattr(layer, "translate", ()) or ()) or None
+        image = layer.data
+        if getattr(layer, "multiscale", False):
+            image = list(image)
+    if isinstance(image, list | tuple) and image and hasattr(image[0], "shape"):
+        levels = list(image)
+        if not 0 <= level < len(levels):
+            raise InputError(f"multiscale image has {len(levels)} levels; level {level} requested")
+        coarse = levels[-1] if len(levels) > level + 1 else None
+        if layer_scale is not None and level:
+            f = np.array(levels[0].shape, float) / np.array(levels[level].shape, float)
+            layer_scale = tuple(np.array(layer_scale[-len(f) :]) * f)
+        image = levels[level]
+    check_dtype(image, "image")
+    data = _to_dask(image)
+    shape = tuple(data.shape)
+    axes = axes or meta.get("axes")
+    if axes is not None:
+        axes = axes.lower()
+        if len(axes) != len(shape):
+            raise InputError(f"axes {axes!r} do not match the image's {len(shape)} dimensions")
+        if channel_axis is None and "c" in axes:
+            channel_axis = axes.index("c")
+    if channel_axis is not None:
+        channel_axis = int(channel_axis) % len(shape)
+    elif rgb or (rgb is None and guess_rgb(shape)):
+        channel_axis = len(shape) - 1
+    min_nd = 3 if channel_axis is not None else 2
+    if len(shape) < min_nd:
+        raise InputError(f"expected an image of at least {min_nd} dimensions, got shape {shape}")
+    layout = Layout(len(shape), channel_axis)
+    if axes is None:
+        axes = _guess_axes(layout)
+    sizes, units, trans = _physical(axes, meta, pixel_size, layer_scale, layer_translate)
+    internal = layout.to_internal(data)
+    stats = layout.to_internal(_to_dask(coarse)) if coarse is not None else None
+    return SRInput(internal, layout, np.dtype(data.dtype), axes, sizes, trans, units, stats, name)
+
+
+def _guess_axes(layout: Layout) -> str | None:
+    names = [""] * layout.ndim
+    names[layout.spatial[0]], names[layout.spatial[1]] = "y", "x"
+    if layout.channel is not None:
+        names[layout.channel] = "c"
+    lead = layout.lead
+    if len(lead) > 2:
+        return None
+    for ax, n in zip(lead, "tz"[-len(lead) :] if lead else "", strict=True):
+        names[ax] = n
+    return "".join(names)
+
+
+def _physical(axes, meta, pixel_size, layer_scale, layer_translate):
+    """Pixel sizes, units and offsets per axis name from arguments, layer or file metadata."""
+    sizes: dict[str, float] = dict(meta.get("scale", {}))
+    units: dict[str, str] = dict(meta.get("units", {}))
+    trans: dict[str, float] = dict(meta.get("translation", {}))
+    if axes and layer_scale is not None:
+        names = [a for a in axes if a != "c"]
+        for a, v in zip(names[-len(layer_scale) :], layer_scale[-len(names) :], strict=False):
+            sizes[a] = float(v)
+        if layer_translate:
+            for a, v in zip(names[-len(layer_translate) :], layer_translate, strict=False):
+                trans[a] = float(v)
+    if pixel_size is not None:
+        if isinstance(pixel_size, dict):
+            sizes.update({k: float(v) for k, v in pixel_size.items()})
+        elif np.isscalar(pixel_size):
+            sizes["y"] = sizes["x"] = float(pixel_size)
+        else:
+            sizes["y"], sizes["x"] = (float(v) for v in pixel_size)
+        for a in ("y", "x"):
+            units.setdefault(a, "micrometer")
+    return sizes, units, trans

@@ -1,0 +1,171 @@
+"""Where a job's result goes: memory, an OME-Zarr folder (resumable) or a TIFF file."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, OutputExistsError
+from ..io.omezarr import OmeZarrWriter, ngff_order
+from .execute import NumpySink, ZarrSink, iter_execute, local_workers, store_graph
+
+log = logging.getLogger(__name__)
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+TIFF_LIMIT_BYTES = 4 << 30
+MARK_EVERY_S = 2.0
+
+
+class MemoryTarget:
+    """Compute into a numpy array in the input's layout."""
+
+    def __init__(self, job, client=None):
+        self.job, self.client = job, client
+        self.done: set[int] = set()
+        lazy = job.lazy
+        self.out = np.zeros(lazy.shape, dtype=lazy.dtype)
+
+    def run(self, stop, num_workers) -> Iterator[int]:
+        job = self.job
+        tiles = [len(b.tiles) for _, b in job.order]
+        if self.client is None:
+            sink = NumpySink(self.out, job.inp.layout)
+            graph, keys, index = store_graph(job.internal, job.order, sink, self.done)
+            n = local_workers(num_workers)
+            for batch in iter_execute(graph, keys, stop=stop, num_workers=n):
+                yield sum(tiles[index[k]] for k, _ in batch)
+            return
+        arr = job.internal
+        keys = [(arr.name, *lead, *b.index, 0) for lead, b in job.order]
+        index = {k: i for i, k in enumerate(keys)}
+        sink = NumpySink(self.out, job.inp.layout)
+        for batch in iter_execute(arr.dask, keys, stop=stop, client=self.client):
+            for k, block in batch:
+                lead, b = job.order[index[k]]
+                sink.put(lead, b.dst[0], b.dst[1], block)
+            yield sum(tiles[index[k]] for k, _ in batch)
+
+    def finish(self):
+        return self.out
+
+
+class TiffTarget(MemoryTarget):
+    """Compute in memory, then write an OME-TIFF with physical pixel sizes (atomically)."""
+
+    def __init__(self, job, path: Path, overwrite: bool, client=None):
+        if path.exists() and not overwrite:
+            raise OutputExistsError(f"{path} exists; pass overwrite to replace it")
+        nbytes = math.prod(job.lazy.shape) * np.dtype(job.lazy.dtype).itemsize
+        if nbytes > TIFF_LIMIT_BYTES:
+            raise InputError(
+                f"the result is {nbytes / 2**30:.1f} GiB: too large for a TIFF made in memory; "
+                "write to an OME-Zarr folder (.zarr) instead"
+            )
+        super().__init__(job, client)
+        self.path = path
+
+    def finish(self):
+        write_sr_tiff(self.path, self.out, self.job)
+        return self.out
+
+
+def write_sr_tiff(path: Path, data: np.ndarray, job) -> Path:
+    """Write a result as OME-TIFF with the output pixel sizes, via a temporary file."""
+    import tifffile
+
+    scale, _, units = job.out_axes_scale()
+    axes = (job.inp.axes or "").upper()
+    rgb = job.inp.layout.channel == data.ndim - 1 and data.shape[-1] in (3, 4)
+    meta: dict = {}
+    if axes and len(axes) == data.ndim:
+        meta["axes"] = axes[:-1] + "S" if rgb else axes
+        for a, s in zip(axes, scale, strict=True):
+            if a in "XYZ" and a.lower() in job.inp.pixel_size:
+                meta[f"PhysicalSize{a}"] = s
+                unit = units.get(a.lower(), "micrometer")
+                meta[f"PhysicalSize{a}Unit"] = "µm" if unit == "micrometer" else unit
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tifffile.imwrite(tmp, data, ome=True, metadata=meta, photometric="rgb" if rgb else None)
+    os.replace(tmp, path)
+    return path
+
+
+class ZarrTarget:
+    """Stream blocks into a resumable multiscale OME-Zarr (see :mod:`.omezarr`)."""
+
+    def __init__(self, job, path: Path, overwrite: bool, client=None):
+        self.job, self.client, self.path = job, client, path
+        axes = job.inp.axes
+        if not axes:
+            raise InputError("cannot name the image's axes for OME-Zarr: pass axes= (e.g. 'tzyx')")
+        self.perm = ngff_order(axes)
+        lazy = job.lazy
+        scale, trans, units = job.out_axes_scale()
+        layout = job.inp.layout
+        block_user = [1] * lazy.ndim
+        if layout.channel is not None:
+            block_user[layout.channel] = lazy.shape[layout.channel]
+        block_user[layout.spatial[0]] = job.internal.chunks[-3][0]
+        block_user[layout.spatial[1]] = job.internal.chunks[-2][0]
+        p = self.perm
+        self.writer = OmeZarrWriter(
+            path,
+            [lazy.shape[i] for i in p],
+            lazy.dtype,
+            "".join(axes[i] for i in p),
+            [block_user[i] for i in p],
+            [scale[i] for i in p],
+            [trans[i] for i in p],
+            units,
+            name=job.inp.name,
+        )
+        self.total = len(job.order)
+        self.done = self.writer.open(job.job_key(), self.total, overwrite=overwrite)
+
+    def run(self, stop, num_workers) -> Iterator[int]:
+        job = self.job
+        tiles = [len(b.tiles) for _, b in job.order]
+        sink = ZarrSink(self.writer, job.inp.layout, self.perm)
+        graph, keys, index = store_graph(job.internal, job.order, sink, self.done)
+        n = local_workers(num_workers)
+        last = time.monotonic()
+        try:
+            for batch in iter_execute(graph, keys, stop=stop, client=self.client, num_workers=n):
+                idx = [index[k] for k, _ in batch]
+                self.done.update(idx)
+                if time.monotonic() - last > MARK_EVERY_S:
+                    self.writer.mark(self.done, self.total)
+                    last = time.monotonic()
+                yield sum(tiles[i] for i in idx)
+        except BaseException:
+            self.writer.mark(self.done, self.total, complete=False)
+            raise
+
+    def finish(self):
+        import dask.array as da
+
+        if len(self.done) != self.total:  # pragma: no cover - guarded by run()
+            raise RuntimeError(f"{len(self.done)} of {self.total} blocks written")
+        self.writer.mark(self.done, self.total, complete=True)
+        arr = da.from_zarr(str(self.path / "0"))
+        inverse = list(np.argsort(self.perm))
+        return arr.transpose(inverse)
+
+
+def open_target(job, out, *, overwrite: bool = False, client=None):
+    """The output target for ``out`` (``None``, ``*.tif``, or an OME-Zarr folder)."""
+    if out is None:
+        return MemoryTarget(job, client)
+    path = Path(out)
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        return TiffTarget(job, path, overwrite, client)
+    if path.exists() and path.is_file():
+        raise OutputExistsError(f"{path} exists and is a file, not an OME-Zarr folder")
+    return ZarrTarget(job, path, overwrite, client)

@@ -1,0 +1,300 @@
+"""Tiled, dask-chunked super-resolution of images of any size.
+
+:func:`predict` returns a lazy dask array (or writes an OME-Zarr / TIFF and returns it);
+:func:`iter_predict` is the same job as a generator that yields :class:`Progress` per block of
+tiles, can be cancelled between tiles, and resumes interrupted OME-Zarr output.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..progress import PredictProgress, StopLike, Timer, as_stop, run_to_end
+from .config import DEFAULT_TILE, PredictConfig
+from .graph import JobSpec, build_graph
+from .input import SRInput, canonical_input
+from .intensity import intensity_stats, strided_sample
+from .runner import ModelInfo, ModelRunner, model_info, resolve_model
+from .tiling import TilePlan, make_plan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedJob:
+    """Everything decided before computing: input, model, plan, statistics and the graph."""
+
+    inp: SRInput
+    info: ModelInfo
+    runner: ModelRunner
+    spec: JobSpec
+    plan: TilePlan
+    batch: int
+    blend: bool
+    internal: Any  # dask array, internal layout
+    order: list
+
+    @property
+    def lazy(self):
+        """The result as a lazy dask array in the input's layout."""
+        return self.inp.layout.to_user(self.internal)
+
+    @property
+    def total_tiles(self) -> int:
+        return sum(len(b.tiles) for _, b in self.order)
+
+    def out_axes_scale(self) -> tuple[list[float], list[float], dict[str, str]]:
+        """Physical pixel size and offset per user axis of the output, and units."""
+        s, axes = self.spec.scale, self.inp.axes or ""
+        scale, trans = [], []
+        for a in axes:
+            p = float(self.inp.pixel_size.get(a, 1.0))
+            t = float(self.inp.translate.get(a, 0.0))
+            if a in "yx":
+                scale.append(p / s)
+                trans.append(t + p * (1 - s) / (2 * s))
+            else:
+                scale.append(1.0 if a == "c" else p)
+                trans.append(0.0 if a == "c" else t)
+        return scale, trans, dict(self.inp.units)
+
+    def job_key(self) -> dict[str, Any]:
+        """What identifies this job for resuming an interrupted output."""
+        lo_hi = None
+        if self.spec.stats is not None:
+            lo_hi = [np.round(v, 9).tolist() for v in self.spec.stats]
+        return {
+            "input": {"shape": list(self.lazy.shape), "dtype": str(self.inp.dtype)},
+            "model": {
+                "name": self.info.name,
+                "scale": self.info.scale,
+                "hash": _weights_hash(self.runner.net),
+            },
+            "tile": list(self.plan.tile),
+            "halo": self.plan.halo,
+            "batch": self.batch,
+            "blend": self.blend,
+            "stats": lo_hi,
+            "dtype": str(self.spec.out_dtype),
+            "precision": self.runner.precision,
+        }
+
+
+def _weights_hash(net) -> str:
+    import hashlib
+
+    h = hashlib.sha1()
+    for k, v in net.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def prepare(image, model, config: PredictConfig | None = None, **options) -> PreparedJob:
+    """Validate the settings and build the job's lazy graph (see :func:`predict`).
+
+    ``options`` are :class:`PredictConfig` fields, laid over ``config``.
+    """
+    c = PredictConfig.build(config, **options)
+    scale, tile, halo, blend = c.scale, c.tile, c.halo, c.blend
+    net, meta = resolve_model(model, scale)
+    info = model_info(net, meta, scale)
+    inp = canonical_input(
+        image,
+        rgb=c.rgb,
+        channel_axis=c.channel_axis,
+        axes=c.axes,
+        level=c.level,
+        pixel_size=c.pixel_size,
+    )
+    n_ch = inp.data.shape[-1]
+    if info.in_channels == 1:
+        joint = False
+    elif info.in_channels == n_ch:
+        joint = True
+    else:
+        has = "one channel" if n_ch == 1 else f"{n_ch} channels"
+        hint = " (RGBA? drop the alpha channel: image[..., :3])" if n_ch == 4 else ""
+        raise InputError(
+            f"model {info.name!r} expects {info.in_channels}-channel input but the image has "
+            f"{has}{hint}"
+        )
+    h, w = inp.plane_shape
+    if min(h, w) < info.min_size:
+        raise InputError(
+            f"image planes are {h}x{w} px, smaller than the model's minimum of {info.min_size} px"
+        )
+    if blend is None:
+        blend = info.receptive_field is None
+    if halo == "auto":
+        halo_px = info.receptive_field if info.receptive_field is not None else max(16, tile // 8)
+    else:
+        halo_px = int(halo)
+        rf = info.receptive_field
+        if not blend and rf is not None and halo_px < rf:
+            log.warning(
+                "halo %d < receptive field %d: tiles will differ from an untiled run", halo_px, rf
+            )
+    out_dtype = np.dtype(c.dtype) if c.dtype else _out_dtype(inp.dtype)
+    stats = _stats(inp, info, c.normalization, c.intensity_range, joint)
+    runner = ModelRunner(
+        net, info.scale, halo_px, c.device, c.precision, torch_threads=c.torch_threads
+    )
+    plan = make_plan((h, w), tile, halo_px, info.scale)
+    spec = JobSpec(info.scale, joint, stats, out_dtype, plan.window)
+    batch = c.batch
+    internal, order = build_graph(inp.data, runner, spec, plan, batch, blend)
+    return PreparedJob(inp, info, runner, spec, plan, batch, bool(blend), internal, order)
+
+
+def _out_dtype(in_dtype: np.dtype) -> np.dtype:
+    """The input's dtype when it is numeric, else float32."""
+    return np.dtype(in_dtype) if np.dtype(in_dtype).kind in "uif" else np.dtype(np.float32)
+
+
+def _stats(inp: SRInput, info: ModelInfo, normalization, intensity_range, joint: bool):
+    n_ch = inp.data.shape[-1]
+    norm = {**info.normalization, **(normalization or {})}
+    if intensity_range is not None:
+        lo, hi = (float(v) for v in intensity_range)
+        return np.full(n_ch, lo), np.full(n_ch, hi)
+    if norm.get("mode") == "none":
+        return None
+    source = inp.stats_source if inp.stats_source is not None else inp.data
+    sample = strided_sample(source)
+    return intensity_stats(sample, norm, per_channel=bool(norm.get("per_channel", not joint)))
+
+
+def predict(
+    image,
+    model,
+    *,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    scheduler=None,
+    progress=None,
+    config: PredictConfig | None = None,
+    **options,
+):
+    """Super-resolve an image in tiles, lazily.
+
+    Parameters
+    ----------
+    image : array-like, napari layer, list of arrays or path
+        Shape ``(..., Y, X)`` or ``(..., Y, X, C)`` for RGB; numpy, dask, zarr, a napari
+        multiscale list (``level`` picks one), a layer, or a TIFF / PNG / zarr path. Leading
+        axes (Z, T, C, ...) are processed plane by plane.
+    model : nn.Module or str or path
+        A project model (``load_model``), a model name or path, or any ``nn.Module`` mapping
+        ``(N, C, y, x)`` to ``(N, C, s*y, s*x)`` with a ``scale`` attribute (or ``scale=``).
+    out : path, optional
+        Write the result to an OME-Zarr folder (``.zarr``: multiscale, physical pixel sizes,
+        resumable) or a TIFF (``.tif``, in memory) and return it read back.
+    overwrite : bool
+        Replace an existing output (an interrupted run of the same job is resumed instead).
+    scheduler : str or distributed.Client, optional
+        Run on a dask cluster (scheduler address or client). Without ``out`` the lazy result
+        is persisted there (a client made from an address stays open as the default client).
+    progress : callable, optional
+        Called with each :class:`~napari_sisr.core.progress.Progress` when ``out`` is given.
+    config : PredictConfig, optional
+        The job's settings; ``options`` are laid over it.
+    **options
+        Fields of :class:`~napari_sisr.core.inference.config.PredictConfig`: ``scale``,
+        ``tile`` (LR px, default :data:`DEFAULT_TILE`), ``halo`` (LR px or ``"auto"``: the
+        receptive field), ``batch`` (tiles per forward pass), ``device``, ``precision``,
+        ``dtype`` (output dtype; default the input's), ``blend``, ``rgb``, ``channel_axis``,
+        ``axes``, ``level``, ``pixel_size``, ``normalization``, ``intensity_range``,
+        ``torch_threads``, ``num_workers``. ``batch`` does not apply with ``blend`` (every
+        tile is its own task there). Unknown names are refused.
+
+    Returns
+    -------
+    dask.array.Array
+        Shape ``(..., s*Y, s*X[, C])`` in the input's layout; with ``out``, read from there.
+    """
+    c = PredictConfig.build(config, **options)
+    if out is None:
+        if scheduler is None:
+            return prepare(image, model, c).lazy
+        from .execute import cluster_threads, get_client
+
+        client, _ = get_client(scheduler)
+        if c.torch_threads is None:
+            c = c.model_copy(update={"torch_threads": cluster_threads(client)})
+        return client.persist(prepare(image, model, c).lazy)
+    gen = iter_predict(image, model, out=out, overwrite=overwrite, scheduler=scheduler, config=c)
+    return run_to_end(gen, progress)
+
+
+def iter_predict(
+    image,
+    model,
+    *,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    scheduler=None,
+    stop: StopLike = None,
+    config: PredictConfig | None = None,
+    **options,
+):
+    """:func:`predict` as a generator: yields :class:`PredictProgress` as tiles finish.
+
+    ``num_workers`` (a :class:`PredictConfig` field) is the number of local dask threads
+    (default 2: forward passes take turns using every core while the other thread reads and
+    writes blocks); with ``scheduler`` the cluster's workers run the job. Returns a numpy
+    array (``out=None``), or the written output read back as a dask array.
+    Cancelling (``stop``) finishes the tiles already running, marks an OME-Zarr output as
+    incomplete and raises :class:`Cancelled`; running the same job again resumes it.
+    """
+    from . import output
+
+    c = PredictConfig.build(config, **options)
+    stop_fn = as_stop(stop)
+    client, own_client = None, False
+    if scheduler is not None:
+        from .execute import cluster_threads, get_client
+
+        client, own_client = get_client(scheduler)
+        if c.torch_threads is None:
+            c = c.model_copy(update={"torch_threads": cluster_threads(client)})
+    try:
+        job = prepare(image, model, c)
+        target = output.open_target(job, out, overwrite=overwrite, client=client)
+        total = job.total_tiles
+        done_tiles = sum(len(job.order[i][1].tiles) for i in target.done)
+        timer = Timer()
+        first = f"resuming: {done_tiles} tiles already done" if done_tiles else "super-resolving"
+        yield PredictProgress(done_tiles, total, first, resumed=done_tiles)
+        start = done_tiles
+        running = target.run(stop_fn, c.num_workers)
+        try:
+            for finished in running:
+                done_tiles += finished
+                eta = timer.eta(done_tiles - start, total - start)
+                yield PredictProgress(
+                    done_tiles, total, "super-resolving", eta_s=eta, resumed=start
+                )
+        finally:
+            running.close()  # on cancel or early close: mark the output incomplete, stop workers
+        return target.finish()
+    finally:
+        if own_client:
+            client.close()
+
+
+__all__ = [
+    "DEFAULT_TILE",
+    "PredictConfig",
+    "PreparedJob",
+    "iter_predict",
+    "predict",
+    "prepare",
+    "run_to_end",
+]

@@ -1,0 +1,294 @@
+"""Training configuration: validated pydantic models with cross-field checks.
+
+A :class:`TrainConfig` is built and validated when training starts; a JSON copy (without the
+image arrays) is written beside every checkpoint and model file. Its field defaults are the
+training defaults of the command line, the Train widget and Python alike. Image sources (file
+paths or in-memory arrays from napari layers) are excluded from the JSON dump;
+:func:`describe_sources` gives the names that are recorded instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..degradation.params import DegradationParams, DegradationRange
+from ..errors import InputError
+from .images import TRAIN_PERCENTILES
+
+TRAIN_CONFIG_VERSION = 1
+
+#: Scale of a run that states none (no scale, no fit, no model to fine-tune).
+DEFAULT_SCALE = 4
+
+#: Smallest LR patch (pixels) the generators and discriminators are checked with.
+MIN_LR_PATCH = 8
+
+#: Training defaults per preset, used for what the config leaves unset (``lr``, ``warmup``).
+#: The "fast" preset targets short CPU budgets: a higher learning rate and a long pixel-loss
+#: warm-up before a short, light adversarial phase give the largest PSNR gain per minute
+#: (see benchmarks/bench_train.py). Other presets follow the papers: lr 1e-4, then the GAN
+#: from half-way.
+#: The fast preset also trains its content term with L1 instead of MSE (sharper, higher PSNR
+#: early on); the architecture's other loss terms and weights are kept.
+PRESET_TRAINING: dict[str, dict[str, Any]] = {
+    "fast": {"lr": 1e-3, "warmup_fraction": 0.8, "loss": {"pixel_l1": 1.0, "pixel_mse": 0.0}},
+    "*": {"lr": 1e-4, "warmup_fraction": 0.5, "loss": {}},
+}
+
+
+class TrainConfig(BaseModel):
+    """Everything that defines a training run.
+
+    Image inputs (``hr``, ``val``, ``lr_images``) are file paths or arrays (e.g. napari layer
+    data) of shape ``(..., Y, X)``; leading axes (Z, T, or channels with ``channel_axis``) are
+    planes. They are excluded from the JSON dump. Unset ``arch``, ``preset``, ``scale`` and
+    ``in_channels`` come from the ``init`` model when fine-tuning, else from the defaults.
+
+    The scale is stated once: ``scale`` here, or else the scale of the ``degradation`` (a fit
+    knows its scale) or of the ``init`` model, else :data:`DEFAULT_SCALE`. A degradation or
+    blind range given without a scale inherits it; one given with another scale is refused.
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    version: int = TRAIN_CONFIG_VERSION
+    # ---- data
+    hr: list[Any] = Field(default_factory=list, exclude=True, description="HR images")
+    val: list[Any] | None = Field(None, exclude=True, description="held-out HR images")
+    lr_images: list[Any] | None = Field(
+        None, exclude=True, description="paired mode: registered real LR images, one per HR"
+    )
+    val_lr_images: list[Any] | None = Field(None, exclude=True)
+    val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    channel_axis: int | None = None
+    rgb: bool | None = None
+    in_channels: int | None = Field(None, ge=1, le=16)
+    percentiles: tuple[float, float] = TRAIN_PERCENTILES
+    degradation: DegradationParams | None = None
+    blind: DegradationRange | None = None
+    patch: int = Field(128, ge=16, description="HR patch size (pixels)")
+    batch: int = Field(8, ge=1)
+    val_max_size: int = Field(512, ge=32, description="validation images cropped to this (HR)")
+    # ---- model
+    scale: int | None = None
+    arch: str | None = None
+    preset: str | None = None
+    arch_overrides: dict[str, Any] = Field(default_factory=dict)
+    init: str | None = Field(None, description="fine-tune from this model (path or name)")
+    # ---- schedule
+    iters: int = Field(2000, ge=1)
+    warmup: int | None = Field(
+        None, ge=0, description="content-only generator steps before the GAN (default: preset)"
+    )
+    adversarial: bool = True
+    net_d_iters: int = Field(1, ge=1, description="discriminator updates per generator update")
+    lr: float | None = Field(None, gt=0, description="learning rate (default: preset)")
+    lr_d: float | None = Field(None, gt=0)
+    schedule: Literal["step", "cosine", "constant"] = "step"
+    betas: tuple[float, float] = (0.9, 0.99)
+    ema: float | None = Field(0.999, ge=0.0, lt=1.0)
+    grad_clip: float | None = Field(1.0, gt=0)
+    loss_weights: dict[str, Any] | None = None
+    vgg_weights: str | None = None
+    # ---- bookkeeping
+    val_every: int = Field(200, ge=1)
+    preview_every: int | None = Field(None, ge=1)
+    checkpoint_every: int | None = Field(None, ge=1)
+    log_every: int = Field(10, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    export: Literal["best", "last"] = "best"
+    seed: int = 0
+    device: str = Field("auto", description="'auto' (a GPU when there is one), 'cpu', 'cuda:N'")
+    threads: int | None = Field(None, ge=1, description="CPU threads of this run's torch")
+    out: Path | None = None
+    resume: bool = False
+    overwrite: bool = False
+
+    @field_validator("percentiles")
+    @classmethod
+    def _check_percentiles(cls, v):
+        if not 0 <= v[0] < v[1] <= 100:
+            raise InputError(f"percentiles must satisfy 0 <= low < high <= 100, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _resolve_and_check(self) -> TrainConfig:
+        from ..archs import get_spec
+
+        if self.init is not None:
+            self._adopt_init()
+        self.arch = self.arch or "srresnet"
+        spec = get_spec(self.arch)
+        self.preset = self.preset or (
+            "fast" if "fast" in spec.presets else next(iter(spec.presets))
+        )
+        self.scale = self.scale or self._stated_scale() or DEFAULT_SCALE
+        self.in_channels = self.in_channels or 1
+        if self.preset not in spec.presets:
+            raise InputError(
+                f"architecture {self.arch!r} has no preset {self.preset!r}; "
+                f"choose from {sorted(spec.presets)}"
+            )
+        if self.scale not in spec.scales:
+            raise InputError(
+                f"architecture {self.arch!r} does not support scale {self.scale}; "
+                f"supported: {list(spec.scales)}"
+            )
+        self._check_arch_overrides(spec)
+        defaults = PRESET_TRAINING.get(self.preset, PRESET_TRAINING["*"])
+        if self.lr is None:
+            self.lr = defaults["lr"]
+        if self.warmup is None:
+            self.warmup = int(self.iters * defaults["warmup_fraction"]) if self.adversarial else 0
+        self.loss_weights = self._resolve_losses(spec, defaults["loss"])
+        self._check_patch(spec)
+        self._check_degradation()
+        if self.lr_images is not None and len(self.lr_images) != len(self.hr):
+            raise InputError(
+                f"paired mode needs one LR image per HR image: got {len(self.lr_images)} LR "
+                f"and {len(self.hr)} HR"
+            )
+        if self.val_lr_images is not None and not (self.paired and self.val is not None):
+            raise InputError("val_lr_images needs paired mode (lr_images) and val images")
+        if self.paired and self.val is not None and self.val_lr_images is None:
+            raise InputError("paired mode with explicit validation images needs val_lr_images")
+        if self.warmup >= self.iters and self.adversarial:
+            raise InputError(
+                f"warmup ({self.warmup}) must be shorter than iters ({self.iters}) for adversarial "
+                "training; set adversarial=False for content-only training"
+            )
+        return self
+
+    def _resolve_losses(self, spec, preset_loss: dict[str, Any]) -> dict[str, Any]:
+        """Architecture defaults, then the preset's training override, then the user's."""
+        from ..losses import LOSS_KEYS
+
+        user = dict(self.loss_weights or {})
+        unknown = sorted(set(user) - set(LOSS_KEYS))
+        if unknown:
+            raise InputError(f"unknown loss key(s) {unknown}; known: {list(LOSS_KEYS)}")
+        weights = {**spec.loss_defaults.get(self.preset, {}), **preset_loss, **user}
+        if not any(float(weights.get(k) or 0) > 0 for k in ("pixel_l1", "pixel_mse", "ssim")):
+            if not weights.get("dpf_content") and not weights.get("vgg"):
+                raise InputError("the loss weights switch every content term off")
+        return weights
+
+    def _adopt_init(self) -> None:
+        from ..modelio import read_model_meta
+
+        meta = read_model_meta(self.init)
+        for key, meta_key in (("arch", "arch"), ("preset", "preset"), ("scale", "scale")):
+            mine, theirs = getattr(self, key), meta.get(meta_key)
+            if mine is not None and theirs is not None and mine != theirs:
+                raise InputError(
+                    f"init model {self.init!r} has {key}={theirs!r} but the config asks for "
+                    f"{mine!r}; leave {key} unset to fine-tune that model"
+                )
+        if self.in_channels is not None and self.in_channels != meta["in_channels"]:
+            raise InputError(
+                f"init model {self.init!r} takes {meta['in_channels']} channel(s) but the "
+                f"config asks for {self.in_channels}"
+            )
+        self.arch, self.preset = meta["arch"], meta.get("preset") or self.preset
+        self.scale, self.in_channels = int(meta["scale"]), int(meta["in_channels"])
+        self.arch_overrides = {**meta.get("arch_kwargs", {}), **self.arch_overrides}
+
+    def _check_arch_overrides(self, spec) -> None:
+        import inspect
+
+        params = inspect.signature(spec.generator).parameters
+        known = sorted(k for k in params if k not in ("self", "scale", "in_channels", "preset"))
+        unknown = sorted(set(self.arch_overrides) - set(known))
+        if unknown:
+            raise InputError(
+                f"architecture {self.arch!r} has no setting {', '.join(map(repr, unknown))}; "
+                f"it takes {', '.join(known)}"
+            )
+
+    def _check_patch(self, spec) -> None:
+        s = self.scale
+        if self.patch % s:
+            raise InputError(f"patch {self.patch} is not divisible by the scale {s}")
+        multiple = int(getattr(spec, "lr_multiple", 1) or 1)
+        lr_patch = self.patch // s
+        if lr_patch % multiple:
+            raise InputError(
+                f"architecture {self.arch!r} needs LR patches divisible by {multiple}; "
+                f"patch {self.patch} / scale {s} = {lr_patch}"
+            )
+        if lr_patch < MIN_LR_PATCH:
+            raise InputError(
+                f"patch {self.patch} at scale {s} gives {lr_patch}-pixel LR patches; "
+                f"use at least {MIN_LR_PATCH * s}"
+            )
+        if self.adversarial and self.patch < 32:
+            raise InputError(
+                f"adversarial training needs HR patches of 32 or more, got {self.patch}"
+            )
+
+    def _stated_scale(self) -> int | None:
+        """The scale a given degradation states (a fit, or blind ranges with a scale)."""
+        deg = self.degradation
+        if deg is not None and "scale" in deg.model_fields_set:
+            return deg.scale
+        if self.blind is not None:
+            return self.blind.scale
+        return None
+
+    def _check_degradation(self) -> None:
+        if self.degradation is not None and self.blind is not None:
+            raise InputError("give either a fixed degradation or blind ranges, not both")
+        deg = self.degradation
+        if deg is not None:
+            if "scale" in deg.model_fields_set and deg.scale != self.scale:
+                raise InputError(
+                    f"the degradation parameters are for scale {deg.scale} but training is at "
+                    f"scale {self.scale}: fit or choose parameters for scale {self.scale}"
+                )
+            if deg.scale != self.scale:
+                self.degradation = deg.updated(scale=self.scale)
+        if self.blind is not None:
+            self.blind = self.blind.for_scale(self.scale)
+        if self.lr_images is not None and (self.degradation or self.blind):
+            raise InputError("paired mode uses real LR images: drop the degradation settings")
+
+    # ---------------------------------------------------------------- helpers
+    @property
+    def paired(self) -> bool:
+        return self.lr_images is not None
+
+    def degradation_model(self) -> DegradationParams | DegradationRange | None:
+        """The fixed parameters, the blind ranges, or the default blind ranges."""
+        if self.paired:
+            return None
+        if self.degradation is not None:
+            return self.degradation
+        return self.blind or DegradationRange().for_scale(self.scale)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON-ready dict with the image sources described by name."""
+        data = self.model_dump(mode="json")
+        data["sources"] = {
+            k: describe_sources(getattr(self, k))
+            for k in ("hr", "val", "lr_images", "val_lr_images")
+            if getattr(self, k) is not None
+        }
+        return data
+
+
+def describe_sources(items) -> list[str]:
+    """Human-readable names of image sources: paths as given, arrays by shape and dtype."""
+    out = []
+    for i, item in enumerate(items or []):
+        if isinstance(item, str | Path):
+            out.append(str(item))
+        else:
+            name = getattr(item, "name", None)
+            arr = getattr(item, "data", item)
+            shape = getattr(arr, "shape", None)
+            dtype = getattr(arr, "dtype", "?")
+            out.append(f"{name or f'array{i}'} {tuple(shape) if shape else '?'} {dtype}")
+    return out

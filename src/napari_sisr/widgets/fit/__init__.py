@@ -1,0 +1,1 @@
+"""The Fit degradation widget (:mod:`.widget`), its preview controls and pure helpers."""

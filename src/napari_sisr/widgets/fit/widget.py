@@ -1,0 +1,322 @@
+"""The "Fit degradation" dock widget.
+
+Pick an HR image layer, a real LR capture of the same field and the scale; *Fit* runs
+:func:`~napari_sisr.core.degradation.fit.iter_fit` in a background thread on the planes shown by
+the dims sliders (luminance or one channel of RGB layers). The fitted parameters are listed, and
+two layers overlay the LR layer exactly: the simulated LR (with the fitted noise) and the
+residual ``LR - noise-free simulation``, which looks like white noise when the model fits.
+Parameters are saved to and loaded from JSON. *Live preview* simulates the LR image from the
+sliders' sigma, noise, gain and offset beside the real one, to judge a degradation by eye.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, SpinBox, Table
+
+from ...core.degradation.fit import iter_fit
+from ...core.degradation.lrgrid import residual_map
+from ...core.degradation.params import DegradationParams
+from ...core.degradation.simulate import add_noise
+from ...core.errors import InputError
+from ...core.progress import Progress
+from .._jobs import JobControls, JobRunner, error_message, notify_error, notify_info
+from .._layers import (
+    RGB_CHANNELS,
+    LayerPlane,
+    add_aligned_image,
+    image_layer_choices,
+    layer_plane,
+)
+from .preview import PreviewControls, preview_job, preview_window
+from .state import guess_scale, params_rows, pick_pair
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+
+__all__ = ["FitDegradationWidget", "fit_job"]
+
+SIMULATED = "simulated LR"
+RESIDUAL = "residual"
+PREVIEW = "simulated LR (preview)"
+
+
+def fit_job(hr, lr, scale: int, *, anisotropic=False, poisson=False, seed=0, stop=None):
+    """Generator job: fit, then the noisy simulated LR and the residual on the LR grid."""
+    yield Progress(0, 6, "reading the images")
+    hr_a, lr_a = np.asarray(hr), np.asarray(lr)
+    params = yield from iter_fit(
+        hr_a, lr_a, scale, anisotropic=anisotropic, poisson=poisson, stop=stop
+    )
+    yield Progress(5, 6, "simulating the LR image and the residual")
+    clean, residual = residual_map(hr_a, lr_a, params)
+    rng = np.random.default_rng(seed)
+    noisy = add_noise(clean.astype(np.float64) - params.offset, params, rng) + params.offset
+    yield Progress(6, 6, "done")
+    return params, noisy.astype(np.float32), residual
+
+
+def _setup_table(table: Table) -> None:
+    """Show the formatted text as it is, and let the value column fill the width."""
+    from qtpy.QtWidgets import QHeaderView, QStyledItemDelegate
+
+    q = table.native
+    q.setItemDelegate(QStyledItemDelegate(q))
+    q.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+    q.horizontalHeader().hide()
+    q.horizontalHeader().setMinimumSectionSize(120)
+    q.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+    q.setWordWrap(False)
+
+
+def _fit_rows(table: Table) -> None:
+    """Size the table to show every row without a scroll bar."""
+    q = table.native
+    q.resizeRowsToContents()
+    rows = sum(q.rowHeight(i) for i in range(q.rowCount()))
+    q.setFixedHeight(rows + 2 * q.frameWidth() + 2)
+
+
+class FitDegradationWidget(Container):
+    """Fit the degradation model to an (HR, LR) pair of layers, preview and save it."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        self.viewer = napari_viewer
+        layers = lambda _w: image_layer_choices(napari_viewer)  # noqa: E731
+        self.hr_layer = ComboBox(label="HR image", choices=layers, nullable=True, name="hr")
+        self.lr_layer = ComboBox(label="LR image", choices=layers, nullable=True, name="lr")
+        self.scale = SpinBox(value=4, min=2, max=16, label="scale", name="scale")
+        self.channel = ComboBox(label="channel", choices=RGB_CHANNELS, name="channel")
+        self.anisotropic = CheckBox(value=False, text="Anisotropic PSF (sigma_y, sigma_x)")
+        self.poisson = CheckBox(value=False, text="Poisson-Gaussian noise")
+        self.controls = JobControls("Fit")
+        self.table = Table(value=params_rows(None), name="parameters")
+        self.table.read_only = True
+        table_box = Container(widgets=[self.table], labels=False)
+        self.save_button = PushButton(text="Save JSON...")
+        self.load_button = PushButton(text="Load JSON...")
+        files = Container(widgets=[self.save_button, self.load_button], layout="horizontal")
+        self.preview = PreviewControls(self._schedule_preview)
+        super().__init__(
+            widgets=[
+                self.hr_layer,
+                self.lr_layer,
+                self.scale,
+                self.channel,
+                self.anisotropic,
+                self.poisson,
+                self.controls,
+                table_box,
+                files,
+                self.preview,
+            ]
+        )
+        self.hr_layer.tooltip = "High-resolution image of the field (e.g. the x60 capture)"
+        self.lr_layer.tooltip = "Real low-resolution capture of the same field"
+        self.channel.tooltip = (
+            "RGB layers: fit on the luminance or on one channel. Z-stacks, time-lapses and "
+            "channel stacks: the plane shown by the dims sliders is fitted."
+        )
+        self._preview_runner = JobRunner(activity=False, announce=False)
+        self._preview_runner.bind_lifetime(self.native)
+        self._preview_pending = False
+        from qtpy.QtCore import QTimer
+
+        self._timer = QTimer(self.native)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(150)
+        self._timer.timeout.connect(self.update_preview)
+        self.controls.run_button.changed.connect(self.fit)
+        self.save_button.changed.connect(lambda *_: self.save_params())
+        self.load_button.changed.connect(lambda *_: self.load_params())
+        self.hr_layer.changed.connect(self._layers_changed)
+        self.lr_layer.changed.connect(self._layers_changed)
+        self.scale.changed.connect(self._params_edited)
+        events = napari_viewer.layers.events
+        for ev in (events.inserted, events.removed, events.reordered):
+            ev.connect(self.reset_choices)
+        napari_viewer.dims.events.current_step.connect(self._schedule_preview)
+        _setup_table(self.table)
+        self.native.setMinimumWidth(360)
+        _fit_rows(self.table)
+        self.reset_choices()
+
+    # ------------------------------------------------------------------ state
+    def reset_choices(self, *_) -> None:
+        """Refresh the layer lists and pick a sensible pair when the current one is not."""
+        super().reset_choices()
+        hr, lr = pick_pair(self.hr_layer, self.lr_layer)
+        for combo, layer in ((self.hr_layer, hr), (self.lr_layer, lr)):
+            if layer is not None and getattr(combo.value, "name", None) != layer.name:
+                combo.value = layer
+
+    def _layers_changed(self, *_) -> None:
+        guess = guess_scale(self.hr_layer.value, self.lr_layer.value)
+        if guess is not None:
+            self.scale.value = guess
+        lr = self.lr_layer.value
+        if lr is not None:
+            lo, hi = (float(v) for v in lr.contrast_limits)
+            self.preview.set_noise_range(0.2 * (hi - lo))
+        self._schedule_preview()
+
+    def _params_edited(self, *_) -> None:
+        self._schedule_preview()
+
+    def current_params(self) -> DegradationParams:
+        """The parameters shown (fitted or loaded, with the preview edits applied)."""
+        return self.preview.params(int(self.scale.value))
+
+    def _show_params(self, params: DegradationParams | None) -> None:
+        self.table.value = params_rows(params)
+        _fit_rows(self.table)
+
+    def _planes(self) -> tuple[LayerPlane, LayerPlane]:
+        hr, lr = self.hr_layer.value, self.lr_layer.value
+        if hr is None or lr is None:
+            raise InputError("choose an HR image layer and an LR image layer")
+        if hr.name == lr.name:
+            raise InputError(f"HR and LR are the same layer ({hr.name!r}): choose two layers")
+        point = self.viewer.dims.point
+        ch = self.channel.value
+        return layer_plane(hr, point, ch), layer_plane(lr, point, ch)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, *_):
+        """Start fitting the chosen layers (the *Fit* button); returns the worker or None."""
+        try:
+            hr, lr = self._planes()
+        except InputError as err:
+            notify_error(f"Fit: {err}")
+            return None
+        return self.controls.runner.start(
+            fit_job,
+            hr.data,
+            lr.data,
+            int(self.scale.value),
+            anisotropic=self.anisotropic.value,
+            poisson=self.poisson.value,
+            on_done=lambda out: self._show_fit(out, hr, lr),
+            description="Fit",
+        )
+
+    def _show_fit(self, out, hr: LayerPlane, lr: LayerPlane) -> None:
+        params, simulated, residual = out
+        notes = dict(params.notes, hr_layer=hr.name, lr_layer=lr.name, plane=list(lr.index))
+        params = params.model_copy(update={"notes": notes})
+        meta = {"napari_sisr": params.summary()}
+        limits = tuple(self.viewer.layers[lr.name].contrast_limits)
+        add_aligned_image(
+            self.viewer, simulated, SIMULATED, lr, contrast_limits=limits, metadata=meta
+        )
+        r = 3 * max(float(params.residual_std or 0.0), 1e-12)
+        add_aligned_image(
+            self.viewer,
+            residual,
+            RESIDUAL,
+            lr,
+            colormap="PiYG",
+            contrast_limits=(-r, r),
+            metadata=meta,
+        )
+        self.preview.set_params(params)
+        self._show_params(params)
+
+    # ------------------------------------------------------------------ JSON
+    def save_params(self, path: str | Path | None = None) -> Path | None:
+        """Save the shown parameters as JSON (asks for a file when ``path`` is None)."""
+        try:
+            params = self.current_params()
+        except InputError as err:
+            notify_error(f"cannot save: {err}")
+            return None
+        if path is None:
+            from qtpy.QtWidgets import QFileDialog
+
+            path, _ = QFileDialog.getSaveFileName(
+                self.native, "Save degradation parameters", "degradation.json", "JSON (*.json)"
+            )
+            if not path:
+                return None
+        try:
+            out = params.save(path)
+        except OSError as err:
+            notify_error(f"could not save {path}: {err}")
+            return None
+        notify_info(f"degradation parameters saved to {out}")
+        return out
+
+    def load_params(self, path: str | Path | None = None) -> DegradationParams | None:
+        """Load parameters from JSON (asks for a file when ``path`` is None) and show them."""
+        if path is None:
+            from qtpy.QtWidgets import QFileDialog
+
+            path, _ = QFileDialog.getOpenFileName(
+                self.native, "Load degradation parameters", "", "JSON (*.json)"
+            )
+            if not path:
+                return None
+        try:
+            params = DegradationParams.load(path)
+        except Exception as err:  # noqa: BLE001 - any failure is a notification
+            notify_error(error_message(f"loading {path}", err))
+            return None
+        with self.scale.changed.blocked():
+            self.scale.value = params.scale
+        self.preview.set_params(params)
+        self._show_params(params)
+        return params
+
+    # ------------------------------------------------------------------ preview
+    def _schedule_preview(self, *_) -> None:
+        try:
+            self._show_params(self.current_params())
+        except InputError:
+            pass  # a half-typed number; the preview waits for a valid one
+        if self.preview.enabled_box.value:
+            self._timer.start()
+
+    def update_preview(self) -> None:
+        """Simulate the LR window from the preview controls (in a worker thread)."""
+        if not self.preview.enabled_box.value:
+            return
+        if self._preview_runner.busy:
+            self._preview_pending = True
+            return
+        try:
+            params = self.current_params()
+            hr, lr = self._planes()
+        except InputError as err:
+            self.controls.status.value = f"Preview: {err}"
+            return
+        visible = np.asarray(self.viewer.layers[lr.name].corner_pixels)[:, -2:]
+        rows, cols = preview_window(lr.shape, visible, params.scale)
+        offset = (rows[0], cols[0] + (lr.shape[1] + 4 if self.preview.beside.value else 0))
+        limits = tuple(self.viewer.layers[lr.name].contrast_limits)
+
+        def show(data):
+            add_aligned_image(
+                self.viewer, data, PREVIEW, lr, offset_px=offset, contrast_limits=limits
+            )
+
+        self._preview_runner.start(
+            preview_job,
+            hr.data,
+            params,
+            rows,
+            cols,
+            on_done=show,
+            on_finished=self._preview_finished,
+            description="Preview",
+        )
+
+    def _preview_finished(self, state: str) -> None:
+        if state == "failed":
+            with self.preview.enabled_box.changed.blocked():
+                self.preview.enabled_box.value = False
+        if self._preview_pending:
+            self._preview_pending = False
+            self._schedule_preview()

@@ -1,0 +1,180 @@
+"""The Super-resolve job: what runs in the worker thread, separated from the widget.
+
+:func:`prepare_tasks` snapshots the chosen layers on the GUI thread (data reference, geometry
+and display settings), :func:`sr_job` is the generator the worker runs: it loads the model
+through the widget's cache and drives :func:`~napari_sisr.core.inference.predict.iter_predict`
+for each layer with the widget's :class:`~napari_sisr.core.inference.config.PredictConfig`,
+yielding progress per tile and each finished layer's result (:class:`LayerDone`), so results
+reach the GUI thread one by one while the viewer stays responsive.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...core.errors import InputError
+from ...core.inference.config import PredictConfig
+from ...core.progress import Progress, as_stop, check_stop
+from .._layers import level0
+from .layers import sr_layer_kwargs
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari.layers
+
+    from .._models import ModelCache
+
+#: Progress units per layer.
+UNITS = 1000
+#: A result for a new layer may use at most this fraction of the memory available at start.
+MEMORY_FRACTION = 0.5
+
+
+@dataclass
+class SRTask:
+    """One layer to super-resolve, snapshotted on the GUI thread."""
+
+    name: str
+    source: SimpleNamespace  # data, rgb, multiscale, scale, translate, name: a layer look-alike
+    src_dtype: np.dtype
+    layer_kwargs: dict[str, Any]
+    out: Path | None = None
+
+
+@dataclass(frozen=True)
+class SRSettings:
+    """Everything the worker needs besides the layers (validated before the job starts).
+
+    ``model`` is a bundled name or a model JSON path, ``scale`` its upscaling factor (for the
+    result layers' geometry) and ``config`` the inference settings, the same object the
+    command line and :func:`napari_sisr.predict` use.
+    """
+
+    model: str
+    scale: int
+    config: PredictConfig
+    overwrite: bool = False
+
+
+@dataclass
+class LayerDone(Progress):
+    """The update that closes one layer: its position in the task list and its result."""
+
+    index: int = 0
+    result: Any = None
+
+
+def snapshot(layer: napari.layers.Image) -> SimpleNamespace:
+    """What inference reads from a layer, detached from it (safe to use in a worker).
+
+    :func:`~napari_sisr.core.inference.input.canonical_input` takes this like a layer: RGB flag,
+    multiscale levels (statistics from the coarsest), and scale / translate for the physical
+    metadata of an OME-Zarr output.
+    """
+    data = list(layer.data) if layer.multiscale else layer.data
+    return SimpleNamespace(
+        data=data,
+        rgb=bool(layer.rgb),
+        multiscale=bool(layer.multiscale),
+        scale=tuple(float(v) for v in layer.scale),
+        translate=tuple(float(v) for v in layer.translate),
+        name=layer.name,
+    )
+
+
+def output_paths(base: str | os.PathLike, names: Sequence[str]) -> list[Path]:
+    """OME-Zarr path per layer: ``base`` itself for one layer, ``<stem>_<name>.zarr`` for more."""
+    base = Path(base)
+    if base.suffix != ".zarr":
+        base = base.with_name(base.name + ".ome.zarr")
+    if len(names) == 1:
+        return [base]
+    stem = base.name[: -len(".ome.zarr")] if base.name.endswith(".ome.zarr") else base.stem
+    suffix = base.name[len(stem) :]
+    safe = ["".join(c if c.isalnum() or c in "-_." else "_" for c in n) for n in names]
+    return [base.with_name(f"{stem}_{n}{suffix}") for n in safe]
+
+
+def prepare_tasks(
+    layers: Sequence[napari.layers.Image], settings: SRSettings, out: str | None = None
+) -> list[SRTask]:
+    """Snapshot layers for the worker; raises :class:`InputError` for inputs that cannot work."""
+    if not layers:
+        raise InputError("no image layer chosen: select one or tick 'all image layers'")
+    paths = output_paths(out, [lyr.name for lyr in layers]) if out else [None] * len(layers)
+    tasks = []
+    for layer, path in zip(layers, paths, strict=True):
+        data = level0(layer)
+        kwargs = sr_layer_kwargs(layer, settings.scale, data.dtype, meta={"model": settings.model})
+        if path is None:
+            check_fits_in_memory(layer.name, data.shape, data.dtype, settings.scale, layer.rgb)
+        tasks.append(SRTask(layer.name, snapshot(layer), np.dtype(data.dtype), kwargs, path))
+    return tasks
+
+
+def check_fits_in_memory(name: str, shape: Sequence[int], dtype, s: int, rgb: bool) -> None:
+    """Refuse a new-layer result that would not fit comfortably in memory."""
+    import psutil
+
+    n_spatial_end = len(shape) - (1 if rgb else 0)
+    out = np.array(shape, dtype=np.float64)
+    out[n_spatial_end - 2 : n_spatial_end] *= s
+    nbytes = float(np.prod(out)) * np.dtype(dtype).itemsize  # the result has the input's dtype
+    budget = psutil.virtual_memory().available * MEMORY_FRACTION
+    if nbytes > budget:
+        raise InputError(
+            f"the result of {name!r} would take {nbytes / 2**30:.1f} GiB, more than half the "
+            f"free memory ({budget / 2**30:.1f} GiB): choose 'OME-Zarr file' as output"
+        )
+
+
+def sr_job(
+    tasks: Sequence[SRTask], settings: SRSettings, cache: ModelCache, *, stop=None
+) -> Generator[Progress, None, int]:
+    """Super-resolve each task in turn; returns the number of finished layers.
+
+    Progress counts :data:`UNITS` per layer. The update that closes a layer is a
+    :class:`LayerDone` carrying its result, so the widget can show it before the next layer
+    starts (and keep it if the job is then cancelled).
+    """
+    from ...core.devices import pick_device
+    from ...core.inference.predict import iter_predict
+
+    stop_fn = as_stop(stop)
+    device = pick_device(settings.config.device)
+    total = len(tasks) * UNITS
+    for i, task in enumerate(tasks):
+        check_stop(stop_fn)
+        prefix = f"{task.name} ({i + 1}/{len(tasks)})"
+        if not cache.holds(settings.model, device):
+            yield Progress(i * UNITS, total, f"{prefix}: loading the model")
+        net = cache.get(settings.model, device)
+        gen = iter_predict(
+            task.source,
+            net,
+            out=task.out,
+            overwrite=settings.overwrite,
+            stop=stop,
+            config=settings.config,
+        )
+        while True:
+            try:
+                update = next(gen)
+            except StopIteration as done:
+                result = done.value
+                break
+            frac = min(max(update.fraction, 0.0), 1.0)
+            yield Progress(
+                i * UNITS + int(frac * (UNITS - 1)),
+                total,
+                f"{prefix}: {update.message}",
+                eta_s=update.eta_s,
+            )
+        yield LayerDone((i + 1) * UNITS, total, f"{prefix}: done", index=i, result=result)
+    return len(tasks)

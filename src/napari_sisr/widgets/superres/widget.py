@@ -1,0 +1,336 @@
+"""The "Super-resolve" dock widget: run a model over image layers, tile by tile, in a worker.
+
+The widget collects the choices, runs :func:`._sr_job.sr_job` through the shared
+:class:`~.._jobs.JobRunner` (progress bar, activity dock, Cancel, errors as notifications) and
+adds each result as soon as its layer is finished, as a layer that overlays its source exactly
+(:mod:`._sr_layers`). Nothing is kept on the widget but the cache of loaded models.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, Select, SpinBox
+
+from ...core.devices import available_devices
+from ...core.errors import InputError
+from ...core.inference.config import PRECISIONS, PredictConfig
+from ...core.modelio import read_model_meta
+from .._jobs import JobControls, error_message, notify_error
+from .._layers import image_layer_choices
+from .._models import ModelCache, default_registry
+from .job import LayerDone, SRSettings, SRTask, prepare_tasks, sr_job
+from .layers import map_contrast_limits
+from .live import LivePreview
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+
+__all__ = ["SuperResolveWidget"]
+
+
+BROWSE = "<browse>"
+NEW_LAYER, OME_ZARR = "New layer", "OME-Zarr file"
+MODEL_FILTER = "napari-sisr model (*.json *.safetensors)"
+
+
+class SuperResolveWidget(Container):
+    """Super-resolve image layers with a napari-sisr model.
+
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+        The viewer whose image layers are offered and which receives the results.
+    """
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        self.viewer = napari_viewer
+        self._registry = default_registry()
+        self._cache = ModelCache()
+        self._last_model: str | None = None
+
+        self.layers = Select(label="Layers", choices=self._layer_choices, name="layers")
+        self.all_layers = CheckBox(text="all image layers", value=False, name="all_layers")
+        self.model = ComboBox(
+            label="Model", choices=self._model_choices, nullable=True, name="model"
+        )
+        self.model_info = Label(value="", name="model_info")
+        default = PredictConfig()
+        self.tile = SpinBox(
+            label="Tile (px)", min=16, max=8192, step=16, value=default.tile, name="tile"
+        )
+        self.halo = SpinBox(min=0, max=512, value=0, enabled=False, name="halo")
+        self.halo_auto = CheckBox(text="auto", value=True, name="halo_auto")
+        halo_row = Container(
+            widgets=[self.halo, self.halo_auto],
+            layout="horizontal",
+            labels=False,
+            label="Halo (px)",
+        )
+        halo_row.margins = (0, 0, 0, 0)
+        self.device = ComboBox(
+            label="Device", choices=available_devices(), value=default.device, name="device"
+        )
+        self.precision = ComboBox(
+            label="Precision", choices=list(PRECISIONS), value=default.precision, name="precision"
+        )
+        self.output = ComboBox(
+            label="Output", choices=[NEW_LAYER, OME_ZARR], value=NEW_LAYER, name="output"
+        )
+        self.out_path = FileEdit(
+            label="OME-Zarr path", mode="w", filter="*.zarr", visible=False, name="out_path"
+        )
+        self.overwrite = CheckBox(
+            text="replace an existing output", value=False, visible=False, name="overwrite"
+        )
+        self.controls = JobControls("Super-resolve")
+        self.live = LivePreview(self)
+        super().__init__(
+            widgets=[
+                self.layers,
+                self.all_layers,
+                self.model,
+                self.model_info,
+                self.tile,
+                halo_row,
+                self.device,
+                self.precision,
+                self.output,
+                self.out_path,
+                self.overwrite,
+                self.controls,
+                self.live,
+            ]
+        )
+        self._tooltips()
+
+        self.layers.native.setMaximumHeight(120)
+        self.all_layers.changed.connect(lambda v: setattr(self.layers, "enabled", not v))
+        self.halo_auto.changed.connect(self._on_halo_auto)
+        self.model.changed.connect(self._on_model_changed)
+        self.output.changed.connect(self._on_output_changed)
+        self.controls.run_button.changed.connect(self.run)
+
+        events = napari_viewer.layers.events
+        for event in (events.inserted, events.removed, events.reordered):
+            event.connect(self._on_layers_changed)
+        napari_viewer.layers.selection.events.changed.connect(self._follow_selection)
+        self._registry.connect(self._refresh_models)
+        for widget in (self.layers, self.all_layers, self.model, self.tile, self.halo_auto):
+            widget.changed.connect(self.live.schedule)
+        self._on_layers_changed()
+        self._on_model_changed(self.model.value)
+
+    def _on_output_changed(self, value) -> None:
+        self.out_path.visible = self.overwrite.visible = value == OME_ZARR
+
+    # ------------------------------------------------------------------ layers
+    def _layer_choices(self, _widget=None):
+        return [(name, lyr) for name, lyr in image_layer_choices(self.viewer) if _is_source(lyr)]
+
+    def _on_layers_changed(self, *_) -> None:
+        for layer in self.viewer.layers:
+            layer.events.name.connect(self._refresh_layer_names)
+        self._refresh_layer_names()
+        self._follow_selection()
+
+    def _refresh_layer_names(self, *_) -> None:
+        keep = [lyr for lyr in self.layers.value if lyr in self.viewer.layers]
+        self.layers.reset_choices()
+        self.layers.value = keep
+
+    def _follow_selection(self, *_) -> None:
+        chosen = [lyr for lyr in self.viewer.layers.selection if _is_source(lyr)]
+        if chosen:
+            self.layers.value = chosen
+
+    def chosen_layers(self) -> list:
+        """The layers a click on *Super-resolve* would process (never a live preview)."""
+        pool = self.viewer.layers if self.all_layers.value else self.layers.value
+        return [lyr for lyr in pool if _is_source(lyr)]
+
+    @contextmanager
+    def keeping_selection(self):
+        """Add layers without moving the selection (napari selects each new layer)."""
+        before = list(self.viewer.layers.selection)
+        try:
+            yield
+        finally:
+            selection = self.viewer.layers.selection
+            selection.clear()
+            selection.update(lyr for lyr in before if lyr in self.viewer.layers)
+
+    # ------------------------------------------------------------------ models
+    def _model_choices(self, _widget=None):
+        return [*self._registry.available().items(), ("Browse...", BROWSE)]
+
+    def _refresh_models(self) -> None:
+        self.model.reset_choices()
+
+    def set_model(self, path) -> None:
+        """Register a model file and choose it (what *Browse...* does after its dialog)."""
+        try:
+            ref = self._registry.register(path)
+        except InputError as err:
+            notify_error(f"cannot use model {path}: {err}")
+            return
+        self.model.reset_choices()
+        self.model.value = str(ref)
+
+    def _on_model_changed(self, value) -> None:
+        if value == BROWSE:
+            self._browse_model()
+            return
+        self._last_model = value
+        if value is None:
+            self.model_info.value = "no model: choose one or Browse..."
+            return
+        try:
+            meta = read_model_meta(value)
+        except InputError as err:
+            self.model_info.value = f"unusable: {err}"
+            return
+        self._show_auto_halo()
+        ch = int(meta["in_channels"])
+        self.model_info.value = (
+            f"{meta['arch']} ({meta.get('preset') or 'custom'}), x{meta['scale']}, "
+            f"{ch} channel{'s' if ch != 1 else ''}, receptive field "
+            f"{meta.get('receptive_field', '?')} px"
+        )
+
+    def _on_halo_auto(self, auto: bool) -> None:
+        self.halo.enabled = not auto
+        if auto:
+            self._show_auto_halo()
+
+    def _show_auto_halo(self) -> None:
+        """With *auto*, show the halo that will be used: the model's receptive field."""
+        try:
+            rf = read_model_meta(self.model.value).get("receptive_field")
+        except InputError:
+            rf = None
+        if self.halo_auto.value and rf is not None:
+            self.halo.value = int(rf)
+
+    def _browse_model(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(
+            self.native, "Choose a napari-sisr model", "", MODEL_FILTER
+        )
+        if path:
+            self.set_model(path)
+        else:
+            self.model.value = self._last_model
+
+    # ------------------------------------------------------------------ running
+    @property
+    def running(self) -> bool:
+        """Whether a job is in progress."""
+        return self.controls.runner.busy
+
+    def settings(self) -> SRSettings:
+        """The job settings from the controls (raises :class:`InputError` naming a problem)."""
+        ref = self.model.value
+        if ref in (None, BROWSE):
+            raise InputError("no model chosen: pick a bundled model or Browse... for a file")
+        meta = read_model_meta(ref)
+        config = PredictConfig(
+            tile=int(self.tile.value),
+            halo="auto" if self.halo_auto.value else int(self.halo.value),
+            device=str(self.device.value),
+            precision=str(self.precision.value),
+        )
+        return SRSettings(
+            model=str(ref),
+            scale=int(meta["scale"]),
+            config=config,
+            overwrite=bool(self.overwrite.value) and self.output.value == OME_ZARR,
+        )
+
+    def run(self, *_):
+        """Start super-resolving the chosen layers; returns the worker, or None on bad input."""
+        try:
+            settings = self.settings()
+            out = None
+            if self.output.value == OME_ZARR:
+                out = str(self.out_path.value or "")
+                if out in ("", "."):
+                    raise InputError("choose an OME-Zarr output path")
+            tasks = prepare_tasks(self.chosen_layers(), settings, out)
+        except Exception as err:  # noqa: BLE001 - every failure becomes a notification
+            notify_error(error_message("Super-resolve", err))
+            return None
+        return self.controls.runner.start(
+            sr_job,
+            tasks,
+            settings,
+            self._cache,
+            on_update=lambda update: self._on_update(update, tasks),
+            on_done=lambda _n: None,
+            description="Super-resolve",
+        )
+
+    def cancel(self, *_) -> None:
+        """Stop at the next tile: finished layers stay, the current one is dropped."""
+        self.controls.runner.cancel()
+
+    def _on_update(self, update, tasks: list[SRTask]) -> None:
+        if not isinstance(update, LayerDone):
+            return
+        task = tasks[update.index]
+        try:
+            # the sources stay selected, so the next click processes them again
+            with self.keeping_selection():
+                self._add_result(task, update.result)
+        except Exception as err:  # showing a result must never raise into Qt
+            notify_error(error_message(f"Super-resolve (showing {task.name!r})", err))
+
+    def _add_result(self, task: SRTask, data) -> None:
+        kwargs = dict(task.layer_kwargs)
+        if task.out is not None:
+            data = _open_result(task.out)
+        first = data[0] if isinstance(data, list) else data
+        kwargs["contrast_limits"] = map_contrast_limits(
+            kwargs["contrast_limits"], task.src_dtype, first.dtype
+        )
+        self.viewer.add_image(data, multiscale=isinstance(data, list), **kwargs)
+
+    def _tooltips(self) -> None:
+        self.layers.tooltip = "Image layers to super-resolve (follows the layer selection)"
+        self.all_layers.tooltip = "Process every image layer of the viewer, one after another"
+        self.tile.tooltip = "Tile edge in input pixels; smaller tiles use less memory"
+        self.halo.tooltip = "Overlap read around each tile, in input pixels"
+        self.halo_auto.tooltip = (
+            "Use the model's receptive field: tiled results then equal an untiled run"
+        )
+        self.device.tooltip = "auto uses a GPU when one is available"
+        self.precision.tooltip = "bf16/fp16 are faster on GPUs and slightly less exact"
+        self.output.tooltip = "OME-Zarr streams the result to disk: for images larger than memory"
+        self.out_path.tooltip = (
+            "Folder to write (.ome.zarr); with several layers each gets _<layer name> appended. "
+            "An interrupted run of the same job is resumed."
+        )
+        self.overwrite.tooltip = "Replace a finished output of the same name"
+
+
+def _is_source(layer) -> bool:
+    """An image layer that is not a live preview."""
+    from napari.layers import Image
+
+    meta = layer.metadata.get("napari_sisr", {}) if isinstance(layer, Image) else {}
+    return isinstance(layer, Image) and not meta.get("live", False)
+
+
+def _open_result(path):
+    """The OME-Zarr result as a list of lazy pyramid levels (or one lazy array)."""
+    from ...core.io.images import open_lazy
+
+    levels = [open_lazy(path, 0)]
+    while True:
+        try:
+            levels.append(open_lazy(path, len(levels)))
+        except ValueError:
+            break
+    return levels if len(levels) > 1 else levels[0]
