@@ -20,8 +20,9 @@ from .images import TRAIN_PERCENTILES
 
 TRAIN_CONFIG_VERSION = 1
 
-#: Scale of a run that states none (no scale, no fit, no model to fine-tune).
-DEFAULT_SCALE = 4
+#: Scale of a run that states none (no scale, no fit, no model to fine-tune): the degradation
+#: model's default scale.
+DEFAULT_SCALE = DegradationParams.model_fields["scale"].default
 
 #: Smallest LR patch (pixels) the generators and discriminators are checked with.
 MIN_LR_PATCH = 8

@@ -33,17 +33,22 @@ class PreviewControls(Container):
     def __init__(self, on_change: Callable[[], None]) -> None:
         self.enabled_box = CheckBox(value=False, text="Live preview", name="preview")
         self.beside = CheckBox(value=True, text="Beside the LR layer", name="beside")
-        self.sigma = FloatSlider(value=1.5, min=0.0, max=12.0, step=SIGMA_STEP, label="PSF sigma")
-        self.noise = FloatSlider(value=0.0, min=0.0, max=1.0, step=0.005, label="noise std")
-        self.gain = LineEdit(value="1", label="gain")
-        self.offset = LineEdit(value="0", label="offset")
+        default = DegradationParams()
+        self.sigma = FloatSlider(
+            value=default.sigma, min=0.0, max=12.0, step=SIGMA_STEP, label="PSF sigma"
+        )
+        self.noise = FloatSlider(
+            value=default.noise_std, min=0.0, max=1.0, step=0.005, label="noise std"
+        )
+        self.gain = LineEdit(value=_fmt(default.gain), label="gain")
+        self.offset = LineEdit(value=_fmt(default.offset), label="offset")
         self.sigma.tooltip = "Gaussian PSF width in HR pixels (excluding pixel integration)"
         self.noise.tooltip = "Standard deviation of the additive noise, in LR intensity units"
         self.beside.tooltip = "Place the preview to the right of the LR layer, not over it"
         super().__init__(
             widgets=[self.enabled_box, self.beside, self.sigma, self.noise, self.gain, self.offset]
         )
-        self._base = DegradationParams()
+        self._base = default
         self._on_change = on_change
         for w in (self.enabled_box, self.beside, self.sigma, self.noise, self.gain, self.offset):
             w.changed.connect(self._changed)

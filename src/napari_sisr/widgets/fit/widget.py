@@ -88,7 +88,9 @@ class FitDegradationWidget(Container):
         layers = lambda _w: image_layer_choices(napari_viewer)  # noqa: E731
         self.hr_layer = ComboBox(label="HR image", choices=layers, nullable=True, name="hr")
         self.lr_layer = ComboBox(label="LR image", choices=layers, nullable=True, name="lr")
-        self.scale = SpinBox(value=4, min=2, max=16, label="scale", name="scale")
+        self.scale = SpinBox(
+            value=DegradationParams().scale, min=2, max=16, label="scale", name="scale"
+        )
         self.channel = ComboBox(label="channel", choices=RGB_CHANNELS, name="channel")
         self.anisotropic = CheckBox(value=False, text="Anisotropic PSF (sigma_y, sigma_x)")
         self.poisson = CheckBox(value=False, text="Poisson-Gaussian noise")
