@@ -96,7 +96,8 @@ def test_simulate_is_reproducible_then_fit_recovers_and_saves(tmp_path):
     assert_near(fit, t, t["noise_var"])
     loaded = DegradationParams.load(tmp_path / "params.json")
     assert loaded.source == "fit"
-    assert loaded.summary() == fit
+    assert {**loaded.summary(), "quality": loaded.notes["quality"]} == fit
+    assert fit["quality"]["verdict"] == "ok"
 
 
 def test_ome_tiff_in_and_out(tmp_path):
@@ -180,3 +181,18 @@ def test_bad_input_exits_2_with_one_line(tmp_path, case):
     assert needle in lines[0] and lines[0].startswith(f"napari-sisr {args[0]}: error:")
     assert out.stdout == ""
     assert not (tmp_path / "x.tif").exists() and not (tmp_path / "x.png").exists()
+
+
+def test_a_failed_fit_is_refused_unless_forced(tmp_path, actin):
+    hr = tmp_path / "hr.tif"
+    tifffile.imwrite(hr, actin.astype(np.float32))
+    simulate(hr, tmp_path / "lr.tif", scale=4, sigma=2.0, shift=(0, 0), gain=1, offset=0,
+             noise_var=100.0, seed=0)  # fmt: skip
+    wrong = cli("fit", hr, tmp_path / "lr.tif", "--scale", 2, "-q", "-o", tmp_path / "p.json",
+                check=False)  # fmt: skip
+    assert wrong.returncode == 2 and "failed its checks" in wrong.stderr
+    assert "--force" in wrong.stderr and not (tmp_path / "p.json").exists()
+    forced = cli("fit", hr, tmp_path / "lr.tif", "--scale", 2, "-q", "-o", tmp_path / "p.json",
+                 "--force")  # fmt: skip
+    assert last_json(forced)["quality"]["verdict"] == "failed"
+    assert DegradationParams.load(tmp_path / "p.json").notes["quality"]["verdict"] == "failed"

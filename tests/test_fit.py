@@ -105,3 +105,28 @@ def test_fit_lr_subfield_and_real_borders(actin):
     expected = np.subtract(true.shift_yx, 40.0)
     assert np.max(np.abs(np.subtract(fit2.shift_yx, expected))) < 0.25
     assert abs(fit2.sigma / true.sigma - 1) < 0.05
+
+
+def test_fit_verdict_tells_a_fit_from_numbers(actin):
+    truth = DegradationParams(scale=4, sigma=2.0, noise_var=100.0)
+    lr = simulate_lr(actin, truth, rng=np.random.default_rng(0))
+    good = fit_degradation(actin, lr, 4)
+    assert good.notes["quality"] == {"verdict": "ok", "reasons": []}
+    assert good.notes["explained_variance"] > 0.9
+    wrong = fit_degradation(actin, lr, 2)  # the wrong scale still gives numbers
+    assert wrong.notes["quality"]["verdict"] == "failed"
+    assert any("explains only" in r for r in wrong.notes["quality"]["reasons"])
+    told = fit_degradation(actin, lr, 4, expected_scale=2.0)  # pixel sizes say otherwise
+    assert told.notes["quality"]["verdict"] == "failed"
+    assert any("contradicts the pixel sizes" in r for r in told.notes["quality"]["reasons"])
+
+
+def test_verdict_thresholds():
+    from napari_sisr.core.degradation.quality import assess_fit
+
+    base = dict(sigma_bounds=(0.3, 24.0), correlation=0.9, shift_at_bound=False, scale=4)
+    assert assess_fit(sigma=2, explained=0.95, lag1=0.1, **base).verdict == "ok"
+    q = assess_fit(sigma=2, explained=0.95, lag1=0.8, **base)
+    assert q.verdict == "doubtful" and "white" in q.line()
+    assert assess_fit(sigma=0.3, explained=0.95, lag1=0.1, **base).verdict == "doubtful"
+    assert assess_fit(sigma=24, explained=0.95, lag1=0.1, **base).verdict == "failed"

@@ -249,3 +249,42 @@ def test_destroying_the_widget_stops_its_fit(widget, qtbot, monkeypatch):
     assert QThreadPool.globalInstance().waitForDone(WAIT_MS)
     assert not runner.busy
     assert "simulated LR" not in [layer.name for layer in widget.viewer.layers]
+
+
+def test_train_on_this_pair_fills_the_train_widget(widget, qtbot, messages, tmp_path):
+    from napari_sisr.widgets.train.job import build_config
+
+    assert widget.fit() is not None
+    _wait_idle(qtbot, widget.controls.runner)
+    fitted = widget.current_params()
+    train = widget.train_on_pair()
+    assert train is not None and not [m for sev, m in messages() if sev == "error"]
+    assert train.form.hr_layer_names() == ["HR"]
+    values = {**train.form.values(), "run_dir": str(tmp_path / "run")}
+    config = build_config(widget.viewer, values, loaded=train.form.loaded_params)
+    assert config.degradation == fitted  # the fit itself, to full precision
+    assert config.scale == fitted.scale and [s.name for s in config.hr] == ["HR"]
+    assert "Fit widget" in train.form.deg.deg_source.text()
+    # the same Train widget is reused on a second click
+    assert widget.train_on_pair() is train
+
+
+def test_a_failed_fit_is_shown_in_colour_and_saved_only_when_confirmed(
+    widget, qtbot, tmp_path, monkeypatch
+):
+    lr = widget.viewer.layers["LR"]
+    lr.scale = (4, 4)  # pixel sizes that contradict the scale 2 the shapes give
+    assert widget.fit() is not None
+    _wait_idle(qtbot, widget.controls.runner)
+    assert "fit failed" in widget.verdict.value and "pixel sizes" in widget.verdict.value
+    asked = []
+    cls = type(widget)
+    monkeypatch.setattr(cls, "confirm", lambda self, q: asked.append(q) or False)
+    assert widget.save_params(tmp_path / "p.json") is None and asked
+    assert not (tmp_path / "p.json").exists()
+    monkeypatch.setattr(cls, "confirm", lambda self, q: True)
+    assert widget.save_params(tmp_path / "p.json") is not None
+    lr.scale = (2, 2)
+    assert widget.fit() is not None
+    _wait_idle(qtbot, widget.controls.runner)
+    assert "fit ok" in widget.verdict.value

@@ -432,3 +432,23 @@ def test_controls_open_with_the_core_defaults(widget):
     fresh = type(w)(w.viewer)
     assert fresh.tile.value == default.tile and fresh.device.value == default.device
     assert fresh.precision.value == default.precision and fresh.halo_auto.value
+
+
+def test_result_is_scored_against_a_reference_layer(qtbot, widget, actin, model_path):
+    from napari_sisr import DegradationParams, simulate_lr
+
+    viewer, w = widget
+    hr = actin[:128, :160].astype(np.float32)
+    lr = simulate_lr(hr, DegradationParams(scale=2, sigma=1.0), rng=np.random.default_rng(0))
+    viewer.add_image(hr, name="hr")
+    src = viewer.add_image(lr, name="lr")
+    viewer.layers.selection = {src}
+    w.scoring.reference.reset_choices()
+    w.scoring.reference.value = viewer.layers["hr"]
+    assert w.scoring.score() is None  # no result yet: a notification, no job
+    _run(qtbot, w)
+    worker = w.scoring.score()
+    assert worker is not None
+    qtbot.waitUntil(lambda: not w.scoring.runner.busy, timeout=60_000)
+    table = w.scoring.table.value
+    assert "bicubic + RL" in table and "lr x2 SR" in table and "PSNR" in table

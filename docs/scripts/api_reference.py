@@ -36,6 +36,7 @@ SECTIONS = {
     "Degradation model": ("napari_sisr.core.degradation",),
     "Training": ("napari_sisr.core.training",),
     "Super-resolution": ("napari_sisr.core.inference",),
+    "Scoring against real captures": ("napari_sisr.core.evaluate",),
     "Networks and model files": ("napari_sisr.core.archs", "napari_sisr.core.modelio"),
     "Progress and errors": ("napari_sisr.core.progress", "napari_sisr.core.errors"),
 }

@@ -33,6 +33,8 @@ _LAZY = {
     "train": "napari_sisr.core.training",
     "TrainResult": "napari_sisr.core.training",
     "TrainingDiverged": "napari_sisr.core.training",
+    "evaluate": "napari_sisr.core.evaluate",
+    "Scored": "napari_sisr.core.evaluate",
     "PredictConfig": "napari_sisr.core.inference.config",
     "predict": "napari_sisr.core.inference.predict",
     "iter_predict": "napari_sisr.core.inference.predict",
@@ -54,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core.degradation.simulate import simulate_lr, simulate_lr_torch
     from .core.degradation.unpaired import estimate_noise, sigma_from_optics, unpaired_params
     from .core.errors import InputError
+    from .core.evaluate import Scored, evaluate
     from .core.inference.config import PredictConfig
     from .core.inference.predict import iter_predict, predict
     from .core.inference.tiling import make_plan

@@ -14,10 +14,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import fit, models, noise, predict, simulate, train
+from . import evaluate, fit, models, noise, predict, simulate, train
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = [simulate, fit, noise, train, predict, models]
+SUBCOMMANDS = [simulate, fit, noise, train, predict, evaluate, models]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from ..core.errors import InputError
 from ._common import progress_printer, read_pair
@@ -23,6 +24,11 @@ def add(sub) -> None:
         help="HR pixels per LR pixel when that is not the integer --scale (e.g. 7.31 = LR pixel "
         "size / HR pixel size, or 'auto' to estimate it): the HR image is first resampled to "
         "exactly --scale times the LR grid, and the parameters refer to that grid",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write the parameters and exit 0 even when the fit failed its checks",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -55,7 +61,16 @@ def run(args) -> int:
     )
     if ratio is not None:
         params.notes["hr_resampled"] = {"ratio": ratio, "zoom": args.scale / ratio}
+    quality = params.notes["quality"]
+    line = "fit " + quality["verdict"] + "".join(f"\n  - {r}" for r in quality["reasons"])
+    if quality["verdict"] == "failed" and not args.force:
+        raise InputError(
+            "the fit failed its checks (" + "; ".join(quality["reasons"]) + "); nothing "
+            "written. Check the scale and the pair, or pass --force to keep it anyway"
+        )
+    if quality["verdict"] != "ok":
+        print(line, file=sys.stderr)
     if args.output:
         params.save(args.output)
-    print(json.dumps(params.summary()))
+    print(json.dumps({**params.summary(), "quality": quality}))
     return 0

@@ -103,6 +103,13 @@ def add(sub) -> None:
         help="override one loss weight of the preset, e.g. pixel_mse=1 or pixel_l1=0 "
         "(repeatable; 0 switches a term off; unknown keys are refused with the list)",
     )
+    p.add_argument(
+        "--normalise-by",
+        choices=["lr", "hr"],
+        help="map HR planes so that their simulated LR spans the percentiles, as inference "
+        "maps a real capture (lr, default), or by the HR planes' own percentiles (hr: models "
+        "trained before this option)",
+    )
     p.add_argument("--in-channels", type=int, help="model channels (default 1)")
     p.add_argument("--channel-axis", type=int, help="channel axis of multichannel images")
     p.add_argument("--init", metavar="MODEL", help="fine-tune this model (path or bundled name)")
@@ -145,6 +152,7 @@ def build_config(args):
         "init": args.init,
         "device": args.device,
         "threads": args.threads,
+        "normalise_by": args.normalise_by,
         "seed": args.seed,
         "resume": args.resume,
         "overwrite": args.overwrite,

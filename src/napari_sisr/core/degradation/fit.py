@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputError, InputTypeError
 from ..progress import Cancelled, Progress, StopLike, as_stop, check_stop, run_to_end
 from .params import DegradationParams
+from .quality import assess_fit
 from .registration import integer_offset, subpixel_shift
 from .simulate import axis_operator
 
@@ -141,6 +142,7 @@ def iter_fit(
     anisotropic: bool = False,
     poisson: bool = False,
     stop: StopLike = None,
+    expected_scale: float | None = None,
 ) -> Generator[Progress, None, DegradationParams]:
     """Generator form of :func:`fit_degradation`: yields :class:`Progress`, returns the params."""
     should_stop = as_stop(stop)
@@ -240,6 +242,20 @@ def iter_fit(
     n_params = len(theta) + 2
     stats = residual_stats(residual, n_params)
     noise_var = stats["residual_std"] ** 2
+    lr_var = float(np.var(lr_in))
+    explained = 1.0 - float(np.var(residual)) / lr_var if lr_var > 0 else 0.0
+    shift_bounds = np.array(bounds)[:, -2:]
+    at_bound = bool(np.any(np.isclose(theta[-2:], shift_bounds, atol=1e-3 * s)))
+    quality = assess_fit(
+        sigma=max(sy, sx),
+        sigma_bounds=SIGMA_BOUNDS,
+        explained=explained,
+        lag1=stats["residual_lag1"],
+        correlation=score,
+        shift_at_bound=at_bound,
+        scale=s,
+        expected_scale=expected_scale,
+    )
     poisson_a = None
     if poisson:
         poisson_a, noise_var = _fit_poisson_gaussian(gain * sim, residual, noise_var)
@@ -266,6 +282,8 @@ def iter_fit(
             "optimizer_evaluations": nfev,
             "lr_shape": [my, mx],
             "hr_shape": [ny, nx],
+            "explained_variance": explained,
+            "quality": quality.as_dict(),
         },
     )
     yield Progress(5, total, "done")
@@ -304,6 +322,7 @@ def fit_degradation(
     poisson: bool = False,
     stop: StopLike = None,
     progress=None,
+    expected_scale: float | None = None,
 ) -> DegradationParams:
     """Fit ``LR = gain * D_s(K_sigma * T_shift(HR)) + offset + noise`` to a real pair.
 
@@ -321,15 +340,26 @@ def fit_degradation(
         Cancels the fit (raises :class:`~napari_sisr.core.progress.Cancelled`).
     progress : callable, optional
         Called with each :class:`~napari_sisr.core.progress.Progress` update.
+    expected_scale : float, optional
+        The scale the images' pixel sizes give; a fit at a contradicting ``scale`` fails.
 
     Returns
     -------
     DegradationParams
-        With ``source="fit"`` and residual diagnostics filled in.
+        With ``source="fit"``, residual diagnostics, and the verdict on the fit in
+        ``notes["quality"]`` (``{"verdict": "ok" | "doubtful" | "failed", "reasons": [...]}``,
+        see :mod:`napari_sisr.core.degradation.quality`).
     """
-    return run_to_end(
-        iter_fit(hr, lr, scale, anisotropic=anisotropic, poisson=poisson, stop=stop), progress
+    gen = iter_fit(
+        hr,
+        lr,
+        scale,
+        anisotropic=anisotropic,
+        poisson=poisson,
+        stop=stop,
+        expected_scale=expected_scale,
     )
+    return run_to_end(gen, progress)
 
 
 __all__ += ["Cancelled"]

@@ -68,6 +68,11 @@ class TrainConfig(BaseModel):
     rgb: bool | None = None
     in_channels: int | None = Field(None, ge=1, le=16)
     percentiles: tuple[float, float] = TRAIN_PERCENTILES
+    normalise_by: Literal["lr", "hr"] = Field(
+        "lr",
+        description="map HR planes so that their simulated LR spans the percentiles (as "
+        "inference maps a real LR capture), or by the HR planes' own percentiles",
+    )
     degradation: DegradationParams | None = None
     blind: DegradationRange | None = None
     patch: int = Field(128, ge=16, description="HR patch size (pixels)")

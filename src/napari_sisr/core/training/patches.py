@@ -45,6 +45,43 @@ def normalised_params(p: DegradationParams, low: float, span: float) -> Degradat
     )
 
 
+def match_inference_normalisation(
+    images: list[TrainImage], model, percentiles: tuple[float, float]
+) -> list[TrainImage]:
+    """Renormalise HR planes so that their simulated LR spans [0, 1] by its percentiles.
+
+    At inference the real LR image is normalised by its own percentiles, and a blurred image
+    has lower percentiles than its sharp original (much lower for sparse specimens): an HR
+    plane normalised by its own percentiles would teach the network dimmer inputs than it
+    will see. Here each plane is mapped so that the noise-free LR the degradation ``model``
+    makes of it (its fixed parameters, or the middle of blind ranges) has the percentiles at
+    0 and 1, exactly as inference will map a real capture; ``lo`` / ``hi`` follow, so the
+    noise converts to these units as before.
+    """
+    from ..degradation.simulate import simulate_lr
+
+    out = []
+    for img in images:
+        data = img.data.copy()
+        lo, hi = img.lo.copy(), img.hi.copy()
+        for p in range(data.shape[0]):
+            if isinstance(model, DegradationRange):
+                params = model.midpoint()
+            else:
+                params = normalised_params(model, img.low(p), img.span(p))
+            blur = params.updated(noise_var=0.0, poisson_a=None)
+            for c in range(data.shape[1]):
+                sim = simulate_lr(data[p, c], blur, noise=False)
+                q_lo, q_hi = np.percentile(sim, percentiles)
+                if not q_hi > q_lo:
+                    continue  # a flat plane: keep its own normalisation
+                data[p, c] = (data[p, c] - q_lo) / (q_hi - q_lo)
+                span = hi[p, c] - lo[p, c]
+                lo[p, c], hi[p, c] = lo[p, c] + q_lo * span, lo[p, c] + q_hi * span
+        out.append(TrainImage(img.name, data, lo, hi, img.lr, img.note, img.extra))
+    return out
+
+
 class PatchSampler:
     """Random augmented patches from a list of images.
 

@@ -22,7 +22,13 @@ from .checkpoint import flatten_optimizer, prefixed, unflatten_optimizer, unpref
 from .config import TrainConfig
 from .ema import EMA
 from .images import attach_lr, check_patch_fits, load_images, split_validation
-from .patches import Degrader, PatchSampler, ValidationSet, soften
+from .patches import (
+    Degrader,
+    PatchSampler,
+    ValidationSet,
+    match_inference_normalisation,
+    soften,
+)
 
 #: Offset of the validation noise seed from the training seed (the validation LR is fixed).
 VAL_SEED_OFFSET = 7919
@@ -87,6 +93,8 @@ class Trainer:
         if not c.hr:
             raise InputError("no HR images given")
         images = load_images(c.hr, what="HR", **kw)
+        if not c.paired and c.normalise_by == "lr":
+            images = match_inference_normalisation(images, c.degradation_model(), c.percentiles)
         if c.paired:
             images = attach_lr(images, load_images(c.lr_images, what="LR", **kw), c.scale)
         if c.val:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...core.degradation.params import DegradationParams
 from .._layers import plane_shape
 
-__all__ = ["OUTPUT_NAMES", "guess_scale", "params_rows", "pick_pair"]
+__all__ = ["OUTPUT_NAMES", "guess_scale", "params_rows", "pick_pair", "pixel_size_ratio"]
 
 #: Layers the widget writes; never picked automatically as inputs.
 OUTPUT_NAMES = ("simulated LR", "residual", "simulated LR (preview)")
@@ -14,6 +14,17 @@ OUTPUT_NAMES = ("simulated LR", "residual", "simulated LR (preview)")
 def _near_int(x: float, tol: float) -> int | None:
     k = round(x)
     return int(k) if 2 <= k <= 16 and abs(x - k) <= tol * k else None
+
+
+def pixel_size_ratio(hr, lr) -> float | None:
+    """LR pixel size over HR pixel size from calibrated layers (``None`` if uncalibrated)."""
+    if hr is None or lr is None or hr.name == lr.name:
+        return None
+    hs, ls = tuple(hr.scale[-2:]), tuple(lr.scale[-2:])
+    if hs == (1.0, 1.0) and ls == (1.0, 1.0):
+        return None
+    ratios = [b / a for a, b in zip(hs, ls, strict=True) if a > 0]
+    return float(sum(ratios) / len(ratios)) if ratios else None
 
 
 def guess_scale(hr, lr) -> int | None:
@@ -88,3 +99,17 @@ def params_rows(params: DegradationParams | None) -> dict:
         ("source", p.source if p else "-"),
     ]
     return {"data": [[v] for _, v in rows], "index": [k for k, _ in rows], "columns": ["value"]}
+
+
+#: Colours of the fit verdicts (readable on napari's dark and light themes).
+VERDICT_COLOURS = {"ok": "#66bb6a", "doubtful": "#ffa726", "failed": "#ef5350"}
+
+
+def verdict_html(quality: dict | None) -> str:
+    """The verdict of a fit as coloured rich text for a label (empty without a verdict)."""
+    if not quality:
+        return ""
+    colour = VERDICT_COLOURS.get(quality.get("verdict"), "#bdbdbd")
+    text = f'<b style="color:{colour}">fit {quality.get("verdict")}</b>'
+    reasons = quality.get("reasons") or []
+    return text + "".join(f"<br>&bull; {r}" for r in reasons)

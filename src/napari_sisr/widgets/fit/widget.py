@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, PushButton, SpinBox, Table
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, SpinBox, Table
 
 from ...core.degradation.fit import iter_fit
 from ...core.degradation.lrgrid import residual_map
@@ -32,7 +32,7 @@ from .._layers import (
     layer_plane,
 )
 from .preview import PreviewControls, preview_job, preview_window
-from .state import guess_scale, params_rows, pick_pair
+from .state import guess_scale, params_rows, pick_pair, pixel_size_ratio, verdict_html
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -44,12 +44,20 @@ RESIDUAL = "residual"
 PREVIEW = "simulated LR (preview)"
 
 
-def fit_job(hr, lr, scale: int, *, anisotropic=False, poisson=False, seed=0, stop=None):
+def fit_job(
+    hr, lr, scale: int, *, anisotropic=False, poisson=False, expected_scale=None, seed=0, stop=None
+):
     """Generator job: fit, then the noisy simulated LR and the residual on the LR grid."""
     yield Progress(0, 6, "reading the images")
     hr_a, lr_a = np.asarray(hr), np.asarray(lr)
     params = yield from iter_fit(
-        hr_a, lr_a, scale, anisotropic=anisotropic, poisson=poisson, stop=stop
+        hr_a,
+        lr_a,
+        scale,
+        anisotropic=anisotropic,
+        poisson=poisson,
+        stop=stop,
+        expected_scale=expected_scale,
     )
     yield Progress(5, 6, "simulating the LR image and the residual")
     clean, residual = residual_map(hr_a, lr_a, params)
@@ -97,10 +105,19 @@ class FitDegradationWidget(Container):
         self.controls = JobControls("Fit")
         self.table = Table(value=params_rows(None), name="parameters")
         self.table.read_only = True
-        table_box = Container(widgets=[self.table], labels=False)
+        self.verdict = Label(value="", name="verdict")
+        self.verdict.native.setWordWrap(True)
+        table_box = Container(widgets=[self.table, self.verdict], labels=False)
         self.save_button = PushButton(text="Save JSON...")
         self.load_button = PushButton(text="Load JSON...")
-        files = Container(widgets=[self.save_button, self.load_button], layout="horizontal")
+        self.train_button = PushButton(text="Train on this pair", name="train_on_pair")
+        self.train_button.tooltip = (
+            "Open the Train widget with the HR layer ticked and these parameters as its "
+            "degradation: the model learns this microscope's degradation"
+        )
+        files = Container(
+            widgets=[self.save_button, self.load_button, self.train_button], layout="horizontal"
+        )
         self.preview = PreviewControls(self._schedule_preview)
         super().__init__(
             widgets=[
@@ -134,6 +151,7 @@ class FitDegradationWidget(Container):
         self.controls.run_button.changed.connect(self.fit)
         self.save_button.changed.connect(lambda *_: self.save_params())
         self.load_button.changed.connect(lambda *_: self.load_params())
+        self.train_button.changed.connect(lambda *_: self.train_on_pair())
         self.hr_layer.changed.connect(self._layers_changed)
         self.lr_layer.changed.connect(self._layers_changed)
         self.scale.changed.connect(self._params_edited)
@@ -175,6 +193,8 @@ class FitDegradationWidget(Container):
     def _show_params(self, params: DegradationParams | None) -> None:
         self.table.value = params_rows(params)
         _fit_rows(self.table)
+        fitted = params is not None and params.source == "fit"
+        self.verdict.value = verdict_html(params.notes.get("quality")) if fitted else ""
 
     def _planes(self) -> tuple[LayerPlane, LayerPlane]:
         hr, lr = self.hr_layer.value, self.lr_layer.value
@@ -201,6 +221,7 @@ class FitDegradationWidget(Container):
             int(self.scale.value),
             anisotropic=self.anisotropic.value,
             poisson=self.poisson.value,
+            expected_scale=pixel_size_ratio(self.hr_layer.value, self.lr_layer.value),
             on_done=lambda out: self._show_fit(out, hr, lr),
             description="Fit",
         )
@@ -235,6 +256,11 @@ class FitDegradationWidget(Container):
         except InputError as err:
             notify_error(f"cannot save: {err}")
             return None
+        quality = params.notes.get("quality") or {}
+        if params.source == "fit" and quality.get("verdict") == "failed":
+            reasons = "\n".join(f"- {r}" for r in quality.get("reasons", []))
+            if not self.confirm(f"This fit failed its checks:\n{reasons}\n\nSave it anyway?"):
+                return None
         if path is None:
             from qtpy.QtWidgets import QFileDialog
 
@@ -250,6 +276,13 @@ class FitDegradationWidget(Container):
             return None
         notify_info(f"degradation parameters saved to {out}")
         return out
+
+    def confirm(self, question: str) -> bool:
+        """Ask the user a yes/no question (a dialog; tests replace it)."""
+        from qtpy.QtWidgets import QMessageBox
+
+        answer = QMessageBox.question(self.native, "Fit degradation", question)
+        return answer == QMessageBox.Yes
 
     def load_params(self, path: str | Path | None = None) -> DegradationParams | None:
         """Load parameters from JSON (asks for a file when ``path`` is None) and show them."""
@@ -271,6 +304,25 @@ class FitDegradationWidget(Container):
         self.preview.set_params(params)
         self._show_params(params)
         return params
+
+    def train_on_pair(self):
+        """Open the Train widget with the HR layer and the shown parameters filled in.
+
+        Returns the Train widget, or ``None`` (with a notification) when there is no HR layer
+        or no valid parameters.
+        """
+        hr = self.hr_layer.value
+        if hr is None:
+            notify_error("Train on this pair: choose the HR image layer first")
+            return None
+        try:
+            params = self.current_params()
+        except InputError as err:
+            notify_error(f"Train on this pair: {err}")
+            return None
+        _, train = self.viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
+        train.form.use_pair(hr.name, params)
+        return train
 
     # ------------------------------------------------------------------ preview
     def _schedule_preview(self, *_) -> None:

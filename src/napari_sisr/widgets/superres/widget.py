@@ -23,6 +23,7 @@ from .._models import ModelCache, default_registry
 from .job import LayerDone, SRSettings, SRTask, prepare_tasks, sr_job
 from .layers import map_contrast_limits
 from .live import LivePreview
+from .score import ScoreControls
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -86,6 +87,7 @@ class SuperResolveWidget(Container):
         )
         self.controls = JobControls("Super-resolve")
         self.live = LivePreview(self)
+        self.scoring = ScoreControls(self)
         super().__init__(
             widgets=[
                 self.layers,
@@ -101,6 +103,7 @@ class SuperResolveWidget(Container):
                 self.overwrite,
                 self.controls,
                 self.live,
+                self.scoring,
             ]
         )
         self._tooltips()
@@ -133,6 +136,7 @@ class SuperResolveWidget(Container):
         for layer in self.viewer.layers:
             layer.events.name.connect(self._refresh_layer_names)
         self._refresh_layer_names()
+        self.scoring.reference.reset_choices()
         self._follow_selection()
 
     def _refresh_layer_names(self, *_) -> None:

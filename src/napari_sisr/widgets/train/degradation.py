@@ -100,7 +100,11 @@ class DegradationGroup(QGroupBox):
 
         The fields show the fit; until one is edited, training uses the fit's exact values.
         """
-        params = DegradationParams.load(path)
+        return self.set_params(DegradationParams.load(path), Path(path).name)
+
+    def set_params(self, params: DegradationParams, origin: str) -> DegradationParams:
+        """Show ``params`` (a fit) as the fixed degradation; ``origin`` names where it came
+        from. Until a field is edited, training uses these exact values."""
         self.loaded_params = params
         self.deg_mode.setCurrentIndex(0)
         if self.scale.findText(str(params.scale)) < 0:
@@ -110,7 +114,7 @@ class DegradationGroup(QGroupBox):
         self.noise_std.setValue(params.noise_std)
         self.gain.setValue(params.gain)
         self.edited.clear()  # what the fields show now is the fit itself
-        self.deg_source.setText(f"{Path(path).name} ({params.source})")
+        self.deg_source.setText(f"{origin} ({params.source})")
         return params
 
     def _on_blind_sigma_edited(self) -> None:

@@ -155,6 +155,13 @@ class TrainForm(QWidget):
         """Fill the degradation fields from a fit's JSON file (raises on error)."""
         return self.deg.load_degradation(path)
 
+    def use_pair(self, hr_name: str, params: DegradationParams) -> None:
+        """Train on the HR layer ``hr_name`` with the degradation ``params`` (a fit)."""
+        self.refresh_layers()
+        self.set_hr_layers([hr_name])
+        self.lr_combo.setCurrentIndex(0)  # simulated from the fit, not paired
+        self.deg.set_params(params, "the Fit widget")
+
     # ------------------------------------------------------------------ behaviour
     def refresh_layers(self, event=None) -> None:
         """Re-list image layers, keeping the choices (also across renames) where they exist."""

@@ -1,0 +1,336 @@
+"""The whole chain on real captures: fit on one half of a real pair, train, score on the other.
+
+Every real pair of ``pairs/`` (see ``SOURCES.md``) is cut into two halves along its columns.
+On the training half the degradation is fitted (``fit_degradation``) and the models are
+trained; the test half is super-resolved from its *real* LR capture and scored against its
+*real* HR capture with :func:`napari_sisr.evaluate`'s protocol (registered by the bicubic
+upsampling's shift, each output with its own gain and offset, a border of 4 x scale left out).
+Then the halves swap roles; the tables give the mean of the two.
+
+Methods, side by side:
+
+* ``nearest``, ``bicubic``;
+* ``bicubic + RL``: Richardson-Lucy with the PSF fitted on the training half, its iteration
+  count chosen there too;
+* ``bundled``: the bundled model of the pair's scale, zero-shot;
+* ``naive``: trained on the training half's HR with bicubic downsampling as the degradation
+  (what most papers do), in paired mode;
+* ``chain``: trained on the training half's HR degraded by the fitted model (the point of the
+  plugin), content losses only; ``chain+gan``: the same with the preset's adversarial phase;
+* ``paired``: trained on the training half's real LR/HR (the HR registered by the fit);
+* ``finetune``: ``chain`` started from the bundled model with a third of the steps.
+
+Every training is ``napari-sisr train --hr HR --degradation FIT.json --iters N`` with the
+defaults otherwise (the Python equivalent); its wall time is reported. The ``chain+gan`` rows
+also report the output's standard deviation on background-only regions of the HR image,
+relative to bicubic's (above 1: structure invented in empty background).
+
+    python benchmarks/bench_real_pairs.py [--iters 1500] [--pairs sted_561,caco2_4x]
+        [--methods chain,naive] [--threads N] [--results results.jsonl] [--table-only]
+        [--figures docs/images]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import data_dir  # noqa: E402
+
+#: name -> (set label, loader). The sets group the pairs of one kind of capture.
+SETS = {
+    "sted_561": "confocal -> STED (Bassoon, 561), 4x",
+    "sted_640": "confocal -> STED (Homer, 640), 4x",
+    "sim_high": "widefield -> SIM, microtubules, 2x",
+    "sim_low": "widefield -> SIM, microtubules, 2x",
+    "caco2_2x": "confocal pixel density (Caco-2), 2x",
+    "caco2_4x": "confocal pixel density (Caco-2), 4x",
+    "caco2_8x": "confocal pixel density (Caco-2), 8x",
+    "srrf": "widefield -> SRRF, 2x",
+    "storm": "TIRF -> STORM, 8x (resampled from 7.3x)",
+}
+TRAINED = ("naive", "chain", "chain+gan", "paired", "finetune")
+METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", *TRAINED)
+
+
+def _bin(a: np.ndarray, k: int) -> np.ndarray:
+    a = np.asarray(a, np.float64)
+    h, w = a.shape[0] // k * k, a.shape[1] // k * k
+    return a[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3))
+
+
+def load_pair(name: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(LR, HR, scale) of a named pair, as float64 planes."""
+    from napari_sisr.core.io.images import read_image
+
+    root = data_dir() / "pairs"
+    if name.startswith("sted_"):
+        ch = {"sted_561": "chA_561", "sted_640": "chB_640"}[name]
+        stem = f"confocal_sted_synapses/bassoon_homer_{ch}"
+        lr = read_image(root / f"{stem}_LR_confocal_60nm.tif")
+        return lr.astype(float), read_image(root / f"{stem}_HR_STED_15nm.tif").astype(float), 4
+    if name.startswith("sim_"):
+        light = {"sim_high": ("highlight", "HE", "HER"), "sim_low": ("lowlight", "LE", "LER")}[name]
+        folder = root / "widefield_sim_microtubules"
+        wf = read_image(folder / f"WF_{light[0]}_avg15raw_{light[1]}_15.tif")
+        sim = read_image(folder / f"SIM_{light[0]}_{light[2]}_Sample_1.tif")
+        return _bin(wf, 2), sim.astype(float), 2  # the widefield is stored on the SIM grid
+    if name.startswith("caco2_"):
+        k = int(name[6])
+        folder = root / "confocal_pixel_density_caco2"
+        return (
+            read_image(folder / f"div{k}.tif").astype(float),
+            read_image(folder / "div1.tif").astype(float),
+            k,
+        )
+    if name == "srrf":  # GPL-3.0 data: benchmarked here, never copied into the package
+        folder = root / "widefield_srrf"
+        wf = read_image(folder / "bpae_widefield.tif")
+        return _bin(wf, 2), read_image(folder / "bpae_srrf.tif").astype(float), 2
+    if name == "storm":
+        from napari_sisr import estimate_ratio, resample_hr
+
+        folder = root / "tirf_storm"
+        lr = read_image(folder / "cell2_tirf_lr.jpg").astype(float)
+        hr = read_image(folder / "cell2_storm_hr.jpg").astype(float)
+        ratio, _ = estimate_ratio(hr, lr)
+        return lr, resample_hr(hr, ratio, 8), 8
+    raise SystemExit(f"unknown pair {name!r}; known: {', '.join(SETS)}")
+
+
+def halves(lr, hr, s):
+    """The two column halves of a pair, LR and HR cut at the same place."""
+    h = lr.shape[1] // 2
+    return [(lr[:, :h], hr[:, : h * s]), (lr[:, h:], hr[:, h * s :])]
+
+
+def bicubic_down(hr: np.ndarray, s: int) -> np.ndarray:
+    """Antialiased bicubic downsampling: the "naive" degradation of most SR papers."""
+    import torch
+    import torch.nn.functional as F
+
+    t = torch.from_numpy(np.ascontiguousarray(hr))[None, None]
+    size = (hr.shape[0] // s, hr.shape[1] // s)
+    return F.interpolate(t, size=size, mode="bicubic", antialias=True)[0, 0].numpy()
+
+
+def background_std_ratio(out: np.ndarray, bic: np.ndarray, hr: np.ndarray, s: int) -> float:
+    """Std of ``out`` over the HR image's empty background, relative to bicubic's there.
+
+    Background: pixels whose HR neighbourhood (Gaussian of 2 * s px) is in the lowest 20 %
+    of the image, away from the border. Each image is first matched to the HR image by its
+    own gain and offset (as for scoring).
+    """
+    from scipy import ndimage
+
+    from napari_sisr.core.evaluate import BORDER_PER_SCALE, _fit_gain, _normalise
+
+    target = _normalise(hr)
+    smooth = ndimage.gaussian_filter(target, 2 * s)
+    b = BORDER_PER_SCALE * s
+    mask = np.zeros(hr.shape, bool)
+    mask[b:-b, b:-b] = True
+    mask &= smooth <= np.quantile(smooth[mask], 0.2)
+
+    def matched(img):
+        g, o = _fit_gain(img, target)
+        return g * img + o
+
+    return float(np.std(matched(out)[mask]) / max(np.std(matched(bic)[mask]), 1e-12))
+
+
+def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path):
+    """Train one model on the training half; returns (model JSON, seconds)."""
+    from scipy import ndimage
+
+    from napari_sisr import TrainConfig, train
+
+    common = dict(iters=iters, out=work / f"{name}-{method}", overwrite=True, threads=threads)
+    hr32 = hr_a.astype(np.float32)
+    if method in ("chain", "chain+gan", "finetune"):
+        kw = dict(hr=[hr32], degradation=fit, adversarial=method == "chain+gan")
+        if method == "finetune":
+            kw.update(init=f"default-{s}x", iters=max(1, iters // 3))
+        config = TrainConfig(**{**common, **kw})
+    elif method == "naive":
+        lr_naive = bicubic_down(hr_a, s).astype(np.float32)
+        config = TrainConfig(
+            **common, hr=[hr32[: lr_naive.shape[0] * s, : lr_naive.shape[1] * s]],
+            lr_images=[lr_naive], scale=s, adversarial=False,
+        )  # fmt: skip
+    elif method == "paired":  # the real LR, with the HR moved onto its grid by the fit
+        moved = ndimage.shift(hr_a, fit.shift_yx, order=3, mode="reflect")
+        my, mx = min(lr_a.shape[0], moved.shape[0] // s), min(lr_a.shape[1], moved.shape[1] // s)
+        config = TrainConfig(
+            **common, hr=[moved[: my * s, : mx * s].astype(np.float32)],
+            lr_images=[lr_a[:my, :mx].astype(np.float32)], scale=s, adversarial=False,
+        )  # fmt: skip
+    else:
+        raise ValueError(method)
+    t0 = time.perf_counter()
+    result = train(config)
+    return str(result.model), time.perf_counter() - t0
+
+
+def run_pair(name, methods, iters, threads, work: Path) -> list[dict]:
+    from napari_sisr import fit_degradation, predict
+    from napari_sisr.core.evaluate import (
+        bicubic_upsample,
+        choose_rl_iterations,
+        nearest_upsample,
+        prepare_pair,
+        richardson_lucy,
+        rl_psf,
+        score_outputs,
+    )
+    from napari_sisr.core.modelio import bundled_models
+
+    lr, hr, s = load_pair(name)
+    lr, hr = prepare_pair(lr, hr, s)
+    parts = halves(lr, hr, s)
+    records = []
+    for k in (0, 1):
+        (lr_a, hr_a), (lr_b, hr_b) = parts[k], parts[1 - k]
+        fit = fit_degradation(hr_a, lr_a, s)
+        n_rl = choose_rl_iterations(lr_a, hr_a, s, fit.sigma)
+        bic = bicubic_upsample(lr_b, s)
+        outputs = {
+            "nearest": nearest_upsample(lr_b, s),
+            "bicubic": bic,
+            "bicubic + RL": richardson_lucy(bic, rl_psf(fit.sigma, s), n_rl),
+        }
+        seconds = {}
+        lr_in = lr_b.astype(np.float32)
+        bundled = f"default-{s}x"
+        for m in methods:
+            if m == "bundled" and bundled in bundled_models():
+                outputs[m] = np.asarray(predict(lr_in, bundled, dtype="float32"), float)
+            elif m in TRAINED and not (m == "finetune" and bundled not in bundled_models()):
+                model, seconds[m] = _train(
+                    f"{name}-{k}", hr_a, lr_a, s, fit, m, iters, threads, work
+                )
+                outputs[m] = np.asarray(predict(lr_in, model, dtype="float32"), float)
+        scored = score_outputs(outputs, hr_b, s)
+        rec = {
+            "pair": name,
+            "half": k,
+            "scale": s,
+            "iters": iters,
+            "fit": {"sigma": fit.sigma, "lag1": fit.residual_lag1, "noise_std": fit.noise_std},
+            "rl_iterations": n_rl,
+            "scores": {m: [v.psnr, v.ssim] for m, v in scored.scores.items()},
+            "train_s": seconds,
+        }
+        if "chain+gan" in outputs:
+            rec["background_std"] = {
+                m: background_std_ratio(outputs[m], bic, hr_b, s)
+                for m in ("chain", "chain+gan")
+                if m in outputs
+            }
+        records.append(rec)
+        print(
+            f"{name} half {k}: sigma {fit.sigma:.2f}, RL {n_rl} it., "
+            + ", ".join(f"{m} {v.psnr:.2f}" for m, v in scored.scores.items()),
+            file=sys.stderr,
+            flush=True,
+        )
+    return records
+
+
+def tables(records: list[dict]) -> str:
+    """Per pair set: mean PSNR / SSIM of each method over its pairs and halves; then gains."""
+    from collections import defaultdict
+
+    by_set = defaultdict(list)
+    for r in records:
+        by_set[SETS[r["pair"]]].append(r)
+    methods = [m for m in METHODS if any(m in r["scores"] for r in records)]
+    head = "| pair set | " + " | ".join(methods) + " |"
+    lines = [head, "|---" * (len(methods) + 1) + "|"]
+    gains = defaultdict(list)
+    for label, recs in by_set.items():
+        cells = []
+        for m in methods:
+            v = [r["scores"][m] for r in recs if m in r["scores"]]
+            cells.append(
+                f"{np.mean([x[0] for x in v]):.2f} / {np.mean([x[1] for x in v]):.3f}" if v else "-"
+            )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for r in records:
+        b = r["scores"]["bicubic"]
+        for m, v in r["scores"].items():
+            gains[m].append((v[0] - b[0], v[1] - b[1]))
+    lines += [
+        "",
+        "| method | mean PSNR gain over bicubic (dB) | mean SSIM gain | runs |",
+        "|---|---:|---:|---:|",
+    ]
+    for m in methods:
+        g = np.array(gains[m])
+        lines.append(f"| {m} | {g[:, 0].mean():+.2f} | {g[:, 1].mean():+.3f} | {len(g)} |")
+    rl = {id(r): r["scores"]["bicubic + RL"][0] for r in records}
+    for m in ("chain", "paired", "finetune", "chain+gan"):
+        v = [r["scores"][m][0] - rl[id(r)] for r in records if m in r["scores"]]
+        if v:
+            worst = min(
+                (np.mean([r["scores"][m][0] - rl[id(r)] for r in recs if m in r["scores"]]), lab)
+                for lab, recs in by_set.items()
+                if any(m in r["scores"] for r in recs)
+            )
+            lines.append(
+                f"\n{m} over bicubic + RL: {np.mean(v):+.2f} dB on average; worst pair set "
+                f"{worst[1]} ({worst[0]:+.2f} dB)"
+            )
+    secs = defaultdict(list)
+    for r in records:
+        for m, t in r.get("train_s", {}).items():
+            secs[m].append(t)
+    if secs:
+        lines.append("\ntraining wall time per run: " + ", ".join(
+            f"{m} {np.mean(t) / 60:.1f} min" for m, t in secs.items()))  # fmt: skip
+    bg = [r["background_std"] for r in records if "background_std" in r]
+    if bg:
+        lines.append(
+            "background std relative to bicubic: "
+            + ", ".join(f"{m} {np.mean([b[m] for b in bg]):.2f}" for m in bg[0])
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--iters", type=int, default=1500, help="training steps (default 1500)")
+    ap.add_argument("--pairs", default=",".join(SETS), help="comma-separated pair names")
+    ap.add_argument("--methods", default=",".join(METHODS[3:]), help="methods beyond the baselines")
+    ap.add_argument("--threads", type=int, help="CPU threads of each training")
+    ap.add_argument("--results", type=Path, help="JSON lines file: append results, reuse done ones")
+    ap.add_argument("--table-only", action="store_true", help="print the tables of --results")
+    args = ap.parse_args(argv)
+    records: list[dict] = []
+    if args.results and args.results.exists():
+        records = [json.loads(line) for line in args.results.read_text().splitlines() if line]
+    if not args.table_only:
+        done = {(r["pair"], r["iters"]) for r in records}
+        methods = [m for m in args.methods.split(",") if m]
+        with tempfile.TemporaryDirectory(prefix="bench_real_pairs_") as tmp:
+            for name in args.pairs.split(","):
+                if (name, args.iters) in done:
+                    continue
+                new = run_pair(name, methods, args.iters, args.threads, Path(tmp))
+                records += new
+                if args.results:
+                    with args.results.open("a") as fh:
+                        fh.writelines(json.dumps(r) + "\n" for r in new)
+    print(tables(records))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

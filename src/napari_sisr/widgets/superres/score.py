@@ -1,0 +1,96 @@
+"""Scoring a Super-resolve result against a reference layer (a real HR capture of the field).
+
+The result of the first chosen layer (``"<name> x<s> SR"``) and the reference are compared
+on the plane shown by the dims sliders with :func:`napari_sisr.evaluate`'s protocol, beside
+nearest, bicubic and bicubic + Richardson-Lucy (PSF fitted on the pair), in a worker thread.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import ComboBox, Container, Label, PushButton
+
+from ...core.errors import InputError
+from .._jobs import JobRunner, notify_error
+from .._layers import image_layer_choices, layer_plane
+from .layers import result_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .widget import SuperResolveWidget
+
+#: Largest reference plane scored in the widget (HR pixels).
+MAX_SCORED_PX = 4096 * 4096
+
+
+def score_job(lr, hr, sr, scale: int, label: str, *, stop=None):
+    """Worker job: the scores of ``sr`` and of the baselines against ``hr``."""
+    from ...core.evaluate import evaluate
+    from ...core.progress import Progress
+
+    yield Progress(0, 1, "fitting the PSF and scoring")
+    scored = evaluate(np.asarray(lr), np.asarray(hr), scale, sr=np.asarray(sr), label=label)
+    yield Progress(1, 1, "done")
+    return scored
+
+
+class ScoreControls(Container):
+    """*Score against* a reference layer, a *Score* button and the table of the scores."""
+
+    def __init__(self, owner: SuperResolveWidget) -> None:
+        self.owner = owner
+        self.reference = ComboBox(
+            label="Score against", choices=self._choices, nullable=True, name="reference"
+        )
+        self.button = PushButton(text="Score result", name="score")
+        self.table = Label(value="", name="scores")
+        super().__init__(widgets=[self.reference, self.button, self.table], labels=True)
+        self.margins = (0, 0, 0, 0)
+        self.reference.tooltip = (
+            "A real high-resolution capture of the same field: the result is registered to it "
+            "and scored beside bicubic and Richardson-Lucy deconvolution"
+        )
+        self.table.native.setStyleSheet("font-family: monospace")
+        self.runner = JobRunner(run_button=self.button)
+        self.runner.bind_lifetime(self.native)
+        self.button.changed.connect(self.score)
+
+    def _choices(self, _widget=None):
+        return [(name, layer) for name, layer in image_layer_choices(self.owner.viewer)]
+
+    def score(self, *_):
+        """Score the first chosen layer's result against the reference (returns the worker)."""
+        try:
+            lr, hr, sr, scale, label = self._planes()
+        except InputError as err:
+            notify_error(f"Score: {err}")
+            return None
+        return self.runner.start(
+            score_job, lr.data, hr.data, sr.data, scale, label,
+            on_done=self._show, description="Score",
+        )  # fmt: skip
+
+    def _planes(self):
+        ref = self.reference.value
+        sources = self.owner.chosen_layers()
+        if ref is None:
+            raise InputError("choose the reference layer (a real HR capture of the field)")
+        if not sources:
+            raise InputError("choose the layer whose result is scored")
+        src = sources[0]
+        scale = self.owner.settings().scale
+        name = result_name(src.name, scale)
+        if name not in self.owner.viewer.layers:
+            raise InputError(f"no result {name!r} yet: super-resolve {src.name!r} first")
+        point = self.owner.viewer.dims.point
+        planes = [layer_plane(lyr, point) for lyr in (src, ref, self.owner.viewer.layers[name])]
+        if np.prod(planes[1].shape) > MAX_SCORED_PX:
+            raise InputError(
+                f"the reference plane is {planes[1].shape[0]} x {planes[1].shape[1]} px: too "
+                "large to score here; score a crop with napari-sisr evaluate"
+            )
+        return (*planes, scale, name)
+
+    def _show(self, scored) -> None:
+        self.table.value = scored.table()
