@@ -11,7 +11,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from napari_sisr import DegradationParams, TrainConfig, TrainProgress, iter_train, train
+from napari_sisr import (
+    DegradationParams,
+    TrainConfig,
+    TrainProgress,
+    fit_degradation,
+    iter_train,
+    simulate_lr,
+    train,
+)
 from napari_sisr.core.modelio import load_model
 from napari_sisr.core.progress import run_to_end
 from napari_sisr.core.training import (
@@ -361,3 +369,35 @@ def test_several_discriminator_updates_per_generator_update(tmp_path, crops):
     assert {"l_d", "l_g_gan"} <= set(losses)
     assert trainer.opt_d.state[next(iter(trainer.net_d.parameters()))]["step"] == 2
     assert any(not torch.equal(before[k], v) for k, v in trainer.net_d.state_dict().items())
+
+
+def test_real_captures_validate_the_simulated_training(tmp_path, actin):
+    """real_lr: trained on simulated LR, validated (and the best model chosen) on real LR."""
+    from napari_sisr.core.evaluate import bicubic_upsample, register_shift
+    from napari_sisr.core.training import Trainer
+
+    hr = actin[:256, :320].astype(np.float32)
+    truth = DegradationParams(scale=4, sigma=1.8, shift_yx=(2.5, -1.5), gain=0.3, offset=40.0)
+    lr = simulate_lr(hr, truth.updated(noise_var=4.0), rng=np.random.default_rng(0))
+    fit = fit_degradation(hr, lr, 4)
+    cfg = tiny(tmp_path, [hr], degradation=fit, real_lr=[lr], iters=2)
+    trainer = Trainer(cfg)
+    assert all(img.lr is None for img in trainer.train_images)  # simulated for training
+    item = trainer.valset.items[0]
+    assert item["real"]
+    # the held-out real LR lies on its HR band's grid: the fit's shift registered them
+    band_hr = item["hr"][0, 0].numpy().astype(np.float64)
+    band_lr = item["lr"][0, 0].numpy().astype(np.float64)
+    dy, dx = register_shift(band_hr, bicubic_upsample(band_lr, 4), 8)
+    assert abs(dy) < 0.5 and abs(dx) < 0.5
+    # scored like a real pair (own gain and offset): the real LR here is a simulation with the
+    # true parameters, so it scores as the fit's own simulation of the band does
+    real = trainer.valset.evaluate(trainer.net_g)
+    simulated = Trainer(tiny(tmp_path, [hr], "sim", degradation=fit)).valset.items[0]
+    assert real["psnr_bicubic"] == pytest.approx(simulated["psnr_bicubic"], abs=1.0)
+    result = train(cfg)
+    assert result.steps == 2 and result.best_metrics["n_images"] == 1
+    with pytest.raises(ValueError, match="degradation fitted"):
+        tiny(tmp_path, [hr], degradation=None, real_lr=[lr])
+    with pytest.raises(ValueError, match="one real LR capture per HR image"):
+        tiny(tmp_path, [hr, hr], degradation=fit, real_lr=[lr])

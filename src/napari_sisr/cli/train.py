@@ -66,6 +66,14 @@ def add(sub) -> None:
     )
     p.add_argument("--lr-images", nargs="+", metavar="PATH", help="paired mode: real LR images")
     p.add_argument(
+        "--real-lr",
+        nargs="+",
+        metavar="PATH",
+        help="the real LR captures --degradation was fitted on (one per --hr image): training "
+        "LR is still simulated, but the held-out part is validated, and the best model chosen, "
+        "on the real captures",
+    )
+    p.add_argument(
         "--val-lr-images", nargs="+", metavar="PATH", help="paired mode: LR of the --val images"
     )
     val = p.add_mutually_exclusive_group()
@@ -135,6 +143,7 @@ def build_config(args):
         "arch": args.arch,
         "preset": args.preset,
         "lr_images": args.lr_images,
+        "real_lr": args.real_lr,
         "val": args.val,
         "val_lr_images": args.val_lr_images,
         "checkpoint_every": args.checkpoint_every,

@@ -63,6 +63,13 @@ class TrainConfig(BaseModel):
         None, exclude=True, description="paired mode: registered real LR images, one per HR"
     )
     val_lr_images: list[Any] | None = Field(None, exclude=True)
+    real_lr: list[Any] | None = Field(
+        None,
+        exclude=True,
+        description="real LR captures of the HR images (the pairs the degradation was fitted "
+        "on): training LR is still simulated, but the held-out part is validated, and the best "
+        "model chosen, on the real captures",
+    )
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     channel_axis: int | None = None
     rgb: bool | None = None
@@ -157,6 +164,8 @@ class TrainConfig(BaseModel):
                 f"paired mode needs one LR image per HR image: got {len(self.lr_images)} LR "
                 f"and {len(self.hr)} HR"
             )
+        if self.real_lr is not None:
+            self._check_real_lr()
         if self.val_lr_images is not None and not (self.paired and self.val is not None):
             raise InputError("val_lr_images needs paired mode (lr_images) and val images")
         if self.paired and self.val is not None and self.val_lr_images is None:
@@ -261,6 +270,20 @@ class TrainConfig(BaseModel):
         if self.lr_images is not None and (self.degradation or self.blind):
             raise InputError("paired mode uses real LR images: drop the degradation settings")
 
+    def _check_real_lr(self) -> None:
+        if self.paired:
+            raise InputError("real_lr is for simulated training: in paired mode drop it")
+        if self.degradation is None:
+            raise InputError(
+                "real_lr needs the degradation fitted on those pairs (its shift registers them)"
+            )
+        if len(self.real_lr) != len(self.hr):
+            raise InputError(
+                f"give one real LR capture per HR image: got {len(self.real_lr)} for {len(self.hr)}"
+            )
+        if self.val is not None:
+            raise InputError("real_lr validates on held-out parts of the pairs: drop val")
+
     # ---------------------------------------------------------------- helpers
     @property
     def paired(self) -> bool:
@@ -279,7 +302,7 @@ class TrainConfig(BaseModel):
         data = self.model_dump(mode="json")
         data["sources"] = {
             k: describe_sources(getattr(self, k))
-            for k in ("hr", "val", "lr_images", "val_lr_images")
+            for k in ("hr", "val", "lr_images", "val_lr_images", "real_lr")
             if getattr(self, k) is not None
         }
         return data

@@ -208,6 +208,35 @@ def attach_lr(hr: list[TrainImage], lr: list[TrainImage], scale: int) -> list[Tr
     return hr
 
 
+def onto_lr_grid(
+    img: TrainImage, low: TrainImage, shift_yx: tuple[float, float], scale: int
+) -> TrainImage:
+    """The HR image moved by the fitted ``shift_yx`` onto the grid of its real LR capture,
+    cropped to ``scale`` times it, with that capture attached (for validation).
+
+    The fit's shift places the LR field in the HR image (``T_shift``), so after the move the
+    LR pixel ``(i, j)`` covers HR rows ``s*i .. s*i+s-1`` as the model says.
+    """
+    from scipy import ndimage
+
+    data = img.data
+    if any(shift_yx):
+        data = ndimage.shift(data, (0, 0, *shift_yx), order=3, mode="reflect")
+    ly, lx = low.shape_yx
+    if data.shape[-2] < ly * scale or data.shape[-1] < lx * scale:
+        raise InputError(
+            f"the HR image {img.name} ({data.shape[-2]}x{data.shape[-1]}) is smaller than its "
+            f"real LR capture {low.name} ({ly}x{lx}) times the scale {scale}"
+        )
+    if data.shape[:2] != low.data.shape[:2]:
+        raise InputError(
+            f"{img.name} and its real LR capture {low.name} differ in planes/channels: "
+            f"{data.shape[:2]} vs {low.data.shape[:2]}"
+        )
+    data = np.ascontiguousarray(data[..., : ly * scale, : lx * scale], dtype=np.float32)
+    return TrainImage(img.name, data, img.lo, img.hi, low.data, img.note)
+
+
 def _band(img: TrainImage, start: int, stop: int, axis: int, scale: int, note: str) -> TrainImage:
     sl = [slice(None)] * 4
     sl[axis] = slice(start, stop)

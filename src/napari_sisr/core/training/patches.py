@@ -212,7 +212,11 @@ class ValidationSet:
     """Held-out images with their LR simulated once (fixed seed), scored against bicubic.
 
     Each validation image contributes up to ``max_planes`` evenly spaced planes, centre-cropped
-    to ``max_size`` HR pixels (and to a multiple of the scale).
+    to ``max_size`` HR pixels (and to a multiple of the scale). Where an image carries a *real*
+    LR capture (paired mode, or real LR captures given for validation), that capture is used
+    and scored as against a real pair (:mod:`napari_sisr.core.evaluate`): the model's output
+    and bicubic each get their own least-squares gain and offset, and a border of
+    ``4 * scale`` HR pixels is left out, since a real capture has its own intensity units.
     """
 
     def __init__(
@@ -242,16 +246,10 @@ class ValidationSet:
                     lr_t = degrader(hr_t, [params], gen)
                 else:
                     lr_t = torch.from_numpy(lr)[None].to(device)
-                bic = bicubic(lr_t, scale)
-                self.items.append(
-                    {
-                        "name": f"{img.name}[{int(plane)}]",
-                        "hr": hr_t,
-                        "lr": lr_t,
-                        "psnr_bicubic": float(psnr_torch(bic, hr_t)[0]),
-                        "ssim_bicubic": float(ssim_torch(bic, hr_t)[0]),
-                    }
-                )
+                item = {"name": f"{img.name}[{int(plane)}]", "hr": hr_t, "lr": lr_t}
+                item["real"] = lr is not None
+                item["psnr_bicubic"], item["ssim_bicubic"] = self._score(bicubic(lr_t, scale), item)
+                self.items.append(item)
         if not self.items:
             raise InputError("the validation set is empty")
 
@@ -264,9 +262,9 @@ class ValidationSet:
         ps, ss = [], []
         with torch.no_grad():
             for item in self.items:
-                sr = _forward(net, item["lr"])
-                ps.append(float(psnr_torch(sr, item["hr"])[0]))
-                ss.append(float(ssim_torch(sr, item["hr"])[0]))
+                p, q = self._score(_forward(net, item["lr"]), item)
+                ps.append(p)
+                ss.append(q)
         net.train(was_training)
         return {
             "psnr": float(np.mean(ps)),
@@ -275,6 +273,19 @@ class ValidationSet:
             "ssim_bicubic": float(np.mean([i["ssim_bicubic"] for i in self.items])),
             "n_images": len(self.items),
         }
+
+    def _score(self, sr, item) -> tuple[float, float]:
+        """PSNR and SSIM of ``sr`` against the item's HR (real captures: gain-matched)."""
+        hr = item["hr"]
+        if item["real"]:
+            b = 4 * self.scale
+            if min(hr.shape[-2:]) > 2 * b + 11:
+                sr, hr = sr[..., b:-b, b:-b], hr[..., b:-b, b:-b]
+            x = sr - sr.mean()
+            den = float((x * x).sum())
+            g = float((x * (hr - hr.mean())).sum()) / den if den > 0 else 1.0
+            sr = g * x + hr.mean()
+        return float(psnr_torch(sr, hr)[0]), float(ssim_torch(sr, hr)[0])
 
     def preview(self, net, size: int = 48) -> np.ndarray:
         """SR of a central ``size`` LR-pixel crop of the first validation image (numpy)."""

@@ -21,7 +21,7 @@ from ..errors import InputError
 from .checkpoint import flatten_optimizer, prefixed, unflatten_optimizer, unprefixed
 from .config import TrainConfig
 from .ema import EMA
-from .images import attach_lr, check_patch_fits, load_images, split_validation
+from .images import attach_lr, check_patch_fits, load_images, onto_lr_grid, split_validation
 from .patches import (
     Degrader,
     PatchSampler,
@@ -97,6 +97,11 @@ class Trainer:
             images = match_inference_normalisation(images, c.degradation_model(), c.percentiles)
         if c.paired:
             images = attach_lr(images, load_images(c.lr_images, what="LR", **kw), c.scale)
+        if c.real_lr:  # real captures, registered by the fit, for validation only
+            lows = load_images(c.real_lr, what="real LR", **kw)
+            shift = c.degradation.shift_yx
+            pairs = zip(images, lows, strict=True)
+            images = [onto_lr_grid(h, low, shift, c.scale) for h, low in pairs]
         if c.val:
             train, val = images, load_images(c.val, what="validation", **kw)
             if c.paired:
@@ -108,6 +113,9 @@ class Trainer:
             }
         else:
             train, val, self.split = split_validation(images, c.val_fraction, c.patch, c.scale)
+        if c.real_lr:
+            for img in train:
+                img.lr = None  # trained on simulated captures, validated on real ones
         check_patch_fits(train, c.patch)
         self.sampler = PatchSampler(train, c.patch, c.scale)
         self.train_images = train

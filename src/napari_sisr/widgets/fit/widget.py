@@ -321,7 +321,8 @@ class FitDegradationWidget(Container):
             notify_error(f"Train on this pair: {err}")
             return None
         _, train = self.viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
-        train.form.use_pair(hr.name, params)
+        lr = self.lr_layer.value
+        train.form.use_pair(hr.name, params, lr.name if lr is not None else None)
         return train
 
     # ------------------------------------------------------------------ preview

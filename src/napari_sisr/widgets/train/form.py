@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import napari
 
 NO_LR = "(none: simulate LR from HR)"
+NO_REAL = "(none: a simulated held-out LR)"
 #: Architecture selected when the widget opens (the reference SRResNet generator).
 DEFAULT_ARCH = "srresnet"
 #: The layer the Train widget shows its validation preview in (never offered as data).
@@ -84,6 +85,12 @@ class TrainForm(QWidget):
         self.val_stack.setMaximumHeight(self.val_fraction.sizeHint().height() + 4)
         self.val_mode.currentIndexChanged.connect(self.val_stack.setCurrentIndex)
         f.addRow("validation", row(self.val_mode, self.val_stack))
+        self.real_lr = QComboBox()
+        self.real_lr.setToolTip(
+            "The real LR capture the degradation was fitted on: the held-out part of the pair "
+            "is then validated, and the best model chosen, on the real capture"
+        )
+        f.addRow("validate on real LR", self.real_lr)
         return g
 
     def _model_group(self) -> QGroupBox:
@@ -155,11 +162,13 @@ class TrainForm(QWidget):
         """Fill the degradation fields from a fit's JSON file (raises on error)."""
         return self.deg.load_degradation(path)
 
-    def use_pair(self, hr_name: str, params: DegradationParams) -> None:
-        """Train on the HR layer ``hr_name`` with the degradation ``params`` (a fit)."""
+    def use_pair(self, hr_name: str, params: DegradationParams, lr_name: str | None = None):
+        """Train on the HR layer ``hr_name`` with the degradation ``params`` (a fit), and
+        validate on ``lr_name``, the real capture it was fitted on."""
         self.refresh_layers()
         self.set_hr_layers([hr_name])
         self.lr_combo.setCurrentIndex(0)  # simulated from the fit, not paired
+        self.real_lr.setCurrentIndex(max(self.real_lr.findText(lr_name or ""), 0))
         self.deg.set_params(params, "the Fit widget")
 
     # ------------------------------------------------------------------ behaviour
@@ -184,7 +193,11 @@ class TrainForm(QWidget):
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
             item.setCheckState(Qt.Checked if id(ly) in checked else Qt.Unchecked)
             self.hr_list.addItem(item)
-        for combo, first in ((self.lr_combo, NO_LR), (self.val_layer, None)):
+        for combo, first in (
+            (self.lr_combo, NO_LR),
+            (self.val_layer, None),
+            (self.real_lr, NO_REAL),
+        ):
             current = combo.currentData()
             combo.blockSignals(True)
             combo.clear()
@@ -282,6 +295,9 @@ class TrainForm(QWidget):
             "val_mode": "layer" if self.val_mode.currentIndex() == 1 else "fraction",
             "val_fraction": self.val_fraction.value(),
             "val_layer": self.val_layer.currentText() or None,
+            "real_lr_layer": None
+            if self.real_lr.currentText() in ("", NO_REAL)
+            else self.real_lr.currentText(),
             **self.deg.values(),
             "arch": self.arch.currentText(),
             "preset": self.preset.currentText(),

@@ -161,6 +161,10 @@ def build_config(
             fields["blind"]["content_sigma"] = soft
     else:
         fields["degradation"] = _degradation(values, loaded)
+        if values.get("real_lr_layer"):
+            if len(names) != 1:
+                raise JobError("validation on a real LR capture trains on its one HR layer")
+            fields["real_lr"] = [_source(viewer, values["real_lr_layer"], "real LR")]
     patch = int(values["patch"])
     small = [
         f"{s.name!r} ({s.shape_yx[0]} x {s.shape_yx[1]})"
