@@ -401,3 +401,26 @@ def test_real_captures_validate_the_simulated_training(tmp_path, actin):
         tiny(tmp_path, [hr], degradation=None, real_lr=[lr])
     with pytest.raises(ValueError, match="one real LR capture per HR image"):
         tiny(tmp_path, [hr, hr], degradation=fit, real_lr=[lr])
+
+
+def test_real_fraction_mixes_real_and_simulated_patches(tmp_path, actin):
+    from napari_sisr.core.training import Trainer
+
+    hr = actin[:256, :320].astype(np.float32)
+    truth = DegradationParams(scale=4, sigma=1.8, shift_yx=(1.0, 0.0), noise_var=4.0)
+    lr = simulate_lr(hr, truth, rng=np.random.default_rng(0))
+    fit = fit_degradation(hr, lr, 4)
+    for fraction, expect in ((1.0, "all"), (0.5, "some")):
+        cfg = tiny(
+            tmp_path, [hr], f"f{fraction}", degradation=fit, real_lr=[lr],
+            real_fraction=fraction, batch=8,
+        )  # fmt: skip
+        trainer = Trainer(cfg)
+        state = trainer.rng.bit_generator.state
+        _, real, _ = trainer.sampler.draw(cfg.batch, trainer.rng)  # what _batch will draw
+        trainer.rng.bit_generator.state = state
+        _, got = trainer._batch()
+        same = [np.allclose(g, r) for g, r in zip(got.numpy(), real, strict=True)]
+        assert all(same) if expect == "all" else 0 < sum(same) < len(same)
+    with pytest.raises(ValueError, match="give them as real_lr"):
+        tiny(tmp_path, [hr], degradation=fit, real_fraction=0.5)

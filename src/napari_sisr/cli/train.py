@@ -74,6 +74,13 @@ def add(sub) -> None:
         "on the real captures",
     )
     p.add_argument(
+        "--real-fraction",
+        type=float,
+        metavar="F",
+        help="with --real-lr: train this share of the patches on the real captures "
+        "(registered by the fit) instead of simulations (default 0)",
+    )
+    p.add_argument(
         "--val-lr-images", nargs="+", metavar="PATH", help="paired mode: LR of the --val images"
     )
     val = p.add_mutually_exclusive_group()
@@ -144,6 +151,7 @@ def build_config(args):
         "preset": args.preset,
         "lr_images": args.lr_images,
         "real_lr": args.real_lr,
+        "real_fraction": args.real_fraction,
         "val": args.val,
         "val_lr_images": args.val_lr_images,
         "checkpoint_every": args.checkpoint_every,

@@ -67,8 +67,14 @@ class TrainConfig(BaseModel):
         None,
         exclude=True,
         description="real LR captures of the HR images (the pairs the degradation was fitted "
-        "on): training LR is still simulated, but the held-out part is validated, and the best "
-        "model chosen, on the real captures",
+        "on): the held-out part is validated, and the best model chosen, on the real captures",
+    )
+    real_fraction: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="with real_lr: the share of training patches whose LR is the real capture "
+        "(registered by the fit) instead of a simulation",
     )
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     channel_axis: int | None = None
@@ -283,6 +289,12 @@ class TrainConfig(BaseModel):
             )
         if self.val is not None:
             raise InputError("real_lr validates on held-out parts of the pairs: drop val")
+
+    @model_validator(mode="after")
+    def _check_real_fraction(self) -> TrainConfig:
+        if self.real_fraction and self.real_lr is None:
+            raise InputError("real_fraction mixes in real LR captures: give them as real_lr")
+        return self
 
     # ---------------------------------------------------------------- helpers
     @property

@@ -113,7 +113,7 @@ class Trainer:
             }
         else:
             train, val, self.split = split_validation(images, c.val_fraction, c.patch, c.scale)
-        if c.real_lr:
+        if c.real_lr and not c.real_fraction:
             for img in train:
                 img.lr = None  # trained on simulated captures, validated on real ones
         check_patch_fits(train, c.patch)
@@ -158,8 +158,17 @@ class Trainer:
         c = self.config
         hr_np, lr_np, origin = self.sampler.draw(c.batch, self.rng)
         hr = torch.from_numpy(hr_np).to(self.device)
-        if lr_np is not None:
+        if lr_np is not None and self.degrader is None:  # paired mode
             return hr, torch.from_numpy(lr_np).to(self.device)
+        if lr_np is not None:  # real captures and simulations of the same patches, mixed
+            real = torch.from_numpy(lr_np).to(self.device)
+            keep = torch.from_numpy(self.rng.random(len(origin)) < c.real_fraction)
+            params = [
+                self.degrader.params_for(self.sampler.images[i], p, self.rng) for i, p in origin
+            ]
+            sim = self.degrader(hr, params, self.gen)
+            mask = keep.to(self.device).view(-1, 1, 1, 1)
+            return hr, torch.where(mask, real.to(sim.dtype), sim)
         params = [
             self.degrader.params_for(self.sampler.images[i], plane, self.rng) for i, plane in origin
         ]
