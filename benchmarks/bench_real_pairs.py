@@ -179,7 +179,49 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path):
     return str(result.model), time.perf_counter() - t0
 
 
-def run_pair(name, methods, iters, threads, work: Path) -> list[dict]:
+def save_figure(name: str, outputs: dict, hr: np.ndarray, s: int, folder: Path) -> Path:
+    """A row of crops of one test half: LR | bicubic | RL | chain | HR, registered and
+    intensity-matched as scored, on the HR image's busiest window."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy import ndimage
+
+    from napari_sisr.core.evaluate import _fit_gain, _normalise, register_shift
+
+    target = _normalise(hr)
+    shift = register_shift(target, outputs["bicubic"], 4 * s)
+    side = min(160, min(hr.shape) - 8 * s)
+    energy = ndimage.uniform_filter(ndimage.gaussian_gradient_magnitude(target, 2), side)
+    b = 4 * s + side // 2
+    inner = energy[b:-b, b:-b] if min(energy.shape) > 2 * b else energy
+    cy, cx = np.unravel_index(int(np.argmax(inner)), inner.shape)
+    y0, x0 = cy + b - side // 2, cx + b - side // 2
+    win = (slice(y0, y0 + side), slice(x0, x0 + side))
+    panels = [("LR (nearest)", outputs["nearest"]), ("bicubic", outputs["bicubic"])]
+    panels += [(m, outputs[m]) for m in ("bicubic + RL", "chain", "paired") if m in outputs]
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(2.6 * (len(panels) + 1), 2.9))
+    lo, hi = np.percentile(target[win], [0.5, 99.5])
+    for ax, (title, img) in zip(axes, panels, strict=False):
+        moved = ndimage.shift(img, shift, order=3, mode="nearest")
+        g, o = _fit_gain(moved, target)
+        ax.imshow((g * moved + o)[win], cmap="magma", vmin=lo, vmax=hi)
+        ax.set_title(title, fontsize=9)
+    axes[-1].imshow(target[win], cmap="magma", vmin=lo, vmax=hi)
+    axes[-1].set_title("real HR", fontsize=9)
+    for ax in axes:
+        ax.set_axis_off()
+    fig.suptitle(f"{SETS[name]}: test half, {side} x {side} HR px", fontsize=10)
+    fig.tight_layout()
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"real_{name}.png"
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def run_pair(name, methods, iters, threads, work: Path, figures: Path | None = None):
     from napari_sisr import fit_degradation, predict
     from napari_sisr.core.evaluate import (
         bicubic_upsample,
@@ -218,6 +260,8 @@ def run_pair(name, methods, iters, threads, work: Path) -> list[dict]:
                 )
                 outputs[m] = np.asarray(predict(lr_in, model, dtype="float32"), float)
         scored = score_outputs(outputs, hr_b, s)
+        if figures is not None and k == 0:
+            save_figure(name, outputs, hr_b, s, figures)
         rec = {
             "pair": name,
             "half": k,
@@ -312,6 +356,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, help="CPU threads of each training")
     ap.add_argument("--results", type=Path, help="JSON lines file: append results, reuse done ones")
     ap.add_argument("--table-only", action="store_true", help="print the tables of --results")
+    ap.add_argument("--figures", type=Path, help="save a figure of crops per pair here")
     args = ap.parse_args(argv)
     records: list[dict] = []
     if args.results and args.results.exists():
@@ -323,7 +368,7 @@ def main(argv=None) -> int:
             for name in args.pairs.split(","):
                 if (name, args.iters) in done:
                     continue
-                new = run_pair(name, methods, args.iters, args.threads, Path(tmp))
+                new = run_pair(name, methods, args.iters, args.threads, Path(tmp), args.figures)
                 records += new
                 if args.results:
                     with args.results.open("a") as fh:

@@ -17,7 +17,7 @@ TIFF_OUT_MAX_BYTES = 1 << 30
 
 
 def add(sub) -> None:
-    from ..core.inference.config import PRECISIONS, PredictConfig
+    from ..core.inference.config import ENGINES, PRECISIONS, PredictConfig
     from ..core.modelio import DEFAULT_MODEL
 
     default = {k: f.default for k, f in PredictConfig.model_fields.items()}
@@ -35,7 +35,17 @@ def add(sub) -> None:
     p.add_argument("--halo", help="halo in input pixels, or 'auto' (the receptive field; default)")
     p.add_argument("--batch", type=int, help=f"tiles per forward pass (default {default['batch']})")
     p.add_argument("--device", help=f"auto, cpu, cuda, cuda:N or mps (default {default['device']})")
-    p.add_argument("--precision", choices=PRECISIONS, help=f"default {default['precision']}")
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="what runs the network (default auto: OpenVINO on a CPU when installed, else torch)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="auto (fp32, the default); bf16 / fp16 only where the device runs them natively; "
+        "int8 with the OpenVINO engine",
+    )
     p.add_argument("--dtype", choices=["input", "float32"], default="input", help="output dtype")
     p.add_argument(
         "--format",
@@ -68,6 +78,7 @@ def predict_config(args):
         "batch": args.batch,
         "device": args.device,
         "precision": args.precision,
+        "engine": args.engine,
         "dtype": "float32" if args.dtype == "float32" else None,
         "blend": True if args.blend else None,
         "level": args.level,

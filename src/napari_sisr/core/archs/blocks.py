@@ -47,13 +47,14 @@ class LayerNorm2d(nn.Module):
     def __init__(self, channels: int, eps: float = 1e-5):
         super().__init__()
         self.eps = eps
+        self.channels = int(channels)  # a constant, not x.shape[1]: graphs export without it
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Channels-last view: one fused layer-norm kernel over C. The result is NCHW in
         # channels-last memory, which the following convolution takes as is.
-        y = F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],), self.weight, self.bias, self.eps)
+        y = F.layer_norm(x.permute(0, 2, 3, 1), (self.channels,), self.weight, self.bias, self.eps)
         return y.permute(0, 3, 1, 2)
 
 

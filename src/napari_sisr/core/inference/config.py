@@ -13,14 +13,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import InputError
+from .engines import ENGINES, PRECISIONS
 
-__all__ = ["DEFAULT_TILE", "PRECISIONS", "PredictConfig"]
+__all__ = ["DEFAULT_TILE", "ENGINES", "PRECISIONS", "PredictConfig"]
 
 #: Default tile core in LR pixels: as fast as 512 on a CPU with the default two local threads
 #: (benchmarks/bench_efficiency.py) and four times finer for progress and cancelling.
 DEFAULT_TILE = 256
-#: Precisions a forward pass can run in.
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class PredictConfig(BaseModel):
@@ -39,8 +38,11 @@ class PredictConfig(BaseModel):
         Tiles per forward pass.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
-    precision : {"fp32", "bf16", "fp16"}
-        Autocast precision of the forward pass.
+    engine : {"auto", "torch", "openvino", "onnxruntime"}
+        What runs the network: ``auto`` is OpenVINO on a CPU when it is installed, else torch.
+    precision : {"auto", "fp32", "bf16", "fp16", "int8"}
+        Precision of the forward pass: ``auto`` is fp32; a low precision the device does not
+        execute natively is refused; ``int8`` (OpenVINO) is calibrated on the input's tiles.
     dtype : str, optional
         Output dtype; default the input's (floats for non-numeric inputs).
     blend : bool, optional
@@ -66,7 +68,8 @@ class PredictConfig(BaseModel):
     halo: int | Literal["auto"] = "auto"
     batch: int = Field(1, ge=1, le=4096)
     device: str = "auto"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    engine: Literal["auto", "torch", "openvino", "onnxruntime"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = "auto"
     dtype: str | None = None
     blend: bool | None = None
     rgb: bool | None = None

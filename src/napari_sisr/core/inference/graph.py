@@ -88,6 +88,18 @@ def _net_output(spec: JobSpec, y: np.ndarray, n: int) -> np.ndarray:
     return np.moveaxis(y, 1, -1)
 
 
+def calibration_batches(x, plan: TilePlan, spec: JobSpec, n: int = 8) -> list[np.ndarray]:
+    """Up to ``n`` network input batches of single tiles, spread over the first plane: what
+    int8 quantisation is calibrated on (the job's own input, normalised as the tiles are)."""
+    tiles = plan.tiles[:: max(1, len(plan.tiles) // n)][:n]
+    lead = (0,) * (x.ndim - 3)
+    out = []
+    for t in tiles:
+        window = np.asarray(x[lead + (t.src[0], t.src[1])])
+        out.append(_net_input(spec, normalize(window, spec.stats)[None]))
+    return out
+
+
 def run_block(runner, spec: JobSpec, block: Block, window: np.ndarray) -> np.ndarray:
     """Super-resolve one block from its LR window ``(Ly, Lx, C)`` -> ``(By*s, Bx*s, C)``."""
     _check_window(window, f"rows {block.src[0].start}-{block.src[0].stop}")

@@ -17,7 +17,8 @@ import numpy as np
 from ..errors import InputError
 from ..progress import PredictProgress, StopLike, Timer, as_stop, run_to_end
 from .config import DEFAULT_TILE, PredictConfig
-from .graph import JobSpec, build_graph
+from .engines import pick_engine, pick_precision
+from .graph import JobSpec, build_graph, calibration_batches
 from .input import SRInput, canonical_input
 from .intensity import intensity_stats, strided_sample
 from .runner import ModelInfo, ModelRunner, model_info, resolve_model
@@ -83,6 +84,7 @@ class PreparedJob:
             "stats": lo_hi,
             "dtype": str(self.spec.out_dtype),
             "precision": self.runner.precision,
+            "engine": self.runner.engine_name,
         }
 
 
@@ -143,14 +145,31 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
             )
     out_dtype = np.dtype(c.dtype) if c.dtype else _out_dtype(inp.dtype)
     stats = _stats(inp, info, c.normalization, c.intensity_range, joint)
+    engine = pick_engine(c.engine, c.device, exportable=_is_project_model(net))
+    precision = pick_precision(c.precision, c.device, engine)
     runner = ModelRunner(
-        net, info.scale, halo_px, c.device, c.precision, torch_threads=c.torch_threads
+        net,
+        info.scale,
+        halo_px,
+        c.device,
+        precision,
+        torch_threads=c.torch_threads,
+        engine=engine,
     )
     plan = make_plan((h, w), tile, halo_px, info.scale)
     spec = JobSpec(info.scale, joint, stats, out_dtype, plan.window)
+    if precision == "int8":
+        runner.calibration = calibration_batches(inp.data, plan, spec)
     batch = c.batch
     internal, order = build_graph(inp.data, runner, spec, plan, batch, blend)
     return PreparedJob(inp, info, runner, spec, plan, batch, bool(blend), internal, order)
+
+
+def _is_project_model(net) -> bool:
+    """A generator of the architecture registry (its graph exports faithfully, tested)."""
+    from ..archs import ARCHS, SRGenerator
+
+    return isinstance(net, SRGenerator) and getattr(net, "arch", "") in ARCHS
 
 
 def _out_dtype(in_dtype: np.dtype) -> np.dtype:

@@ -20,13 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..devices import thread_count, torch_device
 from ..errors import InputError, InputTypeError
 from .intensity import DEFAULT_NORMALIZATION
 
 log = logging.getLogger(__name__)
 
-AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _RF_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: One forward pass at a time per process: it gets all of torch's threads (and one tile's
 #: activations in memory) while other dask threads read, normalise and write blocks.
@@ -154,8 +152,12 @@ class ModelRunner:
         Upscaling factor; halo used when a tile must be split after running out of memory.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; resolved where it runs.
-    precision : {"fp32", "bf16", "fp16"}
-        Autocast precision of the forward pass.
+    precision : {"fp32", "bf16", "fp16", "int8"}
+        Precision of the forward pass, resolved for the device
+        (:func:`~napari_sisr.core.inference.engines.pick_precision`).
+    engine : {"torch", "openvino", "onnxruntime"}
+        What runs the forward pass (:mod:`~napari_sisr.core.inference.engines`); the engine
+        is built in the process that runs the tiles.
     channels_last : bool or None
         Channels-last memory format; ``None`` = on for CUDA only.
     torch_threads : int or dict or None
@@ -174,14 +176,14 @@ class ModelRunner:
         precision: str = "fp32",
         channels_last: bool | None = None,
         torch_threads: int | dict | None = None,
+        engine: str = "torch",
     ):
-        if precision not in AUTOCAST_DTYPES:
-            raise InputError(f"precision must be one of {list(AUTOCAST_DTYPES)}, got {precision!r}")
         self.net, self.scale, self.halo = net, int(scale), int(halo)
-        self.device, self.precision = device, precision
+        self.device, self.precision, self.engine_name = device, precision, engine
         self.channels_last, self.torch_threads = channels_last, torch_threads
+        self.calibration: list[np.ndarray] = []  # int8: input batches to calibrate on
         self._lock = threading.Lock()
-        self._ready: tuple[nn.Module, torch.device] | None = None
+        self._ready = None
 
     # -- pickling: project generators travel as state dict + rebuild info
     def __getstate__(self) -> dict:
@@ -234,31 +236,24 @@ class ModelRunner:
                 return None
         return t
 
-    def module(self) -> tuple[nn.Module, torch.device]:
-        """The network on its device, prepared once per process."""
+    def engine(self):
+        """The engine that runs the forward passes, built once per process."""
+        from .engines import build_engine
+
         with self._lock:
             if self._ready is None:
-                dev = torch_device(self.device)
-                net = self.net.to(dev).eval()
-                cl = self.channels_last if self.channels_last is not None else dev.type == "cuda"
-                if cl:
-                    net = net.to(memory_format=torch.channels_last)
-                self._ready = (net, dev)
+                engine = build_engine(
+                    self.engine_name, self.net, self.device, self.precision, self.channels_last
+                )
+                if self.calibration and hasattr(engine, "calibrate"):
+                    engine.calibrate(self.calibration)
+                self._ready = engine
             return self._ready
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
-        net, dev = self.module()
-        t = torch.from_numpy(x).to(dev)
-        if dev.type == "cuda" and (self.channels_last or self.channels_last is None):
-            t = t.contiguous(memory_format=torch.channels_last)
-        dtype = AUTOCAST_DTYPES[self.precision]
-        with FORWARD_LOCK, thread_count(self._threads()), torch.inference_mode():
-            if dtype is not None:
-                with torch.autocast(device_type=dev.type, dtype=dtype):
-                    y = net(t)
-            else:
-                y = net(t)
-        return y.float().cpu().numpy()
+        engine = self.engine()
+        with FORWARD_LOCK:
+            return engine(x, self._threads())
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Run ``(N, C, y, x)`` float32 through the network, splitting on out-of-memory."""

@@ -16,6 +16,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, Sel
 from ...core.devices import available_devices
 from ...core.errors import InputError
 from ...core.inference.config import PRECISIONS, PredictConfig
+from ...core.inference.engines import installed_engines, pick_engine, pick_precision
 from ...core.modelio import read_model_meta
 from .._jobs import JobControls, error_message, notify_error
 from .._layers import image_layer_choices
@@ -73,6 +74,12 @@ class SuperResolveWidget(Container):
         self.device = ComboBox(
             label="Device", choices=available_devices(), value=default.device, name="device"
         )
+        self.engine = ComboBox(
+            label="Engine",
+            choices=["auto", *installed_engines()],
+            value=default.engine,
+            name="engine",
+        )
         self.precision = ComboBox(
             label="Precision", choices=list(PRECISIONS), value=default.precision, name="precision"
         )
@@ -97,6 +104,7 @@ class SuperResolveWidget(Container):
                 self.tile,
                 halo_row,
                 self.device,
+                self.engine,
                 self.precision,
                 self.output,
                 self.out_path,
@@ -244,8 +252,10 @@ class SuperResolveWidget(Container):
             tile=int(self.tile.value),
             halo="auto" if self.halo_auto.value else int(self.halo.value),
             device=str(self.device.value),
+            engine=str(self.engine.value),
             precision=str(self.precision.value),
         )
+        pick_precision(config.precision, config.device, pick_engine(config.engine, config.device))
         return SRSettings(
             model=str(ref),
             scale=int(meta["scale"]),
@@ -310,7 +320,11 @@ class SuperResolveWidget(Container):
             "Use the model's receptive field: tiled results then equal an untiled run"
         )
         self.device.tooltip = "auto uses a GPU when one is available"
-        self.precision.tooltip = "bf16/fp16 are faster on GPUs and slightly less exact"
+        self.engine.tooltip = "auto: OpenVINO on a CPU when installed (fastest there), else torch"
+        self.precision.tooltip = (
+            "auto: fp32. bf16 / fp16 only where the device runs them natively (GPUs, recent "
+            "CPUs); int8 with OpenVINO, calibrated on the image"
+        )
         self.output.tooltip = "OME-Zarr streams the result to disk: for images larger than memory"
         self.out_path.tooltip = (
             "Folder to write (.ome.zarr); with several layers each gets _<layer name> appended. "

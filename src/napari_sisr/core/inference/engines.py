@@ -1,0 +1,318 @@
+"""Engines that run a model's forward pass: torch, OpenVINO, ONNX Runtime.
+
+A job names an engine (``"auto"``, ``"torch"``, ``"openvino"``, ``"onnxruntime"``) and a
+precision (``"auto"``, ``"fp32"``, ``"bf16"``, ``"fp16"``, ``"int8"``). :func:`pick_engine`
+and :func:`pick_precision` resolve them for the device the job runs on, and refuse what the
+device cannot do well: a precision the hardware does not execute natively would run many
+times slower than fp32 (bf16 on a CPU without AVX512-BF16 or AMX ran 128 times slower), so it
+is refused with a message rather than silently slow.
+
+OpenVINO and ONNX Runtime run the network's ONNX graph, exported once per model and tile
+shape into a cache folder (``NAPARI_SISR_CACHE_DIR``, else the user cache folder) under a
+name derived from the weights, so a retrained model gets a new graph and an unchanged one is
+never exported twice. Engines are built lazily in the process that runs the tiles (a thread,
+or a dask worker that received the model's weights) and compiled per batch size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..devices import pick_device, thread_count, torch_device
+from ..errors import InputError
+
+__all__ = [
+    "ENGINES",
+    "PRECISIONS",
+    "Engine",
+    "build_engine",
+    "installed_engines",
+    "native_precisions",
+    "pick_engine",
+    "pick_precision",
+]
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("auto", "torch", "openvino", "onnxruntime")
+#: Precisions a job can ask for (``auto``: see :func:`pick_precision`).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+#: ONNX opset of the exported graphs.
+OPSET = 18
+_EXTRA = {"openvino": "openvino", "onnxruntime": "onnxruntime"}
+
+
+def installed_engines() -> list[str]:
+    """``torch`` and whichever of OpenVINO and ONNX Runtime can be imported."""
+    return ["torch"] + [e for e, mod in _EXTRA.items() if importlib.util.find_spec(mod)]
+
+
+def pick_engine(engine: str, device: str, exportable: bool = True) -> str:
+    """The engine a job uses: ``auto`` is OpenVINO on a CPU when installed, else torch.
+
+    ``exportable`` is false for networks that are not project architectures (any
+    ``nn.Module``): their graphs are not known to export faithfully, so ``auto`` keeps them
+    on torch (an explicit engine is still tried).
+    """
+    if engine not in ENGINES:
+        raise InputError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    dev = pick_device(device)
+    installed = installed_engines()
+    if engine == "auto":
+        fast = dev == "cpu" and "openvino" in installed and exportable
+        return "openvino" if fast else "torch"
+    if engine != "torch":
+        if engine not in installed:
+            raise InputError(
+                f"the {engine} engine is not installed: pip install 'napari-sisr[{engine}]', "
+                "or use engine='torch'"
+            )
+        if dev != "cpu":
+            raise InputError(
+                f"the {engine} engine runs on the CPU; on {dev} use engine='torch' (or auto)"
+            )
+    return engine
+
+
+def native_precisions(device: str, engine: str = "torch") -> list[str]:
+    """The precisions ``device`` executes natively (fp32 always)."""
+    import torch
+
+    dev = torch_device(device).type
+    out = ["fp32"]
+    if dev == "cuda":
+        out.append("fp16")
+        if torch.cuda.is_bf16_supported():
+            out.append("bf16")
+    elif dev == "mps":
+        out.append("fp16")
+    elif dev == "cpu":
+        mkldnn = getattr(torch.ops, "mkldnn", None)
+        if mkldnn is not None and mkldnn._is_mkldnn_bf16_supported():
+            out.append("bf16")
+        if mkldnn is not None and mkldnn._is_mkldnn_fp16_supported():
+            out.append("fp16")
+        if engine == "openvino":
+            out.append("int8")
+    return out
+
+
+def pick_precision(precision: str, device: str, engine: str) -> str:
+    """The precision a job runs in; ``auto`` is fp32 (see the inference docs for why).
+
+    An explicit low precision that the device does not execute natively is refused, naming
+    what it has; ``int8`` needs the OpenVINO engine.
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision in ("auto", "fp32"):
+        return "fp32"
+    if precision == "int8" and engine != "openvino":
+        raise InputError("int8 runs on the OpenVINO engine: pass engine='openvino'")
+    native = native_precisions(device, engine)
+    if precision not in native:
+        raise InputError(
+            f"{precision} is not executed natively on {pick_device(device)} here (it has "
+            f"{', '.join(native)}): it would run many times slower than fp32, so it is refused"
+        )
+    return precision
+
+
+# ----------------------------------------------------------------------------- engines
+
+
+class Engine:
+    """Runs ``(N, C, y, x)`` float32 batches through a network: the interface."""
+
+    name = "engine"
+
+    def __call__(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+
+class TorchEngine(Engine):
+    """The network itself, in eval mode on its device, under autocast for bf16 / fp16."""
+
+    name = "torch"
+
+    def __init__(self, net, device: str, precision: str, channels_last: bool | None):
+        import torch
+
+        self.dev = torch_device(device)
+        self.net = net.to(self.dev).eval()
+        cl = channels_last if channels_last is not None else self.dev.type == "cuda"
+        if cl:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.channels_last = cl
+        self.dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+    def __call__(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
+        import torch
+
+        t = torch.from_numpy(x).to(self.dev)
+        if self.channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        with thread_count(threads), torch.inference_mode():
+            if self.dtype is not None:
+                with torch.autocast(device_type=self.dev.type, dtype=self.dtype):
+                    y = self.net(t)
+            else:
+                y = self.net(t)
+        return y.float().cpu().numpy()
+
+
+def cache_dir() -> Path:
+    """Where exported graphs are kept (``NAPARI_SISR_CACHE_DIR`` overrides it)."""
+    env = os.environ.get("NAPARI_SISR_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("napari-sisr", appauthor=False)) / "engines"
+
+
+def weights_key(net) -> str:
+    """A digest of the network's structure and weights (names the exported graphs)."""
+    h = hashlib.sha256(type(net).__qualname__.encode())
+    for k, v in net.state_dict().items():
+        h.update(k.encode())
+        h.update(str(tuple(v.shape)).encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:20]
+
+
+_EXPORT_LOCK = threading.Lock()
+
+
+def export_onnx(net, shape: tuple[int, int, int], key: str) -> Path:
+    """The network's ONNX graph for ``(C, y, x)`` inputs of any batch size (cached)."""
+    import torch
+
+    path = cache_dir() / f"{key}-{shape[0]}x{shape[1]}x{shape[2]}-opset{OPSET}.onnx"
+    with _EXPORT_LOCK:
+        if path.exists():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        import copy
+        import warnings
+
+        model = copy.deepcopy(net).cpu().float().eval()
+        dummy = torch.zeros((1, *shape))
+        try:
+            with warnings.catch_warnings(), torch.inference_mode():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    model,
+                    (dummy,),
+                    str(tmp),
+                    input_names=["lr"],
+                    output_names=["sr"],
+                    dynamic_axes={"lr": {0: "n"}, "sr": {0: "n"}},
+                    opset_version=OPSET,
+                    dynamo=False,
+                )
+            os.replace(tmp, path)
+        except Exception as err:
+            tmp.unlink(missing_ok=True)
+            raise InputError(f"this model cannot be exported to ONNX ({err})") from err
+    return path
+
+
+class OnnxRuntimeEngine(Engine):
+    """ONNX Runtime on the CPU, one session per input shape."""
+
+    name = "onnxruntime"
+
+    def __init__(self, net):
+        self.net, self.key = net, weights_key(net)
+        self._sessions: dict[tuple, object] = {}
+
+    def _session(self, shape, threads):
+        import onnxruntime as ort
+
+        k = (shape, threads)
+        if k not in self._sessions:
+            opts = ort.SessionOptions()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if threads:
+                opts.intra_op_num_threads = int(threads)
+            path = export_onnx(self.net, shape, self.key)
+            self._sessions[k] = ort.InferenceSession(
+                str(path), opts, providers=["CPUExecutionProvider"]
+            )
+        return self._sessions[k]
+
+    def __call__(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
+        sess = self._session(tuple(x.shape[1:]), threads)
+        return sess.run(None, {"lr": np.ascontiguousarray(x, np.float32)})[0]
+
+
+class OpenVINOEngine(Engine):
+    """OpenVINO on the CPU: the exported graph compiled per batch size and precision.
+
+    ``int8`` quantises the graph after training with NNCF, calibrated on the first tiles it
+    is given (the job's own input), and needs the ``nncf`` package.
+    """
+
+    name = "openvino"
+    HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
+
+    def __init__(self, net, precision: str):
+        import openvino as ov
+
+        self.net, self.key, self.precision = net, weights_key(net), precision
+        self.core = ov.Core()
+        self._compiled: dict[tuple, object] = {}
+        self._calibration: list[np.ndarray] = []
+
+    def _model(self, shape, n):
+        model = self.core.read_model(str(export_onnx(self.net, shape, self.key)))
+        model.reshape({0: [n, *shape]})
+        if self.precision == "int8":
+            import nncf
+
+            data = self._calibration or [np.zeros((n, *shape), np.float32)]
+            preset = nncf.QuantizationPreset.MIXED
+            model = nncf.quantize(model, nncf.Dataset(data), subset_size=len(data), preset=preset)
+        return model
+
+    def _compiled_for(self, shape, n, threads):
+        k = (shape, n, threads)
+        if k not in self._compiled:
+            config = {
+                "INFERENCE_PRECISION_HINT": self.HINTS[self.precision],
+                "PERFORMANCE_HINT": "LATENCY",
+            }
+            if threads:
+                config["INFERENCE_NUM_THREADS"] = int(threads)
+            self._compiled[k] = self.core.compile_model(self._model(shape, n), "CPU", config)
+        return self._compiled[k]
+
+    def calibrate(self, tiles: list[np.ndarray]) -> None:
+        """Input batches that int8 quantisation is calibrated on (before the first call)."""
+        self._calibration = [np.ascontiguousarray(t, np.float32) for t in tiles]
+
+    def __call__(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
+        compiled = self._compiled_for(tuple(x.shape[1:]), int(x.shape[0]), threads)
+        return compiled(np.ascontiguousarray(x, np.float32))[0]
+
+
+def build_engine(name: str, net, device: str, precision: str, channels_last=None) -> Engine:
+    """The engine object for a resolved engine name and precision."""
+    if name == "torch":
+        return TorchEngine(net, device, precision, channels_last)
+    if name == "onnxruntime":
+        if precision != "fp32":
+            raise InputError("the onnxruntime engine runs in fp32 here; use openvino or torch")
+        return OnnxRuntimeEngine(net)
+    if name == "openvino":
+        return OpenVINOEngine(net, precision)
+    raise InputError(f"unknown engine {name!r}")

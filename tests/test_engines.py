@@ -1,0 +1,96 @@
+"""Engines: the same output as torch (every architecture, tiled), cached graphs, precisions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_sisr import predict
+from napari_sisr.core.archs import ARCHS, build_generator
+from napari_sisr.core.errors import InputError
+from napari_sisr.core.inference import engines
+from napari_sisr.core.inference.engines import installed_engines, pick_engine, pick_precision
+
+EXPORTED = [e for e in ("openvino", "onnxruntime") if e in installed_engines()]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAPARI_SISR_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _net(arch: str, scale: int = 2):
+    torch.manual_seed(0)
+    return build_generator(arch, "fast", scale, 1).eval()
+
+
+@pytest.fixture(scope="module")
+def image():
+    rng = np.random.default_rng(0)
+    from scipy import ndimage
+
+    return ndimage.gaussian_filter(rng.random((72, 90)), 2).astype(np.float32)
+
+
+@pytest.mark.parametrize("engine", EXPORTED)
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_engine_equals_torch_tiled(engine, arch, image):
+    net = _net(arch)
+    ref = np.asarray(predict(image, net, engine="torch", tile=32))
+    out = np.asarray(predict(image, net, engine=engine, tile=32))
+    assert out.shape == ref.shape
+    assert np.abs(out - ref).max() <= 1e-5 * np.ptp(ref), engine
+
+
+@pytest.mark.skipif(not EXPORTED, reason="no exported-graph engine installed")
+def test_graphs_are_cached_per_weights_and_tile(image, private_cache):
+    engine = EXPORTED[0]
+    net = _net("srresnet")
+    predict(image, net, engine=engine, tile=32).compute()
+    files = sorted(private_cache.glob("*.onnx"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    predict(image, net, engine=engine, tile=32).compute()  # same model and tile: reused
+    assert sorted(private_cache.glob("*.onnx")) == files and files[0].stat().st_mtime_ns == stamp
+    predict(image, net, engine=engine, tile=48).compute()  # another tile shape: another graph
+    assert len(list(private_cache.glob("*.onnx"))) == 2
+    with torch.no_grad():
+        next(net.parameters()).add_(0.01)  # retrained weights: a new graph, a new result
+    changed = np.asarray(predict(image, net, engine=engine, tile=32))
+    assert len(list(private_cache.glob("*.onnx"))) == 3
+    ref = np.asarray(predict(image, net, engine="torch", tile=32))
+    assert np.abs(changed - ref).max() <= 1e-5 * np.ptp(ref)
+
+
+def test_auto_engine_and_precision():
+    assert pick_engine("auto", "cpu") == ("openvino" if "openvino" in EXPORTED else "torch")
+    assert pick_precision("auto", "cpu", "torch") == "fp32"
+    with pytest.raises(InputError, match="engine must be one of"):
+        pick_engine("tensorrt", "cpu")
+
+
+def test_missing_engine_is_named(monkeypatch):
+    monkeypatch.setattr(engines, "installed_engines", lambda: ["torch"])
+    with pytest.raises(InputError, match=r"pip install 'napari-sisr\[openvino\]'"):
+        pick_engine("openvino", "cpu")
+    assert pick_engine("auto", "cpu") == "torch"  # auto falls back
+
+
+def test_slow_precision_is_refused_not_run(monkeypatch, image):
+    """A precision the hardware lacks runs many times slower than fp32: it is refused."""
+    monkeypatch.setattr(engines, "native_precisions", lambda device, engine="torch": ["fp32"])
+    with pytest.raises(InputError, match="not executed natively"):
+        predict(image, _net("srresnet"), engine="torch", precision="bf16", tile=32)
+    with pytest.raises(InputError, match="OpenVINO"):
+        pick_precision("int8", "cpu", "torch")
+
+
+def test_native_bf16_runs_close_to_fp32(image):
+    if "bf16" not in engines.native_precisions("cpu"):
+        pytest.skip("this CPU has no native bf16")
+    net = _net("srresnet")
+    ref = np.asarray(predict(image, net, engine="torch", tile=32))
+    low = np.asarray(predict(image, net, engine="torch", precision="bf16", tile=32))
+    assert np.abs(low - ref).max() <= 0.02 * np.ptp(ref)
