@@ -323,6 +323,7 @@ def test_every_arch_trains_and_exports(tmp_path, crops, arch):
         arch=arch,
         iters=2,
         warmup=1,
+        adversarial=True,
         patch=32,
         batch=1,
         val_every=2,

@@ -365,7 +365,9 @@ def test_form_opens_with_the_core_defaults(make_napari_viewer):
         d["batch"],
     )
     assert f.val_every.value() == d["val_every"] and f.device.currentText() == d["device"]
-    assert f.adversarial.isChecked() == d["adversarial"]
+    from napari_sisr.core.training.config import default_adversarial
+
+    assert f.adversarial.isChecked() == default_adversarial("auto")  # on a CPU: off
     for scale in ("2", "4"):  # the blind PSF range follows the scale, as in core
         f.scale.setCurrentText(scale)
         shown = (f.deg.sigma_lo.value(), f.deg.sigma_hi.value())

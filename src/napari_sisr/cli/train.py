@@ -90,7 +90,11 @@ def add(sub) -> None:
     )
     p.add_argument("--iters", type=int, help=f"generator updates (default {d['iters']})")
     p.add_argument("--warmup", type=int, help="content-only steps before the GAN")
-    p.add_argument("--no-gan", action="store_true", help="content losses only (no discriminator)")
+    gan = p.add_mutually_exclusive_group()
+    gan.add_argument(
+        "--gan", action="store_true", help="add the adversarial phase (default on a GPU only)"
+    )
+    gan.add_argument("--no-gan", action="store_true", help="content losses only (no discriminator)")
     p.add_argument("--patch", type=int, help=f"HR patch size (default {d['patch']})")
     p.add_argument("--batch", type=int, help=f"batch size (default {d['batch']})")
     p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
@@ -178,8 +182,8 @@ def build_config(args):
         fields["arch_overrides"] = key_values(args.arch_option, "--arch-option")
     if args.loss:
         fields["loss_weights"] = key_values(args.loss, "--loss")
-    if args.no_gan:
-        fields["adversarial"] = False
+    if args.no_gan or args.gan:
+        fields["adversarial"] = bool(args.gan)
     if args.degradation:
         fields["degradation"] = DegradationParams.load(args.degradation)
     blind_given = (

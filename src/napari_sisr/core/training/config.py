@@ -40,6 +40,14 @@ PRESET_TRAINING: dict[str, dict[str, Any]] = {
 }
 
 
+def default_adversarial(device: str) -> bool:
+    """The GAN phase by default on a GPU only: on a CPU a run of a few minutes gains more
+    from content-loss steps (benchmarks/bench_train.py, bench_real_pairs.py)."""
+    from ..devices import pick_device
+
+    return pick_device(device).startswith("cuda")
+
+
 class TrainConfig(BaseModel):
     """Everything that defines a training run.
 
@@ -102,7 +110,11 @@ class TrainConfig(BaseModel):
     warmup: int | None = Field(
         None, ge=0, description="content-only generator steps before the GAN (default: preset)"
     )
-    adversarial: bool = True
+    adversarial: bool | None = Field(
+        None,
+        description="add the adversarial (GAN) phase; default: on a GPU, off on a CPU (where "
+        "it costs time and PSNR a short run cannot spare)",
+    )
     net_d_iters: int = Field(1, ge=1, description="discriminator updates per generator update")
     lr: float | None = Field(None, gt=0, description="learning rate (default: preset)")
     lr_d: float | None = Field(None, gt=0)
@@ -145,6 +157,8 @@ class TrainConfig(BaseModel):
             "fast" if "fast" in spec.presets else next(iter(spec.presets))
         )
         self.scale = self.scale or self._stated_scale() or DEFAULT_SCALE
+        if self.adversarial is None:
+            self.adversarial = default_adversarial(self.device)
         self.in_channels = self.in_channels or 1
         if self.preset not in spec.presets:
             raise InputError(

@@ -28,7 +28,7 @@ from qtpy.QtWidgets import (
 from ...core.degradation.params import DegradationParams
 from ...core.devices import available_devices
 from ...core.errors import InputError
-from ...core.training.config import DEFAULT_SCALE, TrainConfig
+from ...core.training.config import DEFAULT_SCALE, TrainConfig, default_adversarial
 from .degradation import DegradationGroup
 from .fields import dspin, row, spin
 
@@ -143,7 +143,7 @@ class TrainForm(QWidget):
         self.adversarial.setToolTip(
             "Adversarial loss with a discriminator (else content loss only)"
         )
-        self.adversarial.setChecked(d["adversarial"].default)
+        self.adversarial.setChecked(default_adversarial(self.device.currentText()))
         f.addRow("device / loss", row(self.device, self.adversarial))
         self.run_dir = QLineEdit()
         self.run_dir.setPlaceholderText("~/.napari-sisr/runs/<timestamp>")
