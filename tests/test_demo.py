@@ -41,5 +41,12 @@ def test_demo_viewer_docks_the_three_widgets(qtbot):
         ]
         for widget in ("Fit degradation", "Super-resolve", "Train"):
             assert any(widget in name for name in viewer.window.dock_widgets)
+        # docked as tabs, they fit a 1366 x 768 laptop screen (menus and title take ~100 px)
+        window = viewer.window._qt_window
+        window.show()
+        qtbot.waitUntil(window.isVisible, timeout=10_000)
+        assert window.minimumSizeHint().height() <= 660, window.minimumSizeHint()
+        docks = list(viewer.window._dock_widgets.values())
+        assert max(d.minimumSizeHint().height() for d in docks) <= 600
     finally:
         viewer.close()

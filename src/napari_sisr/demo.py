@@ -264,9 +264,9 @@ def open_viewer(hr: np.ndarray, lr: np.ndarray, scale: int):
     viewer.add_image(
         lr, name="LR (simulated capture)", scale=(scale, scale), translate=(offset,) * 2
     )
-    for widget in ("Fit degradation", "Super-resolve", "Train"):
-        try:
-            viewer.window.add_plugin_dock_widget("napari-sisr", widget)
+    for i, widget in enumerate(("Fit degradation", "Super-resolve", "Train")):
+        try:  # as tabs of one dock: three stacked widgets do not fit a laptop screen
+            viewer.window.add_plugin_dock_widget("napari-sisr", widget, tabify=i > 0)
         except Exception as err:  # the widget missing from the installed plugin
             viewer.close()
             raise RuntimeError(f"the {widget!r} widget is unavailable: {err}") from err
@@ -284,7 +284,7 @@ def _gui(hr: np.ndarray, lr: np.ndarray, scale: int) -> int:
     except RuntimeError as err:
         print(f"napari-sisr demo: error: {err}")
         return 2
-    _say("  napari is open: the Fit degradation, Super-resolve and Train widgets are docked")
+    _say("  napari is open: the Fit degradation, Super-resolve and Train widgets are docked as tabs")
     napari.run()
     return 0
 

@@ -131,7 +131,8 @@ class FitDegradationWidget(Container):
                 table_box,
                 files,
                 self.preview,
-            ]
+            ],
+            scrollable=True,
         )
         self.hr_layer.tooltip = "High-resolution image of the field (e.g. the x60 capture)"
         self.lr_layer.tooltip = "Real low-resolution capture of the same field"
@@ -163,6 +164,12 @@ class FitDegradationWidget(Container):
         self.native.setMinimumWidth(360)
         _fit_rows(self.table)
         self.reset_choices()
+
+    @property
+    def native(self):
+        """The scroll area around the controls: what napari docks, so the widget fits a
+        laptop screen and scrolls (magicgui's own ``native`` is the inner widget)."""
+        return self.root_native_widget
 
     # ------------------------------------------------------------------ state
     def reset_choices(self, *_) -> None:

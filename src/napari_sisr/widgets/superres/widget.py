@@ -112,7 +112,8 @@ class SuperResolveWidget(Container):
                 self.controls,
                 self.live,
                 self.scoring,
-            ]
+            ],
+            scrollable=True,
         )
         self._tooltips()
 
@@ -135,6 +136,12 @@ class SuperResolveWidget(Container):
 
     def _on_output_changed(self, value) -> None:
         self.out_path.visible = self.overwrite.visible = value == OME_ZARR
+
+    @property
+    def native(self):
+        """The scroll area around the controls: what napari docks, so the widget fits a
+        laptop screen and scrolls (magicgui's own ``native`` is the inner widget)."""
+        return self.root_native_widget
 
     # ------------------------------------------------------------------ layers
     def _layer_choices(self, _widget=None):
