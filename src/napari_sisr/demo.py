@@ -284,7 +284,7 @@ def _gui(hr: np.ndarray, lr: np.ndarray, scale: int) -> int:
     except RuntimeError as err:
         print(f"napari-sisr demo: error: {err}")
         return 2
-    _say("  napari is open: the Fit degradation, Super-resolve and Train widgets are docked as tabs")
+    _say("  napari is open: the Fit degradation, Super-resolve and Train widgets, as tabs")
     napari.run()
     return 0
 
