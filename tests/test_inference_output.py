@@ -173,3 +173,24 @@ def test_local_cluster_of_two_processes_matches_local_run(image, tmp_path):
         np.testing.assert_array_equal(mem, ref)
         persisted = predict(image, net, tile=64, scheduler=client)
         np.testing.assert_array_equal(persisted.compute(), ref)
+
+
+def test_cancel_waits_for_the_forward_pass_under_way_only(image):
+    """A tile queued for the network gives up once the job is cancelled."""
+    import time
+
+    net = tiny()
+    passes = []
+
+    def slow(module, args, output):
+        passes.append(1)
+        time.sleep(1.0)  # the second worker thread queues its tile meanwhile
+
+    net.register_forward_hook(slow)
+    gen = iter_predict(
+        image, net, engine="torch", tile=16, num_workers=2, stop=lambda: len(passes) >= 1
+    )
+    with pytest.raises(Cancelled):
+        list(gen)
+    # the pass under way when cancelled finishes; the tile waiting for its turn never runs
+    assert len(passes) == 1, len(passes)

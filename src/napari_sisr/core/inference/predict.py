@@ -285,6 +285,7 @@ def iter_predict(
             c = c.model_copy(update={"torch_threads": cluster_threads(client)})
     try:
         job = prepare(image, model, c)
+        job.runner.stop = stop_fn
         target = output.open_target(job, out, overwrite=overwrite, client=client)
         total = job.total_tiles
         done_tiles = sum(len(job.order[i][1].tiles) for i in target.done)

@@ -13,6 +13,7 @@ import math
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError, InputTypeError
+from ..progress import Cancelled
 from .intensity import DEFAULT_NORMALIZATION
 
 log = logging.getLogger(__name__)
@@ -182,12 +184,16 @@ class ModelRunner:
         self.device, self.precision, self.engine_name = device, precision, engine
         self.channels_last, self.torch_threads = channels_last, torch_threads
         self.calibration: list[np.ndarray] = []  # int8: input batches to calibrate on
+        #: The job's stop condition (local runs): a tile waiting for its turn to run gives up
+        #: once it is true, so cancelling waits for at most the forward pass under way.
+        self.stop: Callable[[], bool] | None = None
         self._lock = threading.Lock()
         self._ready = None
 
     # -- pickling: project generators travel as state dict + rebuild info
     def __getstate__(self) -> dict:
-        state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_ready")}
+        skip = ("_lock", "_ready", "stop")
+        state = {k: v for k, v in self.__dict__.items() if k not in skip}
         net = self.net
         arch = getattr(net, "arch", "")
         from ..archs import ARCHS
@@ -209,7 +215,7 @@ class ModelRunner:
     def __setstate__(self, state: dict) -> None:
         rebuild = state.pop("rebuild", None)
         self.__dict__.update(state)
-        self._lock, self._ready = threading.Lock(), None
+        self._lock, self._ready, self.stop = threading.Lock(), None, None
         if rebuild is not None:
             from ..archs import build_generator
 
@@ -253,6 +259,8 @@ class ModelRunner:
     def _forward(self, x: np.ndarray) -> np.ndarray:
         engine = self.engine()
         with FORWARD_LOCK:
+            if self.stop is not None and self.stop():
+                raise Cancelled("cancelled by the user")
             return engine(x, self._threads())
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
