@@ -125,3 +125,42 @@ def test_default_model_cli_equals_python(nuclei, tmp_path):
     py = np.asarray(napari_sisr.predict(img, "default-4x"))
     assert cli.shape == (256, 320) and cli.dtype == img.dtype
     np.testing.assert_array_equal(cli, py)
+
+
+def test_image_suffix_writes_that_image(tif, model_path, tmp_path, capsys):
+    import imageio.v3 as iio
+
+    out = tmp_path / "sr.png"
+    assert main(["predict", str(tif), "-o", str(out), "--model", model_path, "-q"]) == 0
+    png = iio.imread(out)
+    assert out.is_file() and png.shape == (160, 192) and png.dtype == np.uint16  # kept
+    ref = tifffile.imread(tif)
+    assert main(["predict", str(tif), "-o", str(tmp_path / "sr.jpg"), "--model", model_path]) == 0
+    err = capsys.readouterr().err
+    assert "holds 8-bit values" in err and "0-255" in err  # uint16 mapped, said so
+    assert iio.imread(tmp_path / "sr.jpg").dtype == np.uint8 and ref.dtype == np.uint16
+    rc = main(["predict", str(tif), "-o", str(tmp_path / "sr.dat"), "--model", model_path])
+    assert rc == 2 and "cannot write sr.dat" in capsys.readouterr().err
+
+
+def test_batch_names_stay_unique_and_the_input_is_never_replaced(
+    tif, model_path, tmp_path, capsys
+):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = tifffile.imread(tif)
+    tifffile.imwrite(folder / "x.tif", data)
+    tifffile.imwrite(folder / "x.ome.tif", data[::-1].copy(), ome=True)
+    out = tmp_path / "out"
+    assert main(["predict", str(folder), "-o", str(out), "--model", model_path, "-q"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["x_ome_tif_sr.tif", "x_tif_sr.tif"]
+    a, b = (tifffile.imread(out / n) for n in names)
+    assert not np.array_equal(a, b)  # two results, neither overwrote the other
+    capsys.readouterr()
+    zarr_in = tmp_path / "self.zarr"
+    assert main(["predict", str(tif), "-o", str(zarr_in), "--model", model_path, "-q"]) == 0
+    rc = main(["predict", str(zarr_in), "-o", str(zarr_in), "--model", model_path,
+               "--overwrite", "-q"])  # fmt: skip
+    assert rc == 2 and "would replace the input" in capsys.readouterr().err
+    assert read_state(zarr_in)["complete"]  # untouched

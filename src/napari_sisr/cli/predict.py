@@ -7,6 +7,7 @@ chunk. Outputs are OME-Zarr folders (any size, resumable) or TIFF files (small r
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -118,28 +119,70 @@ def expand_inputs(items: list[str]) -> list[Path]:
     return out
 
 
+#: Output suffixes of a single file (or OME-Zarr folder); anything else is a folder.
+FILE_SUFFIXES = (".zarr", ".tif", ".tiff", ".png", ".jpg", ".jpeg")
+EIGHT_BIT_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
 def _targets(inputs: list[Path], output: str, fmt: str) -> list[tuple[Path, Path | None]]:
-    """(input, output path) pairs; ``None`` output = decide the format once the size is known."""
+    """(input, output path) pairs; an output without suffix lets the size decide the format.
+
+    ``-o`` with a file suffix is that file (one input only); without a suffix, or an existing
+    folder, it is a folder that gets ``<name>_sr.*`` per input, unique even when two inputs
+    share a stem (``x.tif`` and ``x.png``).
+    """
     out = Path(output)
-    single = len(inputs) == 1 and out.suffix.lower() in (".zarr", ".tif", ".tiff")
-    if single:
+    suffix = out.suffix.lower()
+    if suffix in FILE_SUFFIXES and not (out.is_dir() and suffix != ".zarr"):
+        if len(inputs) != 1:
+            raise InputError(f"several inputs: -o must be a folder, got {out}")
         return [(inputs[0], out)]
-    if out.suffix.lower() in (".tif", ".tiff") or (out.exists() and not out.is_dir()):
-        raise InputError(f"several inputs: -o must be a folder, got {out}")
-    pairs = []
-    for p in inputs:
-        stem = p.name.split(".")[0] + "_sr"
-        pairs.append(
-            (
-                p,
-                out / (stem + ".zarr")
-                if fmt == "zarr"
-                else out / (stem + ".tif")
-                if fmt == "tif"
-                else out / stem,
-            )
+    if out.exists() and not out.is_dir():
+        raise InputError(f"-o {out} is an existing file, not a folder")
+    if suffix and not out.is_dir():
+        raise InputError(
+            f"cannot write {out.name}: -o takes a .zarr, .tif, .png or .jpg name, or a folder"
         )
+    stems = [p.name.split(".")[0] for p in inputs]
+    pairs = []
+    for p, stem in zip(inputs, stems, strict=True):
+        if stems.count(stem) > 1:
+            stem = p.name.replace(".", "_")  # x.tif, x.png -> x_tif_sr, x_png_sr
+        stem += "_sr"
+        ext = {"zarr": ".zarr", "tif": ".tif"}.get(fmt, "")
+        pairs.append((p, out / (stem + ext)))
     return pairs
+
+
+def _same_place(src: Path, dst: Path) -> bool:
+    """Whether writing ``dst`` would replace (or write inside) the input ``src``."""
+    try:
+        s, d = src.resolve(), dst.resolve()
+    except OSError:
+        return False
+    return d == s or s in d.parents or d in s.parents
+
+
+def _write_8bit(path: Path, result, quiet: bool) -> None:
+    """A PNG / JPEG of the result: 8-bit (PNG: 16-bit integers kept), range mapped if needed."""
+    import numpy as np
+
+    from ..core.io.images import write_image
+
+    data = np.asarray(result)
+    keep = data.dtype == np.uint8 or (data.dtype == np.uint16 and path.suffix.lower() == ".png")
+    if not keep:
+        lo, hi = float(np.nanmin(data)), float(np.nanmax(data))
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        data = np.clip(np.rint((data - lo) * scale), 0, 255).astype(np.uint8)
+        if not quiet:
+            print(
+                f"napari-sisr predict: warning: {path.name} holds 8-bit values: the result "
+                f"({result.dtype}, {lo:.6g} to {hi:.6g}) was mapped to 0-255; write a .tif "
+                "to keep its intensities",
+                file=sys.stderr,
+            )
+    write_image(path, data)
 
 
 def run(args) -> int:
@@ -150,24 +193,31 @@ def run(args) -> int:
 
     config = predict_config(args)
     inputs = expand_inputs(args.inputs)
+    targets = _targets(inputs, args.output, args.format)
+    for src, dst in targets:
+        if _same_place(src, dst):
+            raise InputError(f"the output {dst} would replace the input {src}: choose another -o")
     model, _ = resolve_model(args.model)  # load once, clear error if missing or corrupt
-    for src, dst in _targets(inputs, args.output, args.format):
-        if dst is None or dst.suffix == "":
+    for src, dst in targets:
+        if dst.suffix == "":
             nbytes = prepare(str(src), model, config).lazy.nbytes
             small = src.is_file() and nbytes <= TIFF_OUT_MAX_BYTES
-            dst = (dst or Path(args.output)).with_suffix(".tif" if small else ".zarr")
+            dst = dst.with_suffix(".tif" if small else ".zarr")
         if dst.exists() and not args.overwrite and dst.suffix.lower() != ".zarr":
             raise OutputExistsError(f"{dst} exists; pass --overwrite to replace it")
+        eight_bit = dst.suffix.lower() in EIGHT_BIT_SUFFIXES
         t0 = time.perf_counter()
         gen = iter_predict(
             str(src),
             model,
-            out=dst,
+            out=None if eight_bit else dst,
             overwrite=args.overwrite,
             scheduler=args.scheduler,
             config=config,
         )
         result = run_to_end(gen, progress_printer(args.quiet))
+        if eight_bit:
+            _write_8bit(dst, result, args.quiet)
         print(
             json.dumps(
                 {
