@@ -452,3 +452,17 @@ def test_result_is_scored_against_a_reference_layer(qtbot, widget, actin, model_
     qtbot.waitUntil(lambda: not w.scoring.runner.busy, timeout=60_000)
     table = w.scoring.table.value
     assert "bicubic + RL" in table and "lr x2 SR" in table and "PSNR" in table
+
+
+def test_opens_with_the_default_model_chosen(make_napari_viewer, nuclei, qtbot):
+    from napari_sisr.core.modelio import DEFAULT_MODEL
+
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Super-resolve")
+    assert w.model.value == DEFAULT_MODEL and "x4" in w.model_info.value
+    viewer.add_image(nuclei[:48, :48], name="n")
+    _run(qtbot, w)  # the first click works, no model to pick first
+    import napari_sisr
+
+    expected = np.asarray(napari_sisr.predict(nuclei[:48, :48], DEFAULT_MODEL))
+    np.testing.assert_array_equal(viewer.layers["n x4 SR"].data, expected)

@@ -17,7 +17,7 @@ from ...core.devices import available_devices
 from ...core.errors import InputError
 from ...core.inference.config import PRECISIONS, PredictConfig
 from ...core.inference.engines import installed_engines, pick_engine, pick_precision
-from ...core.modelio import read_model_meta
+from ...core.modelio import DEFAULT_MODEL, read_model_meta
 from .._jobs import JobControls, error_message, notify_error
 from .._layers import image_layer_choices
 from .._models import ModelCache, default_registry
@@ -132,6 +132,8 @@ class SuperResolveWidget(Container):
         for widget in (self.layers, self.all_layers, self.model, self.tile, self.halo_auto):
             widget.changed.connect(self.live.schedule)
         self._on_layers_changed()
+        if DEFAULT_MODEL in self._registry.available().values():
+            self.model.value = DEFAULT_MODEL  # the command line's default: a first click works
         self._on_model_changed(self.model.value)
 
     def _on_output_changed(self, value) -> None:
