@@ -147,3 +147,18 @@ def test_flags_left_out_keep_the_core_defaults(tmp_path, hr_files):
     args = build_parser().parse_args(["predict", "in.tif", "-o", "out.tif"])
     assert predict_config(args) == PredictConfig()
     assert args.model == "default-4x"
+
+
+def test_a_model_worse_than_bicubic_is_flagged(tmp_path, hr_files, capsys):
+    deg = DegradationParams(scale=4, sigma=2.0, noise_var=100.0).save(tmp_path / "deg.json")
+    args = _args(hr_files, tmp_path / "run", "--degradation", str(deg))  # 2 steps: untrained
+    assert main(args) == 0  # saved and exit 0: only a warning by default
+    out = capsys.readouterr()
+    summary = json.loads(out.out)
+    assert summary["val"]["psnr"] < summary["val"]["psnr_bicubic"]
+    assert summary["worse_than_bicubic"] and "worse than bicubic" in out.err
+    meta = load_model(tmp_path / "run").meta
+    assert "worse than bicubic" in meta["validation"]["warning"]  # and in the model card
+    strict = _args(hr_files, tmp_path / "run2", "--degradation", str(deg), "--require-better")
+    assert main(strict) == 3
+    assert (tmp_path / "run2" / "model.json").exists()  # saved all the same

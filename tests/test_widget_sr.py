@@ -466,3 +466,24 @@ def test_opens_with_the_default_model_chosen(make_napari_viewer, nuclei, qtbot):
 
     expected = np.asarray(napari_sisr.predict(nuclei[:48, :48], DEFAULT_MODEL))
     np.testing.assert_array_equal(viewer.layers["n x4 SR"].data, expected)
+
+
+def test_trained_models_are_listed_by_run_with_their_gain_and_removable(widget, tmp_path):
+    import json
+
+    from napari_sisr.widgets._models import register_model
+
+    _, w = widget
+    path = _tiny_model(tmp_path / "runs" / "cells-2026" / "model")
+    meta = json.loads(path.read_text())
+    meta["validation"] = {"psnr": 31.5, "psnr_bicubic": 30.25}
+    path.write_text(json.dumps(meta))
+    ref = str(register_model(path))
+    labels = {v: k for k, v in w._registry.available().items()}
+    assert labels[ref] == "cells-2026 (+1.25 dB vs bicubic)"
+    w.model.value = ref
+    assert w.forget_button.enabled
+    w.forget_button.changed.emit(True)
+    assert ref not in w._registry.available().values() and path.exists()  # files stay
+    w.model.value = "default-4x"
+    assert not w.forget_button.enabled  # bundled models cannot be removed

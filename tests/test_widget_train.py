@@ -148,6 +148,13 @@ def test_stop_keeps_checkpoint_and_exports(widget, qtbot, notes, tmp_path):
     assert not [n for n in notes if n[0] == "error"], notes
     result = w.last_result
     assert result.stopped and 2 <= result.steps < 500
+    # the validation made on Stop is on the curves, and the notification is honest about it
+    assert w.psnr_plot.series["model"].xs[-1] == result.steps
+    assert w.psnr_plot.series["bicubic"].xs[-1] == result.steps
+    final = [(lvl, m) for lvl, m in notes if m.startswith("Training stopped")]
+    assert len(final) == 1, notes
+    assert final[0][0] == ("warning" if result.worse_than_bicubic else "info")
+    assert ("worse than bicubic" in final[0][1]) == result.worse_than_bicubic
     assert latest_checkpoint(tmp_path / "run" / "checkpoints") is not None
     assert (tmp_path / "run" / "model.json").exists()
     assert "stopped" in w.status.text()

@@ -8,6 +8,7 @@ Progress goes to stderr (a tqdm bar and a line per validation); a JSON summary g
 from __future__ import annotations
 
 import json
+import sys
 
 from ..core.errors import InputError
 from ._common import key_values, progress_printer
@@ -137,6 +138,12 @@ def add(sub) -> None:
     p.add_argument("--device", help=f"auto, cpu, cuda, cuda:1 or mps (default {d['device']})")
     p.add_argument("--seed", type=int, help=f"random seed (default {d['seed']})")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: every core)")
+    p.add_argument(
+        "--require-better",
+        action="store_true",
+        help="exit with code 3 when the model is worse than bicubic on validation (it is "
+        "saved either way)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=run)
 
@@ -254,7 +261,18 @@ def run(args) -> int:
         "val": result.metrics,
         "best_val": result.best_metrics,
         "split": result.split,
+        "worse_than_bicubic": result.worse_than_bicubic,
         **result.timing,
     }
     print(json.dumps(summary))
+    if result.worse_than_bicubic:
+        from ..core.training.loop import WORSE_THAN_BICUBIC
+
+        best = result.best_metrics
+        print(
+            f"napari-sisr train: warning: the model is {WORSE_THAN_BICUBIC} (validation PSNR "
+            f"{best['psnr']:.2f} dB, bicubic {best['psnr_bicubic']:.2f} dB)",
+            file=sys.stderr,
+        )
+        return 3 if args.require_better else 0
     return 0

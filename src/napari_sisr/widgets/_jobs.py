@@ -33,7 +33,14 @@ from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from ..core.errors import describe, is_expected, log_internal_error
 from ..core.progress import Cancelled, Progress
 
-__all__ = ["JobControls", "JobRunner", "error_message", "notify_error", "notify_info"]
+__all__ = [
+    "JobControls",
+    "JobRunner",
+    "error_message",
+    "notify_error",
+    "notify_info",
+    "notify_warning",
+]
 
 logger = logging.getLogger("napari_sisr")
 
@@ -64,6 +71,13 @@ def notify_error(message: str) -> None:
     from napari.utils.notifications import show_error
 
     show_error(message)
+
+
+def notify_warning(message: str) -> None:
+    """Show a warning notification in napari."""
+    from napari.utils.notifications import show_warning
+
+    show_warning(message)
 
 
 def notify_info(message: str) -> None:

@@ -94,11 +94,15 @@ class ModelRegistry:
         for path in self._paths:
             if not (path.exists() and path.with_suffix(".safetensors").exists()):
                 continue
-            label = f"{path.stem} ({path.parent.name})"
+            label = model_label(path)
             while label in out and out[label] != str(path):
                 label += "'"
             out[label] = str(path)
         return out
+
+    def is_registered(self, ref: str) -> bool:
+        """Whether ``ref`` is a registered model file (not a bundled model)."""
+        return ref is not None and Path(str(ref)) in self._paths
 
     def connect(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` whenever the list changes (e.g. to refresh a menu).
@@ -136,6 +140,17 @@ class ModelRegistry:
             atomic_write_text(self.store, text + "\n")
         except OSError as err:  # a read-only home must not break the widgets
             log.warning("could not save the model list to %s: %s", self.store, err)
+
+
+def model_label(path: Path) -> str:
+    """A trained model as a menu shows it: its run's name and its validation gain."""
+    name = path.parent.name if path.stem in ("model", "model_best", "model_last") else path.stem
+    try:
+        val = read_model_meta(path).get("validation") or {}
+        gain = float(val["psnr"]) - float(val["psnr_bicubic"])
+    except (KeyError, TypeError, ValueError, OSError):
+        return name
+    return f"{name} ({gain:+.2f} dB vs bicubic)"
 
 
 @lru_cache(maxsize=1)

@@ -66,6 +66,11 @@ class TrainResult:
     split: dict[str, Any]
     timing: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def worse_than_bicubic(self) -> bool:
+        """Whether the exported (best) model is below bicubic upsampling on validation."""
+        return worse_than_bicubic(self.best_metrics)
+
 
 def check_run_dir(out: str | Path | None, resume: bool, overwrite: bool = False) -> bool:
     """Check a run folder against the wish to resume; returns whether it holds a run.
@@ -108,14 +113,28 @@ def _degradation_meta(config: TrainConfig) -> dict[str, Any]:
     return {"mode": "fixed", **model.model_dump(mode="json")}
 
 
+#: Said of a model (notifications, CLI, model card) whose validation PSNR is below bicubic's.
+WORSE_THAN_BICUBIC = (
+    "worse than bicubic upsampling on the held-out images: train longer, or check the degradation"
+)
+
+
+def worse_than_bicubic(metrics: dict) -> bool:
+    """Whether validation metrics put the model below bicubic upsampling."""
+    return "psnr" in metrics and metrics["psnr"] < metrics.get("psnr_bicubic", -float("inf"))
+
+
 def _export(trainer: Trainer, path: Path, metrics: dict, kind: str) -> Path:
     from ..modelio import save_model
 
     c = trainer.config
+    validation = {**metrics, "data_range": 1.0, "split": trainer.split}
+    if worse_than_bicubic(metrics):
+        validation["warning"] = WORSE_THAN_BICUBIC
     meta = {
         "normalization": {"mode": "percentile", "low": c.percentiles[0], "high": c.percentiles[1]},
         "degradation": _degradation_meta(c),
-        "validation": {**metrics, "data_range": 1.0, "split": trainer.split},
+        "validation": validation,
         "training": {
             "steps": trainer.step,
             "weights": kind,

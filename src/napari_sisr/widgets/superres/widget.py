@@ -11,7 +11,16 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, Select, SpinBox
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    Label,
+    PushButton,
+    Select,
+    SpinBox,
+)
 
 from ...core.devices import available_devices
 from ...core.errors import InputError
@@ -58,6 +67,8 @@ class SuperResolveWidget(Container):
             label="Model", choices=self._model_choices, nullable=True, name="model"
         )
         self.model_info = Label(value="", name="model_info")
+        self.forget_button = PushButton(text="Remove from list", name="forget", enabled=False)
+        self.forget_button.tooltip = "Stop offering this trained model (its files stay)"
         default = PredictConfig()
         self.tile = SpinBox(
             label="Tile (px)", min=16, max=8192, step=16, value=default.tile, name="tile"
@@ -101,6 +112,7 @@ class SuperResolveWidget(Container):
                 self.all_layers,
                 self.model,
                 self.model_info,
+                self.forget_button,
                 self.tile,
                 halo_row,
                 self.device,
@@ -121,6 +133,7 @@ class SuperResolveWidget(Container):
         self.all_layers.changed.connect(lambda v: setattr(self.layers, "enabled", not v))
         self.halo_auto.changed.connect(self._on_halo_auto)
         self.model.changed.connect(self._on_model_changed)
+        self.forget_button.changed.connect(self.forget_model)
         self.output.changed.connect(self._on_output_changed)
         self.controls.run_button.changed.connect(self.run)
 
@@ -199,11 +212,22 @@ class SuperResolveWidget(Container):
         self.model.reset_choices()
         self.model.value = str(ref)
 
+    def forget_model(self, *_) -> None:
+        """Remove the chosen trained model from the list (its files are left alone)."""
+        ref = self.model.value
+        if not self._registry.is_registered(ref):
+            return
+        self._registry.forget(ref)
+        self.model.reset_choices()
+        available = self._registry.available().values()
+        self.model.value = DEFAULT_MODEL if DEFAULT_MODEL in available else None
+
     def _on_model_changed(self, value) -> None:
         if value == BROWSE:
             self._browse_model()
             return
         self._last_model = value
+        self.forget_button.enabled = self._registry.is_registered(value)
         if value is None:
             self.model_info.value = "no model: choose one or Browse..."
             return

@@ -26,7 +26,8 @@ from qtpy.QtWidgets import (
 
 from ...core.errors import InputError
 from ...core.progress import Progress, TrainProgress
-from .._jobs import JobRunner, notify_error, notify_info
+from ...core.training.loop import WORSE_THAN_BICUBIC
+from .._jobs import JobRunner, notify_error, notify_info, notify_warning
 from .._models import default_registry, register_model
 from .._plot import LinePlot
 from .form import PREVIEW_LAYER, TrainForm
@@ -241,6 +242,10 @@ class TrainWidget(QWidget):
 
     def _on_done(self, result: TrainResult) -> None:
         self.last_result = result
+        final = result.metrics or {}
+        plotted = self.psnr_plot.series["model"].xs
+        if "step" in final and (not plotted or plotted[-1] != final["step"]):
+            self._plot(final["step"], {}, final)  # the validation made on Stop or at the end
         verb = (
             f"stopped at step {result.steps}"
             if result.stopped
@@ -258,7 +263,16 @@ class TrainWidget(QWidget):
             notify_error(f"model saved to {result.model} but could not be listed: {err}")
             return
         self.status.setText(f"{verb}{score}; model saved: {result.model}")
-        notify_info(f"Training {verb}; model saved to {result.model} and offered in Super-resolve")
+        if result.worse_than_bicubic:
+            notify_warning(
+                f"Training {verb}{score}: the model is {WORSE_THAN_BICUBIC}. It is saved to "
+                f"{result.model} and listed in Super-resolve all the same"
+            )
+        else:
+            notify_info(
+                f"Training {verb}{score}; model saved to {result.model} and offered in "
+                "Super-resolve"
+            )
 
     def _on_finished(self, state: str) -> None:
         self._set_running(False)
