@@ -1,6 +1,7 @@
 """Copy trained default models into the package, with their measured model cards.
 
     python scripts/bundle_default_models.py RUN_DIR [RUN_DIR ...]
+    python scripts/bundle_default_models.py --card-only   # refresh the cards' input statistics
 
 Each ``RUN_DIR/default-<s>x/model.{json,safetensors}`` (written by
 ``scripts/train_default_models.py``) is measured on the held-out images by
@@ -15,12 +16,43 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_default_models import CONDITIONS, HELD_OUT, NOISES, SIGMAS, evaluate, gain  # noqa: E402
 
 DEST = REPO / "src" / "napari_sisr" / "models"
+#: What the bundled models were trained on (their cards say so; inputs unlike it get a warning).
+MODALITIES = ["widefield fluorescence", "confocal fluorescence"]
+
+
+def input_statistics(data: Path) -> dict:
+    """Domain statistics of the training images (every plane the training script exports)."""
+    from train_default_models import TRAIN, planes
+
+    from napari_sisr.core.inference.domain import image_statistics, statistics_range
+    from napari_sisr.core.io.images import to_gray
+
+    stats = []
+    for rel, how in TRAIN:
+        for plane in planes(data / rel, how):
+            arr = np.asarray(plane)
+            arr = to_gray(arr) if arr.ndim == 3 else arr
+            stats.append(image_statistics(arr.reshape(-1)))
+    return statistics_range(stats)
+
+
+def refresh_cards(data: Path) -> None:
+    """Add the modalities and the training images' statistics to every bundled card."""
+    stats = input_statistics(data)
+    for path in sorted(DEST.glob("default-*.json")):
+        meta = json.loads(path.read_text())
+        meta["card"] = {**meta.get("card", {}), "modalities": MODALITIES, "input_statistics": stats}
+        path.write_text(json.dumps(meta, indent=2) + "\n")
+        print(f"{path.name}: input statistics {stats}")
 
 
 def stages(run: Path) -> list[list[str]]:
@@ -33,6 +65,10 @@ def stages(run: Path) -> list[list[str]]:
 
 
 def main(argv: list[str]) -> int:
+    data = REPO.parent / "shared" / "data"
+    if argv == ["--card-only"]:
+        refresh_cards(data)
+        return 0
     DEST.mkdir(parents=True, exist_ok=True)
     for run_root in map(Path, argv):
         for run in sorted(run_root.glob("default-*x")):
@@ -50,6 +86,8 @@ def main(argv: list[str]) -> int:
             extra = f"; trained with soft specimens, HR blur {soft[0]}-{soft[1]} px" if soft else ""
             meta["name"] = run.name
             meta["card"] = {
+                **meta.get("card", {}),
+                "modalities": MODALITIES,
                 "summary": (
                     f"x{meta['scale']} super-resolution of single-channel widefield / confocal "
                     "fluorescence, blind to the exact degradation (sigma 1.0-3.0 HR px, Gaussian "
@@ -74,6 +112,7 @@ def main(argv: list[str]) -> int:
             }
             shutil.copy(run / "model.safetensors", DEST / f"{run.name}.safetensors")
             (DEST / f"{run.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
+            refresh_cards(data)
             print(
                 f"{run.name}: mean PSNR gain {psnr_gain:+.2f} dB (grid {grid_gain:+.2f} dB), "
                 f"SSIM gain {dssim:+.4f}"

@@ -487,3 +487,16 @@ def test_trained_models_are_listed_by_run_with_their_gain_and_removable(widget, 
     assert ref not in w._registry.available().values() and path.exists()  # files stay
     w.model.value = "default-4x"
     assert not w.forget_button.enabled  # bundled models cannot be removed
+
+
+def test_an_image_unlike_the_training_images_gets_a_warning(qtbot, widget):
+    from skimage.data import cell
+
+    viewer, w = widget
+    w.model.value = "default-4x"
+    phase = cell().astype(np.float32)[:256, :256].reshape(64, 4, 64, 4).mean(axis=(1, 3))
+    viewer.add_image(phase, name="phase")
+    n = _n_records()
+    _run(qtbot, w)
+    assert any("trained on widefield fluorescence" in m for m in _errors_since(n))
+    assert "phase x4 SR" in viewer.layers  # a warning, not a refusal

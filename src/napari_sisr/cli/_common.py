@@ -16,19 +16,24 @@ from ..core.errors import InputError
 def progress_printer(quiet: bool) -> Callable:
     """A callback that renders progress updates as a tqdm bar on stderr.
 
-    The bar appears with the first update that has work to count (never an empty ``0/N``
-    bar before an error). Training updates also show their loss terms, and every validation
-    is written as a line of its own above the bar.
+    Training updates also show their loss terms, and every validation is written as a line of
+    its own above the bar. Warnings of a job (e.g. an image unlike the model's training
+    images) are printed once, also with ``quiet``.
     """
-    if quiet:
-        return lambda update: None
-    from tqdm import tqdm
-
-    from ..core.progress import TrainProgress
+    from ..core.progress import PredictProgress, TrainProgress
 
     state: dict = {}
 
     def callback(update) -> None:
+        warnings = update.warnings if isinstance(update, PredictProgress) else ()
+        for warning in warnings:
+            if warning not in state.setdefault("warned", set()):
+                state["warned"].add(warning)
+                print(f"warning: {warning}", file=sys.stderr)
+        if quiet:
+            return
+        from tqdm import tqdm
+
         bar = state.get("bar")
         if bar is None or bar.total != update.total:
             if bar is not None:

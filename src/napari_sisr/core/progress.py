@@ -106,10 +106,13 @@ class TrainProgress(Progress):
 class PredictProgress(Progress):
     """An update of a tiled super-resolution job (``done``/``total`` count tiles).
 
-    ``resumed`` is the number of tiles an interrupted output already held when the job began.
+    ``resumed`` is the number of tiles an interrupted output already held when the job began;
+    ``warnings`` (on the first update) what the user should know before trusting the result,
+    e.g. an image unlike the model's training images.
     """
 
     resumed: int = 0
+    warnings: tuple[str, ...] = ()
 
 
 def as_stop(stop: StopLike) -> Callable[[], bool]:

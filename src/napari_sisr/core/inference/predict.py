@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import InputError
 from ..progress import PredictProgress, StopLike, Timer, as_stop, run_to_end
 from .config import DEFAULT_TILE, PredictConfig
+from .domain import domain_warning, image_statistics
 from .engines import pick_engine, pick_precision
 from .graph import JobSpec, build_graph, calibration_batches
 from .input import SRInput, canonical_input
@@ -40,6 +41,7 @@ class PreparedJob:
     blend: bool
     internal: Any  # dask array, internal layout
     order: list
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def lazy(self):
@@ -144,7 +146,13 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
                 "halo %d < receptive field %d: tiles will differ from an untiled run", halo_px, rf
             )
     out_dtype = np.dtype(c.dtype) if c.dtype else _out_dtype(inp.dtype)
-    stats = _stats(inp, info, c.normalization, c.intensity_range, joint)
+    stats, sample = _stats(inp, info, c.normalization, c.intensity_range, joint)
+    warnings = []
+    if sample is not None:
+        warning = domain_warning(info.meta.get("card") or {}, image_statistics(sample))
+        if warning:
+            log.warning(warning)
+            warnings.append(warning)
     engine = pick_engine(c.engine, c.device, exportable=_is_project_model(net))
     precision = pick_precision(c.precision, c.device, engine)
     runner = ModelRunner(
@@ -162,7 +170,7 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
         runner.calibration = calibration_batches(inp.data, plan, spec)
     batch = c.batch
     internal, order = build_graph(inp.data, runner, spec, plan, batch, blend)
-    return PreparedJob(inp, info, runner, spec, plan, batch, bool(blend), internal, order)
+    return PreparedJob(inp, info, runner, spec, plan, batch, bool(blend), internal, order, warnings)
 
 
 def _is_project_model(net) -> bool:
@@ -178,16 +186,18 @@ def _out_dtype(in_dtype: np.dtype) -> np.dtype:
 
 
 def _stats(inp: SRInput, info: ModelInfo, normalization, intensity_range, joint: bool):
+    """The normalisation ``(low, high)`` (or ``None``) and the pixel sample it came from."""
     n_ch = inp.data.shape[-1]
     norm = {**info.normalization, **(normalization or {})}
+    source = inp.stats_source if inp.stats_source is not None else inp.data
     if intensity_range is not None:
         lo, hi = (float(v) for v in intensity_range)
-        return np.full(n_ch, lo), np.full(n_ch, hi)
+        return (np.full(n_ch, lo), np.full(n_ch, hi)), None
     if norm.get("mode") == "none":
-        return None
-    source = inp.stats_source if inp.stats_source is not None else inp.data
+        return None, None
     sample = strided_sample(source)
-    return intensity_stats(sample, norm, per_channel=bool(norm.get("per_channel", not joint)))
+    per_channel = bool(norm.get("per_channel", not joint))
+    return intensity_stats(sample, norm, per_channel=per_channel), sample
 
 
 def predict(
@@ -291,7 +301,9 @@ def iter_predict(
         done_tiles = sum(len(job.order[i][1].tiles) for i in target.done)
         timer = Timer()
         first = f"resuming: {done_tiles} tiles already done" if done_tiles else "super-resolving"
-        yield PredictProgress(done_tiles, total, first, resumed=done_tiles)
+        yield PredictProgress(
+            done_tiles, total, first, resumed=done_tiles, warnings=tuple(job.warnings)
+        )
         start = done_tiles
         running = target.run(stop_fn, c.num_workers)
         try:

@@ -34,6 +34,17 @@ from .patches import (
 VAL_SEED_OFFSET = 7919
 
 
+def training_statistics(images) -> dict:
+    """The range of the domain statistics over the training images (for the model card)."""
+    from ..inference.domain import image_statistics, statistics_range
+
+    stats = []
+    for img in images:
+        flat = img.data.reshape(-1)
+        stats.append(image_statistics(flat[:: max(1, flat.size // 1_000_000)]))
+    return statistics_range(stats)
+
+
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; training stopped before applying the bad step."""
 
@@ -117,6 +128,7 @@ class Trainer:
             for img in train:
                 img.lr = None  # trained on simulated captures, validated on real ones
         check_patch_fits(train, c.patch)
+        self.input_statistics = training_statistics(train)
         self.sampler = PatchSampler(train, c.patch, c.scale)
         self.train_images = train
         self.degrader = None if c.paired else Degrader(c.degradation_model())

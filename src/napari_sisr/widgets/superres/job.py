@@ -63,6 +63,11 @@ class SRSettings:
 
 
 @dataclass
+class Notice(Progress):
+    """A warning about the current layer's job, for a notification (``message``)."""
+
+
+@dataclass
 class LayerDone(Progress):
     """The update that closes one layer: its position in the task list and its result."""
 
@@ -169,6 +174,8 @@ def sr_job(
             except StopIteration as done:
                 result = done.value
                 break
+            for warning in getattr(update, "warnings", ()):
+                yield Notice(i * UNITS, total, f"{task.name}: {warning}")
             frac = min(max(update.fraction, 0.0), 1.0)
             yield Progress(
                 i * UNITS + int(frac * (UNITS - 1)),

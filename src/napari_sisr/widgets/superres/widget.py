@@ -27,10 +27,10 @@ from ...core.errors import InputError
 from ...core.inference.config import PRECISIONS, PredictConfig
 from ...core.inference.engines import installed_engines, pick_engine, pick_precision
 from ...core.modelio import DEFAULT_MODEL, read_model_meta
-from .._jobs import JobControls, error_message, notify_error
+from .._jobs import JobControls, error_message, notify_error, notify_warning
 from .._layers import image_layer_choices
 from .._models import ModelCache, default_registry
-from .job import LayerDone, SRSettings, SRTask, prepare_tasks, sr_job
+from .job import LayerDone, Notice, SRSettings, SRTask, prepare_tasks, sr_job
 from .layers import map_contrast_limits
 from .live import LivePreview
 from .score import ScoreControls
@@ -324,6 +324,9 @@ class SuperResolveWidget(Container):
         self.controls.runner.cancel()
 
     def _on_update(self, update, tasks: list[SRTask]) -> None:
+        if isinstance(update, Notice):
+            notify_warning(update.message)
+            return
         if not isinstance(update, LayerDone):
             return
         task = tasks[update.index]
