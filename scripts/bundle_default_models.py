@@ -46,11 +46,15 @@ def input_statistics(data: Path) -> dict:
 
 
 def refresh_cards(data: Path) -> None:
-    """Add the modalities and the training images' statistics to every bundled card."""
+    """Add the modalities and the training images' statistics to every bundled card, and the
+    digest that ties each JSON to its weights."""
+    from napari_sisr.core.modelio import file_digest
+
     stats = input_statistics(data)
     for path in sorted(DEST.glob("default-*.json")):
         meta = json.loads(path.read_text())
         meta["card"] = {**meta.get("card", {}), "modalities": MODALITIES, "input_statistics": stats}
+        meta["weights_sha256"] = file_digest(path.with_suffix(".safetensors"))
         path.write_text(json.dumps(meta, indent=2) + "\n")
         print(f"{path.name}: input statistics {stats}")
 

@@ -119,3 +119,17 @@ def key_values(items: list[str], flag: str) -> dict:
         except json.JSONDecodeError:
             out[key.strip()] = value
     return out
+
+
+def save_params(params, output: str, overwrite: bool) -> None:
+    """Write degradation parameters to ``output``: a .json name, never over a file unasked."""
+    from pathlib import Path
+
+    from ..core.errors import OutputExistsError
+
+    path = Path(output)
+    if path.suffix.lower() != ".json":
+        raise InputError(f"-o {path.name}: the parameters are JSON, give a .json name")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
+    params.save(path)

@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..core.errors import InputError
-from ._common import progress_printer, read_pair
+from ._common import progress_printer, read_pair, save_params
 
 
 def add(sub) -> None:
@@ -15,6 +15,7 @@ def add(sub) -> None:
     p.add_argument("lr", help="real LR capture of the same field (not registered)")
     p.add_argument("--scale", type=int, required=True, help="integer scale between the grids")
     p.add_argument("-o", "--output", help="write the parameters to this JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.add_argument("--channel", type=int, help="fit this channel instead of the luminance")
     p.add_argument("--anisotropic", action="store_true", help="fit sigma_y and sigma_x")
     p.add_argument("--poisson", action="store_true", help="fit Poisson-Gaussian noise")
@@ -71,6 +72,6 @@ def run(args) -> int:
     if quality["verdict"] != "ok":
         print(line, file=sys.stderr)
     if args.output:
-        params.save(args.output)
+        save_params(params, args.output, args.overwrite)
     print(json.dumps({**params.summary(), "quality": quality}))
     return 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from ._common import save_params
+
 
 def add(sub) -> None:
     p = sub.add_parser(
@@ -32,6 +34,7 @@ def add(sub) -> None:
     p.add_argument("--poisson", action="store_true", help="estimate Poisson-Gaussian noise")
     p.add_argument("--channel", type=int, help="use this channel instead of the luminance")
     p.add_argument("-o", "--output", help="write the parameters to this JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.set_defaults(run=run)
 
 
@@ -68,6 +71,6 @@ def run(args) -> int:
         poisson=args.poisson,
     )
     if args.output:
-        params.save(args.output)
+        save_params(params, args.output, args.overwrite)
     print(json.dumps(params.summary()))
     return 0

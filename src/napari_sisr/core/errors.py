@@ -23,6 +23,7 @@ __all__ = [
     "InputNotFoundError",
     "InputTypeError",
     "OutputExistsError",
+    "output_exists",
     "describe",
     "is_expected",
     "log_internal_error",
@@ -46,6 +47,14 @@ class InputNotFoundError(InputError, FileNotFoundError):
 
 class OutputExistsError(InputError, FileExistsError):
     """An output exists and would be replaced: the user must ask for that explicitly."""
+
+
+def output_exists(path, what: str = "") -> OutputExistsError:
+    """The error for an output that exists, saying how to replace it on purpose."""
+    return OutputExistsError(
+        f"{path} exists{what}: to replace it, ask for that (--overwrite on the command line, "
+        "overwrite=True in Python)"
+    )
 
 
 def describe(err: BaseException) -> str:

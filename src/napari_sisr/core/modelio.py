@@ -39,9 +39,18 @@ def bundled_models() -> dict[str, Path]:
     return {p.stem: p for p in sorted(BUNDLED_DIR.glob("*.json"))}
 
 
+#: Files of other tools' models, which hold pickled Python (code that runs when loaded).
+PICKLED_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
+
+
 def resolve_model_path(name_or_path: str | os.PathLike) -> tuple[Path, Path]:
     """Weights and JSON paths of a bundled model name, a model folder, or a file path."""
     s = str(name_or_path)
+    if Path(s).suffix.lower() in PICKLED_SUFFIXES:
+        raise InputError(
+            f"{Path(s).name}: pickled model files are never loaded (they can run code); a "
+            "napari-sisr model is a .safetensors file with a .json beside it"
+        )
     bundled = bundled_models()
     if s in bundled:
         return _paths(bundled[s])
@@ -83,10 +92,26 @@ def save_model(path: str | os.PathLike, net, meta: dict[str, Any]) -> Path:
     info.update(meta)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     tmp = weights.with_name(f".{weights.name}.partial")
-    save_file(state, str(tmp), metadata={"format": MODEL_FORMAT})
-    os.replace(tmp, weights)
+    try:
+        save_file(state, str(tmp), metadata={"format": MODEL_FORMAT})
+        info["weights_sha256"] = file_digest(tmp)
+        os.replace(tmp, weights)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     atomic_write_text(meta_path, json.dumps(info, indent=2, default=_json_default) + "\n")
     return meta_path
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (ties a model's JSON to its weights)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _json_default(obj):
@@ -98,18 +123,79 @@ def _json_default(obj):
 
 
 def read_model_meta(name_or_path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON config of a model, validated for format."""
+    """The JSON config of a model, validated (every error names the file and the key)."""
     _, meta_path = resolve_model_path(name_or_path)
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputError(f"model config {meta_path} is corrupt: {err}") from None
-    if meta.get("format") != MODEL_FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         raise InputError(f"{meta_path} is not a napari-sisr model config")
+    check_model_meta(meta, meta_path)
+    return meta
+
+
+def check_model_meta(meta: dict[str, Any], where: os.PathLike | str) -> None:
+    """Types and ranges of the keys a model config must get right."""
+    import math
+
+    def bad(key: str, want: str) -> InputError:
+        return InputError(f"model config {where}: {key!r} must be {want}, got {meta.get(key)!r}")
+
     for key in ("arch", "scale", "in_channels"):
         if meta.get(key) is None:
-            raise InputError(f"model config {meta_path} lacks {key!r}")
-    return meta
+            raise InputError(f"model config {where} lacks {key!r}")
+    if not isinstance(meta["arch"], str):
+        raise bad("arch", "an architecture name")
+    for key, top in (("scale", 16), ("in_channels", 16)):
+        v = meta[key]
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
+            raise bad(key, f"an integer from 1 to {top}")
+    if not isinstance(meta.get("arch_kwargs", {}), dict):
+        raise bad("arch_kwargs", "an object of settings")
+    if not isinstance(meta.get("preset") or "fast", str):
+        raise bad("preset", "a preset name")
+    rf = meta.get("receptive_field")
+    if rf is not None and (isinstance(rf, bool) or not isinstance(rf, int) or not 0 <= rf <= 4096):
+        raise bad("receptive_field", "an integer from 0 to 4096")
+    norm = meta.get("normalization")
+    if norm is not None:
+        if not isinstance(norm, dict) or norm.get("mode", "percentile") not in (
+            "percentile",
+            "none",
+        ):
+            raise bad("normalization", "{'mode': 'percentile' | 'none', ...}")
+        if norm.get("mode", "percentile") == "percentile":
+            lo, hi = norm.get("low", 0.1), norm.get("high", 99.9)
+            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (lo, hi))
+            if not (numbers and math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi <= 100):
+                raise bad("normalization", "percentiles with 0 <= low < high <= 100")
+
+
+def _read_pair(name_or_path, weights: Path, tries: int = 20) -> tuple[dict[str, Any], bytes]:
+    """A model's JSON and the bytes of the very weights it was written with.
+
+    A model rewritten while it is read (a training run exporting its best model) replaces the
+    weights, then the JSON: a reader that catches the new weights with the old JSON reads
+    both again until they agree, and refuses a pair that never does.
+    """
+    import hashlib
+    import time
+
+    for attempt in range(tries):
+        meta = read_model_meta(name_or_path)
+        try:
+            data = weights.read_bytes()
+        except OSError as err:
+            raise InputError(f"model weights {weights} are unreadable: {err}") from None
+        want = meta.get("weights_sha256")
+        if want is None or hashlib.sha256(data).hexdigest() == want:
+            return meta, data
+        time.sleep(0.05 * (attempt + 1))
+    raise InputError(
+        f"model weights {weights} are not the ones its JSON was written with (changed by hand, "
+        "or replaced without their JSON)"
+    )
 
 
 def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
@@ -118,12 +204,12 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
     Returns the generator in eval mode with a ``meta`` dict attribute (the JSON config).
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     from .archs import build_generator
 
     weights, _ = resolve_model_path(name_or_path)
-    meta = read_model_meta(name_or_path)
+    meta, data = _read_pair(name_or_path, weights)
     net = build_generator(
         meta["arch"],
         preset=meta.get("preset") or "fast",
@@ -132,10 +218,16 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
         **meta.get("arch_kwargs", {}),
     )
     try:
-        state = load_file(str(weights), device="cpu")
+        state = load(data)
     except (SafetensorError, OSError, ValueError) as err:
         raise InputError(f"model weights {weights} are corrupt or unreadable: {err}") from None
-    missing, unexpected = net.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # tensors of the wrong shapes
+        first = str(err).split("\n\t")[1] if "\n\t" in str(err) else str(err)
+        raise InputError(
+            f"model weights {weights} do not fit the network its JSON describes: {first}"
+        ) from None
     if missing or unexpected:
         raise InputError(
             f"model weights {weights} do not match {meta['arch']!r}: missing {missing[:3]}, "

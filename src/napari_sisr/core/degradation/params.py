@@ -20,6 +20,8 @@ from ..errors import InputError, InputNotFoundError
 from ..io.atomic import atomic_write_text
 
 CONFIG_VERSION = 1
+#: Largest translation between an HR and an LR field, HR pixels (a gigapixel slide's side).
+MAX_SHIFT = 100_000.0
 
 
 class DegradationParams(BaseModel):
@@ -55,7 +57,7 @@ class DegradationParams(BaseModel):
         lag-1 autocorrelation (near 0 for white noise).
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     version: int = CONFIG_VERSION
     scale: int = Field(4, description="Integer down-scaling factor")
@@ -65,7 +67,7 @@ class DegradationParams(BaseModel):
     sigma_z: float | None = Field(None, ge=0.0, le=64.0)
     noise_var: float = Field(0.0, ge=0.0)
     poisson_a: float | None = Field(None, ge=0.0)
-    shift_yx: tuple[float, float] = (0.0, 0.0)
+    shift_yx: tuple[float, float] = (0.0, 0.0)  # bounded by _check_shift
     gain: float = 1.0
     offset: float = 0.0
     residual_std: float | None = None
@@ -78,6 +80,15 @@ class DegradationParams(BaseModel):
     def _check_scale(cls, v: int) -> int:
         if v < 1 or v > 16:
             raise InputError(f"scale must be an integer between 1 and 16, got {v}")
+        return v
+
+    @field_validator("shift_yx")
+    @classmethod
+    def _check_shift(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if any(abs(float(x)) > MAX_SHIFT for x in v):
+            raise InputError(
+                f"shift {v} is implausibly large: at most {MAX_SHIFT:g} HR px along each axis"
+            )
         return v
 
     @field_validator("gain")
@@ -235,7 +246,7 @@ class DegradationRange(BaseModel):
         does not sharpen every smooth image as if the optics had blurred it.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scale: int | None = Field(None, ge=1, le=16)
     sigma: tuple[float, float] | None = None

@@ -160,6 +160,16 @@ def axis_operators(
     return np.ascontiguousarray(flat.T).reshape(len(kernels), n_lr, n_hr)
 
 
+def check_shift(params: DegradationParams, shape_yx: Sequence[int]) -> None:
+    """Refuse a shift that moves the field off the image (it would only build huge kernels)."""
+    for d, n, axis in zip(params.shift_yx, shape_yx, "yx", strict=True):
+        if abs(d) > n:
+            raise InputError(
+                f"shift {d:g} HR px along {axis} is larger than the image ({n} px): the "
+                "simulated field would lie outside it"
+            )
+
+
 def lr_shape(hr_shape: Sequence[int], scale: int) -> tuple[int, int]:
     """LR ``(y, x)`` shape produced from an HR plane of shape ``hr_shape[-2:]``."""
     return int(hr_shape[-2]) // scale, int(hr_shape[-1]) // scale
@@ -247,6 +257,7 @@ def simulate_lr(
     my, mx = lr_shape(work.shape, s)
     if my < 1 or mx < 1:
         raise InputError(f"HR image {ny}x{nx} is smaller than one {s}x{s} block")
+    check_shift(params, (ny, nx))
     sy, sx = params.sigma_yx
     dy, dx = params.shift_yx
     ay = axis_operator(ny, s, sy, dy)

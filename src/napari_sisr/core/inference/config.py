@@ -61,7 +61,7 @@ class PredictConfig(BaseModel):
         Local dask threads (default 2: one runs the network while the other reads and writes).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     scale: int | None = Field(None, ge=1, le=16)
     tile: int = Field(DEFAULT_TILE, ge=8, le=16384)

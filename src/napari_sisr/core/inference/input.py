@@ -194,6 +194,11 @@ def canonical_input(
         image = layer.data
         if getattr(layer, "multiscale", False):
             image = list(image)
+    if isinstance(image, list | tuple) and not (image and hasattr(image[0], "shape")):
+        try:  # nested lists of numbers: an array
+            image = np.asarray(image)
+        except ValueError:
+            raise InputError("the image is a ragged list: give an array") from None
     if isinstance(image, list | tuple) and image and hasattr(image[0], "shape"):
         levels = list(image)
         if not 0 <= level < len(levels):
@@ -211,9 +216,15 @@ def canonical_input(
         axes = axes.lower()
         if len(axes) != len(shape):
             raise InputError(f"axes {axes!r} do not match the image's {len(shape)} dimensions")
+        if len(set(axes)) != len(axes) or not set(axes) <= set("tczyx"):
+            raise InputError(f"axes {axes!r} must name each of t, c, z, y, x at most once")
         if channel_axis is None and "c" in axes:
             channel_axis = axes.index("c")
     if channel_axis is not None:
+        if not -len(shape) <= int(channel_axis) < len(shape):
+            raise InputError(
+                f"channel_axis {channel_axis} does not exist in an image of shape {shape}"
+            )
         channel_axis = int(channel_axis) % len(shape)
     elif rgb or (rgb is None and guess_rgb(shape)):
         channel_axis = len(shape) - 1

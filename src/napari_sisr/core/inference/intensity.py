@@ -102,6 +102,12 @@ def intensity_stats(
         lo_s, hi_s = np.percentile(data, q)
         lo, hi = np.full(data.shape[1], lo_s), np.full(data.shape[1], hi_s)
     hi = np.where(hi > lo, hi, lo + 1.0)  # constant images: keep the mapping invertible
+    limit = float(np.finfo(np.float32).max) / 16
+    if not (np.all(np.isfinite(hi - lo)) and np.abs(data).max() < limit):
+        raise InputError(
+            f"intensities up to {np.abs(data).max():.3g} are beyond what the network computes "
+            "with (float32): rescale the image first"
+        )
     return lo.astype(np.float64), hi.astype(np.float64)
 
 

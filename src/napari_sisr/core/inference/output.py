@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, OutputExistsError
+from ..errors import InputError, output_exists
 from ..io.omezarr import OmeZarrWriter, ngff_order
 from .execute import NumpySink, ZarrSink, iter_execute, local_workers, store_graph
 
@@ -60,7 +60,7 @@ class TiffTarget(MemoryTarget):
 
     def __init__(self, job, path: Path, overwrite: bool, client=None):
         if path.exists() and not overwrite:
-            raise OutputExistsError(f"{path} exists; pass overwrite to replace it")
+            raise output_exists(path)
         nbytes = math.prod(job.lazy.shape) * np.dtype(job.lazy.dtype).itemsize
         if nbytes > TIFF_LIMIT_BYTES:
             raise InputError(
@@ -167,5 +167,5 @@ def open_target(job, out, *, overwrite: bool = False, client=None):
     if path.suffix.lower() in TIFF_SUFFIXES:
         return TiffTarget(job, path, overwrite, client)
     if path.exists() and path.is_file():
-        raise OutputExistsError(f"{path} exists and is a file, not an OME-Zarr folder")
+        raise InputError(f"{path} exists and is a file, not an OME-Zarr folder")
     return ZarrTarget(job, path, overwrite, client)

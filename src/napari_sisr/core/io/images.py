@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, InputNotFoundError, InputTypeError, OutputExistsError
+from ..errors import InputError, InputNotFoundError, InputTypeError, output_exists
 from .dtypes import check_dtype
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
@@ -107,7 +107,7 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray, *, overwrite: bool = T
 
     path = Path(path)
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass overwrite to replace it")
+        raise output_exists(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     tifffile.imwrite(tmp, np.asarray(data))
@@ -125,7 +125,7 @@ def write_image(path: str | os.PathLike, data: np.ndarray, *, overwrite: bool = 
     path = Path(path)
     data = np.asarray(data)
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass overwrite to replace it")
+        raise output_exists(path)
     name = path.name.lower()
     suffix = _suffix(path)
     if suffix in (".png", ".jpg", ".jpeg"):

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, OutputExistsError
+from ..errors import InputError, output_exists
 from .dtypes import cast_to
 
 AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
@@ -125,10 +125,7 @@ class OmeZarrWriter:
                 return _unranges(state.get("done_chunks", []))
             if not overwrite:
                 what = "a finished result" if state and state.get("complete") else "data"
-                raise OutputExistsError(
-                    f"{self.path} exists ({what} of another job or a finished one); pass "
-                    "overwrite to replace it"
-                )
+                raise output_exists(self.path, f" ({what} of another job or a finished one)")
             shutil.rmtree(self.path) if self.path.is_dir() else os.remove(self.path)
         group = zarr.open_group(str(self.path), mode="w", zarr_format=2)
         group.attrs[KEY] = {"complete": False, "done_chunks": [], "total_chunks": total, "job": job}

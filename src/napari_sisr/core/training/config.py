@@ -61,7 +61,7 @@ class TrainConfig(BaseModel):
     blind range given without a scale inherits it; one given with another scale is refused.
     """
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False)
 
     version: int = TRAIN_CONFIG_VERSION
     # ---- data
@@ -100,7 +100,7 @@ class TrainConfig(BaseModel):
     batch: int = Field(8, ge=1)
     val_max_size: int = Field(512, ge=32, description="validation images cropped to this (HR)")
     # ---- model
-    scale: int | None = None
+    scale: int | None = Field(None, ge=1, le=16)
     arch: str | None = None
     preset: str | None = None
     arch_overrides: dict[str, Any] = Field(default_factory=dict)

@@ -87,7 +87,8 @@ def check_run_dir(out: str | Path | None, resume: bool, overwrite: bool = False)
         raise InputError(f"nothing to resume: {out} holds no checkpoint")
     if not resume and has_run and not overwrite:
         raise OutputExistsError(
-            f"{out} already holds a training run: resume it, choose another folder, or overwrite it"
+            f"{out} already holds a training run: resume it (--resume), choose another folder, "
+            "or replace it (--overwrite; overwrite=True in Python)"
         )
     return has_run
 
