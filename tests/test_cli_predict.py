@@ -143,9 +143,7 @@ def test_image_suffix_writes_that_image(tif, model_path, tmp_path, capsys):
     assert rc == 2 and "cannot write sr.dat" in capsys.readouterr().err
 
 
-def test_batch_names_stay_unique_and_the_input_is_never_replaced(
-    tif, model_path, tmp_path, capsys
-):
+def test_batch_names_stay_unique_and_the_input_is_never_replaced(tif, model_path, tmp_path, capsys):
     folder = tmp_path / "in"
     folder.mkdir()
     data = tifffile.imread(tif)

@@ -194,3 +194,72 @@ def test_cancel_waits_for_the_forward_pass_under_way_only(image):
         list(gen)
     # the pass under way when cancelled finishes; the tile waiting for its turn never runs
     assert len(passes) == 1, len(passes)
+
+
+KILL_DURING_CREATION = """
+import sys, time, numpy as np, tifffile
+from napari_sisr.core.io import omezarr
+real = omezarr.OmeZarrWriter._create
+def slow(self, where, job, total):
+    real(self, where, job, total)
+    open(sys.argv[3], "w").write("creating")  # the arrays exist, the rename has not happened
+    time.sleep(60)
+omezarr.OmeZarrWriter._create = slow
+from napari_sisr import predict
+from napari_sisr.core.archs import build_generator
+import torch
+torch.manual_seed(0)
+net = build_generator("srresnet", "fast", 2, 1, n_blocks=1, nf=8)
+predict(tifffile.imread(sys.argv[1]), net, tile=32, out=sys.argv[2])
+"""
+
+
+def test_kill_during_creation_then_the_same_job_runs(image, tmp_path):
+    """kill -9 while the OME-Zarr store is being created: nothing half-made is left to trip on."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "in.tif", image)
+    out, marker = tmp_path / "sr.ome.zarr", tmp_path / "marker"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_DURING_CREATION, str(tmp_path / "in.tif"), str(out),
+         str(marker)],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not out.exists()  # only the hidden folder it was being built in
+    torch.manual_seed(0)
+    net = tiny()
+    arr = predict(image, net, tile=32, out=out)  # no overwrite needed, no KeyError
+    np.testing.assert_array_equal(arr.compute(), predict(image, net, tile=32).compute())
+    assert not list(tmp_path.glob(".sr.ome.zarr.creating-*"))  # the leftover is cleaned
+
+
+def test_one_job_per_output_store(image, tmp_path):
+    from napari_sisr.core.errors import InputError
+    from napari_sisr.core.io.omezarr import StoreLock
+
+    out = tmp_path / "busy.zarr"
+    held = StoreLock(out).acquire()  # another job holds it
+    try:
+        with pytest.raises(InputError, match="another job is writing"):
+            predict(image, tiny(), tile=32, out=out, overwrite=True)
+    finally:
+        held.release()
+    assert predict(image, tiny(), tile=32, out=out).shape == (
+        2 * image.shape[0],
+        2 * image.shape[1],
+    )

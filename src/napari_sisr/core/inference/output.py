@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, output_exists
-from ..io.omezarr import OmeZarrWriter, ngff_order
+from ..io.omezarr import OmeZarrWriter, StoreLock, ngff_order
 from .execute import NumpySink, ZarrSink, iter_execute, local_workers, store_graph
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,9 @@ class MemoryTarget:
 
     def finish(self):
         return self.out
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class TiffTarget(MemoryTarget):
@@ -127,7 +130,16 @@ class ZarrTarget:
             name=job.inp.name,
         )
         self.total = len(job.order)
-        self.done = self.writer.open(job.job_key(), self.total, overwrite=overwrite)
+        self.lock = StoreLock(path).acquire()  # one job per output store
+        try:
+            self.done = self.writer.open(job.job_key(), self.total, overwrite=overwrite)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def close(self) -> None:
+        """Release the output store (the job ended, one way or another)."""
+        self.lock.release()
 
     def run(self, stop, num_workers) -> Iterator[int]:
         job = self.job

@@ -293,6 +293,7 @@ def iter_predict(
         client, own_client = get_client(scheduler)
         if c.torch_threads is None:
             c = c.model_copy(update={"torch_threads": cluster_threads(client)})
+    target = None
     try:
         job = prepare(image, model, c)
         job.runner.stop = stop_fn
@@ -317,6 +318,8 @@ def iter_predict(
             running.close()  # on cancel or early close: mark the output incomplete, stop workers
         return target.finish()
     finally:
+        if target is not None:
+            target.close()
         if own_client:
             client.close()
 

@@ -115,9 +115,10 @@ class OmeZarrWriter:
 
         Returns the flat indices of blocks already written.
         """
-        import zarr
 
         job = json.loads(json.dumps(job))
+        for stale in self.path.parent.glob(f".{self.path.name}.creating-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # a creation that was killed
         if self.path.exists():
             state = read_state(self.path)
             same = state is not None and state.get("job") == job and not state.get("complete")
@@ -127,7 +128,21 @@ class OmeZarrWriter:
                 what = "a finished result" if state and state.get("complete") else "data"
                 raise output_exists(self.path, f" ({what} of another job or a finished one)")
             shutil.rmtree(self.path) if self.path.is_dir() else os.remove(self.path)
-        group = zarr.open_group(str(self.path), mode="w", zarr_format=2)
+        # Built beside the output and renamed into place: a store either does not exist or is
+        # whole (arrays and job state), so a kill during creation leaves nothing to trip on.
+        tmp = self.path.with_name(f".{self.path.name}.creating-{os.getpid()}")
+        try:
+            self._create(tmp, job, total)
+            os.replace(tmp, self.path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return set()
+
+    def _create(self, where: Path, job: dict, total: int) -> None:
+        import zarr
+
+        group = zarr.open_group(str(where), mode="w", zarr_format=2)
         group.attrs[KEY] = {"complete": False, "done_chunks": [], "total_chunks": total, "job": job}
         for k in range(self.levels):
             shp = self._level_shape(k)
@@ -142,7 +157,6 @@ class OmeZarrWriter:
                 fill_value=0,
                 chunk_key_encoding={"name": "v2", "separator": "/"},
             )
-        return set()
 
     def mark(self, done: Iterable[int], total: int, complete: bool = False) -> None:
         """Record finished blocks (and completion) in the group attributes."""
@@ -210,6 +224,42 @@ class OmeZarrWriter:
                 slice(x0, x0 + cur.shape[-1]),
             )
             self._arrays[k][sub] = cast_to(cur, self.dtype)
+
+
+class StoreLock:
+    """An exclusive lock on an output store for the lifetime of a job (POSIX ``flock``).
+
+    Held by the process that runs the job, in a hidden file beside the store; a second job on
+    the same output is refused at once instead of interleaving with the first (or deleting it
+    with ``overwrite``). The lock goes with the process, also when it is killed.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._fh = None
+
+    def acquire(self) -> StoreLock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - no flock (Windows): no lock
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_name(f".{self.path.name}.lock")
+        fh = open(lock, "a+")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise InputError(
+                f"another job is writing {self.path} right now: wait for it, or write elsewhere"
+            ) from None
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()  # closing the file releases the lock
+            self._fh = None
 
 
 def read_state(path) -> dict | None:
