@@ -425,3 +425,20 @@ def test_real_fraction_mixes_real_and_simulated_patches(tmp_path, actin):
         assert all(same) if expect == "all" else 0 < sum(same) < len(same)
     with pytest.raises(ValueError, match="give them as real_lr"):
         tiny(tmp_path, [hr], degradation=fit, real_fraction=0.5)
+
+
+def test_failed_runs_leave_no_folder_and_files_keep_the_umask(tmp_path, crops):
+    import os
+
+    bad = tmp_path / "never"
+    with pytest.raises(ValueError, match="empty"):
+        train(tiny(tmp_path, [np.zeros((0, 0), np.float32), crops[0]], "never"))
+    assert not bad.exists()  # no empty run folder from a run that could not start
+    result = train(tiny(tmp_path, crops, "ok", iters=2))
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("config.json", "model.json", "model.safetensors", "log.jsonl"):
+        mode = (result.run_dir / name).stat().st_mode & 0o777
+        assert mode == 0o666 & ~mask, (name, oct(mode))
+    (ckpt,) = [p for p in (result.run_dir / "checkpoints").iterdir() if p.is_dir()]
+    assert ckpt.stat().st_mode & 0o777 == 0o777 & ~mask

@@ -215,6 +215,9 @@ def build_config(args):
         fields["blind"] = DegradationRange(**ranges)
     given = {k: v for k, v in fields.items() if v is not None}
     if args.resume:
+        from ..core.training.loop import check_run_dir
+
+        check_run_dir(args.out, resume=True)  # before asking for anything else
         given = {**_saved_fields(args.out, TrainConfig), **given}
         if "degradation" in fields or "blind" in fields:
             given.pop("blind" if "degradation" in fields else "degradation", None)
@@ -237,7 +240,8 @@ def _saved_fields(out: str, config_cls) -> dict:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError:
         return {}
-    skip = {"version", "resume", "overwrite", "out"}
+    # vgg_weights: a path to pickled weights is never taken from a file a resume reads
+    skip = {"version", "resume", "overwrite", "out", "vgg_weights"}
     fields = {k: v for k, v in saved.items() if k in config_cls.model_fields and k not in skip}
     for key, items in saved.get("sources", {}).items():
         if items and all(Path(i).is_file() for i in items):

@@ -58,12 +58,27 @@ class MemoryTarget:
         """Nothing to release."""
 
 
+#: dtypes an OME-TIFF holds (OME-XML pixel types).
+TIFF_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
+
+
 class TiffTarget(MemoryTarget):
     """Compute in memory, then write an OME-TIFF with physical pixel sizes (atomically)."""
 
     def __init__(self, job, path: Path, overwrite: bool, client=None):
         if path.exists() and not overwrite:
             raise output_exists(path)
+        dtype = np.dtype(job.lazy.dtype)
+        if dtype.name not in TIFF_DTYPES:
+            raise InputError(
+                f"an OME-TIFF cannot hold {dtype} values: pass dtype='float32' (--dtype float32) "
+                "or write an OME-Zarr folder (.zarr)"
+            )
+        if job.lazy.ndim > 5:
+            raise InputError(
+                f"an OME-TIFF holds at most 5 axes (t, c, z, y, x), the result has "
+                f"{job.lazy.ndim}: write an OME-Zarr folder (.zarr)"
+            )
         nbytes = math.prod(job.lazy.shape) * np.dtype(job.lazy.dtype).itemsize
         if nbytes > TIFF_LIMIT_BYTES:
             raise InputError(
@@ -95,8 +110,12 @@ def write_sr_tiff(path: Path, data: np.ndarray, job) -> Path:
                 meta[f"PhysicalSize{a}Unit"] = "µm" if unit == "micrometer" else unit
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
-    tifffile.imwrite(tmp, data, ome=True, metadata=meta, photometric="rgb" if rgb else None)
-    os.replace(tmp, path)
+    try:
+        tifffile.imwrite(tmp, data, ome=True, metadata=meta, photometric="rgb" if rgb else None)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk or a failure: no partial file left
+        raise
     return path
 
 

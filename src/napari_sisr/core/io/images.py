@@ -75,6 +75,13 @@ def open_lazy(path: str | os.PathLike, level: int = 0):
     if suffix in TIFF_SUFFIXES:
         import tifffile
 
+        try:
+            with tifffile.TiffFile(path) as tif:
+                n_levels = len(tif.series[0].levels) if tif.series else 1
+        except Exception as err:  # noqa: BLE001 - tifffile raises several types
+            raise InputError(f"could not read TIFF {path}: {err}") from None
+        if not 0 <= level < n_levels:
+            raise InputError(f"{path} has {n_levels} pyramid level(s); level {level} requested")
         store = tifffile.imread(path, aszarr=True, level=level)
         node = zarr.open(store, mode="r")
         arr = node if hasattr(node, "shape") else node[str(level)]
@@ -110,8 +117,12 @@ def write_tiff(path: str | os.PathLike, data: np.ndarray, *, overwrite: bool = T
         raise output_exists(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
-    tifffile.imwrite(tmp, np.asarray(data))
-    os.replace(tmp, path)
+    try:
+        tifffile.imwrite(tmp, np.asarray(data))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -10,6 +10,7 @@ any moment leaves the previous checkpoint and pointer untouched.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -18,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..io.atomic import atomic_write_text
+from ..io.atomic import atomic_write_text, current_umask
 
 CHECKPOINT_FORMAT = "napari-sisr-checkpoint"
 LATEST = "latest.json"
@@ -124,12 +126,15 @@ def save_checkpoint(
     meta = {"format": CHECKPOINT_FORMAT, "step": int(step), **meta}
     if not final.exists():
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}."))
+        os.chmod(tmp, 0o777 & ~current_umask())  # as mkdir would make it, not 0700
         try:
             _write_files(tmp, tensors, meta)
             os.replace(tmp, final)
             _fsync_dir(root)
-        except OSError as err:
+        except (OSError, SafetensorError) as err:  # a full disk reaches us as either
             shutil.rmtree(tmp, ignore_errors=True)
+            if not isinstance(err, OSError):
+                err = OSError(errno.ENOSPC if "space" in str(err).lower() else errno.EIO, str(err))
             previous = latest_checkpoint(root)
             kept = (
                 f"the previous checkpoint ({previous.name}) is intact"

@@ -97,6 +97,8 @@ def to_planes(
     arr = np.asarray(arr)
     if arr.ndim < 2:
         raise InputError(f"{name}: expected an image with at least 2 dimensions, got {arr.shape}")
+    if arr.size == 0:
+        raise InputError(f"{name} is empty (shape {arr.shape}): nothing to train on")
     if rgb is None:
         rgb = channel_axis is None and arr.ndim == 3 and arr.shape[-1] in (3, 4)
         rgb = rgb and arr.shape[0] > 4

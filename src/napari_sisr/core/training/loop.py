@@ -84,7 +84,10 @@ def check_run_dir(out: str | Path | None, resume: bool, overwrite: bool = False)
     ckpt = out / "checkpoints"
     has_run = latest_checkpoint(ckpt) is not None if ckpt.exists() else False
     if resume and not has_run:
-        raise InputError(f"nothing to resume: {out} holds no checkpoint")
+        raise InputError(
+            f"nothing to resume: {out} holds no checkpoint (a run stops before its first one "
+            "when it is killed early): start it again without resume"
+        )
     if not resume and has_run and not overwrite:
         raise OutputExistsError(
             f"{out} already holds a training run: resume it (--resume), choose another folder, "
@@ -208,10 +211,16 @@ def iter_train(
 
 
 def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
+    created = c.out is not None and not Path(c.out).exists()
     out = _prepare_run_dir(c)
     ckpt_dir = out / "checkpoints"
     yield Progress(0, c.iters, "loading images and building the networks")
-    trainer = Trainer(c)
+    try:
+        trainer = Trainer(c)
+    except BaseException:
+        if created:  # a run that never started leaves no empty folder behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     resume_step = None
     if c.resume:
         folder = latest_checkpoint(ckpt_dir)
