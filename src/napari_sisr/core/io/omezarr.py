@@ -226,12 +226,23 @@ class OmeZarrWriter:
             self._arrays[k][sub] = cast_to(cur, self.dtype)
 
 
+def lock_dir() -> Path:
+    """Where output locks live: the user cache folder (``NAPARI_SISR_CACHE_DIR`` moves it)."""
+    env = os.environ.get("NAPARI_SISR_CACHE_DIR")
+    if env:
+        return Path(env) / "locks"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("napari-sisr", appauthor=False)) / "locks"
+
+
 class StoreLock:
     """An exclusive lock on an output store for the lifetime of a job (POSIX ``flock``).
 
-    Held by the process that runs the job, in a hidden file beside the store; a second job on
-    the same output is refused at once instead of interleaving with the first (or deleting it
-    with ``overwrite``). The lock goes with the process, also when it is killed.
+    Held by the process that runs the job, on a file in the user cache folder named after the
+    store's absolute path (nothing is added beside the output); a second job on the same
+    output is refused at once instead of interleaving with the first (or deleting it with
+    ``overwrite``). The lock goes with the process, also when it is killed.
     """
 
     def __init__(self, path: Path):
@@ -243,9 +254,12 @@ class StoreLock:
             import fcntl
         except ImportError:  # pragma: no cover - no flock (Windows): no lock
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = self.path.with_name(f".{self.path.name}.lock")
-        fh = open(lock, "a+")  # noqa: SIM115 - held until release()
+        import hashlib
+
+        folder = lock_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        key = hashlib.sha1(str(self.path.resolve()).encode()).hexdigest()
+        fh = open(folder / f"{key}.lock", "a+")  # noqa: SIM115 - held until release()
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
