@@ -93,13 +93,13 @@ def _check_size(net: nn.Module, arch: str) -> None:
         )
 
 
-def build_generator(
+def check_generator(
     arch: str, preset: str = "fast", scale: int = 4, in_channels: int = 1, **overrides: Any
-) -> SRGenerator:
-    """Build a generator from the registry with a preset and optional overrides.
+) -> dict[str, Any]:
+    """Check a generator's settings without building it; returns the merged settings.
 
-    Settings are checked for type and bounds (:data:`INT_LIMITS`) and the network's size
-    against :data:`MAX_PARAMETERS` (on torch's meta device: nothing is allocated) first.
+    Types and bounds (:data:`INT_LIMITS`) come first, then the network's size against
+    :data:`MAX_PARAMETERS`, measured on torch's meta device (nothing is allocated).
     """
     import torch
 
@@ -111,7 +111,18 @@ def build_generator(
         _check_size(
             spec.generator(scale=scale, in_channels=in_channels, preset=preset, **kwargs), arch
         )
-    return spec.generator(scale=scale, in_channels=in_channels, preset=preset, **kwargs)
+    return kwargs
+
+
+def build_generator(
+    arch: str, preset: str = "fast", scale: int = 4, in_channels: int = 1, **overrides: Any
+) -> SRGenerator:
+    """Build a generator from the registry with a preset and optional overrides.
+
+    The settings are checked first (:func:`check_generator`).
+    """
+    kwargs = check_generator(arch, preset, scale, in_channels, **overrides)
+    return get_spec(arch).generator(scale=scale, in_channels=in_channels, preset=preset, **kwargs)
 
 
 def build_discriminator(

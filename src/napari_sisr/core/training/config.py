@@ -242,6 +242,9 @@ class TrainConfig(BaseModel):
                 f"architecture {self.arch!r} has no setting {', '.join(map(repr, unknown))}; "
                 f"it takes {', '.join(known)}"
             )
+        from ..archs.registry import check_generator
+
+        check_generator(self.arch, self.preset, self.scale, self.in_channels, **self.arch_overrides)
 
     def _check_patch(self, spec) -> None:
         s = self.scale
