@@ -111,6 +111,29 @@ def test_corrupt_model_and_channel_mismatch(tif, model_path, tmp_path, capsys):
     (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 10)
     rc = main(["predict", str(tif), "-o", str(tmp_path / "o.zarr"), "--model", str(bad)])
     assert rc == 2 and "corrupt" in capsys.readouterr().err
+    # a broken model.json is named as such, not as a missing model
+    save_model(tmp_path / "m2", build_generator("srresnet", "fast", 2, 1, n_blocks=1, nf=8), {})
+    (tmp_path / "m2.json").write_text("{not json")
+    for given in ("m2", "m2.json", "m2.safetensors"):
+        rc = main(["predict", str(tif), "-o", str(tmp_path / "o.zarr"), "--model",
+                   str(tmp_path / given)])  # fmt: skip
+        err = capsys.readouterr().err
+        assert rc == 2 and "m2.json is corrupt" in err and "not found" not in err, err
+
+
+def test_no_stray_progress_bar_before_an_error(capsys):
+    """A bar stopped at 0 % above an error message reads as a hang: none is drawn before the
+    first piece of work, and open bars are closed before the message."""
+    from napari_sisr.cli._common import _OPEN_BARS, close_progress, progress_printer
+    from napari_sisr.core.progress import PredictProgress
+
+    show = progress_printer(quiet=False)
+    show(PredictProgress(done=0, total=5, message="loading the model"))
+    assert capsys.readouterr().err == "" and not _OPEN_BARS
+    show(PredictProgress(done=2, total=5, message="tiles"))
+    assert "2/5" in capsys.readouterr().err and len(_OPEN_BARS) == 1
+    close_progress()
+    assert not _OPEN_BARS
 
 
 def test_default_model_cli_equals_python(nuclei, tmp_path):
@@ -162,3 +185,23 @@ def test_batch_names_stay_unique_and_the_input_is_never_replaced(tif, model_path
                "--overwrite", "-q"])  # fmt: skip
     assert rc == 2 and "would replace the input" in capsys.readouterr().err
     assert read_state(zarr_in)["complete"]  # untouched
+
+
+@pytest.mark.parametrize(
+    ("write", "expected"),
+    [({}, "QYX"), ({"imagej": True, "metadata": {"axes": "TYX"}}, "TYX"),
+     ({"ome": True, "metadata": {"axes": "ZYX"}}, "ZYX")],
+)  # fmt: skip
+def test_stack_axes_are_kept_and_unnamed_ones_not_invented(
+    nuclei, model_path, tmp_path, capsys, write, expected
+):
+    """A stack TIFF without axis names may be a time-lapse: its result must not call the
+    first axis Z; named axes (ImageJ, OME) come back as they were."""
+    stack = np.stack([nuclei[:32, :40]] * 5)
+    src = tmp_path / "stack.tif"
+    tifffile.imwrite(src, stack, **write)
+    out = tmp_path / "stack_sr.tif"
+    assert main(["predict", str(src), "-o", str(out), "--model", model_path, "-q"]) == 0
+    with tifffile.TiffFile(out) as result:
+        assert result.series[0].axes == expected
+        assert result.series[0].shape == (5, 64, 80)

@@ -50,3 +50,23 @@ def test_demo_viewer_docks_the_three_widgets(qtbot):
         assert max(d.minimumSizeHint().height() for d in docks) <= 600
     finally:
         viewer.close()
+
+
+def test_fit_panels_name_a_simulated_capture_as_such():
+    """demo_fit.png's first row is a simulated capture: it must not be labelled "real LR"."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from napari_sisr.core.degradation.params import DegradationParams
+
+    lr = np.random.default_rng(0).random((16, 16))
+    fig, axes = plt.subplots(1, 4)
+    try:
+        params = DegradationParams(residual_std=0.1, residual_lag1=0.1)
+        demo.fit_panels(axes, lr, lr * 0.9, params, "t", "LR capture (simulated)")
+        assert axes[0].get_title().endswith("LR capture (simulated)")
+        assert "real" not in axes[0].get_title()
+    finally:
+        plt.close(fig)

@@ -38,8 +38,8 @@ def image():
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_engine_equals_torch_tiled(engine, arch, image):
     net = _net(arch)
-    ref = np.asarray(predict(image, net, engine="torch", tile=32))
-    out = np.asarray(predict(image, net, engine=engine, tile=32))
+    ref = np.asarray(predict(image, net, engine="torch", precision="fp32", tile=32))
+    out = np.asarray(predict(image, net, engine=engine, precision="fp32", tile=32))
     assert out.shape == ref.shape
     assert np.abs(out - ref).max() <= 1e-5 * np.ptp(ref), engine
 
@@ -48,24 +48,39 @@ def test_engine_equals_torch_tiled(engine, arch, image):
 def test_graphs_are_cached_per_weights_and_tile(image, private_cache):
     engine = EXPORTED[0]
     net = _net("srresnet")
-    predict(image, net, engine=engine, tile=32).compute()
+    predict(image, net, engine=engine, precision="fp32", tile=32).compute()
     files = sorted(private_cache.glob("*.onnx"))
     assert len(files) == 1
     stamp = files[0].stat().st_mtime_ns
-    predict(image, net, engine=engine, tile=32).compute()  # same model and tile: reused
+    predict(
+        image, net, engine=engine, precision="fp32", tile=32
+    ).compute()  # same model and tile: reused
     assert sorted(private_cache.glob("*.onnx")) == files and files[0].stat().st_mtime_ns == stamp
-    predict(image, net, engine=engine, tile=48).compute()  # another tile shape: another graph
+    predict(
+        image, net, engine=engine, precision="fp32", tile=48
+    ).compute()  # another tile shape: another graph
     assert len(list(private_cache.glob("*.onnx"))) == 2
     with torch.no_grad():
         next(net.parameters()).add_(0.01)  # retrained weights: a new graph, a new result
-    changed = np.asarray(predict(image, net, engine=engine, tile=32))
+    changed = np.asarray(predict(image, net, engine=engine, precision="fp32", tile=32))
     assert len(list(private_cache.glob("*.onnx"))) == 3
-    ref = np.asarray(predict(image, net, engine="torch", tile=32))
+    ref = np.asarray(predict(image, net, engine="torch", precision="fp32", tile=32))
     assert np.abs(changed - ref).max() <= 1e-5 * np.ptp(ref)
 
 
 def test_auto_engine_and_precision():
     assert pick_engine("auto", "cpu") == ("openvino" if "openvino" in EXPORTED else "torch")
+    native_bf16 = "bf16" in engines.native_precisions("cpu")
+    assert pick_precision("auto", "cpu", "torch") == ("bf16" if native_bf16 else "fp32")
+    assert pick_precision("auto", "cpu", "onnxruntime") == "fp32"
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    """bf16 where the CPU executes it natively, fp32 where it would be emulated."""
+    monkeypatch.setattr(engines, "native_precisions", lambda d, e="torch": ["fp32", "bf16"])
+    assert pick_precision("auto", "cpu", "openvino") == "bf16"
+    monkeypatch.setattr(engines, "native_precisions", lambda d, e="torch": ["fp32"])
+    assert pick_precision("auto", "cpu", "openvino") == "fp32"
     assert pick_precision("auto", "cpu", "torch") == "fp32"
     with pytest.raises(InputError, match="engine must be one of"):
         pick_engine("tensorrt", "cpu")
@@ -91,6 +106,6 @@ def test_native_bf16_runs_close_to_fp32(image):
     if "bf16" not in engines.native_precisions("cpu"):
         pytest.skip("this CPU has no native bf16")
     net = _net("srresnet")
-    ref = np.asarray(predict(image, net, engine="torch", tile=32))
+    ref = np.asarray(predict(image, net, engine="torch", precision="fp32", tile=32))
     low = np.asarray(predict(image, net, engine="torch", precision="bf16", tile=32))
     assert np.abs(low - ref).max() <= 0.02 * np.ptp(ref)

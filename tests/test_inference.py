@@ -12,9 +12,25 @@ import torch
 from torch import nn
 
 from napari_sisr.core.archs import build_generator
-from napari_sisr.core.inference.predict import iter_predict, predict, prepare
+from napari_sisr.core.inference import predict as _predict_module
 from napari_sisr.core.inference.runner import measure_receptive_field
 from napari_sisr.core.progress import run_to_end
+
+
+def _fp32(fn):
+    """These tests check the tiling arithmetic to round-off, so they run in fp32 (``auto``
+    takes bf16 on CPUs that have it natively: see tests/test_engines.py)."""
+
+    def wrapped(*args, **kwargs):
+        kwargs.setdefault("precision", "fp32")
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
+predict = _fp32(_predict_module.predict)
+prepare = _fp32(_predict_module.prepare)
+iter_predict = _fp32(_predict_module.iter_predict)
 
 NONE = {"mode": "none"}
 

@@ -171,7 +171,7 @@ def test_every_arch_loss_default_builds():
 
 def test_builder_terms_and_total(caplog):
     weights = {"pixel_l1": 1.0, "ssim": 0.5, "vgg": 1.0, "adv": 0.1, "gan": "relativistic"}
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         loss = build_generator_loss(weights)
     assert "VGG feature loss off: no VGG19 weights given" in caplog.text
     sr = _rand(2, 1, 16, 16, seed=1).requires_grad_()

@@ -86,3 +86,29 @@ def test_preview_window_caps_large_planes():
     visible = np.array([[900, 50], [1100, 250]])
     rows, cols = preview_window((2000, 300), visible, 4, max_hr_px=1024)
     assert rows == (872, 1128) and cols == (22, 278)
+
+
+def test_ratio_hint_and_parse():
+    from types import SimpleNamespace
+
+    from napari_sisr.core.errors import InputError
+    from napari_sisr.widgets.fit.state import parse_ratio, ratio_hint
+
+    def layer(name, shape, scale=(1.0, 1.0)):
+        return SimpleNamespace(
+            name=name, data=np.zeros(shape), scale=scale, rgb=False, ndim=len(shape),
+            multiscale=False,
+        )  # fmt: skip
+
+    hr = layer("hr", (400, 300))
+    assert ratio_hint(hr, layer("lr", (100, 75))) == ""  # exactly 4x
+    assert ratio_hint(hr, layer("lr", (101, 75))) == ""  # a pixel of cropping
+    assert ratio_hint(hr, layer("lr", (55, 41))) == "auto"  # 7.3x, same field
+    assert ratio_hint(hr, layer("lr", (120, 40))) == ""  # a crop: the user's scale
+    assert ratio_hint(hr, layer("lr", (55, 41), (7.31, 7.31))) == "7.31"
+    assert ratio_hint(hr, layer("lr", (100, 75), (4.0, 4.0))) == ""
+    assert parse_ratio("") is None and parse_ratio(" Auto ") == "auto"
+    assert parse_ratio("7.31") == 7.31
+    for bad in ("seven", "0.5", "nan", "-3"):
+        with pytest.raises(InputError, match="HR px per LR px"):
+            parse_ratio(bad)

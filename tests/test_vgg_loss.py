@@ -79,6 +79,9 @@ def test_wrong_or_missing_weights_error(tmp_path):
 def test_build_feature_loss_without_weights_logs(caplog, vgg_file):
     with caplog.at_level(logging.WARNING):
         assert build_feature_loss(None) is None
+    assert "VGG" not in caplog.text  # the normal case: not a warning on every run
+    with caplog.at_level(logging.INFO):
+        assert build_feature_loss(None) is None
     assert "VGG feature loss off: no VGG19 weights given" in caplog.text
     assert isinstance(build_feature_loss(vgg_file, layer="relu1_2"), VGGFeatureLoss)
 

@@ -58,8 +58,15 @@ def test_widget_is_discoverable_through_the_manifest(make_napari_viewer):
     assert isinstance(w, FitDegradationWidget)
 
 
+def _table(widget) -> dict:
+    return dict(zip(widget.table.row_headers, (r[0] for r in widget.table.data), strict=True))
+
+
 def test_fit_recovers_sigma_and_adds_aligned_layers(widget, pair, qtbot, messages):
     viewer, (_, lr, truth) = widget.viewer, pair
+    # Before any fit the table shows no values (not the sliders' defaults as if fitted).
+    assert set(_table(widget).values()) == {"-"}
+    assert "no fit yet" in widget.verdict.value
     # The pair is picked automatically (largest = HR) and the scale read from layer.scale.
     assert (widget.hr_layer.value.name, widget.lr_layer.value.name) == ("HR", "LR")
     assert widget.scale.value == 2
@@ -69,15 +76,22 @@ def test_fit_recovers_sigma_and_adds_aligned_layers(widget, pair, qtbot, message
     fitted = widget.current_params()
     assert abs(fitted.sigma / truth.sigma - 1) < 0.1
     assert abs(fitted.noise_std / truth.noise_std - 1) < 0.1
+    src = viewer.layers["LR"]
     for name in ("simulated LR", "residual"):
         layer = viewer.layers[name]
         assert layer.data.shape == lr.shape
-        np.testing.assert_allclose(layer.scale, viewer.layers["LR"].scale)
-        np.testing.assert_allclose(layer.translate, viewer.layers["LR"].translate)
+        np.testing.assert_allclose(layer.scale, src.scale)
+    # The simulated LR lies exactly over the LR, hidden (its eye blinks the two); the
+    # residual lies below the LR and does not cover it.
+    sim, res = viewer.layers["simulated LR"], viewer.layers["residual"]
+    np.testing.assert_allclose(sim.translate, src.translate)
+    assert not sim.visible and res.visible
+    assert res.translate[0] >= src.translate[0] + lr.shape[0] * src.scale[0]
+    np.testing.assert_allclose(res.translate[1], src.translate[1])
     residual = np.asarray(viewer.layers["residual"].data)
     assert abs(residual.std() / truth.noise_std - 1) < 0.15
     # The table shows the fit, and the preview sliders start from it.
-    table = dict(zip(widget.table.row_headers, (r[0] for r in widget.table.data), strict=True))
+    table = _table(widget)
     assert float(table["PSF sigma (HR px)"]) == pytest.approx(fitted.sigma, rel=1e-3)
     assert widget.preview.sigma.value == pytest.approx(fitted.sigma, abs=0.05)
 
@@ -85,7 +99,7 @@ def test_fit_recovers_sigma_and_adds_aligned_layers(widget, pair, qtbot, message
 def test_cancel_stops_the_fit_without_results(widget, qtbot, messages, monkeypatch):
     import threading
 
-    from napari_sisr.widgets.fit import widget as fit_widget
+    from napari_sisr.widgets.fit import job as fit_widget
 
     gate = threading.Event()
 
@@ -129,8 +143,14 @@ def test_lr_as_large_as_hr_is_an_error_notification(widget, pair, qtbot, message
 
 def test_nan_and_same_layer_are_reported(widget, pair, qtbot, messages):
     _, lr, _ = pair
+    widget.fit()
+    _wait_idle(qtbot, widget.controls.runner)
+    assert "finished" in widget.controls.status.value
     widget.lr_layer.value = widget.viewer.layers["HR"]
     assert widget.fit() is None  # refused before any thread starts
+    # The status line says so: the previous fit's "finished in ..." does not stand beside it.
+    assert "same layer" in widget.controls.status.value
+    assert widget.controls.progress_bar.value == 0
     bad = lr.copy()
     bad[5, 7] = np.nan
     widget.viewer.add_image(bad, name="LR with NaN")
@@ -140,6 +160,26 @@ def test_nan_and_same_layer_are_reported(widget, pair, qtbot, messages):
     errors = [m for sev, m in messages() if sev == "error"]
     assert "same layer" in errors[0]
     assert "NaN" in errors[-1]
+
+
+def test_a_new_pair_drops_the_old_fit_and_outputs_are_never_picked(widget, pair, qtbot):
+    """A newly opened pair does not inherit the previous pair's fit, and neither the fit's
+    layers nor a super-resolved result (the largest layer) are picked as inputs."""
+    viewer, (hr, lr, _) = widget.viewer, pair
+    widget.fit()
+    _wait_idle(qtbot, widget.controls.runner)
+    fitted_sigma = widget.current_params().sigma
+    assert _table(widget)["source"] == "fit"
+    sr = np.zeros((4 * hr.shape[0], 4 * hr.shape[1]), np.float32)
+    viewer.add_image(sr, name="HR (SR x4)", metadata={"napari_sisr": {"scale_factor": 4}})
+    assert (widget.hr_layer.value.name, widget.lr_layer.value.name) == ("HR", "LR")
+    for name in ("HR", "LR", "HR (SR x4)", "simulated LR", "residual"):
+        viewer.layers.remove(name)
+    viewer.add_image(hr[:, ::-1].copy(), name="HR 2")
+    viewer.add_image(lr[:, ::-1].copy(), name="LR 2", scale=(2, 2))
+    assert (widget.hr_layer.value.name, widget.lr_layer.value.name) == ("HR 2", "LR 2")
+    assert set(_table(widget).values()) == {"-"}
+    assert widget.preview.sigma.value != pytest.approx(fitted_sigma, abs=0.01)
 
 
 def test_save_and_load_round_trip(widget, tmp_path, messages):
@@ -173,6 +213,10 @@ def test_preview_follows_the_sigma_slider(widget, qtbot):
     # Beside the LR layer, on the same pixel grid.
     np.testing.assert_allclose(layer.scale, lr.scale)
     assert layer.translate[1] >= lr.translate[1] + lr.data.shape[1] * lr.scale[1]
+    # The view moved to show the LR and the preview beside it (not off-screen).
+    right = layer.translate[1] + layer.data.shape[1] * layer.scale[1]
+    lr_middle = lr.translate[1] + lr.data.shape[1] * lr.scale[1] / 2
+    assert lr_middle < viewer.camera.center[-1] < right
     widget.preview.sigma.value = 5.0
     qtbot.waitUntil(lambda: not np.array_equal(np.asarray(layer.data), before), timeout=WAIT_MS)
     after = np.asarray(layer.data)
@@ -229,7 +273,7 @@ def test_fit_uses_the_current_plane_of_a_stack(make_napari_viewer, actin, qtbot,
 def test_destroying_the_widget_stops_its_fit(widget, qtbot, monkeypatch):
     from qtpy.QtCore import QThreadPool
 
-    from napari_sisr.widgets.fit import widget as fit_widget
+    from napari_sisr.widgets.fit import job as fit_widget
 
     seen = {}
 
@@ -289,3 +333,36 @@ def test_a_failed_fit_is_shown_in_colour_and_saved_only_when_confirmed(
     assert widget.fit() is not None
     _wait_idle(qtbot, widget.controls.runner)
     assert "fit ok" in widget.verdict.value
+
+
+def test_the_tirf_storm_sample_fits_from_the_widget(make_napari_viewer, qtbot, messages):
+    """A real pair 7.31 HR px per LR px apart: the ratio comes from the layers' pixel sizes,
+    the HR plane is resampled to the integer scale, and the fit passes its checks."""
+    from napari_sisr.sample_data import napari_tirf_storm
+    from napari_sisr.widgets.fit.widget import FitDegradationWidget
+
+    viewer = make_napari_viewer()
+    for data, kwargs, _ in napari_tirf_storm():
+        viewer.add_image(data, **kwargs)
+    w = FitDegradationWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Fit degradation")
+    assert w.hr_layer.value.name.endswith("STORM (HR)")
+    assert float(w.ratio.value) == pytest.approx(7.31, abs=0.02)
+    assert w.scale.value == 7
+    w.fit()
+    qtbot.waitUntil(lambda: not w.controls.runner.busy, timeout=120_000)
+    assert w.controls.runner.last_state == "done", messages()
+    p = w.current_params()
+    assert p.notes["hr_resampled"]["ratio"] == pytest.approx(float(w.ratio.value))
+    assert p.notes["quality"]["verdict"] != "failed", p.notes["quality"]
+    assert 1.0 < p.sigma < 0.9 * 24  # not at a search bound
+    assert max(abs(v) for v in p.shift_yx) < 7 * 4
+    # "auto" estimates the ratio by registration and shows the estimate.
+    w.ratio.value = "auto"
+    w.fit()
+    qtbot.waitUntil(lambda: not w.controls.runner.busy, timeout=120_000)
+    assert w.controls.runner.last_state == "done", messages()
+    assert float(w.ratio.value) == pytest.approx(7.31, abs=0.03)
+    w.ratio.value = "seven"
+    assert w.fit() is None
+    assert "HR px per LR px" in w.controls.status.value

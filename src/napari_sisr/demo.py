@@ -60,12 +60,17 @@ def residual_autocorr(residual: np.ndarray, max_lag: int = 6) -> np.ndarray:
     return ac[cy - max_lag : cy + max_lag + 1, cx - max_lag : cx + max_lag + 1]
 
 
-def fit_panels(axes, lr: np.ndarray, sim: np.ndarray, params, title: str) -> None:
-    """Draw real LR, simulated LR, residual and its autocorrelation on four matplotlib axes."""
+def fit_panels(
+    axes, lr: np.ndarray, sim: np.ndarray, params, title: str, lr_label: str = "real LR"
+) -> None:
+    """Draw the LR capture, simulated LR, residual and its autocorrelation on four axes.
+
+    ``lr_label`` names the first panel: ``"real LR"`` for a microscope's capture, something
+    else (``"LR capture (simulated)"``) when the capture was itself simulated."""
     residual = lr - sim
     lo, hi = np.percentile(lr, [0.5, 99.5])
     axes[0].imshow(lr, cmap="gray", vmin=lo, vmax=hi)
-    axes[0].set_title(f"{title}\nreal LR", fontsize=9)
+    axes[0].set_title(f"{title}\n{lr_label}", fontsize=9)
     axes[1].imshow(sim, cmap="gray", vmin=lo, vmax=hi)
     p = params
     axes[1].set_title(
@@ -76,7 +81,7 @@ def fit_panels(axes, lr: np.ndarray, sim: np.ndarray, params, title: str) -> Non
     lim = 4 * float(np.std(residual))
     axes[2].imshow(residual, cmap="RdBu_r", vmin=-lim, vmax=lim)
     axes[2].set_title(
-        f"residual (real - simulated)\nstd={p.residual_std:.3g}, noise_var={p.noise_var:.3g}",
+        f"residual (LR - simulated)\nstd={p.residual_std:.3g}, noise_var={p.noise_var:.3g}",
         fontsize=8,
     )
     ac = residual_autocorr(residual)
@@ -166,10 +171,10 @@ def _figure(out: Path, rows) -> Path:
     from .core.degradation.simulate import simulate_lr
 
     fig, axes = plt.subplots(len(rows), 4, figsize=(13, 3.6 * len(rows)), squeeze=False)
-    for ax_row, (hr, lr, params, title) in zip(axes, rows, strict=True):
+    for ax_row, (hr, lr, params, title, lr_label) in zip(axes, rows, strict=True):
         sim = simulate_lr(hr, params, noise=False).astype(np.float64)
         ny, nx = min(sim.shape[0], lr.shape[0]), min(sim.shape[1], lr.shape[1])
-        fit_panels(ax_row, lr[:ny, :nx], sim[:ny, :nx], params, title)
+        fit_panels(ax_row, lr[:ny, :nx], sim[:ny, :nx], params, title, lr_label)
     fig.tight_layout()
     path = out / "demo_fit.png"
     fig.savefig(path, dpi=90)
@@ -252,7 +257,7 @@ def _sr_figure(out: Path, lr, bic, sr, hr, scores, crop: int = 256) -> Path:
 
 
 def open_viewer(hr: np.ndarray, lr: np.ndarray, scale: int):
-    """A napari viewer with the HR and LR images and the "Fit degradation" widget docked.
+    """A napari viewer with the HR and LR images and the three widgets docked as tabs.
 
     Raises ``RuntimeError`` naming the problem when the widget is not available.
     """
@@ -308,14 +313,18 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"    (a SIMULATION with known parameters: {TRUE}, noise std {NOISE_FRACTION:.0%})")
     true, fit, lr = simulated_capture(hr)
     fit.save(out / "fit_simulated.json")
-    rows = [(hr, lr, fit, f"simulated capture of {name.split(' (')[0]}")]
+    rows = [
+        (hr, lr, fit, f"simulated capture of {name.split(' (')[0]}", "LR capture (simulated)")
+    ]
     if args.gui:
         return _gui(hr, lr, true.scale)
     if data is not None and (data / "pairs" / "tirf_storm").is_dir():
         _say("\n2/4 real pair: TIRF (LR) vs STORM (HR) of one cell, CC-BY-4.0")
         hr8, tirf, pair_fit = real_pair(data)
         pair_fit.save(out / "fit_tirf_storm.json")
-        rows.append((hr8, tirf, pair_fit, "real pair: TIRF vs STORM (resampled to x8)"))
+        rows.append(
+            (hr8, tirf, pair_fit, "real pair: TIRF vs STORM (resampled to x8)", "real LR (TIRF)")
+        )
     _say("\n3/4 super-resolution with the bundled default model")
     lr_sr, bic, sr, hr_sr, scores = super_resolve(hr, name.split(" (")[0], out)
     _say("\n4/4 figures")

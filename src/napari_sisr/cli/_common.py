@@ -12,6 +12,16 @@ from collections.abc import Callable
 
 from ..core.errors import InputError
 
+#: The bars :func:`progress_printer` has open, closed by :func:`close_progress`.
+_OPEN_BARS: list = []
+
+
+def close_progress() -> None:
+    """Close (and erase) every progress bar still open, before an error message is printed:
+    a bar stopped at "0%| 0/5" above the message reads as if the job had hung."""
+    while _OPEN_BARS:
+        _OPEN_BARS.pop().close()
+
 
 def progress_printer(quiet: bool) -> Callable:
     """A callback that renders progress updates as a tqdm bar on stderr.
@@ -35,10 +45,15 @@ def progress_printer(quiet: bool) -> Callable:
         from tqdm import tqdm
 
         bar = state.get("bar")
-        if bar is None or bar.total != update.total:
-            if bar is not None:
-                bar.close()
+        if bar is not None and bar.total != update.total:
+            bar.close()
+            _OPEN_BARS.remove(bar)
+            bar = state["bar"] = None
+        if bar is None:
+            if update.done == 0 and update.total > 0:
+                return  # no bar before the first piece of work is done (errors come first)
             bar = state["bar"] = tqdm(total=update.total, file=sys.stderr, leave=False)
+            _OPEN_BARS.append(bar)
         bar.set_description(update.message[:40], refresh=False)
         bar.n = update.done
         if isinstance(update, TrainProgress):
@@ -51,6 +66,7 @@ def progress_printer(quiet: bool) -> Callable:
         bar.refresh()
         if update.done >= update.total:
             bar.close()
+            _OPEN_BARS.remove(bar)
             state.pop("bar", None)
 
     return callback

@@ -151,7 +151,7 @@ class JobRunner:
         self.progress_bar, self.status = progress_bar, status
         self.activity, self.announce = activity, announce
         self.worker = None
-        self.last_state = "idle"  # idle | running | done | cancelled | failed
+        self.last_state = "idle"  # idle | running | done | cancelled | failed | refused
         self._stop: threading.Event | None = None
         self._outcome: _Outcome | None = None
         self._pbar = None
@@ -243,6 +243,20 @@ class JobRunner:
     def bind_lifetime(self, qwidget) -> None:
         """Stop the job when ``qwidget`` (the owner's native widget) is destroyed."""
         qwidget.destroyed.connect(lambda *_: self.shutdown())
+
+    def refuse(self, text: str) -> None:
+        """A job that could not start (bad input): notify, and say so in the status line.
+
+        The previous job's "finished in ..." must not stand beside the error. A running job
+        is left alone (its own status line keeps going).
+        """
+        notify_error(text)
+        if self.busy:
+            return
+        self._set_status(text)
+        if self.progress_bar is not None:
+            self.progress_bar.value = 0
+        self.last_state = "refused"
 
     # ------------------------------------------------------------------ slots (GUI thread)
     def _set_status(self, text: str) -> None:

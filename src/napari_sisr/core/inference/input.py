@@ -71,6 +71,9 @@ class SRInput:
     units: dict[str, str] = field(default_factory=dict)
     stats_source: Any = None  # coarse level in the internal layout, for statistics
     name: str = "image"
+    #: ``axes`` were guessed from the shape (no names given, none in the file): a leading
+    #: axis named "z" may as well be time.
+    axes_guessed: bool = False
 
     @property
     def plane_shape(self) -> tuple[int, int]:
@@ -232,12 +235,15 @@ def canonical_input(
     if len(shape) < min_nd:
         raise InputError(f"expected an image of at least {min_nd} dimensions, got shape {shape}")
     layout = Layout(len(shape), channel_axis)
+    guessed = axes is None
     if axes is None:
         axes = _guess_axes(layout)
     sizes, units, trans = _physical(axes, meta, pixel_size, layer_scale, layer_translate)
     internal = layout.to_internal(data)
     stats = layout.to_internal(_to_dask(coarse)) if coarse is not None else None
-    return SRInput(internal, layout, np.dtype(data.dtype), axes, sizes, trans, units, stats, name)
+    return SRInput(
+        internal, layout, np.dtype(data.dtype), axes, sizes, trans, units, stats, name, guessed
+    )
 
 
 def _guess_axes(layout: Layout) -> str | None:

@@ -99,6 +99,9 @@ def write_sr_tiff(path: Path, data: np.ndarray, job) -> Path:
 
     scale, _, units = job.out_axes_scale()
     axes = (job.inp.axes or "").upper()
+    if job.inp.axes_guessed and axes:  # unnamed leading axes stay unnamed ("Q"), not "Z"
+        lead = set(job.inp.layout.lead)
+        axes = "".join("Q" if i in lead else a for i, a in enumerate(axes))
     rgb = job.inp.layout.channel == data.ndim - 1 and data.shape[-1] in (3, 4)
     meta: dict = {}
     if axes and len(axes) == data.ndim:

@@ -151,7 +151,9 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
     if sample is not None:
         warning = domain_warning(info.meta.get("card") or {}, image_statistics(sample))
         if warning:
-            log.warning(warning)
+            # logged for Python callers; front ends show PredictProgress.warnings themselves
+            # and drop log records marked job_warning, so nobody reads it twice
+            log.warning(warning, extra={"job_warning": True})
             warnings.append(warning)
     engine = pick_engine(c.engine, c.device, exportable=_is_project_model(net))
     precision = pick_precision(c.precision, c.device, engine)

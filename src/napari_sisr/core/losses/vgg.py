@@ -196,8 +196,12 @@ class VGGFeatureLoss(nn.Module):
 
 
 def build_feature_loss(weights_path: str | os.PathLike | None, **kwargs) -> VGGFeatureLoss | None:
-    """A :class:`VGGFeatureLoss`, or None (with a logged message) when no weights are given."""
+    """A :class:`VGGFeatureLoss`, or None when no weights are given.
+
+    No weights is the normal case (none can be downloaded; the user gives a file): the term is
+    then off, noted at INFO level only, not as a warning on every run.
+    """
     if weights_path is None:
-        log.warning("VGG feature loss off: no VGG19 weights given")
+        log.info("VGG feature loss off: no VGG19 weights given (vgg_weights)")
         return None
     return VGGFeatureLoss(weights_path, **kwargs)

@@ -18,7 +18,7 @@ from ...core.degradation.params import DegradationParams
 from ...core.errors import InputError
 from ...core.progress import Progress, as_stop, check_stop
 
-__all__ = ["PreviewControls", "preview_job", "preview_window"]
+__all__ = ["PreviewControls", "frame_beside", "preview_job", "preview_window"]
 
 SIGMA_STEP = 0.05
 
@@ -85,6 +85,13 @@ class PreviewControls(Container):
                     w.changed.unblock()
         self._on_change()
 
+    def edited(self) -> bool:
+        """Whether a control differs from the parameters last set (a half-typed one counts)."""
+        try:
+            return self.params(self._base.scale) != self._base
+        except InputError:
+            return True
+
     def params(self, scale: int) -> DegradationParams:
         """The edited parameters; untouched controls keep the exact values they show.
 
@@ -132,10 +139,29 @@ def preview_window(
 
 
 def preview_job(hr, params: DegradationParams, rows, cols, *, seed: int = 0, stop=None):
-    """Generator job: the noisy simulated LR window (same noise pattern for every call)."""
+    """Generator job: the noisy simulated LR window (same noise pattern for every call).
+
+    ``hr`` is the HR plane, or a function returning it (run in the worker: resampling a
+    large plane onto the integer grid takes a moment).
+    """
     should_stop = as_stop(stop)
     yield Progress(0, 1, "simulating")
+    if callable(hr):
+        hr = hr()
     check_stop(should_stop)
     out = simulate_lr_region(hr, params, rows, cols, noise=True, rng=np.random.default_rng(seed))
     yield Progress(1, 1, "done")
     return out.astype(np.float32)
+
+
+def frame_beside(camera, lr, rows, cols, offset) -> None:
+    """Pan and zoom ``camera`` so the LR window and the preview beside it are both in view.
+
+    ``lr`` is the LR :class:`~napari_sisr.widgets._layers.LayerPlane`, ``rows`` / ``cols``
+    the previewed LR window and ``offset`` the preview's position, in LR pixels.
+    """
+    (y0, y1), (x0, x1) = rows, cols
+    (ty, tx), (sy, sx) = lr.translate, lr.scale
+    right = offset[1] + (x1 - x0)  # the preview's right edge
+    camera.center = (ty + sy * (y0 + y1) / 2, tx + sx * (x0 + right) / 2)
+    camera.zoom = camera.zoom * (x1 - x0) / max(right - x0, 1) * 0.95

@@ -1,11 +1,21 @@
-"""Small pure helpers of the Fit degradation widget: layer pairing, scale guess, table rows."""
+"""Small pure helpers of the Fit degradation widget: layer pairing and the scale guess."""
 
 from __future__ import annotations
 
-from ...core.degradation.params import DegradationParams
+import math
+
+from ...core.errors import InputError
 from .._layers import plane_shape
 
-__all__ = ["OUTPUT_NAMES", "guess_scale", "params_rows", "pick_pair", "pixel_size_ratio"]
+__all__ = [
+    "OUTPUT_NAMES",
+    "guess_scale",
+    "is_output",
+    "parse_ratio",
+    "pick_pair",
+    "pixel_size_ratio",
+    "ratio_hint",
+]
 
 #: Layers the widget writes; never picked automatically as inputs.
 OUTPUT_NAMES = ("simulated LR", "residual", "simulated LR (preview)")
@@ -48,68 +58,67 @@ def guess_scale(hr, lr) -> int | None:
     return ky if ky is not None and ky == kx else None
 
 
+def is_output(layer) -> bool:
+    """A layer this plugin made: a fit's simulated LR / residual / preview, or an SR result."""
+    meta = getattr(layer, "metadata", None) or {}
+    made = meta.get("napari_sisr") if isinstance(meta, dict) else None
+    return layer.name in OUTPUT_NAMES or (isinstance(made, dict) and "scale_factor" in made)
+
+
 def pick_pair(hr_combo, lr_combo):
-    """Keep a valid (HR, LR) choice; otherwise pick the largest and smallest image layers."""
+    """Keep a valid (HR, LR) choice; otherwise pick the largest and smallest image layers.
+
+    Layers this plugin made (:func:`is_output`) are never picked: a super-resolved result is
+    the largest layer, but it is not a capture.
+    """
     hr, lr = hr_combo.value, lr_combo.value
     valid = (
         hr is not None
         and lr is not None
         and hr.name != lr.name
-        and hr.name not in OUTPUT_NAMES
-        and lr.name not in OUTPUT_NAMES
+        and not is_output(hr)
+        and not is_output(lr)
     )
     if valid:
         return hr, lr
-    inputs = [c for c in hr_combo.choices if c is not None and c.name not in OUTPUT_NAMES]
+    inputs = [c for c in hr_combo.choices if c is not None and not is_output(c)]
     if len(inputs) < 2:
         return None, None
     by_area = sorted(inputs, key=lambda layer: plane_shape(layer)[0] * plane_shape(layer)[1])
     return by_area[-1], by_area[0]
 
 
-def _f(value, fmt: str = "{:#.4g}") -> str:
-    return "-" if value is None else fmt.format(value)
-
-
-def _r3(value: float | None) -> float | None:
-    return None if value is None else round(value, 3) + 0.0  # no "-0.000"
-
-
-def params_rows(params: DegradationParams | None) -> dict:
-    """The parameters as a one-column table (a magicgui ``Table`` value)."""
-    p = params
-    rows = [
-        ("scale", _f(p and p.scale, "{}")),
-        ("PSF sigma (HR px)", _f(p and p.sigma)),
-    ]
-    if p is not None and p.sigma_y is not None:
-        rows += [("sigma y / x", f"{p.sigma_y:.4g} / {p.sigma_x:.4g}")]
-    shift = None if p is None else "{:.2f}, {:.2f}".format(*p.shift_yx)
-    rows += [
-        ("shift y, x (HR px)", shift or "-"),
-        ("gain", _f(p and p.gain)),
-        ("offset", _f(p and p.offset)),
-        ("noise std", _f(p and p.noise_std)),
-    ]
-    if p is not None and p.poisson_a is not None:
-        rows += [("Poisson gain a", _f(p.poisson_a))]
-    rows += [
-        ("residual std", _f(p.residual_std if p else None)),
-        ("lag-1 (white: ~0)", _f(_r3(p.residual_lag1) if p else None, "{:+.3f}")),
-        ("source", p.source if p else "-"),
-    ]
-    return {"data": [[v] for _, v in rows], "index": [k for k, _ in rows], "columns": ["value"]}
-
-
-#: Colours of the fit verdicts (readable on napari's dark and light themes).
-VERDICT_COLOURS = {"ok": "#66bb6a", "doubtful": "#ffa726", "failed": "#ef5350"}
-
-
-def verdict_html(quality: dict | None) -> str:
-    """The verdict of a fit as coloured rich text for a label (empty without a verdict)."""
-    if not quality:
+def ratio_hint(hr, lr) -> str:
+    """What the ratio field should hold for a pair: ``""`` when the pair is an integer scale
+    apart (or nothing says otherwise), the pixel-size ratio when the layers are calibrated
+    and it is not an integer (e.g. ``"7.306"``), ``"auto"`` when uncalibrated layers of the
+    same field have image sizes no integer scale explains (estimated by registration)."""
+    if hr is None or lr is None or hr.name == lr.name:
         return ""
-    colour = VERDICT_COLOURS.get(quality.get("verdict"), "#bdbdbd")
-    text = f'<b style="color:{colour}">fit {quality.get("verdict")}</b>'
-    reasons = quality.get("reasons") or []
-    return text + "".join(f"<br>&bull; {r}" for r in reasons)
+    r = pixel_size_ratio(hr, lr)
+    if r is not None:
+        return "" if _near_int(r, 0.005) is not None else f"{r:.4g}"
+    (hy, hx), (ly, lx) = plane_shape(hr), plane_shape(lr)
+    if min(ly, lx) < 1:
+        return ""
+    k = round(math.sqrt(hy * hx / (ly * lx)))
+    if 2 <= k <= 16 and abs(hy - k * ly) <= k and abs(hx - k * lx) <= k:
+        return ""
+    ry, rx = hy / ly, hx / lx
+    if abs(ry - rx) > 0.02 * max(ry, rx) or max(ry, rx) < 1.5:
+        return ""  # not the same field at one ratio (a crop, say): the scale is the user's
+    return "auto"
+
+
+def parse_ratio(text: str) -> float | str | None:
+    """The ratio field: ``None`` (empty: the scale itself), ``"auto"`` or a number > 1."""
+    text = (text or "").strip().lower()
+    if text in ("", "auto"):
+        return text or None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value > 1):
+        raise InputError(f"HR px per LR px must be a number above 1, 'auto' or empty, got {text!r}")
+    return value

@@ -2,9 +2,11 @@
 
 Pick an HR image layer, a real LR capture of the same field and the scale; *Fit* runs
 :func:`~napari_sisr.core.degradation.fit.iter_fit` in a background thread on the planes shown by
-the dims sliders (luminance or one channel of RGB layers). The fitted parameters are listed, and
-two layers overlay the LR layer exactly: the simulated LR (with the fitted noise) and the
-residual ``LR - noise-free simulation``, which looks like white noise when the model fits.
+the dims sliders (luminance or one channel of RGB layers); a pair that is not an integer number
+of HR pixels per LR pixel apart is fitted on the HR plane resampled to the scale (see
+:mod:`.job`). The fitted parameters are listed with the fit's verdict; the simulated LR (with
+the fitted noise) overlays the LR layer exactly, hidden, and the residual
+``LR - noise-free simulation``, which looks like white noise when the model fits, lies below it.
 Parameters are saved to and loaded from JSON. *Live preview* simulates the LR image from the
 sliders' sigma, noise, gain and offset beside the real one, to judge a degradation by eye.
 """
@@ -15,14 +17,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton, SpinBox, Table
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    Label,
+    LineEdit,
+    PushButton,
+    SpinBox,
+    Table,
+)
 
-from ...core.degradation.fit import iter_fit
-from ...core.degradation.lrgrid import residual_map
 from ...core.degradation.params import DegradationParams
-from ...core.degradation.simulate import add_noise
 from ...core.errors import InputError
-from ...core.progress import Progress
 from .._jobs import JobControls, JobRunner, error_message, notify_error, notify_info
 from .._layers import (
     RGB_CHANNELS,
@@ -31,8 +38,10 @@ from .._layers import (
     image_layer_choices,
     layer_plane,
 )
-from .preview import PreviewControls, preview_job, preview_window
-from .state import guess_scale, params_rows, pick_pair, pixel_size_ratio, verdict_html
+from .job import ResampledHR, fit_job
+from .preview import PreviewControls, frame_beside, preview_job, preview_window
+from .state import guess_scale, parse_ratio, pick_pair, pixel_size_ratio, ratio_hint
+from .table import fit_rows, params_rows, setup_table, verdict_html
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -42,50 +51,6 @@ __all__ = ["FitDegradationWidget", "fit_job"]
 SIMULATED = "simulated LR"
 RESIDUAL = "residual"
 PREVIEW = "simulated LR (preview)"
-
-
-def fit_job(
-    hr, lr, scale: int, *, anisotropic=False, poisson=False, expected_scale=None, seed=0, stop=None
-):
-    """Generator job: fit, then the noisy simulated LR and the residual on the LR grid."""
-    yield Progress(0, 6, "reading the images")
-    hr_a, lr_a = np.asarray(hr), np.asarray(lr)
-    params = yield from iter_fit(
-        hr_a,
-        lr_a,
-        scale,
-        anisotropic=anisotropic,
-        poisson=poisson,
-        stop=stop,
-        expected_scale=expected_scale,
-    )
-    yield Progress(5, 6, "simulating the LR image and the residual")
-    clean, residual = residual_map(hr_a, lr_a, params)
-    rng = np.random.default_rng(seed)
-    noisy = add_noise(clean.astype(np.float64) - params.offset, params, rng) + params.offset
-    yield Progress(6, 6, "done")
-    return params, noisy.astype(np.float32), residual
-
-
-def _setup_table(table: Table) -> None:
-    """Show the formatted text as it is, and let the value column fill the width."""
-    from qtpy.QtWidgets import QHeaderView, QStyledItemDelegate
-
-    q = table.native
-    q.setItemDelegate(QStyledItemDelegate(q))
-    q.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-    q.horizontalHeader().hide()
-    q.horizontalHeader().setMinimumSectionSize(120)
-    q.verticalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
-    q.setWordWrap(False)
-
-
-def _fit_rows(table: Table) -> None:
-    """Size the table to show every row without a scroll bar."""
-    q = table.native
-    q.resizeRowsToContents()
-    rows = sum(q.rowHeight(i) for i in range(q.rowCount()))
-    q.setFixedHeight(rows + 2 * q.frameWidth() + 2)
 
 
 class FitDegradationWidget(Container):
@@ -99,13 +64,19 @@ class FitDegradationWidget(Container):
         self.scale = SpinBox(
             value=DegradationParams().scale, min=2, max=16, label="scale", name="scale"
         )
+        self.ratio = LineEdit(value="", label="HR px per LR px", name="ratio")
+        self.ratio.tooltip = (
+            "Empty: the pair is exactly 'scale' apart. A number (e.g. 7.31, filled in from "
+            "the layers' pixel sizes) or 'auto' (estimated by registration): the HR image is "
+            "resampled to exactly 'scale' times the LR grid before the fit"
+        )
         self.channel = ComboBox(label="channel", choices=RGB_CHANNELS, name="channel")
         self.anisotropic = CheckBox(value=False, text="Anisotropic PSF (sigma_y, sigma_x)")
         self.poisson = CheckBox(value=False, text="Poisson-Gaussian noise")
         self.controls = JobControls("Fit")
         self.table = Table(value=params_rows(None), name="parameters")
         self.table.read_only = True
-        self.verdict = Label(value="", name="verdict")
+        self.verdict = Label(value="<i>no fit yet: press Fit, or Load JSON</i>", name="verdict")
         self.verdict.native.setWordWrap(True)
         table_box = Container(widgets=[self.table, self.verdict], labels=False)
         self.save_button = PushButton(text="Save JSON...")
@@ -124,6 +95,7 @@ class FitDegradationWidget(Container):
                 self.hr_layer,
                 self.lr_layer,
                 self.scale,
+                self.ratio,
                 self.channel,
                 self.anisotropic,
                 self.poisson,
@@ -143,6 +115,9 @@ class FitDegradationWidget(Container):
         self._preview_runner = JobRunner(activity=False, announce=False)
         self._preview_runner.bind_lifetime(self.native)
         self._preview_pending = False
+        self._has_result = False  # a fit or a loaded JSON is shown (not the sliders' defaults)
+        self._result_pair: tuple[str, str] | None = None  # the layers a fit came from
+        self._resampled = ResampledHR()  # the HR plane on the integer grid, for the preview
         from qtpy.QtCore import QTimer
 
         self._timer = QTimer(self.native)
@@ -156,13 +131,14 @@ class FitDegradationWidget(Container):
         self.hr_layer.changed.connect(self._layers_changed)
         self.lr_layer.changed.connect(self._layers_changed)
         self.scale.changed.connect(self._params_edited)
+        self.ratio.changed.connect(self._params_edited)
         events = napari_viewer.layers.events
         for ev in (events.inserted, events.removed, events.reordered):
             ev.connect(self.reset_choices)
         napari_viewer.dims.events.current_step.connect(self._schedule_preview)
-        _setup_table(self.table)
+        setup_table(self.table)
         self.native.setMinimumWidth(360)
-        _fit_rows(self.table)
+        fit_rows(self.table)
         self.reset_choices()
 
     @property
@@ -181,7 +157,18 @@ class FitDegradationWidget(Container):
                 combo.value = layer
 
     def _layers_changed(self, *_) -> None:
-        guess = guess_scale(self.hr_layer.value, self.lr_layer.value)
+        hr, lr = self.hr_layer.value, self.lr_layer.value
+        pair = (getattr(hr, "name", None), getattr(lr, "name", None))
+        if self._result_pair is not None and pair != self._result_pair:
+            # another pair (a newly opened sample, say): the old fit does not describe it
+            self._has_result, self._result_pair = False, None
+            self.preview.set_params(DegradationParams(scale=int(self.scale.value)))
+        hint = ratio_hint(hr, lr)
+        with self.ratio.changed.blocked():
+            self.ratio.value = hint
+        guess = guess_scale(hr, lr)
+        if hint not in ("", "auto"):
+            guess = max(2, min(16, round(float(hint))))
         if guess is not None:
             self.scale.value = guess
         lr = self.lr_layer.value
@@ -198,10 +185,14 @@ class FitDegradationWidget(Container):
         return self.preview.params(int(self.scale.value))
 
     def _show_params(self, params: DegradationParams | None) -> None:
+        """Fill the table; before any fit, load or edit it shows dashes, not the defaults."""
         self.table.value = params_rows(params)
-        _fit_rows(self.table)
+        fit_rows(self.table)
         fitted = params is not None and params.source == "fit"
-        self.verdict.value = verdict_html(params.notes.get("quality")) if fitted else ""
+        if params is None:
+            self.verdict.value = "<i>no fit yet: press Fit, or Load JSON</i>"
+        else:
+            self.verdict.value = verdict_html(params.notes.get("quality")) if fitted else ""
 
     def _planes(self) -> tuple[LayerPlane, LayerPlane]:
         hr, lr = self.hr_layer.value, self.lr_layer.value
@@ -218,14 +209,16 @@ class FitDegradationWidget(Container):
         """Start fitting the chosen layers (the *Fit* button); returns the worker or None."""
         try:
             hr, lr = self._planes()
+            ratio = parse_ratio(self.ratio.value)
         except InputError as err:
-            notify_error(f"Fit: {err}")
+            self.controls.runner.refuse(f"Fit: {err}")
             return None
         return self.controls.runner.start(
             fit_job,
             hr.data,
             lr.data,
             int(self.scale.value),
+            ratio=ratio,
             anisotropic=self.anisotropic.value,
             poisson=self.poisson.value,
             expected_scale=pixel_size_ratio(self.hr_layer.value, self.lr_layer.value),
@@ -235,23 +228,35 @@ class FitDegradationWidget(Container):
 
     def _show_fit(self, out, hr: LayerPlane, lr: LayerPlane) -> None:
         params, simulated, residual = out
+        if "hr_resampled" in params.notes and parse_ratio(self.ratio.value) == "auto":
+            with self.ratio.changed.blocked():  # show the estimate; the user may edit it
+                self.ratio.value = f"{params.notes['hr_resampled']['ratio']:.4g}"
         notes = dict(params.notes, hr_layer=hr.name, lr_layer=lr.name, plane=list(lr.index))
         params = params.model_copy(update={"notes": notes})
         meta = {"napari_sisr": params.summary()}
         limits = tuple(self.viewer.layers[lr.name].contrast_limits)
+        new = RESIDUAL not in self.viewer.layers
+        # The simulated LR lies exactly over the LR, hidden: toggling its eye blinks the two.
+        first = {"visible": False} if SIMULATED not in self.viewer.layers else {}
         add_aligned_image(
-            self.viewer, simulated, SIMULATED, lr, contrast_limits=limits, metadata=meta
+            self.viewer, simulated, SIMULATED, lr, contrast_limits=limits, metadata=meta, **first
         )
+        # The residual lies below the LR, not over it (it would hide the image it explains).
         r = 3 * max(float(params.residual_std or 0.0), 1e-12)
         add_aligned_image(
             self.viewer,
             residual,
             RESIDUAL,
             lr,
+            offset_px=(lr.shape[0] + 4, 0),
             colormap="PiYG",
             contrast_limits=(-r, r),
             metadata=meta,
         )
+        if new:
+            self.viewer.reset_view()
+        self._has_result = True
+        self._result_pair = (hr.name, lr.name)
         self.preview.set_params(params)
         self._show_params(params)
 
@@ -308,6 +313,7 @@ class FitDegradationWidget(Container):
             return None
         with self.scale.changed.blocked():
             self.scale.value = params.scale
+        self._has_result = True
         self.preview.set_params(params)
         self._show_params(params)
         return params
@@ -335,7 +341,9 @@ class FitDegradationWidget(Container):
     # ------------------------------------------------------------------ preview
     def _schedule_preview(self, *_) -> None:
         try:
-            self._show_params(self.current_params())
+            params = self.current_params()
+            shown = params if self._has_result or self.preview.edited() else None
+            self._show_params(shown)
         except InputError:
             pass  # a half-typed number; the preview waits for a valid one
         if self.preview.enabled_box.value:
@@ -351,22 +359,29 @@ class FitDegradationWidget(Container):
         try:
             params = self.current_params()
             hr, lr = self._planes()
+            ratio = parse_ratio(self.ratio.value)
         except InputError as err:
             self.controls.status.value = f"Preview: {err}"
             return
+        if ratio == "auto":  # until a fit estimates it: the ratio of the image sizes
+            ratio = float(np.sqrt(np.prod(hr.shape) / max(np.prod(lr.shape), 1)))
+        resampled, data = self._resampled, hr.data
         visible = np.asarray(self.viewer.layers[lr.name].corner_pixels)[:, -2:]
         rows, cols = preview_window(lr.shape, visible, params.scale)
         offset = (rows[0], cols[0] + (lr.shape[1] + 4 if self.preview.beside.value else 0))
         limits = tuple(self.viewer.layers[lr.name].contrast_limits)
 
         def show(data):
+            new = PREVIEW not in self.viewer.layers
             add_aligned_image(
                 self.viewer, data, PREVIEW, lr, offset_px=offset, contrast_limits=limits
             )
+            if new and self.preview.beside.value:
+                frame_beside(self.viewer.camera, lr, rows, cols, offset)
 
         self._preview_runner.start(
             preview_job,
-            hr.data,
+            lambda: resampled.get(data, ratio, params.scale),
             params,
             rows,
             cols,

@@ -307,7 +307,7 @@ class SuperResolveWidget(Container):
                     raise InputError("choose an OME-Zarr output path")
             tasks = prepare_tasks(self.chosen_layers(), settings, out)
         except Exception as err:  # noqa: BLE001 - every failure becomes a notification
-            notify_error(error_message("Super-resolve", err))
+            self.controls.runner.refuse(error_message("Super-resolve", err))
             return None
         return self.controls.runner.start(
             sr_job,

@@ -146,6 +146,7 @@ class TrainWidget(QWidget):
             )
         except JobError as err:
             notify_error(str(err))
+            self.status.setText(f"not started: {err}")
             return None
         self.form.run_dir.setText(str(config.out))
         first = self.viewer.layers[config.hr[0].name]
