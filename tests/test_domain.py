@@ -33,12 +33,38 @@ def _warnings(image, model="default-4x"):
 
 def test_phase_contrast_is_flagged_for_a_fluorescence_model(phase):
     (warning,) = _warnings(phase)
-    assert "trained on widefield fluorescence, confocal fluorescence" in warning
+    assert "trained on widefield fluorescence and confocal fluorescence images" in warning
     assert "darker than the median" in warning and "bicubic" in warning
 
 
 def test_fluorescence_is_not_flagged(actin):
     assert _warnings(_binned(actin)[:96, :96]) == ()
+
+
+def test_dense_nuclei_and_noisy_captures_are_not_flagged(actin, data_dir):
+    """A field packed with nuclei has no sparse bright pixels but is fluorescence; a blurred,
+    very noisy capture of a sparse field neither."""
+    from napari_sisr.core.io.images import read_image, to_gray
+
+    card = read_model_meta("default-4x")["card"]
+    dense = to_gray(read_image(data_dir / "fluorescence_2d/nuclei_dapi_confocal.png"))
+    assert image_statistics(dense.reshape(-1))["bright"] < 0.01  # what used to trip it
+    assert domain_warning(card, image_statistics(dense.reshape(-1))) is None
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    noisy = _binned(ndimage.gaussian_filter(actin, 3)) + rng.normal(
+        0, 0.05 * np.ptp(actin), (170, 275)
+    )
+    assert domain_warning(card, image_statistics(noisy.reshape(-1))) is None
+
+
+def test_brightfield_is_flagged(data_dir):
+    from napari_sisr.core.io.images import read_image, to_gray
+
+    card = read_model_meta("default-4x")["card"]
+    bf = to_gray(read_image(data_dir / "brightfield/00000.png"))
+    assert "far darker" in domain_warning(card, image_statistics(bf.reshape(-1)))
 
 
 def test_cli_prints_the_warning_even_when_quiet(phase, tmp_path, capsys):
@@ -56,3 +82,6 @@ def test_the_card_holds_what_the_check_needs():
     stats = card["input_statistics"]
     assert stats["bright"][0] < stats["bright"][1] and card["modalities"]
     assert domain_warning({}, image_statistics(np.zeros(100))) is None  # no card: no check
+    # a trained model's card without modalities still reads as a sentence
+    text = domain_warning({"input_statistics": stats}, {"bright": 0.0, "dark": 0.2})
+    assert text.startswith("this image looks unlike the images this model was trained on (")

@@ -70,15 +70,18 @@ def test_graphs_are_cached_per_weights_and_tile(image, private_cache):
 
 def test_auto_engine_and_precision():
     assert pick_engine("auto", "cpu") == ("openvino" if "openvino" in EXPORTED else "torch")
-    native_bf16 = "bf16" in engines.native_precisions("cpu")
-    assert pick_precision("auto", "cpu", "torch") == ("bf16" if native_bf16 else "fp32")
+    native_bf16 = "bf16" in engines.native_precisions("cpu", "openvino")
+    assert pick_precision("auto", "cpu", "openvino") == ("bf16" if native_bf16 else "fp32")
+    assert pick_precision("auto", "cpu", "torch") == "fp32"
     assert pick_precision("auto", "cpu", "onnxruntime") == "fp32"
 
 
 def test_auto_precision_follows_the_hardware(monkeypatch):
-    """bf16 where the CPU executes it natively, fp32 where it would be emulated."""
+    """bf16 (OpenVINO) where the CPU executes it natively, fp32 where it would be emulated;
+    torch stays fp32 (its bf16 was slower than fp32 for default-2x)."""
     monkeypatch.setattr(engines, "native_precisions", lambda d, e="torch": ["fp32", "bf16"])
     assert pick_precision("auto", "cpu", "openvino") == "bf16"
+    assert pick_precision("auto", "cpu", "torch") == "fp32"
     monkeypatch.setattr(engines, "native_precisions", lambda d, e="torch": ["fp32"])
     assert pick_precision("auto", "cpu", "openvino") == "fp32"
     assert pick_precision("auto", "cpu", "torch") == "fp32"

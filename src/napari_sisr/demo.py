@@ -313,9 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"    (a SIMULATION with known parameters: {TRUE}, noise std {NOISE_FRACTION:.0%})")
     true, fit, lr = simulated_capture(hr)
     fit.save(out / "fit_simulated.json")
-    rows = [
-        (hr, lr, fit, f"simulated capture of {name.split(' (')[0]}", "LR capture (simulated)")
-    ]
+    rows = [(hr, lr, fit, f"simulated capture of {name.split(' (')[0]}", "LR capture (simulated)")]
     if args.gui:
         return _gui(hr, lr, true.scale)
     if data is not None and (data / "pairs" / "tirf_storm").is_dir():

@@ -54,7 +54,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             handler.addFilter(_skip_job_warnings)
     from ..core.errors import describe, is_expected, log_internal_error
     from ..core.progress import Cancelled
-
     from ._common import close_progress
 
     prefix = f"napari-sisr {args.command}"

@@ -272,17 +272,17 @@ class JobRunner:
         on_update = self._callbacks.get("update")
         if update.message:
             self._set_status(f"{self._description}: {update.message}")
-        # napari's progress may process pending events (even `finished`) while it redraws,
-        # so work on a local reference.
-        pbar = self._pbar
+        # The widget sees the update before napari's progress bar redraws: the redraw may
+        # process pending events, even `finished`, whose result handler must come last.
+        if on_update is not None:
+            on_update(update)
+        pbar = self._pbar  # a local reference: the redraw may close it
         if pbar is not None:
             if update.message:
                 pbar.set_description(f"{self._description}: {update.message}")
             if pbar.total != update.total:
                 pbar.total = update.total
             pbar.update(update.done - pbar.n)
-        if on_update is not None:
-            on_update(update)
 
     def _on_returned(self, outcome) -> None:
         self._outcome = outcome

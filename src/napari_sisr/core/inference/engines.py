@@ -112,16 +112,18 @@ def native_precisions(device: str, engine: str = "torch") -> list[str]:
 
 
 def auto_precision(device: str, engine: str = "torch") -> str:
-    """What ``precision="auto"`` runs: bf16 on a CPU that executes it natively, else fp32.
+    """What ``precision="auto"`` runs: bf16 with OpenVINO on a CPU that executes it natively,
+    else fp32.
 
-    bf16 on a CPU with AVX512-BF16 / AMX ran the bundled models 1.2-1.8x faster than fp32 and
-    changed their PSNR against real HR images by 0.001 dB (``benchmarks/bench_engines.py``);
-    fp16 on such CPUs was slower than fp32, and on CPUs without native bf16 bf16 is emulated
-    (many times slower), so both stay off. On GPUs auto keeps fp32: ask for fp16 / bf16 there
-    explicitly after measuring them with the benchmark.
+    On a CPU with AVX512-BF16 / AMX, OpenVINO bf16 ran ``default-4x`` 2.1x and ``default-2x``
+    1.2x faster than OpenVINO fp32, and changed their PSNR against the real HR images by
+    0.001 dB (``benchmarks/bench_engines.py``). Torch's bf16 was faster for one model and
+    slower than fp32 for the other, fp16 slower than fp32 on every engine, and a CPU without
+    native bf16 emulates it many times slower: those stay off. On GPUs auto keeps fp32: ask
+    for fp16 / bf16 there explicitly after measuring them with the benchmark.
     """
     dev = pick_device(device)
-    if dev == "cpu" and engine in ("torch", "openvino") and "bf16" in native_precisions(dev):
+    if dev == "cpu" and engine == "openvino" and "bf16" in native_precisions(dev, engine):
         return "bf16"
     return "fp32"
 
