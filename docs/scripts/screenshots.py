@@ -90,10 +90,9 @@ def _fitted_pair():
 
 
 def widget_fit():
-    """Fit degradation: HR, LR capture, simulated LR and residual in a 2 x 2 grid."""
+    """Fit degradation as a fit leaves it: the LR capture over the HR image, the residual
+    below it, the simulated LR hidden over the LR."""
     viewer, _ = _fitted_pair()
-    viewer.grid.enabled = True
-    viewer.grid.shape = (2, 2)
     wait_until(lambda: True)
     viewer.reset_view()
     return viewer
@@ -203,8 +202,8 @@ def widget_superresolve():
         raise RuntimeError(f"super-resolving did not finish: {widget.controls.status.value}")
     sr = viewer.layers[f"{lr.name} x4 SR"]
     viewer.layers.move(viewer.layers.index(hr), len(viewer.layers))  # LR | SR | HR
-    viewer.grid.enabled = True
-    viewer.grid.shape = (1, 3)
+    viewer.canvas.grid.enabled = True
+    viewer.canvas.grid.shape = (1, 3)
     viewer.layers.selection = {sr}
     wait_until(lambda: True)
     viewer.reset_view()
