@@ -112,3 +112,18 @@ def test_native_bf16_runs_close_to_fp32(image):
     ref = np.asarray(predict(image, net, engine="torch", precision="fp32", tile=32))
     low = np.asarray(predict(image, net, engine="torch", precision="bf16", tile=32))
     assert np.abs(low - ref).max() <= 0.02 * np.ptp(ref)
+
+
+@pytest.mark.skipif(
+    "openvino" not in EXPORTED or not __import__("importlib").util.find_spec("nncf"),
+    reason="int8 needs OpenVINO and nncf",
+)
+def test_int8_runs_close_to_fp32_and_keeps_stdout_clean(image, capfd):
+    """int8 is calibrated on the job's tiles; NNCF's progress bars must not reach stdout,
+    where the CLI writes its JSON lines."""
+    net = _net("srresnet")
+    ref = np.asarray(predict(image, net, engine="openvino", precision="fp32", tile=32))
+    out = np.asarray(predict(image, net, engine="openvino", precision="int8", tile=32))
+    assert out.shape == ref.shape
+    assert np.abs(out - ref).max() <= 0.1 * np.ptp(ref)  # quantised, but the same image
+    assert capfd.readouterr().out == ""

@@ -311,11 +311,18 @@ class OpenVINOEngine(Engine):
         model = self.core.read_model(str(export_onnx(self.net, shape, self.key)))
         model.reshape({0: [n, *shape]})
         if self.precision == "int8":
+            import contextlib
+            import io
+
             import nncf
 
             data = self._calibration or [np.zeros((n, *shape), np.float32)]
             preset = nncf.QuantizationPreset.MIXED
-            model = nncf.quantize(model, nncf.Dataset(data), subset_size=len(data), preset=preset)
+            # NNCF draws its own progress bars on stdout, where the CLI writes its JSON lines
+            with contextlib.redirect_stdout(io.StringIO()):
+                model = nncf.quantize(
+                    model, nncf.Dataset(data), subset_size=len(data), preset=preset
+                )
         return model
 
     def _compiled_for(self, shape, n, threads):
