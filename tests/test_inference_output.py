@@ -263,3 +263,25 @@ def test_one_job_per_output_store(image, tmp_path):
         2 * image.shape[0],
         2 * image.shape[1],
     )
+
+
+def test_layer_units_and_axis_labels_become_the_input_metadata():
+    """A napari layer's axis labels name the axes (an RGB layer's leave out the colour axis)
+    and its units (other than 'pixel') travel with them; napari's default labels name nothing."""
+    from types import SimpleNamespace
+
+    from napari_sisr.core.inference.input import canonical_input
+
+    def layer(shape, rgb, labels, units):
+        data = np.zeros(shape, np.float32)
+        return SimpleNamespace(data=data, rgb=rgb, multiscale=False, scale=(0.2,) * len(labels),
+                               translate=(0.0,) * len(labels), axis_labels=labels, units=units,
+                               name="l")  # fmt: skip
+
+    inp = canonical_input(layer((4, 16, 16), False, ("t", "y", "x"), ("pixel", "um", "um")))
+    assert inp.axes == "tyx" and not inp.axes_guessed
+    assert inp.units == {"y": "um", "x": "um"}
+    rgb = canonical_input(layer((16, 16, 3), True, ("y", "x"), ("micrometer", "micrometer")))
+    assert rgb.axes == "yxc" and rgb.units == {"y": "micrometer", "x": "micrometer"}
+    plain = canonical_input(layer((4, 16, 16), False, ("-3", "-2", "-1"), ("pixel",) * 3))
+    assert plain.axes_guessed and plain.units == {}

@@ -500,3 +500,33 @@ def test_an_image_unlike_the_training_images_gets_a_warning(qtbot, widget):
     _run(qtbot, w)
     assert any("trained on widefield fluorescence" in m for m in _errors_since(n))
     assert "phase x4 SR" in viewer.layers  # a warning, not a refusal
+
+
+def test_units_and_axis_labels_follow_the_source(qtbot, widget, nuclei, tmp_path):
+    """A calibrated source (micrometres, named axes) gives a result with the same units and
+    labels, as a layer and in the OME-Zarr written from the widget."""
+    import json
+
+    viewer, w = widget
+    src = viewer.add_image(
+        nuclei[:64, :64], name="cal", scale=(0.3, 0.3), units=("um", "um"), axis_labels=("y", "x")
+    )
+    viewer.layers.selection = {src}
+    _run(qtbot, w)
+    sr = viewer.layers["cal x2 SR"]
+    assert [str(u) for u in sr.units] == ["micrometer", "micrometer"]
+    assert tuple(sr.axis_labels) == ("y", "x")
+    np.testing.assert_allclose(sr.scale, (0.15, 0.15))
+    viewer.layers.remove(sr)
+    out = tmp_path / "cal.ome.zarr"
+    w.output.value = "OME-Zarr file"
+    w.out_path.value = out
+    _run(qtbot, w)
+    attrs = out / "zarr.json" if (out / "zarr.json").exists() else out / ".zattrs"
+    meta = json.loads(attrs.read_text())
+    meta = meta.get("attributes", meta)
+    axes = (meta.get("ome", meta))["multiscales"][0]["axes"]
+    assert [(a["name"], a.get("unit")) for a in axes if a["type"] == "space"] == [
+        ("y", "micrometer"),
+        ("x", "micrometer"),
+    ]

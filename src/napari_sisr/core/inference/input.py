@@ -194,6 +194,7 @@ def canonical_input(
             rgb = bool(getattr(layer, "rgb", False))
         layer_scale = tuple(getattr(layer, "scale", ()) or ()) or None
         layer_translate = tuple(getattr(layer, "translate", ()) or ()) or None
+        meta.update(_layer_axes_units(layer))
         image = layer.data
         if getattr(layer, "multiscale", False):
             image = list(image)
@@ -257,6 +258,24 @@ def _guess_axes(layout: Layout) -> str | None:
     for ax, n in zip(lead, "tz"[-len(lead) :] if lead else "", strict=True):
         names[ax] = n
     return "".join(names)
+
+
+def _layer_axes_units(layer) -> dict[str, Any]:
+    """Axis names and units of a napari layer (``axis_labels`` / ``units``, napari >= 0.6):
+    names only when every label is one of t, c, z, y, x; units other than napari's default
+    "pixel", keyed by axis name (or by the last two axes, y and x, without names)."""
+    out: dict[str, Any] = {}
+    labels = [str(a).lower() for a in (getattr(layer, "axis_labels", None) or ())]
+    named = bool(labels) and set(labels) <= set("tczyx") and len(set(labels)) == len(labels)
+    if named and not (getattr(layer, "rgb", False) and "c" in labels):
+        # an RGB layer's labels leave out its colour axis (the last one of the data)
+        out["axes"] = "".join(labels) + ("c" if getattr(layer, "rgb", False) else "")
+    units = [str(u) for u in (getattr(layer, "units", None) or ())]
+    names = labels if named else ([""] * (len(units) - 2) + ["y", "x"])[-len(units) :]
+    found = {a: u for a, u in zip(names, units, strict=False) if a and u not in ("pixel", "")}
+    if found:
+        out["units"] = found
+    return out
 
 
 def _physical(axes, meta, pixel_size, layer_scale, layer_translate):

@@ -79,8 +79,8 @@ def snapshot(layer: napari.layers.Image) -> SimpleNamespace:
     """What inference reads from a layer, detached from it (safe to use in a worker).
 
     :func:`~napari_sisr.core.inference.input.canonical_input` takes this like a layer: RGB flag,
-    multiscale levels (statistics from the coarsest), and scale / translate for the physical
-    metadata of an OME-Zarr output.
+    multiscale levels (statistics from the coarsest), and scale / translate / units / axis
+    labels for the physical metadata of an OME-Zarr output.
     """
     data = list(layer.data) if layer.multiscale else layer.data
     return SimpleNamespace(
@@ -89,6 +89,8 @@ def snapshot(layer: napari.layers.Image) -> SimpleNamespace:
         multiscale=bool(layer.multiscale),
         scale=tuple(float(v) for v in layer.scale),
         translate=tuple(float(v) for v in layer.translate),
+        units=tuple(str(u) for u in getattr(layer, "units", ())),  # napari >= 0.6
+        axis_labels=tuple(str(a) for a in getattr(layer, "axis_labels", ())),
         name=layer.name,
     )
 

@@ -21,7 +21,10 @@ if TYPE_CHECKING:  # pragma: no cover
     import napari.layers
 
 #: Display properties copied from the source layer to its result.
-CARRIED = ("colormap", "blending", "gamma", "opacity", "interpolation2d", "rotate", "shear")
+CARRIED = (
+    "colormap", "blending", "gamma", "opacity", "interpolation2d", "rotate", "shear",
+    "units", "axis_labels",  # napari >= 0.6: physical units and axis names follow the source
+)  # fmt: skip
 
 
 def sr_scale_translate(
