@@ -1,0 +1,73 @@
+"""napari's Save Layers as OME-Zarr through the plugin's writer, and the menu entries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zarr
+
+from napari_sisr.core.errors import InputError
+from napari_sisr.core.io.omezarr import read_ngff_metadata, read_state
+from napari_sisr.widgets.writer import write_ome_zarr
+
+pytestmark = pytest.mark.gui
+
+
+def test_save_layer_writes_a_multiscale_with_units(make_napari_viewer, tmp_path, nuclei):
+    viewer = make_napari_viewer()
+    stack = np.stack([nuclei, nuclei[::-1]]).astype(np.uint16)  # (2, 512, 512)
+    viewer.add_image(
+        stack, name="st", scale=(2.0, 0.5, 0.5), translate=(0, 3.0, 4.0),
+        units=("um", "um", "um"), axis_labels=("z", "y", "x"),
+    )  # fmt: skip
+    out = tmp_path / "st.ome.zarr"
+    assert viewer.layers.save(str(out), selected=False, plugin="napari-sisr") == [str(out)]
+    meta = read_ngff_metadata(out)
+    assert meta["axes"] == "zyx" and meta["units"] == dict.fromkeys("zyx", "micrometer")
+    assert meta["scale"] == {"z": 2.0, "y": 0.5, "x": 0.5}
+    assert meta["translation"]["y"] == 3.0 and meta["translation"]["x"] == 4.0
+    group = zarr.open_group(str(out), mode="r")
+    np.testing.assert_array_equal(group["0"][:], stack)
+    assert read_state(out)["complete"] is True
+
+
+def test_rgb_layer_goes_to_ngff_channel_order(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)
+    (path,) = write_ome_zarr(str(tmp_path / "rgb"), rgb, {"rgb": True, "name": "rgb"})
+    assert path.endswith("rgb.ome.zarr")
+    assert read_ngff_metadata(path)["axes"] == "cyx"
+    np.testing.assert_array_equal(zarr.open_group(path, mode="r")["0"][:], rgb.transpose(2, 0, 1))
+
+
+def test_refuses_to_replace_a_folder_that_is_not_zarr_and_leaves_nothing_on_failure(
+    tmp_path, monkeypatch
+):
+    keep = tmp_path / "mine.zarr"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("precious")
+    with pytest.raises(InputError, match="not a zarr store"):
+        write_ome_zarr(str(keep), np.zeros((8, 8)), {})
+    assert (keep / "notes.txt").read_text() == "precious"
+
+    from napari_sisr.core.io.omezarr import OmeZarrWriter
+
+    def broken(self, region, data):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(OmeZarrWriter, "write", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_ome_zarr(str(tmp_path / "half.ome.zarr"), np.zeros((8, 8)), {})
+    assert not (tmp_path / "half.ome.zarr").exists()
+
+
+def test_widgets_are_in_the_layers_menus(make_napari_viewer):
+    make_napari_viewer()
+    from napari._app_model import get_app_model
+
+    menus = get_app_model().menus
+
+    def ids(menu):
+        return [item.command.id for item in menus.get_menu(menu) if hasattr(item, "command")]
+
+    assert "napari-sisr.sr_widget" in ids("napari/layers/filter")
+    assert "napari-sisr.fit_widget" in ids("napari/layers/measure")
