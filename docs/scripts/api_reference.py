@@ -37,7 +37,11 @@ SECTIONS = {
     "Training": ("napari_sisr.core.training",),
     "Super-resolution": ("napari_sisr.core.inference",),
     "Scoring against real captures": ("napari_sisr.core.evaluate",),
-    "Networks and model files": ("napari_sisr.core.archs", "napari_sisr.core.modelio"),
+    "Networks and model files": (
+        "napari_sisr.core.archs",
+        "napari_sisr.core.modelio",
+        "napari_sisr.core.bmz",
+    ),
     "Progress and errors": ("napari_sisr.core.progress", "napari_sisr.core.errors"),
 }
 

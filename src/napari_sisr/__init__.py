@@ -44,12 +44,14 @@ _LAZY = {
     "build_discriminator": "napari_sisr.core.archs",
     "load_model": "napari_sisr.core.modelio",
     "save_model": "napari_sisr.core.modelio",
+    "export_bmz": "napari_sisr.core.bmz",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .core.archs import ARCHS, build_discriminator, build_generator
+    from .core.bmz import export_bmz
     from .core.degradation.fit import fit_degradation, iter_fit
     from .core.degradation.pairs import estimate_ratio, resample_hr
     from .core.degradation.params import DegradationParams, DegradationRange

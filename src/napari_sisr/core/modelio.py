@@ -54,6 +54,11 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> tuple[Path, Path]:
     bundled = bundled_models()
     if s in bundled:
         return _paths(bundled[s])
+    if s.lower().endswith(".zip"):  # a bioimage.io package exported by napari-sisr
+        from .bmz import unpack_bmz
+
+        if Path(s).is_file():
+            return _paths(unpack_bmz(s))
     weights, meta = _paths(s)
     if not meta.exists() or not weights.exists():
         missing = meta if not meta.exists() else weights

@@ -43,7 +43,7 @@ __all__ = ["SuperResolveWidget"]
 
 BROWSE = "<browse>"
 NEW_LAYER, OME_ZARR = "New layer", "OME-Zarr file"
-MODEL_FILTER = "napari-sisr model (*.json *.safetensors)"
+MODEL_FILTER = "napari-sisr model (*.json *.safetensors *.zip)"
 
 
 class SuperResolveWidget(Container):

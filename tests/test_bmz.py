@@ -1,0 +1,88 @@
+"""bioimage.io packages: exported models pass bioimageio.core's model test and load back."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from napari_sisr import predict
+from napari_sisr.core.archs import build_generator
+from napari_sisr.core.errors import InputError
+from napari_sisr.core.modelio import save_model
+
+pytest.importorskip("bioimageio.spec")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAPARI_SISR_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    from napari_sisr import export_bmz
+
+    return export_bmz("default-2x", tmp_path_factory.mktemp("bmz") / "default-2x")
+
+
+def test_bundled_model_package_passes_the_bioimageio_model_test(package):
+    core = pytest.importorskip("bioimageio.core")
+    assert package.name == "default-2x.zip"
+    summary = core.test_model(package)
+    failed = [(d.name, [e.msg for e in d.errors]) for d in summary.details if d.status != "passed"]
+    assert summary.status == "passed", failed
+    names = {d.name for d in summary.details}
+    assert any("torchscript" in n for n in names) and any("pytorch_state_dict" in n for n in names)
+
+
+def test_package_content_and_card(package):
+    import yaml
+
+    with zipfile.ZipFile(package) as z:
+        rdf = yaml.safe_load(z.read("rdf.yaml"))
+        assert {"model.safetensors", "model.json", "cover.png", "README.md"} <= set(z.namelist())
+        assert "default-2x" in z.read("README.md").decode()
+    assert rdf["type"] == "model" and rdf["format_version"].startswith("0.5")
+    (inp,), (out,) = rdf["inputs"], rdf["outputs"]
+    assert "scale_range" in [step["id"] for step in inp["preprocessing"]]
+    meta = json.loads(zipfile.ZipFile(package).read("model.json"))
+    space = [a for a in out["axes"] if a["type"] == "space"]
+    assert [a["halo"] for a in space] == [meta["receptive_field"] * 2] * 2
+    assert all(abs(a["scale"] - 0.5) < 1e-12 for a in space)
+    assert any("10.1364/BOE.10.001044" == c.get("doi") for c in rdf["cite"])
+
+
+def test_predict_runs_the_package_exactly_as_the_original(package, actin):
+    img = actin[:80, :96].astype(np.float32)
+    ref = np.asarray(predict(img, "default-2x", engine="torch", precision="fp32", tile=48))
+    out = np.asarray(predict(img, str(package), engine="torch", precision="fp32", tile=48))
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_cli_exports_and_refuses_to_overwrite(tmp_path, capsys):
+    from napari_sisr.cli import main
+
+    torch.manual_seed(0)
+    save_model(tmp_path / "tiny", build_generator("rrdb", "fast", 2, 1, n_blocks=1, nf=8), {})
+    out = tmp_path / "tiny.zip"
+    assert main(["export-bmz", str(tmp_path / "tiny"), "-o", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["output"] == str(out)
+    assert main(["export-bmz", str(tmp_path / "tiny"), "-o", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_foreign_or_broken_zips_are_refused(tmp_path):
+    foreign = tmp_path / "other.zip"
+    with zipfile.ZipFile(foreign, "w") as z:
+        z.writestr("rdf.yaml", "type: model\n")
+        z.writestr("weights.pt", b"pickled")
+    with pytest.raises(InputError, match="another tool"):
+        predict(np.zeros((32, 32), np.float32), str(foreign))
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not a readable zip"):
+        predict(np.zeros((32, 32), np.float32), str(broken))
