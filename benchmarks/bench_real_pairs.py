@@ -101,7 +101,9 @@ def load_pair(name: str) -> tuple[np.ndarray, np.ndarray, int]:
         lr = read_image(folder / "cell2_tirf_lr.jpg").astype(float)
         hr = read_image(folder / "cell2_storm_hr.jpg").astype(float)
         ratio, _ = estimate_ratio(hr, lr)
-        return lr, resample_hr(hr, ratio, 8), 8
+        hr8 = resample_hr(hr, ratio, 8)
+        # the resampled field can end a pixel short of 8 x the LR: keep the LR it covers
+        return lr[: hr8.shape[0] // 8, : hr8.shape[1] // 8], hr8, 8
     raise SystemExit(f"unknown pair {name!r}; known: {', '.join(SETS)}")
 
 
@@ -362,19 +364,38 @@ def main(argv=None) -> int:
     if args.results and args.results.exists():
         records = [json.loads(line) for line in args.results.read_text().splitlines() if line]
     if not args.table_only:
-        done = {(r["pair"], r["iters"]) for r in records}
         methods = [m for m in args.methods.split(",") if m]
         with tempfile.TemporaryDirectory(prefix="bench_real_pairs_") as tmp:
             for name in args.pairs.split(","):
-                if (name, args.iters) in done:
+                have = merge(r for r in records if (r["pair"], r["iters"]) == (name, args.iters))
+                done = set.intersection(*(set(r["scores"]) for r in have)) if have else set()
+                todo = [m for m in methods if m not in done]
+                if have and not todo:
                     continue
-                new = run_pair(name, methods, args.iters, args.threads, Path(tmp), args.figures)
+                new = run_pair(name, todo, args.iters, args.threads, Path(tmp), args.figures)
                 records += new
                 if args.results:
                     with args.results.open("a") as fh:
                         fh.writelines(json.dumps(r) + "\n" for r in new)
-    print(tables(records))
+    print(tables(merge(records)))
     return 0
+
+
+def merge(records) -> list[dict]:
+    """One record per pair, half and step count: runs of other methods on the same halves
+    (appended to one results file) joined, their scores and training times united."""
+    out: dict[tuple, dict] = {}
+    for r in records:
+        key = (r["pair"], r["half"], r["iters"])
+        if key not in out:
+            out[key] = json.loads(json.dumps(r))
+            continue
+        into = out[key]
+        into["scores"].update(r["scores"])
+        into["train_s"] = {**into.get("train_s", {}), **r.get("train_s", {})}
+        if "background_std" in r:
+            into["background_std"] = {**into.get("background_std", {}), **r["background_std"]}
+    return list(out.values())
 
 
 if __name__ == "__main__":
