@@ -103,6 +103,10 @@ def test_slow_precision_is_refused_not_run(monkeypatch, image):
         predict(image, _net("srresnet"), engine="torch", precision="bf16", tile=32)
     with pytest.raises(InputError, match="OpenVINO"):
         pick_precision("int8", "cpu", "torch")
+    # fp16 ran slower than fp32 on CPUs even with fp16 instructions: never offered there
+    monkeypatch.setattr(engines, "native_precisions", lambda d, e="torch": ["fp32", "fp16"])
+    with pytest.raises(InputError, match="slower than fp32"):
+        pick_precision("fp16", "cpu", "openvino")
 
 
 def test_native_bf16_runs_close_to_fp32(image):

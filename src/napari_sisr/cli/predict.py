@@ -44,8 +44,9 @@ def add(sub) -> None:
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="auto (fp32, the default); bf16 / fp16 only where the device runs them natively; "
-        "int8 with the OpenVINO engine",
+        help="auto (the default: bf16 with OpenVINO on a CPU that runs it natively, else "
+        "fp32); bf16 / fp16 only where the device runs them natively (fp16: GPUs); int8 with "
+        "the OpenVINO engine",
     )
     p.add_argument("--dtype", choices=["input", "float32"], default="input", help="output dtype")
     p.add_argument(

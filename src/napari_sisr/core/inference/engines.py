@@ -142,6 +142,11 @@ def pick_precision(precision: str, device: str, engine: str) -> str:
         return "fp32"
     if precision == "int8" and engine != "openvino":
         raise InputError("int8 runs on the OpenVINO engine: pass engine='openvino'")
+    if precision == "fp16" and pick_device(device) == "cpu":
+        raise InputError(
+            "fp16 on a CPU ran slower than fp32 with every engine, also where the CPU has "
+            "fp16 instructions (benchmarks/bench_engines.py): use bf16 or fp32"
+        )
     native = native_precisions(device, engine)
     if precision not in native:
         raise InputError(

@@ -358,8 +358,9 @@ class SuperResolveWidget(Container):
         self.device.tooltip = "auto uses a GPU when one is available"
         self.engine.tooltip = "auto: OpenVINO on a CPU when installed (fastest there), else torch"
         self.precision.tooltip = (
-            "auto: fp32. bf16 / fp16 only where the device runs them natively (GPUs, recent "
-            "CPUs); int8 with OpenVINO, calibrated on the image"
+            "auto: bf16 with OpenVINO on CPUs that run it natively, else fp32. bf16 / fp16 only "
+            "where the device runs them natively (fp16: GPUs); int8 with OpenVINO, calibrated "
+            "on the image"
         )
         self.output.tooltip = "OME-Zarr streams the result to disk: for images larger than memory"
         self.out_path.tooltip = (
