@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -285,3 +286,30 @@ def test_layer_units_and_axis_labels_become_the_input_metadata():
     assert rgb.axes == "yxc" and rgb.units == {"y": "micrometer", "x": "micrometer"}
     plain = canonical_input(layer((4, 16, 16), False, ("-3", "-2", "-1"), ("pixel",) * 3))
     assert plain.axes_guessed and plain.units == {}
+
+
+def test_a_full_disk_is_named_and_leaves_no_partial_file(image, tmp_path, monkeypatch):
+    """A write that fails half-way ("262144 requested and 16328 written", EFBIG) is reported
+    as the file that could not be written; a TIFF leaves nothing, an OME-Zarr stays resumable."""
+    import errno
+
+    import tifffile
+
+    from napari_sisr.core.errors import InputError
+    from napari_sisr.core.io.omezarr import OmeZarrWriter
+
+    def short_write(path, *a, **k):
+        Path(path).write_bytes(b"II*\x00partial")
+        raise OSError("262144 requested and 16328 written")
+
+    monkeypatch.setattr(tifffile, "imwrite", short_write)
+    with pytest.raises(InputError, match=r"could not write .*sr\.tif.*disk full"):
+        predict(image, tiny(), tile=64, out=tmp_path / "sr.tif")
+    assert list(tmp_path.iterdir()) == []
+
+    def full(self, region, data, zarr):
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(OmeZarrWriter, "_write", full)
+    with pytest.raises(InputError, match="File too large.*run the same job again to resume"):
+        predict(image, tiny(), tile=64, out=tmp_path / "sr.ome.zarr")

@@ -78,3 +78,12 @@ def test_wheel_ships_the_manifest_as_a_file(tmp_path):
         text = zf.read(eps).decode()
     assert "[napari.manifest]" in text and "napari-sisr = napari_sisr:napari.yaml" in text
     assert "napari-sisr = napari_sisr.cli:main" in text
+
+
+def test_tests_and_demo_run_on_a_qt_binding_napari_supports():
+    """napari 0.9 deprecates PyQt5 (a warning on every start): the testing extra installs
+    PyQt6, and qtpy must pick it."""
+    qtpy = __import__("qtpy")
+    assert qtpy.API_NAME in ("PyQt6", "PySide6"), qtpy.API_NAME
+    text = (REPO / "pyproject.toml").read_text()
+    assert "pyqt5" not in text.lower()

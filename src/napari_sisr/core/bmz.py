@@ -25,20 +25,19 @@ beyond this package.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError, output_exists
+from .errors import InputError, output_exists, write_failed
+from .io.bmz import OWN_FILES, unpack_bmz
 
-__all__ = ["export_bmz", "generator", "unpack_bmz"]
+__all__ = ["export_bmz", "generator", "unpack_bmz"]  # unpack_bmz: from .io.bmz
 
 #: Papers each architecture comes from, cited in the package (text, DOI).
 ARCH_CITATIONS = {
@@ -57,8 +56,6 @@ METHOD_CITATION = (
     "registration-free generative adversarial network, Biomedical Optics Express 10(3), 2019",
     "10.1364/BOE.10.001044",
 )
-#: Attachments that hold the model in this package's own format.
-OWN_FILES = ("model.safetensors", "model.json")
 
 
 def generator(
@@ -246,19 +243,15 @@ def export_bmz(
     validated by ``bioimageio.spec`` before it is written; nothing is left at ``out`` when
     that fails. An existing ``out`` is replaced only with ``overwrite=True``.
     """
-    try:
-        from bioimageio.spec import (
-            InvalidDescr,
-            ValidationContext,
-            build_description,
-            save_bioimageio_package,
-        )
-    except ImportError:
+    import importlib.util
+
+    if (
+        importlib.util.find_spec("bioimageio") is None
+        or importlib.util.find_spec("bioimageio.spec") is None
+    ):
         raise InputError(
             "exporting to bioimage.io needs bioimageio.spec: pip install 'napari-sisr[bmz]'"
-        ) from None
-    import torch
-
+        )
     from .modelio import load_model, resolve_model_path
 
     net = load_model(model)
@@ -276,40 +269,55 @@ def export_bmz(
     c = int(meta["in_channels"])
     smallest = _min_side(meta["receptive_field"])
     side = smallest + 8 * max(0, -(-(128 - smallest) // 8))  # a valid size of at least 128
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        files = {
-            "doc": "README.md", "cover": "cover.png", "test_input": "test_input.npy",
-            "test_output": "test_output.npy", "state_dict": "weights.pt",
-            "torchscript": "weights_torchscript.pt",
-        }  # fmt: skip
-        shutil.copyfile(weights, root / "model.safetensors")
-        shutil.copyfile(json_path, root / "model.json")
-        x = _test_input(c, side)
-        with torch.no_grad():
-            y = net(torch.from_numpy(_normalise(x, **_percentiles(meta)))).numpy()
-        np.save(root / files["test_input"], x)
-        np.save(root / files["test_output"], y.astype(np.float32))
-        _cover(root / files["cover"], _normalise(x, **_percentiles(meta)), y)
-        (root / files["doc"]).write_text(_documentation(meta, name), encoding="utf-8")
-        torch.save(net.state_dict(), root / files["state_dict"])
-        with torch.no_grad():
-            traced = torch.jit.trace(net, torch.rand(1, c, side, side), strict=False)
-        traced.save(str(root / files["torchscript"]))
-        rdf = _rdf(meta, name, side, files)
-        context = ValidationContext(root=root, perform_io_checks=True)
-        with context:
-            descr = build_description(rdf)
-        if isinstance(descr, InvalidDescr):
-            problems = " ".join(str(descr.get_reason()).split())[:800]
-            raise InputError(f"the bioimage.io description did not validate: {problems}")
-        tmp_zip = out.with_name(f".{out.name}.partial")
-        try:
-            save_bioimageio_package(descr, output_path=tmp_zip)
-            os.replace(tmp_zip, out)
-        finally:
-            tmp_zip.unlink(missing_ok=True)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            _build(Path(tmp), net, meta, name, c, side, weights, json_path, out)
+    except OSError as err:
+        raise write_failed(out, err) from err
     return out
+
+
+def _build(root: Path, net, meta, name, c, side, weights, json_path, out: Path) -> None:
+    """Write the package's files into ``root``, validate them, zip them into ``out``."""
+    import torch
+    from bioimageio.spec import (
+        InvalidDescr,
+        ValidationContext,
+        build_description,
+        save_bioimageio_package,
+    )
+
+    files = {
+        "doc": "README.md", "cover": "cover.png", "test_input": "test_input.npy",
+        "test_output": "test_output.npy", "state_dict": "weights.pt",
+        "torchscript": "weights_torchscript.pt",
+    }  # fmt: skip
+    shutil.copyfile(weights, root / "model.safetensors")
+    shutil.copyfile(json_path, root / "model.json")
+    x = _test_input(c, side)
+    with torch.no_grad():
+        y = net(torch.from_numpy(_normalise(x, **_percentiles(meta)))).numpy()
+    np.save(root / files["test_input"], x)
+    np.save(root / files["test_output"], y.astype(np.float32))
+    _cover(root / files["cover"], _normalise(x, **_percentiles(meta)), y)
+    (root / files["doc"]).write_text(_documentation(meta, name), encoding="utf-8")
+    torch.save(net.state_dict(), root / files["state_dict"])
+    with torch.no_grad():
+        traced = torch.jit.trace(net, torch.rand(1, c, side, side), strict=False)
+    traced.save(str(root / files["torchscript"]))
+    rdf = _rdf(meta, name, side, files)
+    context = ValidationContext(root=root, perform_io_checks=True)
+    with context:
+        descr = build_description(rdf)
+    if isinstance(descr, InvalidDescr):
+        problems = " ".join(str(descr.get_reason()).split())[:800]
+        raise InputError(f"the bioimage.io description did not validate: {problems}")
+    tmp_zip = out.with_name(f".{out.name}.partial")
+    try:
+        save_bioimageio_package(descr, output_path=tmp_zip)
+        os.replace(tmp_zip, out)
+    finally:
+        tmp_zip.unlink(missing_ok=True)
 
 
 def _min_side(rf: int) -> int:
@@ -328,46 +336,3 @@ def _percentiles(meta: dict) -> dict[str, float]:
             "here: only percentile-normalised models are exported"
         )
     return {"low": float(norm["low"]), "high": float(norm["high"])}
-
-
-def is_bmz(path: str | os.PathLike) -> bool:
-    """Whether ``path`` names a bioimage.io package (a ``.zip``)."""
-    return str(path).lower().endswith(".zip") and Path(path).is_file()
-
-
-def unpack_bmz(path: str | os.PathLike) -> Path:
-    """The napari-sisr model inside a bioimage.io zip, extracted once into the user cache
-    folder (by the zip's content digest); returns the ``.json`` path of the model.
-
-    Raises :class:`InputError` for a zip that is not a bioimage.io package exported by
-    napari-sisr (foreign packages carry no model this package can rebuild safely).
-    """
-    from .inference.engines import cache_dir
-
-    path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            if "rdf.yaml" not in names and "bioimageio.yaml" not in names:
-                raise InputError(f"{path.name} is a zip but not a bioimage.io model package")
-            if not set(OWN_FILES) <= names:
-                raise InputError(
-                    f"{path.name} is a bioimage.io package from another tool: only packages "
-                    "exported by napari-sisr (napari-sisr export-bmz) load here"
-                )
-            digest = hashlib.sha256()
-            for member in OWN_FILES:
-                digest.update(z.read(member))
-            folder = cache_dir() / "bmz" / digest.hexdigest()[:16]
-            if not (folder / "model.json").exists():
-                tmp = folder.with_name(f".{folder.name}.{os.getpid()}")
-                tmp.mkdir(parents=True, exist_ok=True)
-                for member in OWN_FILES:
-                    (tmp / member).write_bytes(z.read(member))
-                try:
-                    os.replace(tmp, folder)
-                except OSError:  # another process got there first
-                    shutil.rmtree(tmp, ignore_errors=True)
-    except zipfile.BadZipFile as err:
-        raise InputError(f"{path.name} is not a readable zip file: {err}") from None
-    return folder / "model.json"

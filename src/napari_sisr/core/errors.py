@@ -19,6 +19,7 @@ import traceback
 from pathlib import Path
 
 __all__ = [
+    "write_failed",
     "InputError",
     "InputNotFoundError",
     "InputTypeError",
@@ -47,6 +48,13 @@ class InputNotFoundError(InputError, FileNotFoundError):
 
 class OutputExistsError(InputError, FileExistsError):
     """An output exists and would be replaced: the user must ask for that explicitly."""
+
+
+def write_failed(path, err: OSError, left: str = "nothing was left behind") -> InputError:
+    """The error for an output that could not be written (a full disk, a quota, a file-size
+    limit): names the file and the cause, instead of "262144 requested and 16328 written"."""
+    reason = err.strerror or str(err) or type(err).__name__
+    return InputError(f"could not write {path}: {reason} (is the disk full? {left})")
 
 
 def output_exists(path, what: str = "") -> OutputExistsError:

@@ -55,7 +55,7 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> tuple[Path, Path]:
     if s in bundled:
         return _paths(bundled[s])
     if s.lower().endswith(".zip"):  # a bioimage.io package exported by napari-sisr
-        from .bmz import unpack_bmz
+        from .io.bmz import unpack_bmz
 
         if Path(s).is_file():
             return _paths(unpack_bmz(s))

@@ -185,7 +185,7 @@ class TorchEngine(Engine):
 
         self.dev = torch_device(device)
         self.net = net.to(self.dev).eval()
-        # channels-last ran fp32 convolutions 1.6-2.5x faster on CPUs too (bench_engines.py)
+        # channels-last ran fp32 convolutions 1.4-2.6x faster on CPUs too (bench_engines.py)
         cl = channels_last if channels_last is not None else self.dev.type in ("cuda", "cpu")
         if cl:
             self.net = self.net.to(memory_format=torch.channels_last)

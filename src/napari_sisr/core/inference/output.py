@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, output_exists
+from ..errors import InputError, output_exists, write_failed
 from ..io.omezarr import OmeZarrWriter, StoreLock, ngff_order
 from .execute import NumpySink, ZarrSink, iter_execute, local_workers, store_graph
 
@@ -116,8 +116,11 @@ def write_sr_tiff(path: Path, data: np.ndarray, job) -> Path:
     try:
         tifffile.imwrite(tmp, data, ome=True, metadata=meta, photometric="rgb" if rgb else None)
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)  # a full disk: no partial file left
+        raise write_failed(path, err) from err
     except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk or a failure: no partial file left
+        tmp.unlink(missing_ok=True)  # a failure: no partial file left
         raise
     return path
 

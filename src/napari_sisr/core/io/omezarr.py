@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, output_exists
+from ..errors import InputError, output_exists, write_failed
 from .dtypes import cast_to
 
 AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
@@ -210,6 +210,13 @@ class OmeZarrWriter:
         """Write one block (NGFF layout) into level 0 and its share of every coarser level."""
         import zarr
 
+        try:
+            self._write(region, data, zarr)
+        except OSError as err:
+            kept = "the blocks written so far are kept: run the same job again to resume"
+            raise write_failed(self.path, err, kept) from err
+
+    def _write(self, region, data, zarr) -> None:
         if self._arrays is None:
             group = zarr.open_group(str(self.path), mode="r+")
             self._arrays = [group[str(k)] for k in range(self.levels)]

@@ -1,0 +1,64 @@
+"""Reading a bioimage.io model package exported by napari-sisr (see :mod:`napari_sisr.core.bmz`).
+
+The zip carries the model in this package's own format (``model.safetensors`` +
+``model.json``) beside the bioimage.io weights; only those two files are read, never the
+pickled state dict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+from ..errors import InputError
+
+__all__ = ["OWN_FILES", "is_bmz", "unpack_bmz"]
+
+#: Attachments that hold the model in this package's own format.
+OWN_FILES = ("model.safetensors", "model.json")
+
+
+def is_bmz(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a bioimage.io package (a ``.zip``)."""
+    return str(path).lower().endswith(".zip") and Path(path).is_file()
+
+
+def unpack_bmz(path: str | os.PathLike) -> Path:
+    """The napari-sisr model inside a bioimage.io zip, extracted once into the user cache
+    folder (by the zip's content digest); returns the ``.json`` path of the model.
+
+    Raises :class:`InputError` for a zip that is not a bioimage.io package exported by
+    napari-sisr (foreign packages carry no model this package can rebuild safely).
+    """
+    from ..inference.engines import cache_dir
+
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            if "rdf.yaml" not in names and "bioimageio.yaml" not in names:
+                raise InputError(f"{path.name} is a zip but not a bioimage.io model package")
+            if not set(OWN_FILES) <= names:
+                raise InputError(
+                    f"{path.name} is a bioimage.io package from another tool: only packages "
+                    "exported by napari-sisr (napari-sisr export-bmz) load here"
+                )
+            digest = hashlib.sha256()
+            for member in OWN_FILES:
+                digest.update(z.read(member))
+            folder = cache_dir() / "bmz" / digest.hexdigest()[:16]
+            if not (folder / "model.json").exists():
+                tmp = folder.with_name(f".{folder.name}.{os.getpid()}")
+                tmp.mkdir(parents=True, exist_ok=True)
+                for member in OWN_FILES:
+                    (tmp / member).write_bytes(z.read(member))
+                try:
+                    os.replace(tmp, folder)
+                except OSError:  # another process got there first
+                    shutil.rmtree(tmp, ignore_errors=True)
+    except zipfile.BadZipFile as err:
+        raise InputError(f"{path.name} is not a readable zip file: {err}") from None
+    return folder / "model.json"
