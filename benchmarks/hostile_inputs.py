@@ -9,13 +9,15 @@ real-looking files in a temporary folder and is judged by what a user would see:
 * **traceback**: an internal error (exit 1, or an exception that is not a user error);
 * **data loss**: an input or an existing file changed or removed;
 * **silently wrong**: exit 0 with non-finite or otherwise wrong output;
-* **memory**: the process exceeded its memory limit (4 GiB, set with ``RLIMIT_AS``).
+* **memory**: the process exceeded its memory limit (4 GiB, set with ``RLIMIT_AS``);
+* **unclear message**: a disk-full case refused without naming the file that could not be
+  written.
 
 The categories are those of the hostile-user review the project was checked against; the
 cases are its listed ones. Disk-full cases use ``RLIMIT_FSIZE`` (writes beyond the limit fail
 with EFBIG, as on a full disk).
 
-    python benchmarks/hostile_inputs.py [-v]
+    python benchmarks/hostile_inputs.py [-v] [--kills 5]
 """
 
 from __future__ import annotations
@@ -279,6 +281,8 @@ def cases(root: Path, f: dict):  # noqa: C901 - one flat list of cases is the po
         rc, err = cli(args, root, fsize=64 * 1024)
         left = [p for p in root.rglob("*partial*")] + [p for p in root.rglob(".*creating*")]
         v = verdict(rc, err)
+        if v == "handled" and "could not write" not in err:
+            v = "unclear message"  # the user must learn which file and why
         said = (err.strip().splitlines() or [""])[-1][:100]
         yield "full disk", f"{label} ({said})", "traceback" if left else v
         for p in left:
@@ -309,19 +313,92 @@ def cases(root: Path, f: dict):  # noqa: C901 - one flat list of cases is the po
     )
 
 
+def _popen(args, cwd: Path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NAPARI_SISR_CACHE_DIR": str(cwd / "cache")}
+    return subprocess.Popen(
+        [PY, "-m", "napari_sisr", *map(str, args)], cwd=cwd, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_limits(None),
+    )  # fmt: skip
+
+
+def _weights(run: Path) -> bytes:
+    return (run / "model_last.safetensors").read_bytes()
+
+
+def kill_cases(root: Path, f: dict, kills: int, verbose: bool = False):
+    """kill -9 at spread-out moments of a training run and of a predict to OME-Zarr, then
+    resume: the result must equal an uninterrupted run's, byte for byte."""
+    import time
+
+    import zarr
+
+    hr, model = f["hr"], f["model"]
+    train = ["train", "--hr", hr, "--iters", "30", "--checkpoint-every", "5", "--val-every", "10",
+             "--batch", "4", "--patch", "64", "--seed", "0", "--export", "last", "-q"]  # fmt: skip
+    rc, err = cli([*train, "--out", root / "straight"], root)
+    t0 = time.perf_counter()
+    rc, err = cli([*train, "--out", root / "timing", "--overwrite"], root)
+    span = time.perf_counter() - t0
+    reference = _weights(root / "straight") if rc == 0 else None
+    for k in range(kills):
+        run = root / f"killed_{k}"
+        proc = _popen([*train, "--out", run], root)
+        time.sleep(span * (0.2 + 0.6 * k / max(kills - 1, 1)))
+        proc.kill()
+        proc.wait()
+        rc, err = cli([*train, "--out", run, "--resume"], root)
+        if rc != 0 and "nothing to resume" in err:  # killed before the first checkpoint
+            rc, err = cli([*train, "--out", run, "--overwrite"], root)
+        same = rc == 0 and reference is not None and _weights(run) == reference
+        yield "kill -9 during train", f"kill {k + 1}, then resume", (
+            "handled" if same else ("traceback" if rc != 0 else "silently wrong"))  # fmt: skip
+
+    big = root / "big.tif"
+    import tifffile
+
+    tifffile.imwrite(big, np.tile(np.asarray(tifffile.imread(f["lr"])), (4, 4)))
+    pred = ["predict", big, "--model", model, "--tile", "64", "-q"]
+    rc, _ = cli([*pred, "-o", root / "straight.ome.zarr"], root)
+    ref = np.asarray(zarr.open_group(str(root / "straight.ome.zarr"), mode="r")["0"])
+    t0 = time.perf_counter()
+    cli([*pred, "-o", root / "timing.ome.zarr"], root)
+    span = time.perf_counter() - t0
+    for k in range(kills):
+        out = root / f"killed_{k}.ome.zarr"
+        proc = _popen([*pred, "-o", out], root)
+        time.sleep(span * (0.05 + 0.85 * k / max(kills - 1, 1)))  # from creation to the end
+        proc.kill()
+        proc.wait()
+        rc, err = cli([*pred, "-o", out], root)
+        if rc == 2 and "finished result" in err:  # the kill came after the job had finished
+            rc = 0
+        same = rc == 0 and np.array_equal(np.asarray(zarr.open_group(str(out), mode="r")["0"]), ref)
+        if rc != 0 and verbose:
+            print(err.strip().splitlines()[-1][:200])
+        yield "kill -9 during predict", f"kill {k + 1}, then the same command", (
+            "handled" if same else ("traceback" if rc != 0 else "silently wrong"))  # fmt: skip
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true", help="print every case")
+    ap.add_argument("--kills", type=int, default=5, help="kill -9 cases per job kind")
+    ap.add_argument("--only-kills", action="store_true", help="skip the input cases")
     args = ap.parse_args(argv)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     with tempfile.TemporaryDirectory(prefix="hostile_") as tmp:
         root = Path(tmp)
         files = setup(root)
-        for category, name, v in cases(root, files):
+        import itertools
+
+        inputs = () if args.only_kills else cases(root, files)
+        kills = kill_cases(root, files, args.kills, args.verbose)
+        for category, name, v in itertools.chain(inputs, kills):
             counts[category][v] += 1
             if args.verbose or v != "handled":
                 print(f"{v:>15}  {category}: {name}", flush=True)
-    kinds = ["handled", "data loss", "memory", "silently wrong", "traceback"]
+    kinds = ["handled", "unclear message", "data loss", "memory", "silently wrong", "traceback"]
     print("\n| category | cases | " + " | ".join(kinds) + " |")
     print("|---|---:|" + "---:|" * len(kinds))
     for category, c in counts.items():
