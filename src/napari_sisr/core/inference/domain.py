@@ -76,10 +76,8 @@ def domain_warning(card: dict, stats: dict[str, float]) -> str | None:
     if too_dark:
         looks.append(f"{100 * stats['dark']:.0f} % of its pixels are far darker than the median")
     if too_flat:
-        looks.append(
-            f"only {100 * stats['bright']:.1f} % are far brighter, "
-            f"{100 * stats['dark']:.1f} % far darker"
-        )
+        dark = "" if too_dark else f", {100 * stats['dark']:.1f} % far darker"
+        looks.append(f"only {100 * stats['bright']:.1f} % are far brighter{dark}")
     if modalities:
         kinds = " and ".join(filter(None, [", ".join(modalities[:-1]), modalities[-1]]))
         head = f"this model was trained on {kinds} images, and this image looks different"
