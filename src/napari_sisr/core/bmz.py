@@ -259,7 +259,11 @@ def export_bmz(
     if net.receptive_field is None:
         raise InputError("this model does not state its receptive field: cannot set its halo")
     meta["receptive_field"] = int(net.receptive_field)
-    name = name or f"napari-sisr {Path(str(model)).stem if os.sep in str(model) else model}"
+    if name is None:  # a bundled name, else the file's stem (its run folder for model.json)
+        given = Path(str(model))
+        stem = given.name if given.is_dir() else given.stem
+        stem = given.parent.name if stem == "model" and given.parent.name else stem
+        name = f"napari-sisr {stem if os.sep in str(model) or given.exists() else model}"
     out = Path(out)
     if out.suffix != ".zip":
         out = out.with_name(out.name + ".zip")
