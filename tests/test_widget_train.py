@@ -108,6 +108,17 @@ def test_train_to_end_plots_preview_and_registers_model(widget, qtbot, notes, tm
     meta = json.loads(model_json.read_text())
     assert meta["scale"] == 2 and meta["training"]["steps"] == 6
     assert str(model_json.resolve()) in available_models().values()
+    # the finished run exports as a bioimage.io package from the widget, in the background
+    pytest.importorskip("bioimageio.spec")
+    import zipfile
+
+    assert w.export_btn.isEnabled()
+    worker = w.export_btn.export(tmp_path / "run.zip")
+    assert worker is not None
+    qtbot.waitUntil(lambda: not w.export_btn.runner.busy, timeout=120_000)
+    assert w.export_btn.last_path == tmp_path / "run.zip"
+    with zipfile.ZipFile(tmp_path / "run.zip") as z:
+        assert {"rdf.yaml", "model.json", "model.safetensors"} <= set(z.namelist())
     # ... and the Super-resolve widget, open since before the run, offers it now
     assert str(model_json.resolve()) in [str(c) for c in sr.model.choices]
 

@@ -30,6 +30,7 @@ from ...core.training.loop import WORSE_THAN_BICUBIC
 from .._jobs import JobRunner, notify_error, notify_info, notify_warning
 from .._models import default_registry, register_model
 from .._plot import LinePlot
+from .export import BmzExportButton
 from .form import PREVIEW_LAYER, TrainForm
 from .job import JobError, build_config, run_history
 
@@ -66,6 +67,7 @@ class TrainWidget(QWidget):
         self.resume_btn.setToolTip("Continue from the newest checkpoint in the run folder")
         self.stop_btn.setToolTip("Stop after this step; the model is saved and can be resumed")
         self.stop_btn.setEnabled(False)
+        self.export_btn = BmzExportButton()  # enabled once a run has saved its model
         self.start_btn.clicked.connect(lambda: self.start(resume=False))
         self.resume_btn.clicked.connect(lambda: self.start(resume=True))
         self.stop_btn.clicked.connect(self.stop)
@@ -92,6 +94,7 @@ class TrainWidget(QWidget):
         for b in (self.start_btn, self.stop_btn, self.resume_btn):
             buttons.addWidget(b)
         lay.addLayout(buttons)
+        lay.addWidget(self.export_btn)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
         lay.addWidget(self.loss_plot, 3)
@@ -176,6 +179,8 @@ class TrainWidget(QWidget):
         self.status.setText("stopping after the current step…")
 
     def _set_running(self, running: bool) -> None:
+        if running:  # the run replaces the model the button would export
+            self.export_btn.set_model(None)
         self.start_btn.setEnabled(not running)
         self.resume_btn.setEnabled(not running)
         self.stop_btn.setEnabled(running)
@@ -264,6 +269,7 @@ class TrainWidget(QWidget):
             notify_error(f"model saved to {result.model} but could not be listed: {err}")
             return
         self.status.setText(f"{verb}{score}; model saved: {result.model}")
+        self.export_btn.set_model(result.model)
         if result.worse_than_bicubic:
             notify_warning(
                 f"Training {verb}{score}: the model is {WORSE_THAN_BICUBIC}. It is saved to "
