@@ -116,11 +116,11 @@ def auto_precision(device: str, engine: str = "torch") -> str:
     else fp32.
 
     On a CPU with AVX512-BF16 / AMX, OpenVINO bf16 ran ``default-4x`` 2.1x and ``default-2x``
-    1.2x faster than OpenVINO fp32, and changed their PSNR against the real HR images by
-    0.001 dB (``benchmarks/bench_engines.py``). Torch's bf16 was faster for one model and
-    slower than fp32 for the other, fp16 slower than fp32 on every engine, and a CPU without
-    native bf16 emulates it many times slower: those stay off. On GPUs auto keeps fp32: ask
-    for fp16 / bf16 there explicitly after measuring them with the benchmark.
+    1.2x faster than OpenVINO fp32, and changed their PSNR against the HR images by 0.001 dB
+    (``benchmarks/bench_engines.py``). Torch's bf16 was faster for one model and slower than
+    fp32 for the other, fp16 slower than bf16 everywhere (and than fp32 for ``default-2x``),
+    and a CPU without native bf16 emulates it many times slower: those stay off. On GPUs auto
+    keeps fp32: ask for fp16 / bf16 there explicitly after measuring them with the benchmark.
     """
     dev = pick_device(device)
     if dev == "cpu" and engine == "openvino" and "bf16" in native_precisions(dev, engine):
@@ -144,8 +144,9 @@ def pick_precision(precision: str, device: str, engine: str) -> str:
         raise InputError("int8 runs on the OpenVINO engine: pass engine='openvino'")
     if precision == "fp16" and pick_device(device) == "cpu":
         raise InputError(
-            "fp16 on a CPU ran slower than fp32 with every engine, also where the CPU has "
-            "fp16 instructions (benchmarks/bench_engines.py): use bf16 or fp32"
+            "fp16 is refused on a CPU: with fp16 instructions it still ran slower than fp32 "
+            "for default-2x on every engine, and slower than bf16 for every model "
+            "(benchmarks/bench_engines.py): use bf16 or fp32"
         )
     native = native_precisions(device, engine)
     if precision not in native:
