@@ -307,7 +307,7 @@ def test_a_full_disk_is_named_and_leaves_no_partial_file(image, tmp_path, monkey
         predict(image, tiny(), tile=64, out=tmp_path / "sr.tif")
     assert list(tmp_path.iterdir()) == []
 
-    def full(self, region, data, zarr):
+    def full(self, region, data):
         raise OSError(errno.EFBIG, "File too large")
 
     monkeypatch.setattr(OmeZarrWriter, "_write", full)

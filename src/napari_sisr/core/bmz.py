@@ -147,6 +147,7 @@ def _rdf(meta: dict, name: str, test_side: int, files: dict[str, str]) -> dict[s
     s, c, rf = int(meta["scale"]), int(meta["in_channels"]), int(meta["receptive_field"])
     norm = _percentiles(meta)
     channels = [f"c{i}" for i in range(c)]
+    head = [{"type": "batch"}, {"type": "channel", "channel_names": channels}]  # both tensors
     space_in = [{"type": "space", "id": a, "size": {"min": _min_side(rf), "step": 8}} for a in "yx"]
     space_out = [
         {"type": "space", "id": a, "size": {"tensor_id": "raw", "axis_id": a}, "scale": 1 / s,
@@ -178,18 +179,14 @@ def _rdf(meta: dict, name: str, test_side: int, files: dict[str, str]) -> dict[s
             "2d",
             "pytorch",
             "napari-sisr",
-        ],  # fmt: skip
+        ],
         "documentation": {"source": files["doc"]},
         "covers": [{"source": files["cover"]}],
         "attachments": [{"source": f} for f in OWN_FILES],
         "inputs": [
             {
                 "id": "raw",
-                "axes": [
-                    {"type": "batch"},
-                    {"type": "channel", "channel_names": channels},
-                    *space_in,
-                ],  # fmt: skip
+                "axes": [*head, *space_in],
                 "test_tensor": {"source": files["test_input"]},
                 "preprocessing": [
                     {
@@ -200,17 +197,13 @@ def _rdf(meta: dict, name: str, test_side: int, files: dict[str, str]) -> dict[s
                             "max_percentile": norm["high"],
                         },
                     },
-                ],  # fmt: skip
+                ],
             }
         ],
         "outputs": [
             {
                 "id": "sr",
-                "axes": [
-                    {"type": "batch"},
-                    {"type": "channel", "channel_names": channels},
-                    *space_out,
-                ],  # fmt: skip
+                "axes": [*head, *space_out],
                 "test_tensor": {"source": files["test_output"]},
             }
         ],
@@ -221,14 +214,14 @@ def _rdf(meta: dict, name: str, test_side: int, files: dict[str, str]) -> dict[s
                     "callable": "generator",
                     "import_from": "napari_sisr.core.bmz",
                     "kwargs": arch_kw,
-                },  # fmt: skip
+                },
                 "pytorch_version": version,
             },
             "torchscript": {
                 "source": files["torchscript"],
                 "pytorch_version": version,
                 "parent": "pytorch_state_dict",
-            },  # fmt: skip
+            },
         },
         "config": {"napari_sisr": {"test_side": test_side}},
     }
@@ -299,11 +292,12 @@ def _build(root: Path, net, meta, name, c, side, weights, json_path, out: Path) 
     shutil.copyfile(weights, root / "model.safetensors")
     shutil.copyfile(json_path, root / "model.json")
     x = _test_input(c, side)
+    x_norm = _normalise(x, **_percentiles(meta))
     with torch.no_grad():
-        y = net(torch.from_numpy(_normalise(x, **_percentiles(meta)))).numpy()
+        y = net(torch.from_numpy(x_norm)).numpy()
     np.save(root / files["test_input"], x)
     np.save(root / files["test_output"], y.astype(np.float32))
-    _cover(root / files["cover"], _normalise(x, **_percentiles(meta)), y)
+    _cover(root / files["cover"], x_norm, y)
     (root / files["doc"]).write_text(_documentation(meta, name), encoding="utf-8")
     torch.save(net.state_dict(), root / files["state_dict"])
     with torch.no_grad():

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import napari
 
 __all__ = [
+    "viewer_camera",
     "LayerPlane",
     "PlaneView",
     "add_aligned_image",
@@ -125,6 +126,11 @@ def layer_plane(layer, point=None, channel: int | None = None) -> LayerPlane:
     scale = tuple(float(v) for v in layer.scale[-2:])
     translate = tuple(float(v) for v in layer.translate[-2:])
     return LayerPlane(layer.name, PlaneView(data, index, rgb, channel), scale, translate, index)
+
+
+def viewer_camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
+    return getattr(viewer, "scene", viewer).camera
 
 
 def image_layer_choices(viewer: napari.viewer.Viewer) -> list[tuple[str, Any]]:

@@ -116,11 +116,10 @@ def write_sr_tiff(path: Path, data: np.ndarray, job) -> Path:
     try:
         tifffile.imwrite(tmp, data, ome=True, metadata=meta, photometric="rgb" if rgb else None)
         os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)  # a full disk: no partial file left
-        raise write_failed(path, err) from err
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a failure: no partial file left
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)  # a full disk or a failure: no partial file left
+        if isinstance(err, OSError):
+            raise write_failed(path, err) from err
         raise
     return path
 

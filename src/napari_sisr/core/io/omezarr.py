@@ -208,15 +208,15 @@ class OmeZarrWriter:
     # ------------------------------------------------------------------ writing
     def write(self, region: tuple[slice, ...], data: np.ndarray) -> None:
         """Write one block (NGFF layout) into level 0 and its share of every coarser level."""
-        import zarr
-
         try:
-            self._write(region, data, zarr)
+            self._write(region, data)
         except OSError as err:
             kept = "the blocks written so far are kept: run the same job again to resume"
             raise write_failed(self.path, err, kept) from err
 
-    def _write(self, region, data, zarr) -> None:
+    def _write(self, region, data) -> None:
+        import zarr
+
         if self._arrays is None:
             group = zarr.open_group(str(self.path), mode="r+")
             self._arrays = [group[str(k)] for k in range(self.levels)]

@@ -18,7 +18,7 @@ from ...core.degradation.params import DegradationParams
 from ...core.errors import InputError
 from ...core.progress import Progress, as_stop, check_stop
 
-__all__ = ["PreviewControls", "frame_beside", "preview_job", "preview_window", "viewer_camera"]
+__all__ = ["PreviewControls", "frame_beside", "preview_job", "preview_window"]
 
 SIGMA_STEP = 0.05
 
@@ -152,11 +152,6 @@ def preview_job(hr, params: DegradationParams, rows, cols, *, seed: int = 0, sto
     out = simulate_lr_region(hr, params, rows, cols, noise=True, rng=np.random.default_rng(seed))
     yield Progress(1, 1, "done")
     return out.astype(np.float32)
-
-
-def viewer_camera(viewer):
-    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
-    return getattr(viewer, "scene", viewer).camera
 
 
 def frame_beside(camera, lr, rows, cols, offset) -> None:

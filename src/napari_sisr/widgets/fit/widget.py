@@ -37,10 +37,10 @@ from .._layers import (
     add_aligned_image,
     image_layer_choices,
     layer_plane,
+    viewer_camera,
 )
 from .job import ResampledHR, fit_job
 from .preview import PreviewControls, frame_beside, preview_job, preview_window
-from .preview import viewer_camera as _camera
 from .state import guess_scale, parse_ratio, pick_pair, pixel_size_ratio, ratio_hint
 from .table import fit_rows, params_rows, setup_table, verdict_html
 
@@ -378,7 +378,7 @@ class FitDegradationWidget(Container):
                 self.viewer, data, PREVIEW, lr, offset_px=offset, contrast_limits=limits
             )
             if new and self.preview.beside.value:
-                frame_beside(_camera(self.viewer), lr, rows, cols, offset)
+                frame_beside(viewer_camera(self.viewer), lr, rows, cols, offset)
 
         self._preview_runner.start(
             preview_job,

@@ -16,7 +16,7 @@ from magicgui.widgets import CheckBox, Container, Label
 
 from ...core.errors import InputError
 from .._jobs import JobRunner
-from .._layers import level0
+from .._layers import level0, viewer_camera
 from .job import SRSettings, snapshot
 from .layers import map_contrast_limits, sr_layer_kwargs
 
@@ -69,7 +69,7 @@ class LivePreview(Container):
         self._timer.timeout.connect(self.refresh)
         self.enabled_box.changed.connect(self._toggled)
         viewer = owner.viewer
-        camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera  # napari<0.9
+        camera = viewer_camera(viewer)
         camera.events.center.connect(self.schedule)
         camera.events.zoom.connect(self.schedule)
         viewer.dims.events.current_step.connect(self.schedule)
