@@ -11,7 +11,7 @@ PYTEST_ARGS ?= -m "not slow"
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt -e ".[testing,docs,distributed,openvino,onnxruntime,int8,bmz]"
+	$(PIP) install -q -c constraints.txt -e ".[testing,docs,distributed,openvino,onnxruntime,int8,bmz,remote]"
 	touch $(STAMP)
 
 install: $(STAMP)

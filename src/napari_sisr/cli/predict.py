@@ -55,6 +55,12 @@ def add(sub) -> None:
         default="auto",
         help="output format for folder outputs (auto: TIFF if small, else OME-Zarr)",
     )
+    p.add_argument(
+        "--ngff",
+        choices=["0.4", "0.5"],
+        help="OME-Zarr version of .zarr outputs: 0.4 (zarr v2, the default, read everywhere) "
+        "or 0.5 (zarr v3, sharded: one file per block, for very large images)",
+    )
     p.add_argument("--level", type=int, help="pyramid level of multiscale inputs (default 0)")
     p.add_argument("--channel-axis", type=int, help="axis of channels (processed separately)")
     p.add_argument("--axes", help="axis names of the input, e.g. tczyx")
@@ -88,6 +94,7 @@ def predict_config(args):
         "axes": args.axes,
         "pixel_size": args.pixel_size,
         "num_workers": args.workers,
+        "ngff": args.ngff,
     }
     return PredictConfig(**{k: v for k, v in given.items() if v is not None})
 

@@ -59,6 +59,9 @@ class PredictConfig(BaseModel):
         CPU threads of each forward pass (a dict: worker host -> worker processes there).
     num_workers : int, optional
         Local dask threads (default 2: one runs the network while the other reads and writes).
+    ngff : {"0.4", "0.5"}
+        OME-Zarr version of an ``out`` folder: 0.4 on zarr v2 (default, opened by every
+        OME-Zarr reader) or 0.5 on zarr v3 with sharding (far fewer files for huge images).
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -81,6 +84,7 @@ class PredictConfig(BaseModel):
     intensity_range: tuple[float, float] | None = None
     torch_threads: int | dict[str, int] | None = None
     num_workers: int | None = Field(None, ge=1, le=256)
+    ngff: Literal["0.4", "0.5"] = "0.4"
 
     @field_validator("halo")
     @classmethod

@@ -150,8 +150,14 @@ def _tiff_metadata(path: Path) -> dict[str, Any]:
 def _open_path(path: Path, level: int) -> tuple[Any, dict[str, Any], Any]:
     """Lazy array, metadata and a coarse level (for statistics) of a file or folder."""
     from ..io.images import TIFF_SUFFIXES, open_lazy
+    from ..io.ngff import is_url
     from ..io.omezarr import read_ngff_metadata
 
+    if is_url(path):  # a remote zarr / OME-Zarr (fsspec)
+        arr = open_lazy(path, level=level)
+        meta = read_ngff_metadata(path, level)
+        n = meta.get("levels", 1)
+        return arr, meta, (open_lazy(path, level=n - 1) if n > level + 1 else None)
     if not path.exists():
         raise InputNotFoundError(f"image not found: {path}")
     arr = open_lazy(path, level=level)
@@ -184,8 +190,11 @@ def canonical_input(
     name = "image"
     layer_scale = layer_translate = None
     if isinstance(image, str | os.PathLike):
-        path = Path(image)
-        name = path.name.split(".")[0]
+        from ..io.ngff import is_url
+
+        path = str(image) if is_url(image) else Path(image)
+        base = str(image).rstrip("/").rsplit("/", 1)[-1] if is_url(image) else Path(image).name
+        name = base.split(".")[0] or name
         image, meta, coarse = _open_path(path, level)
     elif hasattr(image, "data") and hasattr(image, "multiscale") and not hasattr(image, "dtype"):
         layer = image  # a napari layer (duck-typed: core never imports napari)

@@ -152,6 +152,7 @@ class ZarrTarget:
             [trans[i] for i in p],
             units,
             name=job.inp.name,
+            ngff=job.ngff,
         )
         self.total = len(job.order)
         self.lock = StoreLock(path).acquire()  # one job per output store

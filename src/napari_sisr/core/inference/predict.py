@@ -42,6 +42,7 @@ class PreparedJob:
     internal: Any  # dask array, internal layout
     order: list
     warnings: list[str] = field(default_factory=list)
+    ngff: str = "0.4"  # OME-Zarr version of a folder output
 
     @property
     def lazy(self):
@@ -172,7 +173,9 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
         runner.calibration = calibration_batches(inp.data, plan, spec)
     batch = c.batch
     internal, order = build_graph(inp.data, runner, spec, plan, batch, blend)
-    return PreparedJob(inp, info, runner, spec, plan, batch, bool(blend), internal, order, warnings)
+    return PreparedJob(
+        inp, info, runner, spec, plan, batch, bool(blend), internal, order, warnings, c.ngff
+    )
 
 
 def _is_project_model(net) -> bool:

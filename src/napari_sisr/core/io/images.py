@@ -68,6 +68,12 @@ def open_lazy(path: str | os.PathLike, level: int = 0):
     import dask.array as da
     import zarr
 
+    from .ngff import is_url
+
+    if is_url(path):
+        out = _open_zarr_lazy(str(path), level)
+        check_dtype(out, str(path))
+        return out
     path = Path(path)
     if not path.exists():
         raise InputNotFoundError(f"image not found: {path}")
@@ -87,25 +93,30 @@ def open_lazy(path: str | os.PathLike, level: int = 0):
         arr = node if hasattr(node, "shape") else node[str(level)]
         out = da.from_zarr(arr)
     elif path.is_dir():
-        node = zarr.open(str(path), mode="r")
-        if hasattr(node, "shape"):
-            out = da.from_zarr(node)
-        else:
-            attrs = dict(node.attrs)
-            from .omezarr import check_complete
-
-            check_complete(path, attrs)  # interrupted napari-sisr output: refuse
-            ms = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
-            if not ms:
-                raise InputError(f"{path} is a zarr group without OME multiscales metadata")
-            datasets = ms[0]["datasets"]
-            if level >= len(datasets):
-                raise InputError(f"{path} has {len(datasets)} levels; level {level} requested")
-            out = da.from_zarr(node[datasets[level]["path"]])
+        out = _open_zarr_lazy(path, level)
     else:
         out = da.from_array(read_image(path), chunks="auto")
     check_dtype(out, str(path))
     return out
+
+
+def _open_zarr_lazy(location, level: int):
+    """A zarr array, or level ``level`` of an OME-Zarr image (any NGFF version), as dask."""
+    import dask.array as da
+
+    from .ngff import open_group, read_multiscales
+    from .omezarr import check_complete
+
+    node = open_group(location)
+    if hasattr(node, "shape"):
+        return da.from_zarr(node)
+    check_complete(location, dict(node.attrs))  # interrupted napari-sisr output: refuse
+    ms = read_multiscales(node)
+    if ms is None or not ms.paths:
+        raise InputError(f"{location} is a zarr group without OME multiscales metadata")
+    if level >= len(ms.paths):
+        raise InputError(f"{location} has {len(ms.paths)} levels; level {level} requested")
+    return da.from_zarr(node[ms.paths[level]])
 
 
 def write_tiff(path: str | os.PathLike, data: np.ndarray, *, overwrite: bool = True) -> Path:

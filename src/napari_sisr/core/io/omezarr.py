@@ -1,4 +1,8 @@
-"""OME-Zarr (OME-NGFF 0.4, zarr format 2) output written block by block, resumable.
+"""OME-Zarr output written block by block, resumable.
+
+Two layouts: OME-NGFF 0.4 on zarr format 2 (the default: every OME-Zarr reader opens it) and
+OME-NGFF 0.5 on zarr format 3 with sharding (one shard file per written block instead of one
+file per chunk: far fewer files for very large images; zarr-python 3 and current viewers).
 
 While a job runs, the group carries ``napari_sisr: {"complete": false, "done_chunks": ...}`` and
 no ``multiscales`` metadata, so no reader mistakes it for a finished image; ``done_chunks`` lists
@@ -23,6 +27,8 @@ import numpy as np
 from ..errors import InputError, output_exists, write_failed
 from .dtypes import cast_to
 
+#: OME-NGFF versions this writer produces, and the zarr format each is stored in.
+NGFF_VERSIONS = {"0.4": 2, "0.5": 3}
 AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
 NGFF_ORDER = "tczyx"
 KEY = "napari_sisr"
@@ -96,9 +102,17 @@ class OmeZarrWriter:
         Physical pixel size and offset of level 0 per axis.
     units : dict
         Unit per axis name (e.g. ``{"y": "micrometer"}``).
+    ngff : {"0.4", "0.5"}
+        OME-NGFF version: 0.4 on zarr v2 (default), or 0.5 on zarr v3 with one shard per
+        block and level.
     """
 
-    def __init__(self, path, shape, dtype, axes, block, scale, translation, units, name=""):
+    def __init__(
+        self, path, shape, dtype, axes, block, scale, translation, units, name="", ngff="0.4"
+    ):
+        if ngff not in NGFF_VERSIONS:
+            raise InputError(f"OME-Zarr version {ngff!r} is not written here: use 0.4 or 0.5")
+        self.ngff = ngff
         self.path = Path(path)
         self.shape, self.dtype, self.axes = tuple(shape), np.dtype(dtype).str, axes
         self.block, self.scale, self.translation = tuple(block), list(scale), list(translation)
@@ -117,6 +131,8 @@ class OmeZarrWriter:
         """
 
         job = json.loads(json.dumps(job))
+        if self.ngff != "0.4":  # a resumed job must not switch layouts
+            job["ngff"] = self.ngff
         for stale in self.path.parent.glob(f".{self.path.name}.creating-*"):
             shutil.rmtree(stale, ignore_errors=True)  # a creation that was killed
         if self.path.exists():
@@ -142,21 +158,38 @@ class OmeZarrWriter:
     def _create(self, where: Path, job: dict, total: int) -> None:
         import zarr
 
-        group = zarr.open_group(str(where), mode="w", zarr_format=2)
+        v3 = NGFF_VERSIONS[self.ngff] == 3
+        group = zarr.open_group(str(where), mode="w", zarr_format=3 if v3 else 2)
         group.attrs[KEY] = {"complete": False, "done_chunks": [], "total_chunks": total, "job": job}
         for k in range(self.levels):
             shp = self._level_shape(k)
-            chunks = tuple(1 for _ in shp[:-2]) + tuple(
-                _chunk(b // 2**k, s) for b, s in zip(self.block[-2:], shp[-2:], strict=True)
-            )
-            group.create_array(
-                str(k),
-                shape=shp,
-                chunks=chunks,
-                dtype=self.dtype,
-                fill_value=0,
-                chunk_key_encoding={"name": "v2", "separator": "/"},
-            )
+            lead = tuple(1 for _ in shp[:-2])
+            pairs = list(zip(self.block[-2:], shp[-2:], strict=True))
+            chunks = lead + tuple(_chunk(b // 2**k, s) for b, s in pairs)
+            if v3:
+                # One shard per block: each block task writes whole shards, never a shard
+                # that another task also writes.
+                shards = lead + tuple(min(b // 2**k, s) for b, s in pairs)
+                inner = zip(chunks[-2:], shards[-2:], strict=True)
+                chunks = lead + tuple(math.gcd(c, sh) for c, sh in inner)
+                group.create_array(
+                    str(k),
+                    shape=shp,
+                    chunks=chunks,
+                    shards=shards,
+                    dtype=self.dtype,
+                    fill_value=0,
+                    dimension_names=list(self.axes),  # NGFF 0.5 asks for them
+                )
+            else:
+                group.create_array(
+                    str(k),
+                    shape=shp,
+                    chunks=chunks,
+                    dtype=self.dtype,
+                    fill_value=0,
+                    chunk_key_encoding={"name": "v2", "separator": "/"},
+                )
 
     def mark(self, done: Iterable[int], total: int, complete: bool = False) -> None:
         """Record finished blocks (and completion) in the group attributes."""
@@ -165,8 +198,10 @@ class OmeZarrWriter:
         group = zarr.open_group(str(self.path), mode="r+")
         state = dict(group.attrs[KEY])
         state.update(done_chunks=_ranges(done), total_chunks=total, complete=complete)
-        if complete:
+        if complete and self.ngff == "0.4":
             group.attrs["multiscales"] = self._multiscales()
+        elif complete:
+            group.attrs["ome"] = {"version": self.ngff, "multiscales": self._multiscales()}
         group.attrs[KEY] = state
 
     def _level_shape(self, k: int) -> tuple[int, ...]:
@@ -194,9 +229,10 @@ class OmeZarrWriter:
                     ],
                 }
             )
+        version = {"version": "0.4"} if self.ngff == "0.4" else {}  # 0.5: in "ome" only
         return [
             {
-                "version": "0.4",
+                **version,
                 "name": self.name,
                 "axes": axes,
                 "datasets": datasets,
@@ -308,21 +344,11 @@ def check_complete(path, attrs: dict) -> None:
 
 
 def read_ngff_metadata(path, level: int = 0) -> dict[str, Any]:
-    """Axis names, pixel sizes, offsets and units of an OME-Zarr image level."""
-    import zarr
+    """Axis names, pixel sizes, offsets and units of an OME-Zarr image level (any NGFF
+    version, local or remote: see :mod:`.ngff`); ``{}`` for a group without multiscales."""
+    from .ngff import open_group, read_multiscales
 
-    group = zarr.open_group(str(path), mode="r")
-    attrs = dict(group.attrs)
-    ms = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
-    if not ms:
+    ms = read_multiscales(open_group(path))
+    if ms is None or not ms.paths:
         return {}
-    axes = ms[0].get("axes") or [{"name": a} for a in "tczyx"[-len(group["0"].shape) :]]
-    names = "".join(a["name"] if isinstance(a, dict) else str(a) for a in axes)
-    units = {a["name"]: a.get("unit") for a in axes if isinstance(a, dict) and a.get("unit")}
-    out: dict[str, Any] = {"axes": names, "units": units, "levels": len(ms[0]["datasets"])}
-    for t in ms[0]["datasets"][level].get("coordinateTransformations", []):
-        if t.get("type") == "scale":
-            out["scale"] = dict(zip(names, t["scale"], strict=False))
-        elif t.get("type") == "translation":
-            out["translation"] = dict(zip(names, t["translation"], strict=False))
-    return out
+    return ms.level(min(level, len(ms.paths) - 1))
