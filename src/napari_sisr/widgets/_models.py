@@ -27,18 +27,11 @@ from typing import Any
 
 from napari_sisr.core.modelio import bundled_models, read_model_meta, resolve_model_path
 
+from ._settings import config_dir, plugin_defaults
+
 log = logging.getLogger(__name__)
 
 REGISTRY_FILE = "models.json"
-
-
-def _config_dir() -> Path:
-    env = os.environ.get("NAPARI_SISR_CONFIG_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("napari-sisr", appauthor=False))
 
 
 class ModelRegistry:
@@ -88,10 +81,14 @@ class ModelRegistry:
             self._save()
         self._notify()
 
-    def available(self) -> dict[str, str]:
-        """Menu label -> model reference (a bundled name or a JSON path), bundled first."""
+    def available(self, folder: str | os.PathLike | None = None) -> dict[str, str]:
+        """Menu label -> model reference (a bundled name or a JSON path), bundled first, then
+        the registered files, then the models in ``folder`` (default: the ``models_folder``
+        plugin setting)."""
         out: dict[str, str] = {name: name for name in bundled_models()}
-        for path in self._paths:
+        if folder is None:
+            folder = plugin_defaults().models_folder
+        for path in [*self._paths, *(p for p in models_in(folder) if p not in self._paths)]:
             if not (path.exists() and path.with_suffix(".safetensors").exists()):
                 continue
             label = model_label(path)
@@ -142,6 +139,26 @@ class ModelRegistry:
             log.warning("could not save the model list to %s: %s", self.store, err)
 
 
+def models_in(folder: str | os.PathLike | None) -> list[Path]:
+    """Model JSON files in ``folder`` and its direct subfolders (training runs), sorted;
+    files that are not napari-sisr models are passed over."""
+    if not folder:
+        return []
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        return []
+    found = []
+    for path in sorted([*root.glob("*.json"), *root.glob("*/*.json")]):
+        if not path.with_suffix(".safetensors").exists():
+            continue
+        try:
+            read_model_meta(path)
+        except (OSError, ValueError):
+            continue
+        found.append(path.resolve())
+    return found
+
+
 def model_label(path: Path) -> str:
     """A trained model as a menu shows it: its run's name and its validation gain."""
     name = path.parent.name if path.stem in ("model", "model_best", "model_last") else path.stem
@@ -156,7 +173,7 @@ def model_label(path: Path) -> str:
 @lru_cache(maxsize=1)
 def default_registry() -> ModelRegistry:
     """The registry shared by all widgets (created on first use)."""
-    return ModelRegistry(_config_dir() / REGISTRY_FILE)
+    return ModelRegistry(config_dir() / REGISTRY_FILE)
 
 
 def register_model(path: str | os.PathLike) -> Path:

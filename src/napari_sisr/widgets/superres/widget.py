@@ -30,6 +30,7 @@ from ...core.modelio import DEFAULT_MODEL, read_model_meta
 from .._jobs import JobControls, error_message, notify_error, notify_warning
 from .._layers import image_layer_choices
 from .._models import ModelCache, default_registry
+from .._settings import plugin_defaults
 from .job import LayerDone, Notice, SRSettings, SRTask, prepare_tasks, sr_job
 from .layers import map_contrast_limits
 from .live import LivePreview
@@ -69,7 +70,7 @@ class SuperResolveWidget(Container):
         self.model_info = Label(value="", name="model_info")
         self.forget_button = PushButton(text="Remove from list", name="forget", enabled=False)
         self.forget_button.tooltip = "Stop offering this trained model (its files stay)"
-        default = PredictConfig()
+        default = plugin_defaults()  # napari's plugin settings (File > Preferences)
         self.tile = SpinBox(
             label="Tile (px)", min=16, max=8192, step=16, value=default.tile, name="tile"
         )
@@ -82,13 +83,18 @@ class SuperResolveWidget(Container):
             label="Halo (px)",
         )
         halo_row.margins = (0, 0, 0, 0)
+        devices = available_devices()
         self.device = ComboBox(
-            label="Device", choices=available_devices(), value=default.device, name="device"
+            label="Device",
+            choices=devices,
+            value=default.device if default.device in devices else "auto",
+            name="device",
         )
+        engines = ["auto", *installed_engines()]
         self.engine = ComboBox(
             label="Engine",
-            choices=["auto", *installed_engines()],
-            value=default.engine,
+            choices=engines,
+            value=default.engine if default.engine in engines else "auto",
             name="engine",
         )
         self.precision = ComboBox(
