@@ -1,4 +1,11 @@
-"""Shared fixtures: real images from ../shared/data, tiny helpers."""
+"""Shared fixtures: real images, tiny helpers.
+
+``nuclei`` is a small real image that travels with the repository (``tests/data``, see
+``tests/data/ATTRIBUTION.md``), so that the inference, OME-Zarr and Super-resolve widget
+tests run anywhere. ``actin``, the real LR/HR pairs and the larger images are read from
+``../shared/data`` (``NAPARI_SISR_DATA`` moves it): they skip where it is absent, and fail when
+the ``CI`` environment variable is set.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "data"
 DATA = Path(os.environ.get("NAPARI_SISR_DATA", REPO.parent / "shared" / "data"))
 
 
@@ -36,7 +44,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def actin() -> np.ndarray:
-    """A real widefield fluorescence image (BPAE actin, float32, 680 x 1100)."""
+    """A real widefield fluorescence image (BPAE actin, float32, 680 x 1100; ../shared/data)."""
     import tifffile
 
     return tifffile.imread(shared_path("fluorescence_2d/BPAE_actin.tif")).astype(np.float64)
@@ -44,10 +52,10 @@ def actin() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def nuclei() -> np.ndarray:
-    """A real widefield nuclei image (DSB2018, uint16, 512 x 512)."""
+    """A real widefield nuclei image (DSB2018, uint16, 512 x 512; BSD-3, tests/data)."""
     import tifffile
 
-    return tifffile.imread(shared_path("fluorescence_2d/nuclei_dsb2018.tif"))
+    return tifffile.imread(FIXTURES / "nuclei_dsb2018.tif")
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

@@ -45,6 +45,21 @@ def tirf_storm_pair() -> tuple[np.ndarray, np.ndarray]:
     return iio.imread(HERE / "cell2_tirf_lr.jpg"), iio.imread(HERE / "cell2_storm_hr.jpg")
 
 
+#: Pixel sizes (micrometres) of the real confocal / STED synapse pair.
+SYNAPSE_PIXEL_UM = {"lr": 0.060, "hr": 0.015}
+
+
+def synapse_pair() -> tuple[np.ndarray, np.ndarray]:
+    """The real confocal (LR, 60 nm pixels) and STED (HR, 15 nm pixels) images of the same
+    synapses (Bassoon, 561 nm channel), uint16: exactly 4x apart, registered to ~1 LR px."""
+    import tifffile
+
+    return (
+        tifffile.imread(HERE / "synapse_confocal_lr.tif"),
+        tifffile.imread(HERE / "synapse_sted_hr.tif"),
+    )
+
+
 def _attribution(what: str) -> str:
     return f"{what}. Sources and licences: napari_sisr/sample_data/ATTRIBUTION.md"
 
@@ -104,6 +119,41 @@ def napari_tirf_storm():
                 "scale": (fy, fx),
                 "translate": (0.5 * (fy - 1), 0.5 * (fx - 1)),
                 "metadata": {"attribution": _attribution("Real TIRF image, CC-BY-4.0")},
+            },
+            "image",
+        ),
+    ]
+
+
+def napari_synapse_pair():
+    """npe2 sample: the real confocal / STED pair in micrometres (physical units in napari)."""
+    lr, hr = synapse_pair()
+    p_lr, p_hr = SYNAPSE_PIXEL_UM["lr"], SYNAPSE_PIXEL_UM["hr"]
+    # LR pixel i covers HR pixels 4i .. 4i+3: its centre lies 1.5 HR px past HR pixel 4i.
+    offset = 0.5 * (p_lr - p_hr)
+    physical = {"units": ("µm", "µm"), "axis_labels": ("y", "x")}
+    credit = "Real {} image, BSD licence (Bouchard et al. 2023, see LICENSE-synapses.txt)"
+    return [
+        (
+            hr,
+            {
+                "name": "Synapses STED (HR, 15 nm)",
+                "colormap": "magma",
+                "scale": (p_hr, p_hr),
+                **physical,
+                "metadata": {"attribution": _attribution(credit.format("STED"))},
+            },
+            "image",
+        ),
+        (
+            lr,
+            {
+                "name": "Synapses confocal (LR, 60 nm)",
+                "colormap": "magma",
+                "scale": (p_lr, p_lr),
+                "translate": (offset, offset),
+                **physical,
+                "metadata": {"attribution": _attribution(credit.format("confocal"))},
             },
             "image",
         ),
