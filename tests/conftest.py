@@ -58,6 +58,16 @@ def nuclei() -> np.ndarray:
     return tifffile.imread(FIXTURES / "nuclei_dsb2018.tif")
 
 
+def tiny_generator(scale: int = 2, channels: int = 1):
+    """A one-block srresnet with seeded weights: fast, deterministic and exportable."""
+    import torch
+
+    from napari_sisr.core.archs import build_generator
+
+    torch.manual_seed(0)
+    return build_generator("srresnet", "fast", scale, channels, n_blocks=1, nf=8).eval()
+
+
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Record each phase's report on the test item (napari's viewer fixture reads rep_call)."""

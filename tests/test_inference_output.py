@@ -9,17 +9,12 @@ import numpy as np
 import pytest
 import torch
 import zarr
+from conftest import tiny_generator as tiny
 
-from napari_sisr.core.archs import build_generator
 from napari_sisr.core.inference.predict import iter_predict, predict
 from napari_sisr.core.io.images import open_lazy
 from napari_sisr.core.io.omezarr import downsample2, read_state
 from napari_sisr.core.progress import Cancelled, run_to_end
-
-
-def tiny(scale=2, channels=1):
-    torch.manual_seed(0)
-    return build_generator("srresnet", "fast", scale, channels, n_blocks=1, nf=8).eval()
 
 
 @pytest.fixture(scope="module")

@@ -9,20 +9,14 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 import zarr
+from conftest import tiny_generator as tiny
 
-from napari_sisr.core.archs import build_generator
 from napari_sisr.core.errors import InputError
 from napari_sisr.core.inference.predict import predict
 from napari_sisr.core.io.images import open_lazy
 from napari_sisr.core.io.ngff import is_url, read_multiscales
 from napari_sisr.core.io.omezarr import read_ngff_metadata
-
-
-def tiny(scale=2):
-    torch.manual_seed(0)
-    return build_generator("srresnet", "fast", scale, 1, n_blocks=1, nf=8).eval()
 
 
 @pytest.fixture(scope="module")

@@ -149,30 +149,23 @@ def _tiff_metadata(path: Path) -> dict[str, Any]:
 
 def _open_path(path: Path, level: int) -> tuple[Any, dict[str, Any], Any]:
     """Lazy array, metadata and a coarse level (for statistics) of a file or folder."""
-    from ..io.images import TIFF_SUFFIXES, open_lazy
+    from ..io.dtypes import check_dtype
+    from ..io.images import TIFF_SUFFIXES, open_lazy, open_zarr
     from ..io.ngff import is_url
-    from ..io.omezarr import read_ngff_metadata
 
-    if is_url(path):  # a remote zarr / OME-Zarr (fsspec)
-        arr = open_lazy(path, level=level)
-        meta = read_ngff_metadata(path, level)
-        n = meta.get("levels", 1)
-        return arr, meta, (open_lazy(path, level=n - 1) if n > level + 1 else None)
+    if is_url(path) or path.is_dir():  # zarr / OME-Zarr: opened and parsed once
+        arr, meta, coarse = open_zarr(path, level)
+        check_dtype(arr, str(path))
+        return arr, meta, coarse
     if not path.exists():
         raise InputNotFoundError(f"image not found: {path}")
     arr = open_lazy(path, level=level)
     meta: dict[str, Any] = {}
-    coarse = None
-    if path.is_dir():
-        meta = read_ngff_metadata(path, level)
-        n = meta.get("levels", 1)
-        if n > level + 1:
-            coarse = open_lazy(path, level=n - 1)
-    elif path.suffix.lower() in TIFF_SUFFIXES:
+    if path.suffix.lower() in TIFF_SUFFIXES:
         meta = _tiff_metadata(path)
         if "axes" in meta and len(meta["axes"]) != arr.ndim:
             meta.pop("axes")
-    return arr, meta, coarse
+    return arr, meta, None
 
 
 def canonical_input(
@@ -192,8 +185,9 @@ def canonical_input(
     if isinstance(image, str | os.PathLike):
         from ..io.ngff import is_url
 
-        path = str(image) if is_url(image) else Path(image)
-        base = str(image).rstrip("/").rsplit("/", 1)[-1] if is_url(image) else Path(image).name
+        remote = is_url(image)
+        path = str(image) if remote else Path(image)
+        base = str(image).rstrip("/").rsplit("/", 1)[-1] if remote else path.name
         name = base.split(".")[0] or name
         image, meta, coarse = _open_path(path, level)
     elif hasattr(image, "data") and hasattr(image, "multiscale") and not hasattr(image, "dtype"):

@@ -71,7 +71,7 @@ def open_lazy(path: str | os.PathLike, level: int = 0):
     from .ngff import is_url
 
     if is_url(path):
-        out = _open_zarr_lazy(str(path), level)
+        out = open_zarr(str(path), level)[0]
         check_dtype(out, str(path))
         return out
     path = Path(path)
@@ -93,15 +93,21 @@ def open_lazy(path: str | os.PathLike, level: int = 0):
         arr = node if hasattr(node, "shape") else node[str(level)]
         out = da.from_zarr(arr)
     elif path.is_dir():
-        out = _open_zarr_lazy(path, level)
+        out = open_zarr(path, level)[0]
     else:
         out = da.from_array(read_image(path), chunks="auto")
     check_dtype(out, str(path))
     return out
 
 
-def _open_zarr_lazy(location, level: int):
-    """A zarr array, or level ``level`` of an OME-Zarr image (any NGFF version), as dask."""
+def open_zarr(location, level: int = 0):
+    """A zarr array or an OME-Zarr image (any NGFF version, local or remote), opened and its
+    metadata parsed once.
+
+    Returns the dask array of level ``level``, that level's metadata (axes, units, pixel size,
+    offset, number of levels; ``{}`` for a plain array) and the coarsest level as a dask array
+    (``None`` when there is none coarser), for statistics.
+    """
     import dask.array as da
 
     from .ngff import open_group, read_multiscales
@@ -109,14 +115,15 @@ def _open_zarr_lazy(location, level: int):
 
     node = open_group(location)
     if hasattr(node, "shape"):
-        return da.from_zarr(node)
+        return da.from_zarr(node), {}, None
     check_complete(location, dict(node.attrs))  # interrupted napari-sisr output: refuse
     ms = read_multiscales(node)
     if ms is None or not ms.paths:
         raise InputError(f"{location} is a zarr group without OME multiscales metadata")
     if level >= len(ms.paths):
         raise InputError(f"{location} has {len(ms.paths)} levels; level {level} requested")
-    return da.from_zarr(node[ms.paths[level]])
+    coarse = da.from_zarr(node[ms.paths[-1]]) if len(ms.paths) > level + 1 else None
+    return da.from_zarr(node[ms.paths[level]]), ms.level(level), coarse
 
 
 def write_tiff(path: str | os.PathLike, data: np.ndarray, *, overwrite: bool = True) -> Path:

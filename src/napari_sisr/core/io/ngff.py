@@ -4,8 +4,8 @@
 version: axis names, units, and per level the array path, pixel size and offset. Versions 0.4
 and 0.5 are parsed and validated by ``ome-zarr-models`` (the community's reference models);
 0.6, whose axes live in named coordinate systems and whose transforms may be a ``sequence``,
-is read by the small parser here, which also serves any store that ``ome-zarr-models`` does
-not accept (a missing optional field, an older writer).
+is read directly, as is any store that ``ome-zarr-models`` does not accept (a missing
+optional field, an older writer); one small parser turns either entry into the plain form.
 
 Locations are local paths or URLs (``s3://``, ``gs://``, ``https://``, ...): zarr opens URLs
 through ``fsspec`` (plus the protocol's package: ``s3fs``, ``gcsfs``, ``aiohttp``).
@@ -89,8 +89,9 @@ def _attrs_multiscales(attrs: dict) -> tuple[str, dict] | None:
     return version, ms[0]
 
 
-def _from_models(group) -> Multiscales | None:
-    """Parse 0.4 / 0.5 metadata with ome-zarr-models; None where it does not apply."""
+def _validated_entry(group) -> tuple[str, dict] | None:
+    """(version, first multiscale entry) as validated by ome-zarr-models (0.4 / 0.5), or None
+    where it is not installed or does not accept the group (then the raw entry is read)."""
     try:
         from ome_zarr_models import open_ome_zarr
     except ImportError:
@@ -100,28 +101,14 @@ def _from_models(group) -> Multiscales | None:
     except Exception as err:  # noqa: BLE001 - not an image it knows, or invalid: fall back
         log.debug("ome-zarr-models did not parse %s: %s", group, err)
         return None
-    multiscales = getattr(getattr(image, "attributes", None), "multiscales", None)
-    if multiscales is None:
-        ome = getattr(getattr(image, "attributes", None), "ome", None)
-        multiscales = getattr(ome, "multiscales", None)
+    attrs = getattr(image, "attributes", None)
+    multiscales = getattr(attrs, "multiscales", None) or getattr(
+        getattr(attrs, "ome", None), "multiscales", None
+    )
     if not multiscales:
         return None
-    ms = multiscales[0]
     version = "0.5" if type(image).__module__.startswith("ome_zarr_models.v05") else "0.4"
-    axes = "".join(a.name for a in ms.axes)
-    units = {a.name: str(a.unit) for a in ms.axes if getattr(a, "unit", None)}
-    out = Multiscales(version, axes, units)
-    for ds in ms.datasets:
-        scale = trans = None
-        for t in ds.coordinateTransformations:
-            if t.type == "scale":
-                scale = [float(v) for v in t.scale]
-            elif t.type == "translation":
-                trans = [float(v) for v in t.translation]
-        out.paths.append(str(ds.path))
-        out.scales.append(scale)
-        out.translations.append(trans)
-    return out
+    return version, multiscales[0].model_dump(mode="json", exclude_none=True)
 
 
 def _transforms(items) -> tuple[list[float] | None, list[float] | None]:
@@ -142,7 +129,7 @@ def _transforms(items) -> tuple[list[float] | None, list[float] | None]:
     return scale, trans
 
 
-def _own_parser(version: str, ms: dict, ndim: int | None) -> Multiscales:
+def _parse_entry(version: str, ms: dict, ndim: int | None) -> Multiscales:
     """Any version's multiscale entry, tolerant; axes from ``axes`` or ``coordinateSystems``."""
     axes = ms.get("axes")
     if not axes and ms.get("coordinateSystems"):
@@ -168,9 +155,9 @@ def read_multiscales(group) -> Multiscales | None:
     if found is None:
         return None
     version, ms = found
-    parsed = _from_models(group) if version in ("0.4", "0.5") else None
-    if parsed is not None:
-        return parsed
+    validated = _validated_entry(group) if version in ("0.4", "0.5") else None
+    if validated is not None:
+        return _parse_entry(*validated, ndim=None)
     ndim = None
     datasets = ms.get("datasets") or []
     if datasets and isinstance(datasets[0], dict) and datasets[0].get("path") is not None:
@@ -178,4 +165,4 @@ def read_multiscales(group) -> Multiscales | None:
             ndim = len(group[str(datasets[0]["path"])].shape)
         except Exception:  # noqa: BLE001 - a missing array: leave the axes to the entry
             ndim = None
-    return _own_parser(version, ms, ndim)
+    return _parse_entry(version, ms, ndim)

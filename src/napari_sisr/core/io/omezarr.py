@@ -172,24 +172,13 @@ class OmeZarrWriter:
                 shards = lead + tuple(min(b // 2**k, s) for b, s in pairs)
                 inner = zip(chunks[-2:], shards[-2:], strict=True)
                 chunks = lead + tuple(math.gcd(c, sh) for c, sh in inner)
-                group.create_array(
-                    str(k),
-                    shape=shp,
-                    chunks=chunks,
-                    shards=shards,
-                    dtype=self.dtype,
-                    fill_value=0,
-                    dimension_names=list(self.axes),  # NGFF 0.5 asks for them
-                )
+                # NGFF 0.5 asks for dimension names
+                layout = {"shards": shards, "dimension_names": list(self.axes)}
             else:
-                group.create_array(
-                    str(k),
-                    shape=shp,
-                    chunks=chunks,
-                    dtype=self.dtype,
-                    fill_value=0,
-                    chunk_key_encoding={"name": "v2", "separator": "/"},
-                )
+                layout = {"chunk_key_encoding": {"name": "v2", "separator": "/"}}
+            group.create_array(
+                str(k), shape=shp, chunks=chunks, dtype=self.dtype, fill_value=0, **layout
+            )
 
     def mark(self, done: Iterable[int], total: int, complete: bool = False) -> None:
         """Record finished blocks (and completion) in the group attributes."""
