@@ -17,7 +17,13 @@ EXPORTED = [e for e in ("openvino", "onnxruntime") if e in installed_engines()]
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
+    """A cache folder of the test's own, and no graph compiled by an earlier test."""
+    from collections import OrderedDict
+
+    from napari_sisr.core.inference import shared
+
     monkeypatch.setenv("NAPARI_SISR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(shared, "_SHARED", OrderedDict())
     return tmp_path / "cache"
 
 
@@ -66,6 +72,27 @@ def test_graphs_are_cached_per_weights_and_tile(image, private_cache):
     assert len(list(private_cache.glob("*.onnx"))) == 3
     ref = np.asarray(predict(image, net, engine="torch", precision="fp32", tile=32))
     assert np.abs(changed - ref).max() <= 1e-5 * np.ptp(ref)
+
+
+@pytest.mark.parametrize("engine", EXPORTED)
+def test_later_jobs_reuse_the_compiled_graph(engine, image, monkeypatch):
+    """A batch of images (or a second click) compiles the graph once per process."""
+    from napari_sisr.core.inference import shared
+
+    made = []
+    real = shared.shared
+
+    def counting(key, make):
+        return real(key, lambda: made.append(key) or make())
+
+    monkeypatch.setattr(engines, "_shared", counting)
+    net = _net("srresnet")
+    first = np.asarray(predict(image, net, engine=engine, precision="fp32", tile=32))
+    n = len(made)
+    assert n >= 1
+    again = np.asarray(predict(image * 0.5, net, engine=engine, precision="fp32", tile=32))
+    assert len(made) == n  # nothing compiled for the second job
+    np.testing.assert_allclose(again, first * 0.5, rtol=0, atol=1e-4 * np.ptp(first))
 
 
 def test_auto_engine_and_precision():

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..devices import pick_device, thread_count, torch_device
 from ..errors import InputError
+from .shared import shared as _shared
 
 __all__ = [
     "ENGINES",
@@ -235,6 +236,13 @@ def export_onnx(net, shape: tuple[int, int, int], key: str) -> Path:
     """The network's ONNX graph for ``(C, y, x)`` inputs of any batch size (cached)."""
     import torch
 
+    if hasattr(net, "onnx_graph"):  # a bioimage.io package's own graph
+        if net.onnx_graph is None:
+            raise InputError(
+                "this bioimage.io network is adapted around its ONNX graph (axis order, "
+                "input size or folded preprocessing): run it with engine='torch' or 'auto'"
+            )
+        return Path(net.onnx_graph)
     path = cache_dir() / f"{key}-{shape[0]}x{shape[1]}x{shape[2]}-opset{OPSET}.onnx"
     with _EXPORT_LOCK:
         if path.exists():
@@ -285,14 +293,16 @@ class OnnxRuntimeEngine(Engine):
             if threads:
                 opts.intra_op_num_threads = int(threads)
             path = export_onnx(self.net, shape, self.key)
-            self._sessions[k] = ort.InferenceSession(
-                str(path), opts, providers=["CPUExecutionProvider"]
+            self._sessions[k] = _shared(  # sessions run from several threads safely
+                ("ort", self.key, *k),
+                lambda: ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"]),
             )
         return self._sessions[k]
 
     def __call__(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
         sess = self._session(tuple(x.shape[1:]), threads)
-        return sess.run(None, {"lr": np.ascontiguousarray(x, np.float32)})[0]
+        name = sess.get_inputs()[0].name  # "lr" in our graphs; a package's own may differ
+        return sess.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
 
 
 class OpenVINOEngine(Engine):
@@ -340,7 +350,16 @@ class OpenVINOEngine(Engine):
             }
             if threads:
                 config["INFERENCE_NUM_THREADS"] = int(threads)
-            self._compiled[k] = self.core.compile_model(self._model(shape, n), "CPU", config)
+
+            def compiled():
+                return self.core.compile_model(self._model(shape, n), "CPU", config)
+
+            # int8 is calibrated on this job's image: never shared
+            if self.precision != "int8":
+                compiled = _shared(("ov", self.key, self.precision, *k), compiled)
+            else:
+                compiled = compiled()
+            self._compiled[k] = compiled.create_infer_request()  # one per engine: thread-safe
         return self._compiled[k]
 
     def calibrate(self, tiles: list[np.ndarray]) -> None:
@@ -348,8 +367,9 @@ class OpenVINOEngine(Engine):
         self._calibration = [np.ascontiguousarray(t, np.float32) for t in tiles]
 
     def __call__(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
-        compiled = self._compiled_for(tuple(x.shape[1:]), int(x.shape[0]), threads)
-        return compiled(np.ascontiguousarray(x, np.float32))[0]
+        request = self._compiled_for(tuple(x.shape[1:]), int(x.shape[0]), threads)
+        request.infer([np.ascontiguousarray(x, np.float32)])
+        return request.get_output_tensor(0).data.copy()
 
 
 def build_engine(name: str, net, device: str, precision: str, channels_last=None) -> Engine:
