@@ -78,9 +78,9 @@ def test_cli_exports_and_refuses_to_overwrite(tmp_path, capsys):
 def test_foreign_or_broken_zips_are_refused(tmp_path):
     foreign = tmp_path / "other.zip"
     with zipfile.ZipFile(foreign, "w") as z:
-        z.writestr("rdf.yaml", "type: model\n")
-        z.writestr("weights.pt", b"pickled")
-    with pytest.raises(InputError, match="another tool"):
+        z.writestr("rdf.yaml", "type: model\nweights:\n  pytorch_state_dict: {source: w.pt}\n")
+        z.writestr("w.pt", b"pickled")
+    with pytest.raises(InputError, match="only ONNX weights of other tools' packages load"):
         predict(np.zeros((32, 32), np.float32), str(foreign))
     broken = tmp_path / "broken.zip"
     broken.write_bytes(b"not a zip")

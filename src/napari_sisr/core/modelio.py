@@ -44,7 +44,8 @@ PICKLED_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
 
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> tuple[Path, Path]:
-    """Weights and JSON paths of a bundled model name, a model folder, or a file path."""
+    """Weights and JSON paths of a bundled model name, a model folder, or a file path (for
+    another tool's bioimage.io zip, the zip itself twice)."""
     s = str(name_or_path)
     if Path(s).suffix.lower() in PICKLED_SUFFIXES:
         raise InputError(
@@ -54,10 +55,13 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> tuple[Path, Path]:
     bundled = bundled_models()
     if s in bundled:
         return _paths(bundled[s])
-    if s.lower().endswith(".zip"):  # a bioimage.io package exported by napari-sisr
+    if s.lower().endswith(".zip"):  # a bioimage.io package
         from .io.bmz import unpack_bmz
+        from .io.bmz_foreign import is_foreign_bmz
 
-        if Path(s).is_file():
+        if is_foreign_bmz(s):  # another tool's: the zip is the model (load_model reads it)
+            return Path(s), Path(s)
+        if Path(s).is_file():  # napari-sisr's: our own files inside
             return _paths(unpack_bmz(s))
     weights, meta = _paths(s)
     if not meta.exists() or not weights.exists():
@@ -129,6 +133,10 @@ def _json_default(obj):
 
 def read_model_meta(name_or_path: str | os.PathLike) -> dict[str, Any]:
     """The JSON config of a model, validated (every error names the file and the key)."""
+    from .io.bmz_foreign import is_foreign_bmz
+
+    if is_foreign_bmz(name_or_path):  # another tool's package: its description, translated
+        return dict(load_model(name_or_path).meta)
     _, meta_path = resolve_model_path(name_or_path)
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -212,7 +220,10 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
     from safetensors.torch import load
 
     from .archs import build_generator
+    from .io.bmz_foreign import is_foreign_bmz, load_foreign_bmz
 
+    if is_foreign_bmz(name_or_path):  # another tool's bioimage.io package: its ONNX network
+        return load_foreign_bmz(name_or_path).to(device)
     weights, _ = resolve_model_path(name_or_path)
     meta, data = _read_pair(name_or_path, weights)
     net = build_generator(

@@ -89,7 +89,8 @@ class ModelRegistry:
         if folder is None:
             folder = plugin_defaults().models_folder
         for path in [*self._paths, *(p for p in models_in(folder) if p not in self._paths)]:
-            if not (path.exists() and path.with_suffix(".safetensors").exists()):
+            package = path.suffix.lower() == ".zip"  # another tool's bioimage.io package
+            if not (path.exists() and (package or path.with_suffix(".safetensors").exists())):
                 continue
             label = model_label(path)
             while label in out and out[label] != str(path):

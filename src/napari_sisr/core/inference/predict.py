@@ -179,9 +179,12 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
 
 
 def _is_project_model(net) -> bool:
-    """A generator of the architecture registry (its graph exports faithfully, tested)."""
+    """A generator of the architecture registry (its graph exports faithfully, tested), or a
+    bioimage.io package whose own ONNX graph the engines run as it is."""
     from ..archs import ARCHS, SRGenerator
 
+    if getattr(net, "onnx_graph", None) is not None:
+        return True
     return isinstance(net, SRGenerator) and getattr(net, "arch", "") in ARCHS
 
 

@@ -87,7 +87,7 @@ def model_info(net: nn.Module, meta: dict, scale: int | None = None) -> ModelInf
         rf = int(net.receptive_field)
     except (AttributeError, NotImplementedError, TypeError):
         rf = meta.get("receptive_field")
-        if rf is None:
+        if rf is None and "receptive_field" not in meta:  # stated unknown: not measurable
             rf = measure_receptive_field(net, int(cin), s)
     norm = dict(meta.get("normalization") or DEFAULT_NORMALIZATION)
     name = str(meta.get("name") or getattr(net, "arch", "") or type(net).__name__)

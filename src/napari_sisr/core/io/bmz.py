@@ -43,8 +43,8 @@ def unpack_bmz(path: str | os.PathLike) -> Path:
                 raise InputError(f"{path.name} is a zip but not a bioimage.io model package")
             if not set(OWN_FILES) <= names:
                 raise InputError(
-                    f"{path.name} is a bioimage.io package from another tool: only packages "
-                    "exported by napari-sisr (napari-sisr export-bmz) load here"
+                    f"{path.name} is a bioimage.io package from another tool: it loads as a "
+                    "network (load_model, --model), not as a napari-sisr model file"
                 )
             digest = hashlib.sha256()
             for member in OWN_FILES:

@@ -44,7 +44,7 @@ __all__ = ["SuperResolveWidget"]
 
 BROWSE = "<browse>"
 NEW_LAYER, OME_ZARR = "New layer", "OME-Zarr file"
-MODEL_FILTER = "napari-sisr model (*.json *.safetensors *.zip)"
+MODEL_FILTER = "napari-sisr or bioimage.io model (*.json *.safetensors *.zip)"
 
 
 class SuperResolveWidget(Container):
