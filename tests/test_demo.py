@@ -40,7 +40,7 @@ def test_demo_viewer_docks_the_three_widgets(qtbot):
             "LR (simulated capture)",
         ]
         for widget in ("Fit degradation", "Super-resolve", "Train"):
-            assert any(widget in name for name in viewer.window.dock_widgets)
+            assert any(widget in name for name in viewer.window._dock_widgets)
         # docked as tabs, they fit a 1366 x 768 laptop screen (menus and title take ~100 px)
         window = viewer.window._qt_window
         window.show()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from napari_sisr import DegradationParams, simulate_lr
+from napari_sisr.widgets._layers import viewer_camera
 
 pytestmark = pytest.mark.gui
 
@@ -216,7 +217,7 @@ def test_preview_follows_the_sigma_slider(widget, qtbot):
     # The view moved to show the LR and the preview beside it (not off-screen).
     right = layer.translate[1] + layer.data.shape[1] * layer.scale[1]
     lr_middle = lr.translate[1] + lr.data.shape[1] * lr.scale[1] / 2
-    assert lr_middle < viewer.scene.camera.center[-1] < right
+    assert lr_middle < viewer_camera(viewer).center[-1] < right
     widget.preview.sigma.value = 5.0
     qtbot.waitUntil(lambda: not np.array_equal(np.asarray(layer.data), before), timeout=WAIT_MS)
     after = np.asarray(layer.data)

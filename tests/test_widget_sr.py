@@ -7,6 +7,7 @@ import pytest
 from conftest import shared_path
 
 from napari_sisr.core.modelio import save_model
+from napari_sisr.widgets._layers import viewer_camera
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("private_model_registry")]
 
@@ -95,6 +96,24 @@ def test_2d_result_matches_predict_and_overlays_source(qtbot, widget, nuclei, mo
     assert sr.blending == src.blending
     assert "finished" in w.controls.status.value
     assert list(viewer.layers.selection) == [src]  # the next click runs on the source again
+
+
+def test_another_tools_bioimage_io_package_runs_like_predict(qtbot, widget, nuclei, tmp_path):
+    import torch
+    from conftest import tiny_generator
+    from test_bmz_foreign import make_package
+
+    pytest.importorskip("onnxruntime")
+    viewer, w = widget
+    with torch.inference_mode(False):
+        pkg = make_package(tmp_path, tiny_generator(scale=2))
+    w.set_model(str(pkg))
+    assert "bioimage.io" in w.model_info.value and "x2" in w.model_info.value
+    img = nuclei[100:164, 200:280]
+    viewer.add_image(img, name="nuclei")
+    _run(qtbot, w)
+    sr = viewer.layers["nuclei x2 SR"]
+    np.testing.assert_array_equal(np.asarray(sr.data), _reference(img, pkg))
 
 
 def test_rotated_source_still_aligns(qtbot, widget, nuclei):
@@ -348,8 +367,8 @@ def test_live_preview_matches_full_run_and_follows_the_view(
     img = nuclei[:160, :200]
     src = viewer.add_image(img, name="n", scale=(0.5, 0.5), translate=(3, 4))
     full = _reference(img, model_path)
-    viewer.scene.camera.center = (3 + 20, 4 + 30)
-    viewer.scene.camera.zoom = viewer.scene.camera.zoom * 4
+    viewer_camera(viewer).center = (3 + 20, 4 + 30)
+    viewer_camera(viewer).zoom = viewer_camera(viewer).zoom * 4
     w.live.enabled_box.value = True
     name = "n x2 SR (live)"
     qtbot.waitUntil(lambda: name in viewer.layers and not w.live.runner.busy, timeout=60_000)
@@ -358,7 +377,7 @@ def test_live_preview_matches_full_run_and_follows_the_view(
     assert list(viewer.layers.selection) == [src]
     assert w.chosen_layers() == [src]  # a preview is never a source
     old = tuple(first.translate)
-    viewer.scene.camera.center = (3 + 50, 4 + 60)
+    viewer_camera(viewer).center = (3 + 50, 4 + 60)
     qtbot.waitUntil(lambda: tuple(viewer.layers[name].translate) != old, timeout=60_000)
     qtbot.waitUntil(lambda: not w.live.runner.busy, timeout=60_000)
     _assert_window_matches(src, viewer.layers[name], full)
