@@ -162,3 +162,44 @@ def test_a_model_worse_than_bicubic_is_flagged(tmp_path, hr_files, capsys):
     strict = _args(hr_files, tmp_path / "run2", "--degradation", str(deg), "--require-better")
     assert main(strict) == 3
     assert (tmp_path / "run2" / "model.json").exists()  # saved all the same
+
+
+def test_a_fit_of_a_pair_trains_on_its_real_capture_too(tmp_path, actin, capsys):
+    """``train --hr HR --degradation FIT.json``: when the fit was made on that very HR file,
+    its real LR capture is mixed into training (half the patches) unless --no-real-lr."""
+    import numpy as np
+
+    from napari_sisr import simulate_lr
+    from napari_sisr.cli import build_parser
+    from napari_sisr.cli.train import build_config
+
+    hr = actin[:256, :320].astype(np.float32)
+    truth = DegradationParams(scale=4, sigma=1.8, shift_yx=(1.0, 0.0), noise_var=4.0)
+    tifffile.imwrite(tmp_path / "hr.tif", hr)
+    tifffile.imwrite(tmp_path / "lr.tif", simulate_lr(hr, truth, rng=np.random.default_rng(0)))
+    fit = tmp_path / "fit.json"
+    assert main(["fit", str(tmp_path / "hr.tif"), str(tmp_path / "lr.tif"), "--scale", "4",
+                 "-o", str(fit), "-q"]) == 0  # fmt: skip
+    pair = DegradationParams.load(fit).notes["pair"]
+    here = tmp_path.resolve()
+    assert pair == {"hr": str(here / "hr.tif"), "lr": str(here / "lr.tif")}
+    capsys.readouterr()
+
+    def config(*extra):
+        base = ["train", "--degradation", str(fit), "--out", str(tmp_path / "run"), *extra]
+        return build_config(build_parser().parse_args(base))
+
+    linked = config("--hr", str(tmp_path / "hr.tif"))
+    assert [str(p) for p in linked.real_lr] == [str(here / "lr.tif")]
+    assert linked.real_fraction == 0.5
+    assert "real capture the fit was made on" in capsys.readouterr().err
+    assert config("--hr", str(tmp_path / "hr.tif"), "--no-real-lr").real_lr is None
+    assert config("--hr", str(tmp_path / "hr.tif"), "--real-fraction", "0").real_fraction == 0
+    tifffile.imwrite(tmp_path / "other.tif", hr)  # same pixels, another file: no link
+    assert config("--hr", str(tmp_path / "other.tif")).real_lr is None
+    (tmp_path / "lr.tif").unlink()  # a capture that has gone: simulations only
+    assert config("--hr", str(tmp_path / "hr.tif")).real_lr is None
+    with pytest.raises(Exception, match="--no-real-lr goes with --degradation"):
+        build_config(
+            build_parser().parse_args(["train", "--hr", "x.tif", "--out", "o", "--no-real-lr"])
+        )

@@ -373,7 +373,8 @@ def test_several_discriminator_updates_per_generator_update(tmp_path, crops):
 
 
 def test_real_captures_validate_the_simulated_training(tmp_path, actin):
-    """real_lr: trained on simulated LR, validated (and the best model chosen) on real LR."""
+    """real_lr with real_fraction 0: trained on simulated LR, validated (and the best model
+    chosen) on real LR."""
     from napari_sisr.core.evaluate import bicubic_upsample, register_shift
     from napari_sisr.core.training import Trainer
 
@@ -381,7 +382,8 @@ def test_real_captures_validate_the_simulated_training(tmp_path, actin):
     truth = DegradationParams(scale=4, sigma=1.8, shift_yx=(2.5, -1.5), gain=0.3, offset=40.0)
     lr = simulate_lr(hr, truth.updated(noise_var=4.0), rng=np.random.default_rng(0))
     fit = fit_degradation(hr, lr, 4)
-    cfg = tiny(tmp_path, [hr], degradation=fit, real_lr=[lr], iters=2)
+    assert tiny(tmp_path, [hr], degradation=fit, real_lr=[lr]).real_fraction == 0.5  # default
+    cfg = tiny(tmp_path, [hr], degradation=fit, real_lr=[lr], real_fraction=0.0, iters=2)
     trainer = Trainer(cfg)
     assert all(img.lr is None for img in trainer.train_images)  # simulated for training
     item = trainer.valset.items[0]

@@ -309,7 +309,8 @@ def test_train_on_this_pair_fills_the_train_widget(widget, qtbot, messages, tmp_
     config = build_config(widget.viewer, values, loaded=train.form.loaded_params)
     assert config.degradation == fitted  # the fit itself, to full precision
     assert config.scale == fitted.scale and [s.name for s in config.hr] == ["HR"]
-    assert [s.name for s in config.real_lr] == ["LR"]  # validated on the real capture
+    assert [s.name for s in config.real_lr] == ["LR"]  # trained in part, validated on it
+    assert config.real_fraction == 0.5
     assert "Fit widget" in train.form.deg.deg_source.text()
     # the same Train widget is reused on a second click
     assert widget.train_on_pair() is train

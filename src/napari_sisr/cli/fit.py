@@ -62,6 +62,10 @@ def run(args) -> int:
     )
     if ratio is not None:
         params.notes["hr_resampled"] = {"ratio": ratio, "zoom": args.scale / ratio}
+    else:  # the pair itself: training on this HR then learns from its real capture too
+        params.notes["pair"] = {"hr": _absolute(args.hr), "lr": _absolute(args.lr)}
+        if args.channel is not None:
+            params.notes["pair"]["channel"] = args.channel
     quality = params.notes["quality"]
     line = "fit " + quality["verdict"] + "".join(f"\n  - {r}" for r in quality["reasons"])
     if quality["verdict"] == "failed" and not args.force:
@@ -75,3 +79,11 @@ def run(args) -> int:
         save_params(params, args.output, args.overwrite)
     print(json.dumps({**params.summary(), "quality": quality}))
     return 0
+
+
+def _absolute(path: str) -> str:
+    from pathlib import Path
+
+    from ..core.io.ngff import is_url
+
+    return path if is_url(path) else str(Path(path).resolve())

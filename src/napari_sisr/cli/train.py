@@ -70,16 +70,23 @@ def add(sub) -> None:
         "--real-lr",
         nargs="+",
         metavar="PATH",
-        help="the real LR captures --degradation was fitted on (one per --hr image): training "
-        "LR is still simulated, but the held-out part is validated, and the best model chosen, "
-        "on the real captures",
+        help="the real LR captures --degradation was fitted on (one per --hr image): part of "
+        "the training patches take their LR from them (--real-fraction), the rest is "
+        "simulated, and the held-out part is validated, and the best model chosen, on the real "
+        "captures. Default: the LR image of a 'napari-sisr fit' JSON whose HR image is the one "
+        "--hr gives",
+    )
+    p.add_argument(
+        "--no-real-lr",
+        action="store_true",
+        help="train on simulations of --degradation only, even when its fit names a real capture",
     )
     p.add_argument(
         "--real-fraction",
         type=float,
         metavar="F",
         help="with --real-lr: train this share of the patches on the real captures "
-        "(registered by the fit) instead of simulations (default 0)",
+        "(registered by the fit) instead of simulations (default 0.5; 0: validate on them only)",
     )
     p.add_argument(
         "--val-lr-images", nargs="+", metavar="PATH", help="paired mode: LR of the --val images"
@@ -193,6 +200,10 @@ def build_config(args):
         fields["adversarial"] = bool(args.gan)
     if args.degradation:
         fields["degradation"] = DegradationParams.load(args.degradation)
+        if args.real_lr is None and not args.no_real_lr and not args.lr_images:
+            fields["real_lr"] = fitted_capture(fields["degradation"], args.hr)
+    elif args.no_real_lr:
+        raise InputError("--no-real-lr goes with --degradation")
     blind_given = (
         args.blind_sigma,
         args.blind_noise,
@@ -224,6 +235,29 @@ def build_config(args):
     if not given.get("hr"):
         raise InputError("give the HR training images with --hr")
     return TrainConfig(**given)
+
+
+def fitted_capture(params, hr: list[str] | None) -> list[str] | None:
+    """The real LR capture a ``napari-sisr fit`` JSON was fitted on, as ``real_lr``, when the
+    run trains on exactly that fit's HR image (same file) and the capture is still there."""
+    from pathlib import Path
+
+    pair = params.notes.get("pair") if isinstance(params.notes, dict) else None
+    if not isinstance(pair, dict) or not hr or len(hr) != 1 or "channel" in pair:
+        return None
+    try:
+        same = Path(hr[0]).resolve() == Path(str(pair.get("hr"))).resolve()
+    except (OSError, ValueError):
+        return None
+    lr = Path(str(pair.get("lr", "")))
+    if not same or not lr.is_file():
+        return None
+    print(
+        f"training also on the real capture the fit was made on ({lr}); --no-real-lr to "
+        "train on simulations only",
+        file=sys.stderr,
+    )
+    return [str(lr)]
 
 
 def _saved_fields(out: str, config_cls) -> dict:

@@ -24,6 +24,11 @@ TRAIN_CONFIG_VERSION = 1
 #: model's default scale.
 DEFAULT_SCALE = DegradationParams.model_fields["scale"].default
 
+#: Share of training patches taken from the real LR captures when they are given (``real_lr``)
+#: and no share is: on real pairs, half real and half simulated beat both all-simulated and
+#: all-real training (benchmarks/bench_real_pairs.py, docs/real-captures.md).
+REAL_FRACTION = 0.5
+
 #: Smallest LR patch (pixels) the generators and discriminators are checked with.
 MIN_LR_PATCH = 8
 
@@ -75,14 +80,16 @@ class TrainConfig(BaseModel):
         None,
         exclude=True,
         description="real LR captures of the HR images (the pairs the degradation was fitted "
-        "on): the held-out part is validated, and the best model chosen, on the real captures",
+        "on): a share of the training patches (real_fraction) take their LR from them, and the "
+        "held-out part is validated, and the best model chosen, on the real captures",
     )
     real_fraction: float = Field(
         0.0,
         ge=0.0,
         le=1.0,
         description="with real_lr: the share of training patches whose LR is the real capture "
-        "(registered by the fit) instead of a simulation",
+        f"(registered by the fit) instead of a simulation; {REAL_FRACTION} when real_lr is "
+        "given and this is not, 0 to validate on the real captures only",
     )
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     channel_axis: int | None = None
@@ -311,6 +318,8 @@ class TrainConfig(BaseModel):
     def _check_real_fraction(self) -> TrainConfig:
         if self.real_fraction and self.real_lr is None:
             raise InputError("real_fraction mixes in real LR captures: give them as real_lr")
+        if self.real_lr is not None and "real_fraction" not in self.model_fields_set:
+            self.real_fraction = REAL_FRACTION
         return self
 
     # ---------------------------------------------------------------- helpers
