@@ -3,7 +3,8 @@
 For each bundled model, in one run:
 
 1. **raw engines**: one 256 x 256 LR tile (with the model's halo, as the pipeline reads it)
-   through torch (eager, channels-last, and bf16 / fp16 where the CPU has them natively),
+   through torch (eager, channels-last, and bf16 / fp16 where the CPU has them natively;
+   ``torch.compile`` with ``--torch-compile``),
    ONNX Runtime and OpenVINO (fp32, and bf16 / int8 where available), best of ``--repeats``;
    seconds, Mpx/s of output, GFLOP/s and the share of this machine's measured fp32 matmul
    peak;
@@ -16,7 +17,7 @@ For each bundled model, in one run:
    the real HR image on the held-out images of ``bench_default_models.py``.
 
     python benchmarks/bench_engines.py [--models default-4x] [--repeats 3] [--skip-gigapixel]
-                                       [--gigapixel-only]
+                                       [--gigapixel-only] [--torch-compile]
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def matmul_peak(repeats: int) -> float:
     return 2 * 2048**3 / t / 1e9
 
 
-def raw_engines(name: str, repeats: int, tile: int = 256) -> list[dict]:
+def raw_engines(
+    name: str, repeats: int, tile: int = 256, compile_torch: bool = False
+) -> list[dict]:
     from napari_sisr.core.inference.engines import (
         build_engine,
         installed_engines,
@@ -71,13 +74,19 @@ def raw_engines(name: str, repeats: int, tile: int = 256) -> list[dict]:
             candidates.append(("openvino", "int8", None))
         except ImportError:
             pass
+    if compile_torch:  # torch.compile (inductor) of the channels-last fp32 network
+        candidates.append(("torch.compile", "fp32", True))
     rows = []
     ref = None
     for engine, precision, cl in candidates:
-        eng = build_engine(engine, net, "cpu", precision, cl)
+        eng = build_engine(engine.split(".")[0], net, "cpu", precision, cl)
+        t0 = time.perf_counter()
+        if engine == "torch.compile":
+            eng.net = torch.compile(eng.net)
         if precision == "int8":
             eng.calibrate([np.random.default_rng(i).random(x.shape, np.float32) for i in range(4)])
         y = eng(x)  # builds, exports, compiles
+        first = time.perf_counter() - t0
         ref = y if ref is None else ref
         sec = best_of(lambda eng=eng: eng(x), repeats)
         diff = float(np.abs(y - ref).max() / max(np.ptp(ref), 1e-12))
@@ -91,29 +100,34 @@ def raw_engines(name: str, repeats: int, tile: int = 256) -> list[dict]:
                 "Mpx/s out": round(out_px / sec / 1e6, 2),
                 "GFLOP/s": round(flops / sec / 1e9, 1),
                 "max diff / range": f"{diff:.1e}",
+                "first call s": round(first, 1),
                 "_sec": sec,
             }
         )
     return rows
 
 
-def pipeline(name: str, repeats: int) -> dict:
+def pipeline(name: str, repeats: int, precision: str = "auto") -> dict:
     from napari_sisr import predict
 
     img = real_image("pairs/tirf_storm/cell2_storm_hr.jpg")[:1024, :1024].astype(np.float32)
-    predict(img, name).compute()  # warm: export and compile (later jobs of a process reuse it)
-    sec = best_of(lambda: predict(img, name).compute(), repeats)
+
+    def job():
+        return predict(img, name, precision=precision).compute()
+
+    job()  # warm: export and compile (later jobs of a process reuse it; int8 calibrates anew)
+    sec = best_of(job, repeats)
     from napari_sisr.core.inference.engines import pick_engine, pick_precision
     from napari_sisr.core.modelio import load_model
 
     s = int(load_model(name).scale)
     engine = pick_engine("auto", "auto")
-    precision = pick_precision("auto", "auto", engine)
+    precision = pick_precision(precision, "auto", engine)
     return {"sec": sec, "mpx": img.size * s * s / sec / 1e6, "engine": engine,
             "precision": precision}  # fmt: skip
 
 
-def gigapixel(name: str, dtype: str = "uint8", tile: int | None = None) -> dict:
+def gigapixel(name: str, dtype: str = "uint8", tile: int | None = None, precision="auto") -> dict:
     """A 64 Mpx output job to OME-Zarr (real image mosaic), extrapolated to 1 Gpx.
 
     ``dtype`` is the input's (and so the output's) dtype: ``uint8`` as the real image is stored,
@@ -128,6 +142,8 @@ def gigapixel(name: str, dtype: str = "uint8", tile: int | None = None) -> dict:
     reps = (-(-side // tile_img.shape[0]), -(-side // tile_img.shape[1]))
     img = np.tile(tile_img, reps)[:side, :side]
     opts = {} if tile is None else {"tile": tile}
+    if precision != "auto":
+        opts["precision"] = precision
     predict(img[:600, :600], name, **opts).compute()  # warm: export and compile the tile
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -167,11 +183,19 @@ def print_gigapixel(name: str) -> None:
     from napari_sisr.core.inference.config import DEFAULT_TILE
 
     other = 256 if DEFAULT_TILE != 256 else 512
-    for dtype, tile in (("uint8", None), ("uint8", other), ("float32", None)):
-        g = gigapixel(name, dtype, tile)
+    jobs = [("uint8", None, "auto"), ("uint8", other, "auto"), ("float32", None, "auto")]
+    try:
+        import nncf  # noqa: F401
+
+        jobs.append(("uint8", None, "int8"))  # opt-in; quantised on the job's tiles first
+    except ImportError:
+        pass
+    for dtype, tile, precision in jobs:
+        g = gigapixel(name, dtype, tile, precision)
         print(
-            f"gigapixel ({dtype} in and out, tile {tile or DEFAULT_TILE}): {g['Mpx']:.0f} Mpx "
-            f"out to OME-Zarr in {g['sec']:.0f} s -> {g['gigapixel_min']:.1f} min per gigapixel"
+            f"gigapixel ({dtype} in and out, tile {tile or DEFAULT_TILE}, precision {precision}):"
+            f" {g['Mpx']:.0f} Mpx out to OME-Zarr in {g['sec']:.0f} s -> "
+            f"{g['gigapixel_min']:.1f} min per gigapixel"
         )
 
 
@@ -181,6 +205,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-gigapixel", action="store_true")
     ap.add_argument("--gigapixel-only", action="store_true", help="only the gigapixel jobs")
+    ap.add_argument(
+        "--torch-compile", action="store_true", help="also torch.compile (inductor; slow to build)"
+    )
     args = ap.parse_args(argv)
     if args.gigapixel_only:
         for name in args.models.split(","):
@@ -191,13 +218,13 @@ def main(argv=None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul peak "
           f"{peak:.0f} GFLOP/s")  # fmt: skip
     for name in args.models.split(","):
-        rows = raw_engines(name, args.repeats)
+        rows = raw_engines(name, args.repeats, compile_torch=args.torch_compile)
         for r in rows:
             r["share of peak"] = f"{100 * r['GFLOP/s'] / peak:.0f} %"
         cols = ["engine", "precision", "s", "Mpx/s out", "GFLOP/s", "share of peak"]
         print(
             f"\n== {name}: one 256 x 256 LR tile (+ halo)\n"
-            + table(rows, cols + ["max diff / range"])
+            + table(rows, cols + ["max diff / range", "first call s"])
         )
         pipe = pipeline(name, args.repeats)
         same = [r for r in rows if r["precision"] == pipe["precision"]]
@@ -209,6 +236,14 @@ def main(argv=None) -> int:
             f"{ratio:.2f} of the fastest {pipe['precision']} raw engine "
             f"({fastest['engine']}, {fastest['Mpx/s out']:.2f} Mpx/s)"
         )
+        int8 = [r for r in rows if r["precision"] == "int8"]
+        if int8:  # opt-in: the pipeline calibrates on every image before its job starts
+            p8 = pipeline(name, args.repeats, "int8")
+            print(
+                f"pipeline at precision int8 (opt-in): {p8['mpx']:.2f} Mpx/s out, "
+                f"{p8['mpx'] / int8[0]['Mpx/s out']:.2f} of the raw int8 engine, "
+                f"{p8['mpx'] / pipe['mpx']:.2f} of the default pipeline"
+            )
         for r in rows:
             if r["precision"] in ("bf16", "fp16", "int8") and r["engine"] in ("torch", "openvino"):
                 q = quality(name, r["precision"], r["engine"])

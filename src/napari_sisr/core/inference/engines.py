@@ -322,24 +322,38 @@ class OpenVINOEngine(Engine):
         self.core = ov.Core()
         self._compiled: dict[tuple, object] = {}
         self._calibration: list[np.ndarray] = []
+        self._quantized = None  # int8: the graph quantised on this job's calibration tiles
+        self._lock = threading.Lock()
 
     def _model(self, shape, n):
-        model = self.core.read_model(str(export_onnx(self.net, shape, self.key)))
+        if self.precision == "int8":  # quantised once per job, then shaped per tile shape
+            with self._lock:
+                if self._quantized is None:
+                    self._quantized = self._quantize(shape)
+            model = self._quantized.clone()
+        else:
+            model = self.core.read_model(str(export_onnx(self.net, shape, self.key)))
         model.reshape({0: [n, *shape]})
-        if self.precision == "int8":
-            import contextlib
-            import io
-
-            import nncf
-
-            data = self._calibration or [np.zeros((n, *shape), np.float32)]
-            preset = nncf.QuantizationPreset.MIXED
-            # NNCF draws its own progress bars on stdout, where the CLI writes its JSON lines
-            with contextlib.redirect_stdout(io.StringIO()):
-                model = nncf.quantize(
-                    model, nncf.Dataset(data), subset_size=len(data), preset=preset
-                )
         return model
+
+    def _quantize(self, shape):
+        """The graph with dynamic sizes, quantised by NNCF on the calibration tiles."""
+        import contextlib
+        import io
+
+        import nncf
+
+        model = self.core.read_model(str(export_onnx(self.net, shape, self.key)))
+        model.reshape({0: [-1, shape[0], -1, -1]})
+        data = self._calibration or [np.zeros((1, *shape), np.float32)]
+        # NNCF draws its own progress bars on stdout, where the CLI writes its JSON lines
+        with contextlib.redirect_stdout(io.StringIO()):
+            return nncf.quantize(
+                model,
+                nncf.Dataset(data),
+                subset_size=len(data),
+                preset=nncf.QuantizationPreset.MIXED,
+            )
 
     def _compiled_for(self, shape, n, threads):
         k = (shape, n, threads)
