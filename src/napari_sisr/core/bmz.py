@@ -5,7 +5,8 @@ files) that deepImageJ, ilastik, Fiji or ``bioimageio.core`` can run:
 
 * weights as ``pytorch_state_dict`` (the architecture is ``napari_sisr.core.bmz:generator``,
   importable from this package, with the model's settings as its keyword arguments) and as
-  TorchScript (traced, for consumers without this package);
+  TorchScript (traced, for consumers without this package) and, when the ``onnx`` package is
+  installed, ONNX with free batch and sizes;
 * one input tensor ``(batch, channel, y, x)`` with any size from twice the receptive field,
   preprocessed by ``scale_range`` at the model's percentiles (this package's normalisation);
   the output is ``scale`` times larger along y and x, with a halo of the receptive field (output
@@ -17,7 +18,8 @@ files) that deepImageJ, ilastik, Fiji or ``bioimageio.core`` can run:
 The zip also carries the model as this package stores it (``model.safetensors`` +
 ``model.json``): :func:`unpack_bmz` extracts those (never the pickled state dict) so that
 ``napari-sisr predict --model model.zip`` and the widgets run an exported package exactly as
-the original. Packages from other tools are refused with a message.
+the original. Other tools' packages load from their ONNX weights
+(:mod:`napari_sisr.core.io.bmz_foreign`).
 
 Export needs ``pip install "napari-sisr[bmz]"`` (``bioimageio.spec``); loading needs nothing
 beyond this package.
@@ -144,6 +146,8 @@ def _rdf(meta: dict, name: str, test_side: int, files: dict[str, str]) -> dict[s
     import torch
     from bioimageio.spec.model.v0_5 import ModelDescr
 
+    from .inference.engines import OPSET
+
     s, c, rf = int(meta["scale"]), int(meta["in_channels"]), int(meta["receptive_field"])
     norm = _percentiles(meta)
     channels = [f"c{i}" for i in range(c)]
@@ -222,6 +226,17 @@ def _rdf(meta: dict, name: str, test_side: int, files: dict[str, str]) -> dict[s
                 "pytorch_version": version,
                 "parent": "pytorch_state_dict",
             },
+            **(
+                {
+                    "onnx": {
+                        "source": files["onnx"],
+                        "opset_version": OPSET,
+                        "parent": "pytorch_state_dict",
+                    }
+                }  # fmt: skip
+                if "onnx" in files
+                else {}
+            ),
         },
         "config": {"napari_sisr": {"test_side": test_side}},
     }
@@ -303,6 +318,8 @@ def _build(root: Path, net, meta, name, c, side, weights, json_path, out: Path) 
     with torch.no_grad():
         traced = torch.jit.trace(net, torch.rand(1, c, side, side), strict=False)
     traced.save(str(root / files["torchscript"]))
+    if _export_onnx(net, c, side, root / "weights.onnx"):
+        files["onnx"] = "weights.onnx"
     rdf = _rdf(meta, name, side, files)
     context = ValidationContext(root=root, perform_io_checks=True)
     with context:
@@ -316,6 +333,30 @@ def _build(root: Path, net, meta, name, c, side, weights, json_path, out: Path) 
         os.replace(tmp_zip, out)
     finally:
         tmp_zip.unlink(missing_ok=True)
+
+
+def _export_onnx(net, c: int, side: int, path: Path) -> bool:
+    """The network as ONNX with free batch and sizes (when the ``onnx`` package is there):
+    the weights that other tools' runtimes, and napari-sisr's loader of foreign packages, run
+    without PyTorch."""
+    import importlib.util
+    import warnings
+
+    import torch
+
+    from .inference.engines import OPSET
+
+    if importlib.util.find_spec("onnx") is None:
+        return False
+    dynamic = {0: "batch", 2: "y", 3: "x"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net, (torch.rand(1, c, side, side),), str(path), input_names=["raw"],
+            output_names=["sr"], dynamic_axes={"raw": dynamic, "sr": dynamic},
+            opset_version=OPSET, dynamo=False,
+        )  # fmt: skip
+    return True
 
 
 def _min_side(rf: int) -> int:
