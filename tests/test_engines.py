@@ -149,12 +149,28 @@ def test_native_bf16_runs_close_to_fp32(image):
     "openvino" not in EXPORTED or not __import__("importlib").util.find_spec("nncf"),
     reason="int8 needs OpenVINO and nncf",
 )
-def test_int8_runs_close_to_fp32_and_keeps_stdout_clean(image, capfd):
-    """int8 is calibrated on the job's tiles; NNCF's progress bars must not reach stdout,
-    where the CLI writes its JSON lines."""
+def test_int8_runs_close_to_fp32_and_keeps_stdout_clean(image, capfd, private_cache):
+    """int8 is calibrated on a fixed set of real images, quantised once per model and kept on
+    disk: a later job (here after the process forgot it) reads it back, and gives the same
+    result. NNCF's progress bars must not reach stdout, where the CLI writes its JSON lines."""
+
+    from napari_sisr.core.inference import quantize, shared
+
     net = _net("srresnet")
     ref = np.asarray(predict(image, net, engine="openvino", precision="fp32", tile=32))
     out = np.asarray(predict(image, net, engine="openvino", precision="int8", tile=32))
     assert out.shape == ref.shape
     assert np.abs(out - ref).max() <= 0.1 * np.ptp(ref)  # quantised, but the same image
     assert capfd.readouterr().out == ""
+    saved = sorted(private_cache.glob("*-int8-*.xml"))
+    assert len(saved) == 1 and saved[0].with_suffix(".bin").exists()
+    shared._SHARED.clear()
+    calls = []
+    real = quantize._quantize
+    quantize._quantize = lambda *a: calls.append(a) or real(*a)
+    try:
+        again = np.asarray(predict(image, net, engine="openvino", precision="int8", tile=32))
+    finally:
+        quantize._quantize = real
+    assert not calls  # read back from the disk, not quantised again
+    np.testing.assert_array_equal(again, out)

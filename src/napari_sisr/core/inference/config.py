@@ -44,7 +44,8 @@ class PredictConfig(BaseModel):
         What runs the network: ``auto`` is OpenVINO on a CPU when it is installed, else torch.
     precision : {"auto", "fp32", "bf16", "fp16", "int8"}
         Precision of the forward pass: ``auto`` is fp32; a low precision the device does not
-        execute natively is refused; ``int8`` (OpenVINO) is calibrated on the input's tiles.
+        execute natively is refused; ``int8`` (OpenVINO) is quantised once per model, calibrated
+        on real sample images (on the input's tiles when intensities are not normalised).
     dtype : str, optional
         Output dtype; default the input's (floats for non-numeric inputs).
     blend : bool, optional

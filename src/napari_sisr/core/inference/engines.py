@@ -308,8 +308,8 @@ class OnnxRuntimeEngine(Engine):
 class OpenVINOEngine(Engine):
     """OpenVINO on the CPU: the exported graph compiled per batch size and precision.
 
-    ``int8`` quantises the graph after training with NNCF, calibrated on the first tiles it
-    is given (the job's own input), and needs the ``nncf`` package.
+    ``int8`` quantises the graph after training with NNCF (:mod:`.quantize`), calibrated on
+    the inputs it is given, and needs the ``nncf`` package.
     """
 
     name = "openvino"
@@ -322,38 +322,27 @@ class OpenVINOEngine(Engine):
         self.core = ov.Core()
         self._compiled: dict[tuple, object] = {}
         self._calibration: list[np.ndarray] = []
-        self._quantized = None  # int8: the graph quantised on this job's calibration tiles
+        self._quantized = None  # int8: the graph quantised on the calibration inputs
         self._lock = threading.Lock()
 
     def _model(self, shape, n):
-        if self.precision == "int8":  # quantised once per job, then shaped per tile shape
-            with self._lock:
-                if self._quantized is None:
-                    self._quantized = self._quantize(shape)
-            model = self._quantized.clone()
+        if self.precision == "int8":  # quantised once (kept on disk), shaped per tile shape
+            model = self._quantized_for(shape)[0].clone()
         else:
             model = self.core.read_model(str(export_onnx(self.net, shape, self.key)))
         model.reshape({0: [n, *shape]})
         return model
 
-    def _quantize(self, shape):
-        """The graph with dynamic sizes, quantised by NNCF on the calibration tiles."""
-        import contextlib
-        import io
+    def _quantized_for(self, shape):
+        from .quantize import quantized_model
 
-        import nncf
-
-        model = self.core.read_model(str(export_onnx(self.net, shape, self.key)))
-        model.reshape({0: [-1, shape[0], -1, -1]})
-        data = self._calibration or [np.zeros((1, *shape), np.float32)]
-        # NNCF draws its own progress bars on stdout, where the CLI writes its JSON lines
-        with contextlib.redirect_stdout(io.StringIO()):
-            return nncf.quantize(
-                model,
-                nncf.Dataset(data),
-                subset_size=len(data),
-                preset=nncf.QuantizationPreset.MIXED,
-            )
+        with self._lock:
+            if self._quantized is None:
+                onnx_path = export_onnx(self.net, shape, self.key)
+                self._quantized = quantized_model(
+                    self.core, onnx_path, self.key, shape, self._calibration
+                )
+            return self._quantized
 
     def _compiled_for(self, shape, n, threads):
         k = (shape, n, threads)
@@ -368,11 +357,10 @@ class OpenVINOEngine(Engine):
             def compiled():
                 return self.core.compile_model(self._model(shape, n), "CPU", config)
 
-            # int8 is calibrated on this job's image: never shared
-            if self.precision != "int8":
-                compiled = _shared(("ov", self.key, self.precision, *k), compiled)
-            else:
-                compiled = compiled()
+            key = ("ov", self.key, self.precision, *k)
+            if self.precision == "int8":  # the quantised graph's name holds its calibration
+                key += (self._quantized_for(shape)[1],)
+            compiled = _shared(key, compiled)
             self._compiled[k] = compiled.create_infer_request()  # one per engine: thread-safe
         return self._compiled[k]
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..progress import PredictProgress, StopLike, Timer, as_stop, run_to_end
+from .calibration import calibration_inputs
 from .config import DEFAULT_TILE, PredictConfig
 from .domain import domain_warning, image_statistics
 from .engines import pick_engine, pick_precision
@@ -169,8 +170,12 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
     )
     plan = make_plan((h, w), tile, halo_px, info.scale)
     spec = JobSpec(info.scale, joint, stats, out_dtype, plan.window)
-    if precision == "int8":
-        runner.calibration = calibration_batches(inp.data, plan, spec)
+    if precision == "int8":  # a fixed set of real images, unless intensities are not normalised
+        norm = {**info.normalization, **(c.normalization or {})}
+        if c.intensity_range is None and norm.get("mode", "percentile") == "percentile":
+            runner.calibration = calibration_inputs(info.in_channels, info.scale, norm)
+        else:
+            runner.calibration = calibration_batches(inp.data, plan, spec)
     batch = c.batch
     internal, order = build_graph(inp.data, runner, spec, plan, batch, blend)
     return PreparedJob(
