@@ -58,6 +58,12 @@ def nuclei() -> np.ndarray:
     return tifffile.imread(FIXTURES / "nuclei_dsb2018.tif")
 
 
+@pytest.fixture(scope="session")
+def pyramid_image(nuclei) -> np.ndarray:
+    """A 300 x 256 crop of ``nuclei``: at x2 its 600 x 512 output makes two pyramid levels."""
+    return nuclei[:300, :256]
+
+
 def tiny_generator(scale: int = 2, channels: int = 1):
     """A one-block srresnet with seeded weights: fast, deterministic and exportable."""
     import torch

@@ -23,8 +23,8 @@ def image(nuclei):
 
 
 @pytest.fixture(scope="module")
-def big(nuclei):
-    return nuclei[:300, :256]  # 600 x 512 output: two pyramid levels
+def big(pyramid_image):
+    return pyramid_image
 
 
 def test_ome_zarr_metadata_pyramid_and_values(big, tmp_path):

@@ -20,8 +20,8 @@ from napari_sisr.core.io.omezarr import read_ngff_metadata
 
 
 @pytest.fixture(scope="module")
-def image(nuclei):
-    return nuclei[:300, :256]  # 600 x 512 output: two pyramid levels
+def image(pyramid_image):
+    return pyramid_image
 
 
 def test_ngff_05_is_zarr_v3_sharded_and_equal_to_memory(image, tmp_path):
