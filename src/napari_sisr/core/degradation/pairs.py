@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["estimate_ratio", "resample_hr"]
+__all__ = ["block_mean", "estimate_ratio", "resample_hr"]
 
 
 def resample_hr(hr: np.ndarray, ratio: float, scale: int) -> np.ndarray:
@@ -104,8 +104,7 @@ def estimate_ratio(
         raise InputError(f"invalid ratio range {lo}..{hi}")
     # Work on an HR image pre-shrunk by an integer block mean to about the LR pixel size.
     block = max(1, int(lo))
-    ny, nx = (hr.shape[0] // block) * block, (hr.shape[1] // block) * block
-    small = hr[:ny, :nx].reshape(ny // block, block, nx // block, block).mean(axis=(1, 3))
+    small = block_mean(hr, block)
 
     def score(r: float, smooth: float) -> float:
         return _ncc_at_ratio(small, r / block, lr, smooth)
@@ -122,3 +121,10 @@ def estimate_ratio(
     ratio = fine[k] + (0.5 * h * (cm - cp) / den if den < 0 else 0.0)
     ratio = float(np.clip(ratio, fine[k - 1], fine[k + 1]))
     return ratio, float(score(ratio, 1.0))
+
+
+def block_mean(img: np.ndarray, k: int) -> np.ndarray:
+    """Means of ``k`` x ``k`` pixel blocks of a 2D image (a ragged edge is dropped): HR pixels
+    integrated onto a grid ``k`` times coarser."""
+    h, w = img.shape[0] // k * k, img.shape[1] // k * k
+    return img[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3))

@@ -19,25 +19,21 @@ from .intensity import intensity_stats, normalize
 __all__ = ["calibration_inputs"]
 
 
-def _bin(img: np.ndarray, k: int) -> np.ndarray:
-    h, w = img.shape[0] // k * k, img.shape[1] // k * k
-    return img[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3))
-
-
 def calibration_inputs(
     channels: int, scale: int, normalization: dict, n: int = 8, side: int = 192
 ) -> list[np.ndarray]:
     """Up to ``n`` network inputs ``(1, channels, y, x)`` of at most ``side`` px, normalised as
     a job with ``normalization`` normalises its image (grey images repeated over channels)."""
     from ...sample_data import synapse_pair, tirf_storm_pair
+    from ..degradation.pairs import block_mean
 
     tirf, storm = tirf_storm_pair()
     confocal, sted = synapse_pair()
     images = [
         tirf,
         confocal,
-        _bin(np.asarray(storm, float), scale),
-        _bin(sted.astype(float), scale),
+        block_mean(np.asarray(storm, float), scale),
+        block_mean(sted.astype(float), scale),
     ]
     out = []
     for img in images:
