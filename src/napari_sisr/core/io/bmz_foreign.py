@@ -353,9 +353,13 @@ class ForeignModel(_module_base()):
         import torch
         import torch.nn.functional as F
 
+        from ..inference.shared import shared
+
         with self._lock:
-            if self._run is None:
-                self._run = _runtime(self.onnx_path)
+            if self._run is None:  # one session per graph for all jobs of the process
+                self._run = shared(
+                    ("bmz-foreign", str(self.onnx_path)), lambda: _runtime(self.onnx_path)
+                )
         h, w = x.shape[-2:]
         ph, pw = self._valid(h) - h, self._valid(w) - w
         t = x.detach().float()
