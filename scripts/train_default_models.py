@@ -93,6 +93,34 @@ def main() -> int:
     ap.add_argument(
         "--init", help="continue from this folder's default-<s>x/model.json (second stage)"
     )
+    ap.add_argument(
+        "--init-bundled",
+        action="store_true",
+        help="start from the bundled default-<s>x model (a degradation-aware srresnet_da grows "
+        "from the plain srresnet of the same trunk)",
+    )
+    ap.add_argument(
+        "--sigma-per-scale",
+        nargs=2,
+        type=float,
+        metavar=("MIN", "MAX"),
+        help="PSF range as multiples of the scale (HR px), e.g. 0 1.5: 0-6 at 4x, 0-3 at 2x "
+        f"(default {DEGRADATION['blind_sigma']} HR px at every scale)",
+    )
+    ap.add_argument(
+        "--noise",
+        nargs=2,
+        type=float,
+        default=DEGRADATION["blind_noise"],
+        metavar=("MIN", "MAX"),
+        help="Gaussian noise std range, fraction of the intensity range",
+    )
+    ap.add_argument(
+        "--name", default="default", help="run folder name prefix (<name>-<s>x under --out)"
+    )
+    ap.add_argument(
+        "--resume", action="store_true", help="continue the runs in --out from their checkpoints"
+    )
     ap.add_argument("--seed", default="0")
     ap.add_argument(
         "--arch-option",
@@ -135,6 +163,9 @@ def main() -> int:
         entries = TRAIN + MORE if args.more_data else TRAIN
         train = export(entries, data, out / f"planes-{s}x" / "train")
         val = export(VAL, data, out / f"planes-{s}x" / "val")
+        sigma = DEGRADATION["blind_sigma"]
+        if args.sigma_per_scale:
+            sigma = tuple(round(f * s, 6) for f in args.sigma_per_scale)
         cmd = [
             sys.executable,
             "-m",
@@ -166,21 +197,23 @@ def main() -> int:
             "--seed",
             args.seed,
             "--out",
-            str(out / f"default-{s}x"),
+            str(out / f"{args.name}-{s}x"),
             "--blind-sigma",
-            *map(str, DEGRADATION["blind_sigma"]),
+            *map(str, sigma),
             "--blind-noise",
-            *map(str, DEGRADATION["blind_noise"]),
+            *map(str, args.noise),
             "--blind-poisson",
             *map(str, args.poisson),
-            "--overwrite",
+            "--resume" if args.resume else "--overwrite",
         ]
         if args.noise_sampling != "uniform":
             cmd += ["--blind-noise-sampling", args.noise_sampling]
         if args.content_sigma:
             cmd += ["--blind-content-sigma", *map(str, args.content_sigma)]
         if args.init:
-            cmd += ["--init", str(Path(args.init) / f"default-{s}x" / "model.json")]
+            cmd += ["--init", str(Path(args.init) / f"{args.name}-{s}x" / "model.json")]
+        elif args.init_bundled:
+            cmd += ["--init", f"default-{s}x"]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         cmd += ["--device", args.device]
@@ -190,7 +223,7 @@ def main() -> int:
             cmd += ["--loss", opt]
         print(" ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
-        (out / f"default-{s}x" / "command.json").write_text(json.dumps(cmd[1:], indent=1))
+        (out / f"{args.name}-{s}x" / "command.json").write_text(json.dumps(cmd[1:], indent=1))
     return 0
 
 

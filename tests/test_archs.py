@@ -17,6 +17,7 @@ NARROW = {
     "srgan_nn": {"n_blocks": 2, "nf": 6},
     "rrdb": {"n_blocks": 1, "nf": 6, "gc": 4},
     "cascaded": {"features": [6, 6, 6, 6]},
+    "srresnet_da": {"n_blocks": 2, "nf": 6, "cond_features": 4},
 }
 
 

@@ -150,8 +150,8 @@ def test_non_finite_loss_stops_and_keeps_last_good(tmp_path, crops, monkeypatch)
     cfg = tiny(tmp_path, crops, iters=8, checkpoint_every=2, val_every=2)
     orig = Trainer._levels
 
-    def poisoned(self, lr):
-        out = orig(self, lr)
+    def poisoned(self, lr, cond=None):
+        out = orig(self, lr, cond)
         return [o * float("nan") for o in out] if self.step >= 3 else out
 
     monkeypatch.setattr(Trainer, "_levels", poisoned)
@@ -422,7 +422,7 @@ def test_real_fraction_mixes_real_and_simulated_patches(tmp_path, actin):
         state = trainer.rng.bit_generator.state
         _, real, _ = trainer.sampler.draw(cfg.batch, trainer.rng)  # what _batch will draw
         trainer.rng.bit_generator.state = state
-        _, got = trainer._batch()
+        _, got, _ = trainer._batch()
         same = [np.allclose(g, r) for g, r in zip(got.numpy(), real, strict=True)]
         assert all(same) if expect == "all" else 0 < sum(same) < len(same)
     with pytest.raises(ValueError, match="give them as real_lr"):

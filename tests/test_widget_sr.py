@@ -549,3 +549,68 @@ def test_units_and_axis_labels_follow_the_source(qtbot, widget, nuclei, tmp_path
         ("y", "micrometer"),
         ("x", "micrometer"),
     ]
+
+
+def _aware_model(path):
+    import torch
+
+    from napari_sisr.core.archs import build_generator
+
+    torch.manual_seed(0)
+    net = build_generator("srresnet_da", "fast", 2, 1, n_blocks=1, nf=8, cond_features=8)
+    with torch.no_grad():  # a modulation that acts (a fresh one starts at zero)
+        net.modulation.weight.normal_(0, 0.3)
+    meta = {"degradation": {"mode": "blind", "sigma": [0.0, 3.0], "noise_std": [0.0, 0.1]}}
+    return save_model(path, net, {**meta, "steering": {"sigma": 1.2}})
+
+
+def test_degradation_group_steers_runs_and_the_live_preview(
+    qtbot, make_napari_viewer, nuclei, model_path, tmp_path
+):
+    from napari_sisr import DegradationParams
+
+    viewer = make_napari_viewer(show=True)
+    _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Super-resolve")
+    w.tile.value = TILE
+    w.set_model(model_path)
+    assert not w.degradation.active  # a plain model takes no degradation
+    aware = _aware_model(tmp_path / "models" / "aware_x2")
+    w.set_model(aware)
+    assert w.degradation.active and w.degradation.sigma.value == 1.2  # the card's default
+    img = nuclei[:96, :96]
+    viewer.add_image(img, name="n")
+    # typed in: the result is what predict gives with those values, and the group says so
+    w.degradation.mode.value = "typed in"
+    w.degradation.sigma.value, w.degradation.noise.value = 2.5, 3.0
+    _run(qtbot, w)
+    steer = {"sigma": 2.5, "noise_std": 0.03}
+    want = _reference(img, aware, degradation=steer)
+    np.testing.assert_allclose(viewer.layers["n x2 SR"].data, want, rtol=0, atol=1e-3)
+    assert "2.50 HR px (typed in)" in w.degradation.shown.value
+    # from a fit: its file's values
+    fit = DegradationParams(scale=2, sigma=0.8, noise_var=4.0).save(tmp_path / "fit.json")
+    w.degradation.mode.value = "from a fit (JSON)"
+    w.degradation.fit_path.value = fit
+    assert w.settings().config.degradation.fit.sigma == 0.8
+    # the live preview follows a change of sigma
+    w.degradation.mode.value = "typed in"
+    w.live.enabled_box.value = True
+    name = "n x2 SR (live)"
+    qtbot.waitUntil(lambda: name in viewer.layers and not w.live.runner.busy, timeout=60_000)
+    before = np.array(viewer.layers[name].data)
+    w.degradation.sigma.value = 0.3
+    qtbot.waitUntil(lambda: "0.30 HR px" in w.degradation.shown.value, timeout=60_000)
+    qtbot.waitUntil(lambda: not w.live.runner.busy, timeout=60_000)
+    after = np.array(viewer.layers[name].data)
+    assert after.shape == before.shape and np.abs(after - before).max() > 0
+    # automatic: the noise estimated from the image, said in the group
+    w.live.enabled_box.value = False
+    w.degradation.mode.value = "automatic"
+    _run(qtbot, w)
+    assert "estimated from the image" in w.degradation.shown.value
+    # a fit mode without a file: a notification, no job
+    n = _n_records()
+    w.degradation.mode.value = "from a fit (JSON)"
+    w.degradation.fit_path.value = ""
+    assert w.run() is None
+    assert any("fit JSON" in m for m in _errors_since(n))

@@ -36,6 +36,11 @@ def progress_printer(quiet: bool) -> Callable:
 
     def callback(update) -> None:
         warnings = update.warnings if isinstance(update, PredictProgress) else ()
+        notes = update.notes if isinstance(update, PredictProgress) else ()
+        for note in notes:
+            if note not in state.setdefault("noted", set()):
+                state["noted"].add(note)
+                print(note, file=sys.stderr)
         for warning in warnings:
             if warning not in state.setdefault("warned", set()):
                 state["warned"].add(warning)

@@ -70,7 +70,36 @@ def add(sub) -> None:
     p.add_argument("--workers", type=int, help="local worker threads (default 2)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group(
+        "degradation (degradation-aware models only; unset: noise estimated from the image, "
+        "PSF from its metadata or the model card)"
+    )
+    g.add_argument("--degradation", metavar="FIT.json", help="the JSON of 'napari-sisr fit'")
+    g.add_argument("--sigma", type=float, help="PSF sigma in HR pixels of the model's scale")
+    g.add_argument(
+        "--noise-std", type=float, help="noise std as a fraction of the intensity range (0.02)"
+    )
+    g.add_argument(
+        "--optics",
+        metavar="NA=1.4,wavelength=520,pixel=65",
+        help="NA, emission wavelength (nm), LR pixel size (nm; default the image's): the PSF",
+    )
     p.set_defaults(run=run)
+
+
+def steering(args):
+    """The degradation flags as a :class:`Steering` (``None`` when none is given)."""
+    from ..core.degradation.params import DegradationParams
+    from ..core.inference.steering import Optics, Steering
+
+    given = {
+        "fit": DegradationParams.load(args.degradation) if args.degradation else None,
+        "sigma": args.sigma,
+        "noise_std": args.noise_std,
+        "optics": Optics.parse(args.optics) if args.optics else None,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    return Steering.coerce(given) if given else None
 
 
 def predict_config(args):
@@ -95,6 +124,7 @@ def predict_config(args):
         "pixel_size": args.pixel_size,
         "num_workers": args.workers,
         "ngff": args.ngff,
+        "degradation": steering(args),
     }
     return PredictConfig(**{k: v for k, v in given.items() if v is not None})
 

@@ -108,11 +108,13 @@ class PredictProgress(Progress):
 
     ``resumed`` is the number of tiles an interrupted output already held when the job began;
     ``warnings`` (on the first update) what the user should know before trusting the result,
-    e.g. an image unlike the model's training images.
+    e.g. an image unlike the model's training images; ``notes`` (on the first update) what
+    the job chose for the user, e.g. the degradation a degradation-aware model was told.
     """
 
     resumed: int = 0
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def as_stop(stop: StopLike) -> Callable[[], bool]:

@@ -65,6 +65,9 @@ class ArchSpec:
         Preset name -> dict of discriminator kwargs (missing names use ``"paper"``).
     scales : tuple of int
         Supported scales.
+    init_from : tuple of str
+        Other families whose models may start this one's training (``--init``): their
+        weights fill the matching parts.
     loss_defaults : dict
         Preset name -> default loss weights of the paper the family comes from, with the keys
         :func:`napari_sisr.core.losses.build_generator_loss` understands (``pixel_l1``,
@@ -80,3 +83,4 @@ class ArchSpec:
     scales: tuple[int, ...] = (2, 4, 8)
     loss_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
+    init_from: tuple[str, ...] = ()

@@ -11,11 +11,13 @@ from typing import Any
 from torch import nn
 
 from ..errors import InputError
-from . import cascaded, rrdb, srgan_nn, srresnet
+from . import cascaded, conditioned, rrdb, srgan_nn, srresnet
 from .base import ArchSpec, SRGenerator
 
 #: name -> ArchSpec of every architecture family.
-ARCHS: dict[str, ArchSpec] = {m.SPEC.name: m.SPEC for m in (srresnet, srgan_nn, rrdb, cascaded)}
+ARCHS: dict[str, ArchSpec] = {
+    m.SPEC.name: m.SPEC for m in (srresnet, srgan_nn, rrdb, cascaded, conditioned)
+}
 
 
 def get_spec(arch: str) -> ArchSpec:
@@ -53,6 +55,7 @@ INT_LIMITS = {
     "convs_per_module": 8,
     "n_dpf": 64,
     "dpf_size": 31,
+    "cond_features": 256,
 }
 #: Largest generator, in parameters (the bundled models have about 0.4 million).
 MAX_PARAMETERS = 100_000_000

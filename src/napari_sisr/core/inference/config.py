@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import InputError
 from .engines import ENGINES, PRECISIONS
+from .steering import Steering
 
 __all__ = ["DEFAULT_TILE", "ENGINES", "PRECISIONS", "PredictConfig"]
 
@@ -62,6 +63,12 @@ class PredictConfig(BaseModel):
         CPU threads of each forward pass (a dict: worker host -> worker processes there).
     num_workers : int, optional
         Local dask threads (default 2: one runs the network while the other reads and writes).
+    degradation : Steering, optional
+        For a degradation-aware model: the degradation of the image (a fit, its JSON path,
+        ``{"sigma": .., "noise_std": .., "optics": ..}`` or ``"auto"``; see
+        :class:`~napari_sisr.core.inference.steering.Steering`). Unset is automatic: noise
+        estimated from the image, PSF width from its metadata or the model card. Refused for
+        other models.
     ngff : {"0.4", "0.5"}
         OME-Zarr version of an ``out`` folder: 0.4 on zarr v2 (default, opened by every
         OME-Zarr reader) or 0.5 on zarr v3 with sharding (far fewer files for huge images).
@@ -88,6 +95,12 @@ class PredictConfig(BaseModel):
     torch_threads: int | dict[str, int] | None = None
     num_workers: int | None = Field(None, ge=1, le=256)
     ngff: Literal["0.4", "0.5"] = "0.4"
+    degradation: Steering | None = None
+
+    @field_validator("degradation", mode="before")
+    @classmethod
+    def _check_degradation(cls, v):
+        return Steering.coerce(v)
 
     @field_validator("halo")
     @classmethod

@@ -74,6 +74,8 @@ class SRInput:
     #: ``axes`` were guessed from the shape (no names given, none in the file): a leading
     #: axis named "z" may as well be time.
     axes_guessed: bool = False
+    #: What the file says of the optics: ``na`` and ``wavelength_nm`` (emission) when known.
+    optics: dict[str, float] = field(default_factory=dict)
 
     @property
     def plane_shape(self) -> tuple[int, int]:
@@ -120,6 +122,7 @@ def _tiff_metadata(path: Path) -> dict[str, Any]:
                 import xml.etree.ElementTree as ET
 
                 root = ET.fromstring(tif.ome_metadata)
+                out["optics"] = _ome_optics(root)
                 pix = next((e for e in root.iter() if e.tag.endswith("Pixels")), None)
                 if pix is not None:
                     for a in "xyz":
@@ -145,6 +148,24 @@ def _tiff_metadata(path: Path) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - metadata is optional; the pixels still load
         return {}
     return out
+
+
+def _ome_optics(root) -> dict[str, float]:
+    """The objective's NA and the first channel's emission wavelength (nm) of OME-XML."""
+    optics: dict[str, float] = {}
+    for e in root.iter():
+        tag = e.tag.rsplit("}", 1)[-1]
+        try:
+            if tag == "Objective" and e.get("LensNA") and "na" not in optics:
+                optics["na"] = float(e.get("LensNA"))
+            if tag == "Channel" and e.get("EmissionWavelength") and "wavelength_nm" not in optics:
+                unit = e.get("EmissionWavelengthUnit", "nm")
+                factor = {"nm": 1.0, "µm": 1e3, "um": 1e3}.get(unit)
+                if factor:
+                    optics["wavelength_nm"] = float(e.get("EmissionWavelength")) * factor
+        except ValueError:
+            continue
+    return optics
 
 
 def _open_path(path: Path, level: int) -> tuple[Any, dict[str, Any], Any]:
@@ -245,9 +266,11 @@ def canonical_input(
     sizes, units, trans = _physical(axes, meta, pixel_size, layer_scale, layer_translate)
     internal = layout.to_internal(data)
     stats = layout.to_internal(_to_dask(coarse)) if coarse is not None else None
+    optics = dict(meta.get("optics") or {})
     return SRInput(
-        internal, layout, np.dtype(data.dtype), axes, sizes, trans, units, stats, name, guessed
-    )
+        internal, layout, np.dtype(data.dtype), axes, sizes, trans, units, stats, name, guessed,
+        optics,
+    )  # fmt: skip
 
 
 def _guess_axes(layout: Layout) -> str | None:

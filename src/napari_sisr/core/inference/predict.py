@@ -24,6 +24,7 @@ from .graph import JobSpec, build_graph, calibration_batches
 from .input import SRInput, canonical_input
 from .intensity import intensity_stats, strided_sample
 from .runner import ModelInfo, ModelRunner, model_info, resolve_model
+from .steering import is_degradation_aware, resolve_steering
 from .tiling import TilePlan, make_plan
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class PreparedJob:
     order: list
     warnings: list[str] = field(default_factory=list)
     ngff: str = "0.4"  # OME-Zarr version of a folder output
+    #: what the user should read before the result (the degradation a model was told)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def lazy(self):
@@ -111,6 +114,12 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
     scale, tile, halo, blend = c.scale, c.tile, c.halo, c.blend
     net, meta = resolve_model(model, scale)
     info = model_info(net, meta, scale)
+    if c.degradation is not None and not is_degradation_aware(net):
+        raise InputError(
+            f"model {info.name!r} is not degradation-aware: a degradation (fit JSON, sigma, "
+            "noise, optics) steers only models that take one (architecture srresnet_da); "
+            "leave it out for this model"
+        )
     inp = canonical_input(
         image,
         rgb=c.rgb,
@@ -157,6 +166,15 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
             # and drop log records marked job_warning, so nobody reads it twice
             log.warning(warning, extra={"job_warning": True})
             warnings.append(warning)
+    notes = []
+    if is_degradation_aware(net):  # told the image's degradation: a steered copy runs
+        steered = resolve_steering(c.degradation, net, info.meta, inp, stats)
+        net = net.with_condition(steered.condition)
+        notes.append(steered.note)
+        log.info(steered.note)
+        for warning in steered.warnings:
+            log.warning(warning, extra={"job_warning": True})
+        warnings += steered.warnings
     engine = pick_engine(c.engine, c.device, exportable=_is_project_model(net))
     precision = pick_precision(c.precision, c.device, engine)
     runner = ModelRunner(
@@ -179,8 +197,9 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
     batch = c.batch
     internal, order = build_graph(inp.data, runner, spec, plan, batch, blend)
     return PreparedJob(
-        inp, info, runner, spec, plan, batch, bool(blend), internal, order, warnings, c.ngff
-    )
+        inp, info, runner, spec, plan, batch, bool(blend), internal, order, warnings, c.ngff,
+        notes,
+    )  # fmt: skip
 
 
 def _is_project_model(net) -> bool:
@@ -253,8 +272,10 @@ def predict(
         receptive field), ``batch`` (tiles per forward pass), ``device``, ``precision``,
         ``dtype`` (output dtype; default the input's), ``blend``, ``rgb``, ``channel_axis``,
         ``axes``, ``level``, ``pixel_size``, ``normalization``, ``intensity_range``,
-        ``torch_threads``, ``num_workers``. ``batch`` does not apply with ``blend`` (every
-        tile is its own task there). Unknown names are refused.
+        ``torch_threads``, ``num_workers``, ``degradation`` (a degradation-aware model's
+        steering: a fit, its JSON path, ``{"sigma": .., "noise_std": ..}``, ``{"optics":
+        {"na": .., "wavelength_nm": ..}}``; unset: estimated from the image). ``batch`` does
+        not apply with ``blend`` (every tile is its own task there). Unknown names are refused.
 
     Returns
     -------
@@ -316,8 +337,9 @@ def iter_predict(
         timer = Timer()
         first = f"resuming: {done_tiles} tiles already done" if done_tiles else "super-resolving"
         yield PredictProgress(
-            done_tiles, total, first, resumed=done_tiles, warnings=tuple(job.warnings)
-        )
+            done_tiles, total, first, resumed=done_tiles, warnings=tuple(job.warnings),
+            notes=tuple(job.notes),
+        )  # fmt: skip
         start = done_tiles
         running = target.run(stop_fn, c.num_workers)
         try:

@@ -219,11 +219,17 @@ class TrainConfig(BaseModel):
         return weights
 
     def _adopt_init(self) -> None:
+        from ..archs import get_spec
         from ..modelio import read_model_meta
 
         meta = read_model_meta(self.init)
+        # a family may start from another's weights (a degradation-aware SRResNet from a plain
+        # one of the same trunk)
+        grows = self.arch is not None and meta.get("arch") in get_spec(self.arch).init_from
         for key, meta_key in (("arch", "arch"), ("preset", "preset"), ("scale", "scale")):
             mine, theirs = getattr(self, key), meta.get(meta_key)
+            if grows and key == "arch":
+                continue
             if mine is not None and theirs is not None and mine != theirs:
                 raise InputError(
                     f"init model {self.init!r} has {key}={theirs!r} but the config asks for "
@@ -234,7 +240,8 @@ class TrainConfig(BaseModel):
                 f"init model {self.init!r} takes {meta['in_channels']} channel(s) but the "
                 f"config asks for {self.in_channels}"
             )
-        self.arch, self.preset = meta["arch"], meta.get("preset") or self.preset
+        self.arch = self.arch if grows else meta["arch"]
+        self.preset = meta.get("preset") or self.preset
         self.scale, self.in_channels = int(meta["scale"]), int(meta["in_channels"])
         self.arch_overrides = {**meta.get("arch_kwargs", {}), **self.arch_overrides}
 

@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from ..degradation.condition import condition_of
 from ..degradation.params import DegradationParams, DegradationRange
 from ..errors import InputError
 from ..metrics import psnr_torch, ssim_torch
@@ -241,12 +242,16 @@ class ValidationSet:
             for plane in planes:
                 hr, lr = _crop_pair(img, int(plane), scale, max_size)
                 hr_t = torch.from_numpy(hr)[None].to(device)
+                params = None if degrader is None else degrader.fixed_for(img, int(plane))
                 if lr is None:
-                    params = degrader.fixed_for(img, int(plane))
                     lr_t = degrader(hr_t, [params], gen)
                 else:
                     lr_t = torch.from_numpy(lr)[None].to(device)
                 item = {"name": f"{img.name}[{int(plane)}]", "hr": hr_t, "lr": lr_t}
+                # the condition a degradation-aware generator is told (None in paired mode)
+                item["cond"] = None if params is None else torch.tensor([condition_of(params)])
+                if item["cond"] is not None:
+                    item["cond"] = item["cond"].to(device)
                 item["real"] = lr is not None
                 item["psnr_bicubic"], item["ssim_bicubic"] = self._score(bicubic(lr_t, scale), item)
                 self.items.append(item)
@@ -262,7 +267,7 @@ class ValidationSet:
         ps, ss = [], []
         with torch.no_grad():
             for item in self.items:
-                p, q = self._score(_forward(net, item["lr"]), item)
+                p, q = self._score(_forward(net, item["lr"], item["cond"]), item)
                 ps.append(p)
                 ss.append(q)
         net.train(was_training)
@@ -295,15 +300,19 @@ class ValidationSet:
         y0 = max(0, (lr.shape[-2] - size) // 2)
         x0 = max(0, (lr.shape[-1] - size) // 2)
         crop = lr[..., y0 : y0 + size, x0 : x0 + size]
+        cond = self.items[0]["cond"]
         was_training = net.training
         net.eval()
         with torch.no_grad():
-            sr = _forward(net, crop)[0].float().cpu().numpy()
+            sr = _forward(net, crop, cond)[0].float().cpu().numpy()
         net.train(was_training)
         return sr[0] if sr.shape[0] == 1 else sr
 
 
-def _forward(net, lr):
+def _forward(net, lr, cond=None):
+    """``net(lr)``; a degradation-aware generator is also told the item's condition."""
+    if cond is not None and getattr(net, "conditioned", False):
+        return net(lr, cond)
     out = net(lr)
     return out[-1] if isinstance(out, list | tuple) else out
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..degradation.condition import condition_of
 from ..degradation.params import DegradationRange
 from ..devices import torch_device
 from ..errors import InputError
@@ -30,6 +31,8 @@ from .patches import (
     soften,
 )
 
+#: State-dict keys of the condition network of a degradation-aware generator.
+COND_PARTS = ("cond_net.", "modulation.")
 #: Offset of the validation noise seed from the training seed (the validation LR is fixed).
 VAL_SEED_OFFSET = 7919
 
@@ -76,6 +79,17 @@ class Trainer:
             self.net_d = None
             if c.adversarial:
                 self.net_d = build_discriminator(c.arch, c.preset, c.in_channels).to(self.device)
+        self.conditioned = bool(getattr(self.net_g, "conditioned", False))
+        if self.conditioned:
+            if self.degrader is None:
+                raise InputError(
+                    f"a degradation-aware generator ({c.arch}) learns from simulated captures "
+                    "whose degradation it is told: give a degradation (fitted or blind ranges), "
+                    "not only LR images"
+                )
+            # what forward(x) uses once exported: the validation condition (blind: the
+            # middle of the ranges; fixed: the fit)
+            self.net_g.set_condition(self.valset.items[0]["cond"][0].tolist())
         if c.init is not None:
             self._load_init(c.init)
         self.ema = EMA(self.net_g, c.ema) if c.ema else None
@@ -140,7 +154,14 @@ class Trainer:
         from ..modelio import load_model
 
         src = load_model(init, device="cpu")
-        missing, unexpected = self.net_g.load_state_dict(src.state_dict(), strict=False)
+        state = src.state_dict()
+        if self.conditioned and "condition" not in state:
+            # a plain SRResNet of the same trunk: its weights start the degradation-aware one
+            # (the modulation starts at zero, so the start is exactly the plain network)
+            state = {**state, "condition": self.net_g.condition.clone()}
+            own = self.net_g.state_dict()
+            state.update({k: v for k, v in own.items() if k.startswith(COND_PARTS)})
+        missing, unexpected = self.net_g.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise InputError(
                 f"init model {init!r} does not match {self.config.arch!r}/{self.config.preset!r}"
@@ -171,23 +192,27 @@ class Trainer:
         hr_np, lr_np, origin = self.sampler.draw(c.batch, self.rng)
         hr = torch.from_numpy(hr_np).to(self.device)
         if lr_np is not None and self.degrader is None:  # paired mode
-            return hr, torch.from_numpy(lr_np).to(self.device)
-        if lr_np is not None:  # real captures and simulations of the same patches, mixed
-            real = torch.from_numpy(lr_np).to(self.device)
-            keep = torch.from_numpy(self.rng.random(len(origin)) < c.real_fraction)
-            params = [
-                self.degrader.params_for(self.sampler.images[i], p, self.rng) for i, p in origin
-            ]
-            sim = self.degrader(hr, params, self.gen)
-            mask = keep.to(self.device).view(-1, 1, 1, 1)
-            return hr, torch.where(mask, real.to(sim.dtype), sim)
+            return hr, torch.from_numpy(lr_np).to(self.device), None
         params = [
             self.degrader.params_for(self.sampler.images[i], plane, self.rng) for i, plane in origin
         ]
+        cond = self._condition(params)
+        if lr_np is not None:  # real captures and simulations of the same patches, mixed
+            real = torch.from_numpy(lr_np).to(self.device)
+            keep = torch.from_numpy(self.rng.random(len(origin)) < c.real_fraction)
+            sim = self.degrader(hr, params, self.gen)
+            mask = keep.to(self.device).view(-1, 1, 1, 1)
+            return hr, torch.where(mask, real.to(sim.dtype), sim), cond
         model = self.degrader.model
         if isinstance(model, DegradationRange) and model.content_sigma:
             hr = soften(hr, [model.sample_content_sigma(self.rng) for _ in origin])
-        return hr, self.degrader(hr, params, self.gen)
+        return hr, self.degrader(hr, params, self.gen), cond
+
+    def _condition(self, params):
+        """One condition row per patch for a degradation-aware generator (else None)."""
+        if not self.conditioned:
+            return None
+        return torch.tensor([condition_of(p) for p in params], device=self.device)
 
     def _set_lr(self) -> float:
         c = self.config
@@ -213,18 +238,18 @@ class Trainer:
         if adversarial:
             for _ in range(c.net_d_iters - 1):  # extra discriminator updates on fresh batches
                 td = time.perf_counter()
-                hr, lr = self._batch()
+                hr, lr, cond = self._batch()
                 self._sync()
                 data_time += time.perf_counter() - td
                 with torch.no_grad():
-                    sr = self._levels(lr)[-1]
+                    sr = self._levels(lr, cond)[-1]
                 self._d_update(hr, sr)
         td = time.perf_counter()
-        hr, lr = self._batch()
+        hr, lr, cond = self._batch()
         self._sync()
         data_time += time.perf_counter() - td
 
-        levels = self._levels(lr)
+        levels = self._levels(lr, cond)
         sr = levels[-1]
         real_logits = fake_logits = None
         if adversarial:
@@ -255,7 +280,9 @@ class Trainer:
         self.last_phase = "adversarial" if adversarial else "content"
         return out
 
-    def _levels(self, lr) -> list[torch.Tensor]:
+    def _levels(self, lr, cond=None) -> list[torch.Tensor]:
+        if cond is not None:
+            return [self.net_g(lr, cond)]
         fl = getattr(self.net_g, "forward_levels", None)
         return list(fl(lr)) if fl is not None else [self.net_g(lr)]
 

@@ -68,6 +68,11 @@ class Notice(Progress):
 
 
 @dataclass
+class Note(Progress):
+    """What the current layer's job chose for the user (``message``; e.g. its degradation)."""
+
+
+@dataclass
 class LayerDone(Progress):
     """The update that closes one layer: its position in the task list and its result."""
 
@@ -178,6 +183,8 @@ def sr_job(
                 break
             for warning in getattr(update, "warnings", ()):
                 yield Notice(i * UNITS, total, f"{task.name}: {warning}")
+            for note in getattr(update, "notes", ()):
+                yield Note(i * UNITS, total, note)
             frac = min(max(update.fraction, 0.0), 1.0)
             yield Progress(
                 i * UNITS + int(frac * (UNITS - 1)),

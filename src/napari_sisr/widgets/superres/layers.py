@@ -106,3 +106,16 @@ def sr_layer_kwargs(
 
 def _layer_dtype(layer) -> np.dtype:
     return np.dtype(level0(layer).dtype)
+
+
+def open_result(path):
+    """The OME-Zarr result as a list of lazy pyramid levels (or one lazy array)."""
+    from ...core.io.images import open_lazy
+
+    levels = [open_lazy(path, 0)]
+    while True:
+        try:
+            levels.append(open_lazy(path, len(levels)))
+        except ValueError:
+            break
+    return levels if len(levels) > 1 else levels[0]

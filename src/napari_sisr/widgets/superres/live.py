@@ -3,12 +3,15 @@
 The first refresh builds the lazy result of the whole layer (:func:`napari_sisr.predict`:
 global intensity statistics, the same tile plan as a full run) in a worker; every refresh then
 computes just the window in view from it, so the preview equals the matching part of a full
-run, pixel for pixel. Refreshes are debounced and run one at a time; a newer view supersedes a
-running one. The preview is one layer, ``"<name> x<s> SR (live)"``, updated in place.
+run, pixel for pixel (a degradation-aware model previews in torch, so that each value tried
+does not compile a graph: equal to a full run to float round-off). Refreshes are debounced
+and run one at a time; a newer view supersedes a running one. The preview is one layer,
+``"<name> x<s> SR (live)"``, updated in place.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,16 +34,17 @@ DEBOUNCE_MS = 300
 def preview_job(source, settings: SRSettings, cache, lazy, region, *, stop=None):
     """Worker job: build the whole layer's lazy result once, compute one window of it."""
     from ...core.devices import pick_device
-    from ...core.inference.predict import predict
+    from ...core.inference.predict import prepare
     from ...core.progress import Progress, as_stop, check_stop
 
     yield Progress(0, 2, "preparing")
     if lazy is None:
         net = cache.get(settings.model, pick_device(settings.config.device))
-        lazy = predict(source, net, config=settings.config)
+        job = prepare(source, net, settings.config)
+        lazy = (job.lazy, tuple(job.notes))
     check_stop(as_stop(stop))
     yield Progress(1, 2, "computing the view")
-    return lazy, np.asarray(lazy[region])
+    return lazy, np.asarray(lazy[0][region])
 
 
 class LivePreview(Container):
@@ -112,6 +116,11 @@ class LivePreview(Container):
             return
         try:
             settings = self.owner.settings()
+            if self.owner.degradation.active:
+                # a degradation-aware model: each value tried would compile a graph of its
+                # own in an exported engine; torch runs any at once
+                config = settings.config.model_copy(update={"engine": "torch"})
+                settings = replace(settings, config=config)
             region = visible_region(layer, self.owner.viewer, settings.scale)
         except InputError as err:
             self.status.value = str(err)
@@ -149,10 +158,11 @@ class LivePreview(Container):
             self.schedule()
 
     def _show(self, out, key, name: str, kwargs: dict, start: list[int]) -> None:
-        lazy, window = out
-        self._lazy = (key, lazy)
+        (lazy, notes), window = out
+        self._lazy = (key, (lazy, notes))
         if not self.active:
             return
+        self.owner.degradation.show(notes)
         s = self.owner.viewer.layers
         if self._shown is not None and self._shown != name and self._shown in s:
             s.remove(self._shown)  # the source or model changed

@@ -31,8 +31,9 @@ from .._jobs import JobControls, error_message, notify_error, notify_warning
 from .._layers import image_layer_choices
 from .._models import ModelCache, default_registry
 from .._settings import plugin_defaults
-from .job import LayerDone, Notice, SRSettings, SRTask, prepare_tasks, sr_job
-from .layers import map_contrast_limits
+from .degradation import DegradationControls
+from .job import LayerDone, Note, Notice, SRSettings, SRTask, prepare_tasks, sr_job
+from .layers import map_contrast_limits, open_result
 from .live import LivePreview
 from .score import ScoreControls
 
@@ -110,6 +111,7 @@ class SuperResolveWidget(Container):
             text="replace an existing output", value=False, visible=False, name="overwrite"
         )
         self.controls = JobControls("Super-resolve")
+        self.degradation = DegradationControls(self)
         self.live = LivePreview(self)
         self.scoring = ScoreControls(self)
         super().__init__(
@@ -119,6 +121,7 @@ class SuperResolveWidget(Container):
                 self.model,
                 self.model_info,
                 self.forget_button,
+                self.degradation,
                 self.tile,
                 halo_row,
                 self.device,
@@ -234,6 +237,7 @@ class SuperResolveWidget(Container):
             return
         self._last_model = value
         self.forget_button.enabled = self._registry.is_registered(value)
+        self.degradation.set_model(None)
         if value is None:
             self.model_info.value = "no model: choose one or Browse..."
             return
@@ -242,6 +246,7 @@ class SuperResolveWidget(Container):
         except InputError as err:
             self.model_info.value = f"unusable: {err}"
             return
+        self.degradation.set_model(meta)
         self._show_auto_halo()
         ch = int(meta["in_channels"])
         self.model_info.value = (
@@ -293,6 +298,7 @@ class SuperResolveWidget(Container):
             device=str(self.device.value),
             engine=str(self.engine.value),
             precision=str(self.precision.value),
+            degradation=self.degradation.steering(),
         )
         pick_precision(config.precision, config.device, pick_engine(config.engine, config.device))
         return SRSettings(
@@ -333,6 +339,9 @@ class SuperResolveWidget(Container):
         if isinstance(update, Notice):
             notify_warning(update.message)
             return
+        if isinstance(update, Note):
+            self.degradation.show([update.message])
+            return
         if not isinstance(update, LayerDone):
             return
         task = tasks[update.index]
@@ -346,7 +355,7 @@ class SuperResolveWidget(Container):
     def _add_result(self, task: SRTask, data) -> None:
         kwargs = dict(task.layer_kwargs)
         if task.out is not None:
-            data = _open_result(task.out)
+            data = open_result(task.out)
         first = data[0] if isinstance(data, list) else data
         kwargs["contrast_limits"] = map_contrast_limits(
             kwargs["contrast_limits"], task.src_dtype, first.dtype
@@ -382,16 +391,3 @@ def _is_source(layer) -> bool:
 
     meta = layer.metadata.get("napari_sisr", {}) if isinstance(layer, Image) else {}
     return isinstance(layer, Image) and not meta.get("live", False)
-
-
-def _open_result(path):
-    """The OME-Zarr result as a list of lazy pyramid levels (or one lazy array)."""
-    from ...core.io.images import open_lazy
-
-    levels = [open_lazy(path, 0)]
-    while True:
-        try:
-            levels.append(open_lazy(path, len(levels)))
-        except ValueError:
-            break
-    return levels if len(levels) > 1 else levels[0]

@@ -1,0 +1,317 @@
+"""Telling a degradation-aware model the degradation of the image it super-resolves.
+
+A :class:`Steering` says where the PSF width and the noise come from: a fit
+(``napari-sisr fit``'s JSON, in the raw units of the capture), values typed in, the optics
+(NA, emission wavelength, pixel size: the Gaussian approximation of the PSF), or nothing, in
+which case the noise is estimated from the image itself and the PSF width comes from the
+image's metadata when it holds NA and wavelength, else from the model card's default.
+:func:`resolve_steering` turns it into the model's condition vector (normalised units, see
+:mod:`napari_sisr.core.archs.conditioned`), says in one line what was chosen and from where,
+and warns when a value lies outside the range the model was trained on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..degradation.params import DegradationParams
+from ..errors import InputError
+
+__all__ = [
+    "Optics",
+    "Steering",
+    "Steered",
+    "resolve_steering",
+    "is_degradation_aware",
+    "is_degradation_aware_arch",
+]
+
+
+class Optics(BaseModel):
+    """The optics of the LR capture, for the Gaussian approximation of its PSF.
+
+    Attributes
+    ----------
+    na : float
+        Numerical aperture of the objective.
+    wavelength_nm : float
+        Emission wavelength, nanometres.
+    pixel_nm : float, optional
+        LR pixel size in the sample plane, nanometres; default the image's own pixel size.
+    modality : {"widefield", "confocal"}
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    na: float = Field(gt=0, le=1.7)
+    wavelength_nm: float = Field(gt=0, le=5000)
+    pixel_nm: float | None = Field(None, gt=0)
+    modality: Literal["widefield", "confocal"] = "widefield"
+
+    @classmethod
+    def parse(cls, text: str) -> Optics:
+        """``"NA=1.4,wavelength=520,pixel=65"`` (nm; ``modality=confocal`` optional)."""
+        names = {"na": "na", "wavelength": "wavelength_nm", "pixel": "pixel_nm"}
+        names["modality"] = "modality"
+        values: dict[str, Any] = {}
+        for part in filter(None, (p.strip() for p in str(text).split(","))):
+            key, sep, value = part.partition("=")
+            key = key.strip().lower()
+            if not sep or key not in names:
+                raise InputError(
+                    f"optics {text!r}: expected NA=..,wavelength=..(nm)[,pixel=..(nm)]"
+                    "[,modality=confocal], got {part!r}"
+                )
+            values[names[key]] = value.strip() if key == "modality" else _number(value, key)
+        return _validated(cls, values, f"optics {text!r}: ")
+
+
+class Steering(BaseModel):
+    """Where a degradation-aware model's condition comes from (unset values: automatic).
+
+    Attributes
+    ----------
+    fit : DegradationParams, optional
+        A fitted (or typed) degradation in the raw units of the capture, as
+        ``napari-sisr fit`` writes it; its PSF is rescaled when its scale is not the model's.
+    sigma : float, optional
+        PSF width in HR pixels of the model's scale (overrides the fit's and the optics').
+    noise_std : float, optional
+        Gaussian noise standard deviation as a fraction of the image's intensity range
+        (0.02 = 2 %; overrides the fit's).
+    poisson_a : float, optional
+        Poisson gain in the same normalised units (variance ``poisson_a * signal``).
+    optics : Optics, optional
+        NA, wavelength and pixel size: the PSF width from the Gaussian approximation.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    fit: DegradationParams | None = None
+    sigma: float | None = Field(None, ge=0, le=64)
+    noise_std: float | None = Field(None, ge=0, le=1)
+    poisson_a: float | None = Field(None, ge=0, le=1)
+    optics: Optics | None = None
+
+    @classmethod
+    def coerce(cls, value) -> Steering | None:
+        """A :class:`Steering` from what ``predict(degradation=...)`` accepts: ``None``,
+        ``"auto"``, a fit (:class:`DegradationParams` or its JSON path), a dict of
+        :class:`Steering` fields, or a :class:`Steering`."""
+        if value is None or isinstance(value, Steering):
+            return value
+        if isinstance(value, DegradationParams):
+            return cls(fit=value)
+        if isinstance(value, str | os.PathLike):
+            if str(value) == "auto":
+                return cls()
+            return cls(fit=DegradationParams.load(Path(value)))
+        if isinstance(value, dict):
+            return _validated(cls, value, "degradation: ")
+        raise InputError(
+            "degradation must be 'auto', a fit (DegradationParams or its JSON file) or a dict "
+            f"of sigma / noise_std / poisson_a / optics, got {type(value).__name__}"
+        )
+
+
+@dataclass
+class Steered:
+    """The condition a job runs with and how it was chosen."""
+
+    condition: tuple[float, float, float, float]
+    note: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def is_degradation_aware(net) -> bool:
+    """Whether a network takes a degradation condition."""
+    return bool(getattr(net, "conditioned", False))
+
+
+def is_degradation_aware_arch(arch: str | None) -> bool:
+    """Whether models of the architecture ``arch`` (a model JSON's ``arch``) take one."""
+    from ..archs import ARCHS
+
+    spec = ARCHS.get(str(arch))
+    return spec is not None and bool(getattr(spec.generator, "conditioned", False))
+
+
+def resolve_steering(steer: Steering | None, net, meta: dict, inp, stats) -> Steered:
+    """The condition of ``net`` for the image ``inp`` (normalised by ``stats``).
+
+    Parameters
+    ----------
+    steer : Steering or None
+        What the user gave (``None``: everything automatic).
+    net : DegradationAwareSRResNet
+    meta : dict
+        The model's JSON (its trained ranges and card defaults).
+    inp : SRInput
+        The canonical input (for the noise estimate, pixel size and optics metadata).
+    stats : (low, high) per channel, or None
+        The job's intensity normalisation (``None``: intensities are used as they are).
+    """
+    steer = steer or Steering()
+    s = int(net.scale)
+    span = _span(stats)
+    where: dict[str, str] = {}
+    sigma_yx: tuple[float, float] | None = None
+    noise_std = poisson_a = None
+    if steer.fit is not None:
+        f = steer.fit
+        k = s / f.scale
+        sigma_yx = (f.sigma_yx[0] * k, f.sigma_yx[1] * k)
+        noise_std = f.noise_std / span
+        poisson_a = (f.poisson_a or 0.0) / span
+        rescaled = f", its x{f.scale} PSF rescaled to x{s}" if f.scale != s else ""
+        where.update(sigma="the fit" + rescaled, noise="the fit")
+    if steer.optics is not None:
+        sigma = _optics_sigma(steer.optics, inp, s)
+        sigma_yx, where["sigma"] = (sigma, sigma), "the optics given"
+    if steer.sigma is not None:
+        sigma_yx, where["sigma"] = (steer.sigma, steer.sigma), "typed in"
+    if steer.noise_std is not None:
+        noise_std, where["noise"] = steer.noise_std, "typed in"
+    if steer.poisson_a is not None:
+        poisson_a = steer.poisson_a
+    if sigma_yx is None:
+        sigma_yx, where["sigma"] = _default_sigma(meta, inp, s)
+    if noise_std is None:
+        noise_std, where["noise"] = _estimated_noise(inp, stats), "estimated from the image"
+    poisson_a = float(poisson_a or 0.0)
+    condition = (float(sigma_yx[0]), float(sigma_yx[1]), float(noise_std), poisson_a)
+    sig = (
+        f"{sigma_yx[0]:.2f}" if abs(sigma_yx[0] - sigma_yx[1]) < 1e-6
+        else f"{sigma_yx[0]:.2f} x {sigma_yx[1]:.2f}"
+    )  # fmt: skip
+    note = (
+        f"degradation: PSF sigma {sig} HR px ({where['sigma']}), noise {100 * noise_std:.2f} % "
+        f"of the intensity range ({where['noise']})"
+        + (f", Poisson gain {poisson_a:.2g}" if poisson_a else "")
+    )
+    return Steered(condition, note, _range_warnings(meta, condition))
+
+
+def _span(stats) -> float:
+    if stats is None:
+        return 1.0
+    lo, hi = (np.asarray(v, dtype=np.float64) for v in stats)
+    span = float(np.mean(hi - lo))
+    return span if span > 0 else 1.0
+
+
+def _optics_sigma(optics: Optics, inp, scale: int) -> float:
+    from ..degradation.unpaired import sigma_from_optics
+
+    if optics.pixel_nm is not None:
+        pixel_um = optics.pixel_nm / 1000.0
+    else:
+        size = inp.pixel_size.get("x") if inp is not None else None
+        unit = (inp.units.get("x") if inp is not None else None) or "micrometer"
+        if size is None or unit not in ("micrometer", "µm", "um"):
+            raise InputError(
+                "the optics need the LR pixel size: give pixel=.. (nm), or an image that "
+                "states its pixel size in micrometres"
+            )
+        pixel_um = float(size)
+    return sigma_from_optics(optics.wavelength_nm, optics.na, pixel_um, scale, optics.modality)
+
+
+def _default_sigma(meta: dict, inp, scale: int) -> tuple[tuple[float, float], str]:
+    found = getattr(inp, "optics", None) or {}
+    if "na" in found and "wavelength_nm" in found and inp.pixel_size.get("x"):
+        try:
+            optics = Optics(na=found["na"], wavelength_nm=found["wavelength_nm"])
+            sigma = _optics_sigma(optics, inp, scale)
+            return (sigma, sigma), (
+                f"the image's metadata: NA {found['na']:g}, emission "
+                f"{found['wavelength_nm']:g} nm, pixel {1000 * inp.pixel_size['x']:.4g} nm"
+            )
+        except (InputError, ValueError):
+            pass
+    card = (meta.get("steering") or {}).get("sigma")
+    if card is None:
+        trained = (meta.get("degradation") or {}).get("sigma") or [scale * 0.25, scale * 0.6]
+        card = float(np.mean(trained))
+    return (float(card), float(card)), "the model card's default; the image states no optics"
+
+
+def _estimated_noise(inp, stats) -> float:
+    """Noise standard deviation of a central crop of one plane, per channel, in the job's
+    normalised units (the mean over channels)."""
+    from ..degradation.unpaired import estimate_noise
+
+    data = inp.data
+    lead = tuple(n // 2 for n in data.shape[:-3])
+    h, w = data.shape[-3:-1]
+    side = 1024
+    y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    crop = np.asarray(data[lead + (slice(y0, y0 + side), slice(x0, x0 + side))])
+    los, his = stats if stats is not None else (None, None)
+    values = []
+    for c in range(crop.shape[-1]):
+        plane = crop[..., c].astype(np.float64)
+        try:
+            var, _ = estimate_noise(plane)
+        except InputError as err:
+            raise InputError(
+                f"the noise could not be estimated from the image ({err}): give it "
+                "(--noise-std, a fit JSON, or degradation={'noise_std': ...})"
+            ) from None
+        span = 1.0 if los is None else float(his[c] - los[c]) or 1.0
+        values.append(float(np.sqrt(var)) / span)
+    return float(np.mean(values))
+
+
+#: Allowed excess over the trained range before a value counts as outside it.
+RANGE_TOLERANCE = 0.02
+
+
+def _range_warnings(meta: dict, condition) -> list[str]:
+    deg = meta.get("degradation") or {}
+    if deg.get("mode") != "blind":
+        return []
+    out = []
+    checks = [
+        ("PSF sigma", max(condition[0], condition[1]), min(condition[0], condition[1]),
+         deg.get("sigma"), "HR px", 1.0),
+        ("noise", condition[2], condition[2], deg.get("noise_std"), "% of the range", 100.0),
+        ("Poisson gain", condition[3], condition[3], deg.get("poisson_a") or [0.0, 0.0], "", 1),
+    ]  # fmt: skip
+    for name, high, low, trained, unit, k in checks:
+        if trained is None:
+            continue
+        lo, hi = float(trained[0]), float(trained[1])
+        pad = RANGE_TOLERANCE * max(hi - lo, 1e-3)
+        if high > hi + pad or low < lo - pad:
+            value = high if high > hi + pad else low
+            u = f" {unit}" if unit else ""
+            out.append(
+                f"{name} {k * value:.3g}{u} is outside the range this model was trained "
+                f"on ({k * lo:.3g} to {k * hi:.3g}{u}): its output there is an extrapolation"
+            )
+    return out
+
+
+def _number(value: str, key: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(f"optics: {key} must be a number, got {value!r}") from None
+
+
+def _validated(cls, data: dict, where: str):
+    from pydantic import ValidationError
+
+    from ..errors import describe
+
+    try:
+        return cls.model_validate(data)
+    except ValidationError as err:
+        raise InputError(where + describe(err)) from None

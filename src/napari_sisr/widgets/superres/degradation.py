@@ -1,0 +1,111 @@
+"""The Super-resolve widget's *Degradation* group, for degradation-aware models.
+
+A degradation-aware model is told the PSF and noise of the image: from a fit JSON, typed in,
+from the optics, or automatically (noise estimated from the image, PSF from its metadata or
+the model card). The group is shown only for such models; changing a value refreshes the live
+preview, so the PSF width can be tuned by eye. What a job was told is shown under the controls.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label
+
+from ...core.errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .widget import SuperResolveWidget
+
+AUTO, FIT, TYPED, OPTICS = "automatic", "from a fit (JSON)", "typed in", "from the optics"
+MODES = (AUTO, FIT, TYPED, OPTICS)
+
+
+class DegradationControls(Container):
+    """Mode, values and the line saying what the last job or preview was told."""
+
+    def __init__(self, owner: SuperResolveWidget) -> None:
+        self.owner = owner
+        self.mode = ComboBox(label="Degradation", choices=list(MODES), value=AUTO, name="deg_mode")
+        self.fit_path = FileEdit(label="Fit JSON", mode="r", filter="*.json", name="deg_fit")
+        self.sigma = FloatSpinBox(
+            label="PSF sigma (HR px)", min=0.0, max=64.0, step=0.1, value=1.5, name="deg_sigma"
+        )
+        self.noise = FloatSpinBox(
+            label="Noise (% of range)", min=0.0, max=100.0, step=0.1, value=2.0, name="deg_noise"
+        )
+        self.na = FloatSpinBox(label="NA", min=0.05, max=1.7, step=0.05, value=1.4, name="deg_na")
+        self.wavelength = FloatSpinBox(
+            label="Emission (nm)", min=200.0, max=2000.0, step=10.0, value=520.0, name="deg_wl"
+        )
+        self.pixel = FloatSpinBox(
+            label="LR pixel (nm, 0: image's)", min=0.0, max=100000.0, step=5.0, value=0.0,
+            name="deg_pixel",
+        )  # fmt: skip
+        self.shown = Label(value="", name="deg_shown")
+        super().__init__(
+            widgets=[
+                self.mode, self.fit_path, self.sigma, self.noise, self.na, self.wavelength,
+                self.pixel, self.shown,
+            ]
+        )  # fmt: skip
+        self.margins = (0, 0, 0, 0)
+        self.mode.tooltip = (
+            "What this degradation-aware model is told about the image: automatic estimates "
+            "the noise from the image and takes the PSF from its metadata or the model card"
+        )
+        self.sigma.tooltip = "Gaussian PSF standard deviation in pixels of the result"
+        self.noise.tooltip = "Gaussian noise standard deviation, percent of the intensity range"
+        self.fit_path.tooltip = "The JSON that the Fit widget or 'napari-sisr fit' saved"
+        self.mode.changed.connect(self._on_mode)
+        for w in (self.mode, self.fit_path, self.sigma, self.noise, self.na, self.wavelength):
+            w.changed.connect(self._changed)
+        self.pixel.changed.connect(self._changed)
+        self.active = self.visible = False  # shown for degradation-aware models only
+        self._on_mode(AUTO)
+
+    def set_model(self, meta: dict | None) -> None:
+        """Show the group only for degradation-aware models; start at the card's default."""
+        from ...core.inference.steering import is_degradation_aware_arch
+
+        aware = bool(meta) and is_degradation_aware_arch(meta.get("arch"))
+        self.active = self.visible = aware
+        self.shown.value = ""
+        if aware:
+            default = (meta.get("steering") or {}).get("sigma")
+            if default is not None:
+                self.sigma.value = float(default)
+
+    def _on_mode(self, mode) -> None:
+        self.fit_path.visible = mode == FIT
+        self.sigma.visible = mode == TYPED
+        self.noise.visible = mode == TYPED
+        for w in (self.na, self.wavelength, self.pixel):
+            w.visible = mode == OPTICS
+
+    def _changed(self, *_) -> None:
+        self.owner.live.schedule()
+
+    def show(self, notes) -> None:
+        """What the job was told (its notes), under the controls."""
+        text = "; ".join(n.removeprefix("degradation: ") for n in notes)
+        self.shown.value = text
+
+    def steering(self):
+        """The :class:`Steering` of the controls (``None`` when hidden or automatic)."""
+        from ...core.degradation.params import DegradationParams
+        from ...core.inference.steering import Optics, Steering
+
+        if not self.active or self.mode.value == AUTO:
+            return None
+        if self.mode.value == FIT:
+            path = str(self.fit_path.value or "")
+            if path in ("", ".") or Path(path).is_dir():
+                raise InputError("choose the fit JSON of the degradation (or another mode)")
+            return Steering(fit=DegradationParams.load(path))
+        if self.mode.value == TYPED:
+            return Steering(sigma=float(self.sigma.value), noise_std=float(self.noise.value) / 100)
+        pixel = float(self.pixel.value) or None
+        optics = Optics(na=self.na.value, wavelength_nm=self.wavelength.value, pixel_nm=pixel)
+        return Steering(optics=optics)
