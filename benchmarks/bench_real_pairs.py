@@ -13,6 +13,9 @@ Methods, side by side:
 * ``bicubic + RL``: Richardson-Lucy with the PSF fitted on the training half, its iteration
   count chosen there too;
 * ``bundled``: the bundled model of the pair's scale, zero-shot;
+* ``aware``: the degradation-aware model of the pair's scale (``--aware-model``, default the
+  bundled ``aware-<s>x``), zero-shot, told the degradation fitted on the training half
+  (``predict(lr, model, degradation=FIT)``): no training at all;
 * ``naive``: trained on the training half's HR with bicubic downsampling as the degradation
   (what most papers do), in paired mode;
 * ``chain``: trained on the training half's HR degraded by the fitted model (the point of the
@@ -61,7 +64,9 @@ SETS = {
     "storm": "TIRF -> STORM, 8x (resampled from 7.3x)",
 }
 TRAINED = ("naive", "chain-sim", "chain", "chain+gan", "paired", "finetune")
-METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", *TRAINED)
+METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", *TRAINED)
+#: The degradation-aware model of a scale (``{s}``: the scale), a bundled name or a path.
+AWARE_MODEL = "aware-{s}x"
 
 
 def _bin(a: np.ndarray, k: int) -> np.ndarray:
@@ -229,7 +234,17 @@ def save_figure(name: str, outputs: dict, hr: np.ndarray, s: int, folder: Path) 
     return out
 
 
-def run_pair(name, methods, iters, threads, work: Path, figures: Path | None = None):
+def _aware_model(template: str, s: int) -> str | None:
+    """The degradation-aware model for scale ``s`` (None when there is none)."""
+    from napari_sisr.core.modelio import bundled_models
+
+    name = template.format(s=s)
+    return name if name in bundled_models() or Path(name).exists() else None
+
+
+def run_pair(
+    name, methods, iters, threads, work: Path, figures: Path | None = None, aware=AWARE_MODEL
+):
     from napari_sisr import fit_degradation, predict
     from napari_sisr.core.evaluate import (
         bicubic_upsample,
@@ -262,6 +277,9 @@ def run_pair(name, methods, iters, threads, work: Path, figures: Path | None = N
         for m in methods:
             if m == "bundled" and bundled in bundled_models():
                 outputs[m] = np.asarray(predict(lr_in, bundled, dtype="float32"), float)
+            elif m == "aware" and _aware_model(aware, s):
+                steered = predict(lr_in, _aware_model(aware, s), dtype="float32", degradation=fit)
+                outputs[m] = np.asarray(steered, float)
             elif m in TRAINED and not (m == "finetune" and bundled not in bundled_models()):
                 model, seconds[m] = _train(
                     f"{name}-{k}", hr_a, lr_a, s, fit, m, iters, threads, work
@@ -368,6 +386,11 @@ def main(argv=None) -> int:
     ap.add_argument("--results", type=Path, help="JSON lines file: append results, reuse done ones")
     ap.add_argument("--table-only", action="store_true", help="print the tables of --results")
     ap.add_argument("--figures", type=Path, help="save a figure of crops per pair here")
+    ap.add_argument(
+        "--aware-model",
+        default=AWARE_MODEL,
+        help="degradation-aware model per scale, {s} for the scale (default aware-{s}x)",
+    )
     args = ap.parse_args(argv)
     records: list[dict] = []
     if args.results and args.results.exists():
@@ -381,7 +404,10 @@ def main(argv=None) -> int:
                 todo = [m for m in methods if m not in done]
                 if have and not todo:
                     continue
-                new = run_pair(name, todo, args.iters, args.threads, Path(tmp), args.figures)
+                new = run_pair(
+                    name, todo, args.iters, args.threads, Path(tmp), args.figures,
+                    args.aware_model,
+                )  # fmt: skip
                 records += new
                 if args.results:
                     with args.results.open("a") as fh:

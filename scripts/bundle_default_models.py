@@ -3,10 +3,11 @@
     python scripts/bundle_default_models.py RUN_DIR [RUN_DIR ...]
     python scripts/bundle_default_models.py --card-only   # refresh the cards' input statistics
 
-Each ``RUN_DIR/default-<s>x/model.{json,safetensors}`` (written by
+Each ``RUN_DIR/<name>-<s>x/model.{json,safetensors}`` (written by
 ``scripts/train_default_models.py``) is measured on the held-out images by
 ``benchmarks/bench_default_models.py`` and copied to ``src/napari_sisr/models/default-<s>x.*``
-with the measurements and the commands that trained it added to its JSON.
+(``aware-<s>x.*`` for a degradation-aware model, measured both told the true degradation and
+estimating it) with the measurements and the commands that trained it added to its JSON.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def refresh_cards(data: Path) -> None:
     from napari_sisr.core.modelio import file_digest
 
     stats = input_statistics(data)
-    for path in sorted(DEST.glob("default-*.json")):
+    for path in sorted([*DEST.glob("default-*.json"), *DEST.glob("aware-*.json")]):
         meta = json.loads(path.read_text())
         meta["card"] = {**meta.get("card", {}), "modalities": MODALITIES, "input_statistics": stats}
         meta["weights_sha256"] = file_digest(path.with_suffix(".safetensors"))
@@ -68,6 +69,81 @@ def stages(run: Path) -> list[list[str]]:
     return out
 
 
+#: PSF width a degradation-aware model assumes when neither the user nor the image says
+#: (HR px per unit of scale): half an LR pixel, a well-sampled widefield image.
+AWARE_DEFAULT_SIGMA_PER_SCALE = 0.5
+
+
+def bundle(run: Path, data: Path) -> None:
+    """Measure one trained run on the held-out grid and copy it into the package."""
+    from napari_sisr.core.inference.steering import is_degradation_aware_arch
+
+    meta = json.loads((run / "model.json").read_text())
+    s = int(meta["scale"])
+    aware = is_degradation_aware_arch(meta.get("arch"))
+    name = f"{'aware' if aware else 'default'}-{s}x"
+    grid = [(sg, n) for sg in SIGMAS for n in NOISES]
+    all_rows = evaluate(str(run / "model.json"), data, conditions=grid)
+    # The noise of each image is seeded by the image only, so the diagonal rows are exactly
+    # what the 3-condition benchmark measures.
+    rows = [r for r in all_rows if (r["sigma"], r["noise"]) in CONDITIONS]
+    psnr_gain, dssim, grid_gain = gain(rows), gain(rows, "ssim"), gain(all_rows)
+    deg = meta.get("degradation", {})
+    soft = deg.get("content_sigma")
+    extra = f"; trained with soft specimens, HR blur {soft[0]}-{soft[1]} px" if soft else ""
+    sig, noise = deg.get("sigma", [1.0, 3.0]), deg.get("noise_std", [0.005, 0.05])
+    ranges = (
+        f"sigma {sig[0]:g}-{sig[1]:g} HR px, Gaussian noise std {100 * noise[0]:g}-"
+        f"{100 * noise[1]:g} % of the image range, optional Poisson{extra}"
+    )
+    meta["name"] = name
+    summary = (
+        f"x{s} super-resolution of single-channel widefield / confocal fluorescence, blind "
+        f"to the exact degradation ({ranges})"
+    )
+    benchmark = {
+        "images": HELD_OUT,
+        "conditions_sigma_noise": CONDITIONS,
+        "rows": rows,
+        "mean_psnr_gain_db": psnr_gain,
+        "mean_ssim_gain": dssim,
+        "grid_sigma_noise": grid,
+        "grid_rows": all_rows,
+        "grid_mean_psnr_gain_db": grid_gain,
+        "script": "benchmarks/bench_default_models.py",
+    }
+    if aware:
+        default = round(AWARE_DEFAULT_SIGMA_PER_SCALE * s, 3)
+        meta["steering"] = {"sigma": default}
+        summary = (
+            f"x{s} super-resolution of single-channel widefield / confocal fluorescence, "
+            f"steered by the degradation it is told ({ranges}): a fit (--degradation), typed "
+            f"values, the optics, or automatic (noise estimated from the image, PSF from its "
+            f"metadata, else {default} HR px)"
+        )
+        auto = evaluate(str(run / "model.json"), data, conditions=grid, steer="auto")
+        benchmark["told"] = "the true degradation (the simulation's own parameters)"
+        benchmark["grid_rows_auto"] = auto
+        benchmark["grid_mean_psnr_gain_db_auto"] = gain(auto)
+    meta["card"] = {
+        **meta.get("card", {}),
+        "modalities": MODALITIES,
+        "summary": summary,
+        "trained_by": "scripts/train_default_models.py (napari-sisr train)",
+        "training_commands": [" ".join(["napari-sisr", *c[2:]]) for c in stages(run)],
+        "licence_of_training_data": "CC0 / CC-BY-4.0 / BSD-3 (see the data list)",
+    }
+    meta["benchmark"] = {"held_out": benchmark}
+    shutil.copy(run / "model.safetensors", DEST / f"{name}.safetensors")
+    (DEST / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    refresh_cards(data)
+    print(
+        f"{name}: mean PSNR gain {psnr_gain:+.2f} dB (grid {grid_gain:+.2f} dB), "
+        f"SSIM gain {dssim:+.4f}"
+        + (f"; grid with estimated parameters {gain(auto):+.2f} dB" if aware else "")
+    )
+
+
 def main(argv: list[str]) -> int:
     data = REPO.parent / "shared" / "data"
     if argv == ["--card-only"]:
@@ -75,52 +151,8 @@ def main(argv: list[str]) -> int:
         return 0
     DEST.mkdir(parents=True, exist_ok=True)
     for run_root in map(Path, argv):
-        for run in sorted(run_root.glob("default-*x")):
-            meta = json.loads((run / "model.json").read_text())
-            grid = [(sg, n) for sg in SIGMAS for n in NOISES]
-            all_rows = evaluate(
-                str(run / "model.json"), REPO.parent / "shared" / "data", conditions=grid
-            )
-            # The noise of each image is seeded by the image only, so the diagonal rows are
-            # exactly what the 3-condition benchmark measures.
-            rows = [r for r in all_rows if (r["sigma"], r["noise"]) in CONDITIONS]
-            psnr_gain, dssim, grid_gain = gain(rows), gain(rows, "ssim"), gain(all_rows)
-            deg = meta.get("degradation", {})
-            soft = deg.get("content_sigma")
-            extra = f"; trained with soft specimens, HR blur {soft[0]}-{soft[1]} px" if soft else ""
-            meta["name"] = run.name
-            meta["card"] = {
-                **meta.get("card", {}),
-                "modalities": MODALITIES,
-                "summary": (
-                    f"x{meta['scale']} super-resolution of single-channel widefield / confocal "
-                    "fluorescence, blind to the exact degradation (sigma 1.0-3.0 HR px, Gaussian "
-                    f"noise std 0.5-5 % of the image range, optional Poisson{extra})"
-                ),
-                "trained_by": "scripts/train_default_models.py (napari-sisr train)",
-                "training_commands": [" ".join(["napari-sisr", *c[2:]]) for c in stages(run)],
-                "licence_of_training_data": "CC0 / CC-BY-4.0 / BSD-3 (see the data list)",
-            }
-            meta["benchmark"] = {
-                "held_out": {
-                    "images": HELD_OUT,
-                    "conditions_sigma_noise": CONDITIONS,
-                    "rows": rows,
-                    "mean_psnr_gain_db": psnr_gain,
-                    "mean_ssim_gain": dssim,
-                    "grid_sigma_noise": grid,
-                    "grid_rows": all_rows,
-                    "grid_mean_psnr_gain_db": grid_gain,
-                    "script": "benchmarks/bench_default_models.py",
-                }
-            }
-            shutil.copy(run / "model.safetensors", DEST / f"{run.name}.safetensors")
-            (DEST / f"{run.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
-            refresh_cards(data)
-            print(
-                f"{run.name}: mean PSNR gain {psnr_gain:+.2f} dB (grid {grid_gain:+.2f} dB), "
-                f"SSIM gain {dssim:+.4f}"
-            )
+        for run in sorted(p.parent for p in run_root.glob("*-*x/model.json")):
+            bundle(run, data)
     return 0
 
 
