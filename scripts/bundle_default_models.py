@@ -60,12 +60,18 @@ def refresh_cards(data: Path) -> None:
         print(f"{path.name}: input statistics {stats}")
 
 
-def stages(run: Path) -> list[list[str]]:
-    """The training commands of a model, following its ``--init`` chain back to the start."""
+def stages(run: Path) -> list[str]:
+    """The training commands of a model, following its ``--init`` chain back to the start
+    (through a bundled model's card when it started from one)."""
     cmd = json.loads((run / "command.json").read_text())
-    out = [cmd]
+    out = [" ".join(["napari-sisr", *cmd[2:]])]
     if "--init" in cmd:
-        out = stages(Path(cmd[cmd.index("--init") + 1]).parent) + out
+        init = cmd[cmd.index("--init") + 1]
+        if (Path(init).parent / "command.json").exists():
+            out = stages(Path(init).parent) + out
+        elif (DEST / f"{init}.json").exists():
+            card = json.loads((DEST / f"{init}.json").read_text()).get("card", {})
+            out = list(card.get("training_commands", [])) + out
     return out
 
 
@@ -130,7 +136,7 @@ def bundle(run: Path, data: Path) -> None:
         "modalities": MODALITIES,
         "summary": summary,
         "trained_by": "scripts/train_default_models.py (napari-sisr train)",
-        "training_commands": [" ".join(["napari-sisr", *c[2:]]) for c in stages(run)],
+        "training_commands": stages(run),
         "licence_of_training_data": "CC0 / CC-BY-4.0 / BSD-3 (see the data list)",
     }
     meta["benchmark"] = {"held_out": benchmark}
