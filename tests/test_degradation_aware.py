@@ -271,3 +271,22 @@ def test_cli_flags_steer_and_print_the_choice(tmp_path, image):
         capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode != 0 and "not degradation-aware" in bad.stderr
+
+
+def test_evaluate_tells_an_aware_model_the_fit_of_the_pair():
+    from scipy import ndimage
+
+    from napari_sisr import evaluate, fit_degradation
+    from napari_sisr.core.evaluate import prepare_pair
+
+    rng = np.random.default_rng(5)
+    hr = ndimage.gaussian_filter(rng.random((128, 128)), 1.5) * 1000
+    lr = simulate_lr(hr, DegradationParams(scale=2, sigma=1.5, noise_var=4.0), rng=rng)
+    net = steered_net()
+    scored = evaluate(lr, hr, 2, model=net, label="aware")
+    assert scored.extra["steered_by"] == "the fit of this pair"
+    lr_p, hr_p = prepare_pair(lr, hr, 2)
+    fit = fit_degradation(hr_p, lr_p, 2)
+    told = evaluate(lr, hr, 2, sr=np.asarray(predict(lr_p.astype(np.float32), net,
+                    degradation=fit, dtype="float32")), label="aware")  # fmt: skip
+    assert scored.scores["aware"].psnr == pytest.approx(told.scores["aware"].psnr, abs=1e-6)

@@ -77,6 +77,8 @@ def run(args) -> int:
             raise InputError(f"SR image: {err}") from None
         scored = evaluate(lr, hr, args.scale, sr=sr, label=label, **kwargs)
     print(scored.table(), file=sys.stderr)
+    if "steered_by" in scored.extra:
+        print(f"{label} (degradation-aware) was told {scored.extra['steered_by']}", file=sys.stderr)
     summary = {
         "scores": {k: {"psnr": v.psnr, "ssim": v.ssim} for k, v in scored.scores.items()},
         "shift_yx": list(scored.shift_yx),

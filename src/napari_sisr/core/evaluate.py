@@ -331,7 +331,9 @@ def evaluate(
     sr : numpy.ndarray, optional
         A super-resolved image of ``lr`` (HR grid), e.g. from another tool.
     model : model name, path or nn.Module, optional
-        A model to run on ``lr`` (:func:`napari_sisr.predict`).
+        A model to run on ``lr`` (:func:`napari_sisr.predict`). A degradation-aware model is
+        told the degradation fitted on the pair (unless ``config`` steers it), as the
+        Richardson-Lucy baseline gets the fitted PSF.
     sigma : float, optional
         PSF width (HR px) for the Richardson-Lucy baseline; fitted on the pair if omitted.
     rl_iterations : int, optional
@@ -350,10 +352,12 @@ def evaluate(
     lr, hr = prepare_pair(lr, hr, scale)
     s = int(scale)
     bic = bicubic_upsample(lr, s)
-    if sigma is None:
-        from .degradation.fit import fit_degradation
+    from .degradation.fit import fit_degradation
 
-        sigma = fit_degradation(hr, lr, s).sigma
+    fit = None
+    if sigma is None:
+        fit = fit_degradation(hr, lr, s)
+        sigma = fit.sigma
     if rl_iterations is None:
         rl_iterations = choose_rl_iterations(lr, hr, s, sigma)
     outputs = {
@@ -363,11 +367,24 @@ def evaluate(
     }
     if sr is not None:
         outputs[label or "sr"] = _as_plane(sr, "SR")
+    steered = None
     if model is not None:
+        from .inference.config import PredictConfig
         from .inference.predict import predict
+        from .inference.runner import resolve_model
+        from .inference.steering import Steering, is_degradation_aware
 
-        net_out = predict(lr.astype(np.float32), model, config=config, dtype="float32")
+        net, _ = resolve_model(model)
+        c = PredictConfig.build(config)
+        if is_degradation_aware(net) and c.degradation is None:
+            # told the degradation fitted on this very pair, as the RL baseline is its PSF
+            fit = fit or fit_degradation(hr, lr, s)
+            c = c.model_copy(update={"degradation": Steering(fit=fit)})
+            steered = "the fit of this pair"
+        net_out = predict(lr.astype(np.float32), net, config=c, dtype="float32")
         outputs[label or "model"] = np.asarray(net_out, dtype=np.float64)
     scored = score_outputs(outputs, hr, s)
     scored.extra.update(sigma=float(sigma), rl_iterations=int(rl_iterations))
+    if steered:
+        scored.extra["steered_by"] = steered
     return scored
