@@ -28,6 +28,7 @@ def private_cache(tmp_path, monkeypatch):
 
     monkeypatch.setenv("NAPARI_SISR_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(shared, "_SHARED", OrderedDict())
+    return tmp_path / "cache"
 
 
 def steered_net(scale: int = 2):
@@ -90,6 +91,39 @@ def test_steered_prediction_is_tiled_exactly_in_every_engine(engine, image):
     assert np.abs(tiled - whole).max() <= 1e-5 * np.ptp(whole)
     other = np.asarray(predict(image, net, **fp32, degradation={"sigma": 0.5}))
     assert np.abs(other - whole).max() > 1e-3 * np.ptp(whole)  # the condition reached it
+
+
+@pytest.mark.parametrize("engine", EXPORTED)
+def test_one_exported_graph_serves_every_degradation(engine, image, private_cache):
+    net = steered_net()
+    outs = []
+    for sigma in (0.5, 1.5, 2.5):
+        steer = {"sigma": sigma, "noise_std": 0.02}
+        ref = np.asarray(predict(image, net, engine="torch", tile=24, degradation=steer))
+        out = np.asarray(
+            predict(image, net, engine=engine, precision="fp32", tile=24, degradation=steer)
+        )
+        assert np.abs(out - ref).max() <= 1e-5 * np.ptp(ref), sigma
+        outs.append(out)
+    assert np.abs(outs[0] - outs[2]).max() > 1e-3 * np.ptp(outs[0])
+    # one graph per tile shape (the core tile and the edge tiles), not one per degradation
+    graphs = sorted(p.name for p in private_cache.glob("*.onnx"))
+    shapes = {name.split("-")[1] for name in graphs}
+    assert len(graphs) == len(shapes), graphs
+
+
+@pytest.mark.skipif(
+    "openvino" not in EXPORTED or not __import__("importlib").util.find_spec("nncf"),
+    reason="int8 needs OpenVINO and nncf",
+)
+def test_int8_runs_a_steered_model(image):
+    net = steered_net()
+    steer = {"sigma": 2.0, "noise_std": 0.02}
+    ref = np.asarray(predict(image, net, engine="torch", tile=48, degradation=steer))
+    q = np.asarray(
+        predict(image, net, engine="openvino", precision="int8", tile=48, degradation=steer)
+    )
+    assert np.corrcoef(ref.ravel(), q.ravel())[0, 1] > 0.99
 
 
 def test_fit_steers_in_its_raw_units_and_rescales_its_psf(image):

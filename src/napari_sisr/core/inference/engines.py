@@ -8,28 +8,29 @@ times slower than fp32 (bf16 on a CPU without AVX512-BF16 or AMX ran 128 times s
 is refused with a message rather than silently slow.
 
 OpenVINO and ONNX Runtime run the network's ONNX graph, exported once per model and tile
-shape into a cache folder (``NAPARI_SISR_CACHE_DIR``, else the user cache folder) under a
-name derived from the weights, so a retrained model gets a new graph and an unchanged one is
-never exported twice. Engines are built lazily in the process that runs the tiles (a thread,
-or a dask worker that received the model's weights) and compiled per batch size.
+shape into a cache folder (:mod:`.export`). Engines are built lazily in the process that runs
+the tiles (a thread, or a dask worker that received the model's weights) and compiled per
+batch size.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
-import os
 import threading
-from pathlib import Path
 
 import numpy as np
 
 from ..devices import pick_device, thread_count, torch_device
 from ..errors import InputError
+from .export import OPSET, cache_dir, export_onnx, graph_condition, weights_key
 from .shared import shared as _shared
 
 __all__ = [
+    "OPSET",
+    "cache_dir",
+    "export_onnx",
+    "weights_key",
     "ENGINES",
     "PRECISIONS",
     "Engine",
@@ -46,8 +47,6 @@ log = logging.getLogger(__name__)
 ENGINES = ("auto", "torch", "openvino", "onnxruntime")
 #: Precisions a job can ask for (``auto``: see :func:`pick_precision`).
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
-#: ONNX opset of the exported graphs.
-OPSET = 18
 _EXTRA = {"openvino": "openvino", "onnxruntime": "onnxruntime"}
 
 
@@ -209,71 +208,6 @@ class TorchEngine(Engine):
         return y.float().cpu().numpy()
 
 
-def cache_dir() -> Path:
-    """Where exported graphs are kept (``NAPARI_SISR_CACHE_DIR`` overrides it)."""
-    env = os.environ.get("NAPARI_SISR_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("napari-sisr", appauthor=False)) / "engines"
-
-
-def weights_key(net) -> str:
-    """A digest of the network's structure and weights (names the exported graphs)."""
-    h = hashlib.sha256(type(net).__qualname__.encode())
-    for k, v in net.state_dict().items():
-        h.update(k.encode())
-        h.update(str(tuple(v.shape)).encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:20]
-
-
-_EXPORT_LOCK = threading.Lock()
-
-
-def export_onnx(net, shape: tuple[int, int, int], key: str) -> Path:
-    """The network's ONNX graph for ``(C, y, x)`` inputs of any batch size (cached)."""
-    import torch
-
-    if hasattr(net, "onnx_graph"):  # a bioimage.io package's own graph
-        if net.onnx_graph is None:
-            raise InputError(
-                "this bioimage.io network is adapted around its ONNX graph (axis order, "
-                "input size or folded preprocessing): run it with engine='torch' or 'auto'"
-            )
-        return Path(net.onnx_graph)
-    path = cache_dir() / f"{key}-{shape[0]}x{shape[1]}x{shape[2]}-opset{OPSET}.onnx"
-    with _EXPORT_LOCK:
-        if path.exists():
-            return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        import copy
-        import warnings
-
-        model = copy.deepcopy(net).cpu().float().eval()
-        dummy = torch.zeros((1, *shape))
-        try:
-            with warnings.catch_warnings(), torch.inference_mode():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    model,
-                    (dummy,),
-                    str(tmp),
-                    input_names=["lr"],
-                    output_names=["sr"],
-                    dynamic_axes={"lr": {0: "n"}, "sr": {0: "n"}},
-                    opset_version=OPSET,
-                    dynamo=False,
-                )
-            os.replace(tmp, path)
-        except Exception as err:
-            tmp.unlink(missing_ok=True)
-            raise InputError(f"this model cannot be exported to ONNX ({err})") from err
-    return path
-
-
 class OnnxRuntimeEngine(Engine):
     """ONNX Runtime on the CPU, one session per input shape."""
 
@@ -302,7 +236,11 @@ class OnnxRuntimeEngine(Engine):
     def __call__(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
         sess = self._session(tuple(x.shape[1:]), threads)
         name = sess.get_inputs()[0].name  # "lr" in our graphs; a package's own may differ
-        return sess.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
+        feed = {name: np.ascontiguousarray(x, np.float32)}
+        cond = graph_condition(self.net, len(x))
+        if cond is not None:  # a degradation-aware graph: the condition is an input
+            feed["condition"] = cond
+        return sess.run(None, feed)[0]
 
 
 class OpenVINOEngine(Engine):
@@ -330,7 +268,10 @@ class OpenVINOEngine(Engine):
             model = self._quantized_for(shape)[0].clone()
         else:
             model = self.core.read_model(str(export_onnx(self.net, shape, self.key)))
-        model.reshape({0: [n, *shape]})
+        sizes = {0: [n, *shape]}
+        if graph_condition(self.net, 1) is not None:
+            sizes[1] = [n, graph_condition(self.net, 1).shape[1]]
+        model.reshape(sizes)
         return model
 
     def _quantized_for(self, shape):
@@ -339,9 +280,10 @@ class OpenVINOEngine(Engine):
         with self._lock:
             if self._quantized is None:
                 onnx_path = export_onnx(self.net, shape, self.key)
-                self._quantized = quantized_model(
-                    self.core, onnx_path, self.key, shape, self._calibration
-                )
+                data = self._calibration
+                if graph_condition(self.net, 1) is not None:  # calibrated at this condition
+                    data = [[t, graph_condition(self.net, len(t))] for t in data or []]
+                self._quantized = quantized_model(self.core, onnx_path, self.key, shape, data)
             return self._quantized
 
     def _compiled_for(self, shape, n, threads):
@@ -370,7 +312,11 @@ class OpenVINOEngine(Engine):
 
     def __call__(self, x: np.ndarray, threads: int | None = None) -> np.ndarray:
         request = self._compiled_for(tuple(x.shape[1:]), int(x.shape[0]), threads)
-        request.infer([np.ascontiguousarray(x, np.float32)])
+        inputs = [np.ascontiguousarray(x, np.float32)]
+        cond = graph_condition(self.net, len(x))
+        if cond is not None:  # a degradation-aware graph: the condition is an input
+            inputs.append(cond)
+        request.infer(inputs)
         return request.get_output_tensor(0).data.copy()
 
 

@@ -26,8 +26,9 @@ def quantized_model(core, onnx_path: Path, key: str, shape, calibration: list[np
 
     data = calibration or [np.zeros((1, *shape), np.float32)]
     h = hashlib.sha256(key.encode())
-    for d in data:
-        h.update(str(d.shape).encode() + np.ascontiguousarray(d, np.float32).tobytes())
+    for item in data:  # an input batch, or [batch, condition] for a degradation-aware graph
+        for d in item if isinstance(item, list) else [item]:
+            h.update(str(d.shape).encode() + np.ascontiguousarray(d, np.float32).tobytes())
     path = onnx_path.parent / f"{key}-int8-{h.hexdigest()[:12]}.xml"
 
     def build():
@@ -55,7 +56,10 @@ def _quantize(core, onnx_path: Path, shape, data):
     import nncf
 
     model = core.read_model(str(onnx_path))
-    model.reshape({0: [-1, shape[0], -1, -1]})
+    sizes = {0: [-1, shape[0], -1, -1]}
+    if isinstance(data[0], list):  # the condition input of a degradation-aware graph
+        sizes[1] = [-1, data[0][1].shape[1]]
+    model.reshape(sizes)
     # NNCF draws its own progress bars on stdout, where the CLI writes its JSON lines
     with contextlib.redirect_stdout(io.StringIO()):
         return nncf.quantize(
