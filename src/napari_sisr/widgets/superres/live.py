@@ -3,15 +3,12 @@
 The first refresh builds the lazy result of the whole layer (:func:`napari_sisr.predict`:
 global intensity statistics, the same tile plan as a full run) in a worker; every refresh then
 computes just the window in view from it, so the preview equals the matching part of a full
-run, pixel for pixel (a degradation-aware model previews in torch, so that each value tried
-does not compile a graph: equal to a full run to float round-off). Refreshes are debounced
-and run one at a time; a newer view supersedes a running one. The preview is one layer,
-``"<name> x<s> SR (live)"``, updated in place.
+run, pixel for pixel. Refreshes are debounced and run one at a time; a newer view supersedes
+a running one. The preview is one layer, ``"<name> x<s> SR (live)"``, updated in place.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -116,11 +113,6 @@ class LivePreview(Container):
             return
         try:
             settings = self.owner.settings()
-            if self.owner.degradation.active:
-                # a degradation-aware model: each value tried would compile a graph of its
-                # own in an exported engine; torch runs any at once
-                config = settings.config.model_copy(update={"engine": "torch"})
-                settings = replace(settings, config=config)
             region = visible_region(layer, self.owner.viewer, settings.scale)
         except InputError as err:
             self.status.value = str(err)
