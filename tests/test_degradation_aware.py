@@ -245,8 +245,23 @@ def test_training_tells_each_patch_its_degradation(tmp_path, one_torch_thread):
     assert model.condition.tolist() == pytest.approx([1.5, 1.5, 0.05, 0.0005])
     resumed = TrainConfig(**common, iters=6, out=tmp_path / "run", blind=blind, resume=True)
     assert train(resumed).steps == 6
-    with pytest.raises(InputError, match="degradation-aware"):
-        Trainer(TrainConfig(**common, iters=2, out=tmp_path / "p", lr_images=[hr[::2, ::2]]))
+    with pytest.raises(ValueError, match="degradation-aware"):
+        TrainConfig(**common, iters=2, out=tmp_path / "p", lr_images=[hr[::2, ::2]])
+
+
+def test_init_from_an_aware_model_exports_this_runs_condition(tmp_path, one_torch_thread):
+    from scipy import ndimage
+
+    from napari_sisr.core.training.session import Trainer
+
+    hr = ndimage.gaussian_filter(np.random.default_rng(0).random((128, 128)), 2)
+    config = TrainConfig(
+        hr=[hr.astype(np.float32)], init="aware-2x", iters=1, patch=32, batch=2,
+        out=tmp_path / "ft", blind={"sigma": [0.0, 1.0], "noise_std": [0.0, 0.02]},
+    )  # fmt: skip
+    assert config.arch == "srresnet_da"
+    trainer = Trainer(config)  # the middle of this run's ranges, not aware-2x's own
+    assert trainer.net_g.condition.tolist() == pytest.approx([0.5, 0.5, 0.01, 0.0])
 
 
 def test_grows_from_a_bundled_plain_model(tmp_path, one_torch_thread):

@@ -280,6 +280,12 @@ class TrainConfig(BaseModel):
             raise InputError(
                 f"adversarial training needs HR patches of 32 or more, got {self.patch}"
             )
+        if self.paired and getattr(spec.generator, "conditioned", False):
+            raise InputError(
+                f"a degradation-aware generator ({self.arch}) learns from simulated captures "
+                "whose degradation it is told: give a degradation (fitted or blind ranges), "
+                "not LR images"
+            )
 
     def _stated_scale(self) -> int | None:
         """The scale a given degradation states (a fit, or blind ranges with a scale)."""

@@ -79,19 +79,12 @@ class Trainer:
             self.net_d = None
             if c.adversarial:
                 self.net_d = build_discriminator(c.arch, c.preset, c.in_channels).to(self.device)
-        self.conditioned = bool(getattr(self.net_g, "conditioned", False))
-        if self.conditioned:
-            if self.degrader is None:
-                raise InputError(
-                    f"a degradation-aware generator ({c.arch}) learns from simulated captures "
-                    "whose degradation it is told: give a degradation (fitted or blind ranges), "
-                    "not only LR images"
-                )
-            # what forward(x) uses once exported: the validation condition (blind: the
-            # middle of the ranges; fixed: the fit)
-            self.net_g.set_condition(self.valset.items[0]["cond"][0].tolist())
+        self.conditioned = bool(getattr(self.net_g, "conditioned", False))  # never paired
         if c.init is not None:
             self._load_init(c.init)
+        if self.conditioned:  # what forward(x) uses once exported: the validation condition
+            # (blind: the middle of the ranges; fixed: the fit), never an init model's
+            self.net_g.set_condition(self.valset.items[0]["cond"][0].tolist())
         self.ema = EMA(self.net_g, c.ema) if c.ema else None
         self.opt_g = torch.optim.Adam(self.net_g.parameters(), lr=c.lr, betas=c.betas)
         self.opt_d = None
