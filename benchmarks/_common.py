@@ -49,3 +49,28 @@ def table(rows: list[dict], cols: list[str]) -> str:
     lines = ["  ".join(c.rjust(widths[c]) for c in cols)]
     lines += ["  ".join(str(r[c]).rjust(widths[c]) for c in cols) for r in rows]
     return "\n".join(lines)
+
+
+def background_std_ratio(out: np.ndarray, bic: np.ndarray, hr: np.ndarray, s: int) -> float:
+    """Std of ``out`` over the HR image's empty background, relative to bicubic's there.
+
+    Background: pixels whose HR neighbourhood (Gaussian of 2 * s px) is in the lowest 20 %
+    of the image, away from the border. Each image is first matched to the HR image by its
+    own gain and offset (as for scoring).
+    """
+    from scipy import ndimage
+
+    from napari_sisr.core.evaluate import BORDER_PER_SCALE, _fit_gain, _normalise
+
+    target = _normalise(hr)
+    smooth = ndimage.gaussian_filter(target, 2 * s)
+    b = BORDER_PER_SCALE * s
+    mask = np.zeros(hr.shape, bool)
+    mask[b:-b, b:-b] = True
+    mask &= smooth <= np.quantile(smooth[mask], 0.2)
+
+    def matched(img):
+        g, o = _fit_gain(img, target)
+        return g * img + o
+
+    return float(np.std(matched(out)[mask]) / max(np.std(matched(bic)[mask]), 1e-12))

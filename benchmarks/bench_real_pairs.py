@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import data_dir  # noqa: E402
+from _common import background_std_ratio, data_dir  # noqa: E402
 
 #: name -> (set label, loader). The sets group the pairs of one kind of capture.
 SETS = {
@@ -130,31 +130,6 @@ def bicubic_down(hr: np.ndarray, s: int) -> np.ndarray:
     t = torch.from_numpy(np.ascontiguousarray(hr))[None, None]
     size = (hr.shape[0] // s, hr.shape[1] // s)
     return F.interpolate(t, size=size, mode="bicubic", antialias=True)[0, 0].numpy()
-
-
-def background_std_ratio(out: np.ndarray, bic: np.ndarray, hr: np.ndarray, s: int) -> float:
-    """Std of ``out`` over the HR image's empty background, relative to bicubic's there.
-
-    Background: pixels whose HR neighbourhood (Gaussian of 2 * s px) is in the lowest 20 %
-    of the image, away from the border. Each image is first matched to the HR image by its
-    own gain and offset (as for scoring).
-    """
-    from scipy import ndimage
-
-    from napari_sisr.core.evaluate import BORDER_PER_SCALE, _fit_gain, _normalise
-
-    target = _normalise(hr)
-    smooth = ndimage.gaussian_filter(target, 2 * s)
-    b = BORDER_PER_SCALE * s
-    mask = np.zeros(hr.shape, bool)
-    mask[b:-b, b:-b] = True
-    mask &= smooth <= np.quantile(smooth[mask], 0.2)
-
-    def matched(img):
-        g, o = _fit_gain(img, target)
-        return g * img + o
-
-    return float(np.std(matched(out)[mask]) / max(np.std(matched(bic)[mask]), 1e-12))
 
 
 def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path):
