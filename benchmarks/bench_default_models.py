@@ -63,7 +63,7 @@ def evaluate(
     """Rows of PSNR / SSIM per image and condition. A degradation-aware model is told the
     true degradation (``steer="true"``: the simulation's own parameters, in the LR's raw
     units, as a fit would give them) or left to estimate it (``"auto"``)."""
-    model = load_model(model_name)
+    model = load_model(model_name) if isinstance(model_name, str) else model_name
     aware = bool(getattr(model, "conditioned", False))
     s = int(model.scale)
     rows = []

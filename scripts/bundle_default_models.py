@@ -121,13 +121,17 @@ def bundle(run: Path, data: Path) -> None:
     if aware:
         default = round(AWARE_DEFAULT_SIGMA_PER_SCALE * s, 3)
         meta["steering"] = {"sigma": default}
+        from napari_sisr.core.modelio import load_model
+
+        net = load_model(str(run / "model.json"))  # automatic steering reads the card's default
+        net.meta["steering"] = meta["steering"]
         summary = (
             f"x{s} super-resolution of single-channel widefield / confocal fluorescence, "
             f"steered by the degradation it is told ({ranges}): a fit (--degradation), typed "
             f"values, the optics, or automatic (noise estimated from the image, PSF from its "
             f"metadata, else {default} HR px)"
         )
-        auto = evaluate(str(run / "model.json"), data, conditions=grid, steer="auto")
+        auto = evaluate(net, data, conditions=grid, steer="auto")
         benchmark["told"] = "the true degradation (the simulation's own parameters)"
         benchmark["grid_rows_auto"] = auto
         benchmark["grid_mean_psnr_gain_db_auto"] = gain(auto)
