@@ -94,6 +94,18 @@ def private_model_registry(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """A cache folder of the test's own, and no graph compiled by an earlier test."""
+    from collections import OrderedDict
+
+    from napari_sisr.core.inference import shared
+
+    monkeypatch.setenv("NAPARI_SISR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(shared, "_SHARED", OrderedDict())
+    return tmp_path / "cache"
+
+
+@pytest.fixture
 def one_torch_thread():
     """Run torch on one thread (training tests: small steps are slower with more)."""
     import torch

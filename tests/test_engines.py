@@ -15,16 +15,8 @@ from napari_sisr.core.inference.engines import installed_engines, pick_engine, p
 EXPORTED = [e for e in ("openvino", "onnxruntime") if e in installed_engines()]
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    """A cache folder of the test's own, and no graph compiled by an earlier test."""
-    from collections import OrderedDict
-
-    from napari_sisr.core.inference import shared
-
-    monkeypatch.setenv("NAPARI_SISR_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(shared, "_SHARED", OrderedDict())
-    return tmp_path / "cache"
+# every test gets a cache folder of its own (conftest.private_cache)
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def _net(arch: str, scale: int = 2):

@@ -21,7 +21,6 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
@@ -124,25 +123,18 @@ class DegradationAwareSRResNet(SRResNet):
                 y = layer(y)
             h = h + y
         feat = feat + self.body_tail(h)
-        out = self.out(self.upsample(feat))
-        if self.skip != "none":
-            out = out + F.interpolate(
-                x, scale_factor=self.scale, mode=self.skip, align_corners=False
-            )
-        return out
+        return self.add_skip(self.out(self.upsample(feat)), x)
 
 
 SPEC = ArchSpec(
     name="srresnet_da",
     generator=DegradationAwareSRResNet,
     discriminator=VGGDiscriminator,
-    presets={
-        "paper": {"n_blocks": 16, "nf": 64, "bn": False},
-        "balanced": {"n_blocks": 8, "nf": 48, "bn": False},
-        "fast": {"n_blocks": 4, "nf": 24, "bn": False, "out_kernel": 3},
-    },
-    disc_presets={"paper": {"nf": 64}, "balanced": {"nf": 32}, "fast": {"nf": 16}},
-    scales=(2, 3, 4, 8),
+    # SRResNet's presets without batch norm (the modulation scales features that batch norm
+    # would normalise away), its discriminator, scales and losses
+    presets={p: {**v, "bn": False} for p, v in srresnet.SPEC.presets.items()},
+    disc_presets={p: dict(v) for p, v in srresnet.SPEC.disc_presets.items()},
+    scales=srresnet.SPEC.scales,
     loss_defaults={p: dict(v) for p, v in srresnet.SPEC.loss_defaults.items()},
     init_from=("srresnet",),
     description=(

@@ -160,12 +160,13 @@ class SRResNet(ResidualTrunkGenerator):
         return ceil_radius(max(self._trunk_radius(), 2.0 if self.skip != "none" else 0.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = super().forward(x)
-        if self.skip != "none":
-            out = out + F.interpolate(
-                x, scale_factor=self.scale, mode=self.skip, align_corners=False
-            )
-        return out
+        return self.add_skip(super().forward(x), x)
+
+    def add_skip(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``out`` plus the image-level residual of ``skip`` (upsampled ``x``), if any."""
+        if self.skip == "none":
+            return out
+        return out + F.interpolate(x, scale_factor=self.scale, mode=self.skip, align_corners=False)
 
 
 class VGGDiscriminator(nn.Module):

@@ -269,8 +269,9 @@ class OpenVINOEngine(Engine):
         else:
             model = self.core.read_model(str(export_onnx(self.net, shape, self.key)))
         sizes = {0: [n, *shape]}
-        if graph_condition(self.net, 1) is not None:
-            sizes[1] = [n, graph_condition(self.net, 1).shape[1]]
+        cond = graph_condition(self.net, n)
+        if cond is not None:  # the condition input of a degradation-aware graph
+            sizes[1] = list(cond.shape)
         model.reshape(sizes)
         return model
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..degradation.params import DegradationParams
+from ..degradation.params import DegradationParams, _validated
 from ..errors import InputError
 
 __all__ = [
@@ -304,14 +304,3 @@ def _number(value: str, key: str) -> float:
         return float(value)
     except ValueError:
         raise InputError(f"optics: {key} must be a number, got {value!r}") from None
-
-
-def _validated(cls, data: dict, where: str):
-    from pydantic import ValidationError
-
-    from ..errors import describe
-
-    try:
-        return cls.model_validate(data)
-    except ValidationError as err:
-        raise InputError(where + describe(err)) from None
