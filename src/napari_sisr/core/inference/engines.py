@@ -88,6 +88,17 @@ def pick_engine(engine: str, device: str, exportable: bool = True) -> str:
     return engine
 
 
+def _onednn_native(precision: str) -> bool:
+    """Whether oneDNN executes ``precision`` natively on this CPU; False where the installed
+    torch cannot tell (torch 2.1 has no fp16 query)."""
+    import torch
+
+    try:
+        return bool(getattr(torch.ops.mkldnn, f"_is_mkldnn_{precision}_supported")())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def native_precisions(device: str, engine: str = "torch") -> list[str]:
     """The precisions ``device`` executes natively (fp32 always)."""
     import torch
@@ -101,11 +112,7 @@ def native_precisions(device: str, engine: str = "torch") -> list[str]:
     elif dev == "mps":
         out.append("fp16")
     elif dev == "cpu":
-        mkldnn = getattr(torch.ops, "mkldnn", None)
-        if mkldnn is not None and mkldnn._is_mkldnn_bf16_supported():
-            out.append("bf16")
-        if mkldnn is not None and mkldnn._is_mkldnn_fp16_supported():
-            out.append("fp16")
+        out += [p for p in ("bf16", "fp16") if _onednn_native(p)]
         if engine == "openvino":
             out.append("int8")
     return out
