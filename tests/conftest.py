@@ -1,8 +1,8 @@
 """Shared fixtures: real images, tiny helpers.
 
-``nuclei`` is a small real image that travels with the repository (``tests/data``, see
-``tests/data/ATTRIBUTION.md``), so that the inference, OME-Zarr and Super-resolve widget
-tests run anywhere. ``actin``, the real LR/HR pairs and the larger images are read from
+``nuclei`` (``tests/data``, see ``tests/data/ATTRIBUTION.md``) and ``actin`` (the packaged
+sample) are small real images that travel with the repository, so that the core and widget
+tests run anywhere. The real LR/HR pairs and the larger images are read from
 ``../shared/data`` (``NAPARI_SISR_DATA`` moves it): they skip where it is absent, and fail when
 the ``CI`` environment variable is set.
 """
@@ -44,10 +44,11 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def actin() -> np.ndarray:
-    """A real widefield fluorescence image (BPAE actin, float32, 680 x 1100; ../shared/data)."""
-    import tifffile
+    """A real widefield fluorescence image (BPAE actin, 512 x 512, float64): the packaged
+    sample, so that it travels with the package (CC-BY-4.0, see its ATTRIBUTION.md)."""
+    from napari_sisr.sample_data import bpae_actin_hr
 
-    return tifffile.imread(shared_path("fluorescence_2d/BPAE_actin.tif")).astype(np.float64)
+    return bpae_actin_hr().astype(np.float64)
 
 
 @pytest.fixture(scope="session")

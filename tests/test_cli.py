@@ -17,6 +17,8 @@ import napari_sisr
 from napari_sisr import DegradationParams
 
 SRC = Path(napari_sisr.__file__).resolve().parents[1]
+#: The packaged real BPAE actin sample (512 x 512 uint16), the ``actin`` fixture's file.
+ACTIN = SRC / "napari_sisr" / "sample_data" / "bpae_actin_hr.tif"
 KEYS = {"scale", "sigma", "noise_var", "shift_yx", "gain", "offset", "residual_std"}
 #: Rec. 709 luminance weights: the noise variance of the luminance is sum(w^2) times a channel's.
 LUMA_VAR = float(np.sum(np.square([0.2126, 0.7152, 0.0722])))
@@ -77,13 +79,13 @@ def test_console_script_is_installed():
 
 
 def test_simulate_is_reproducible_then_fit_recovers_and_saves(tmp_path):
-    hr = shared_path("fluorescence_2d/BPAE_actin.tif")
+    hr = ACTIN
     t = dict(TRUTH, noise_var=150.0**2)
     outs = []
     for name, seed in [("a.tif", 3), ("b.tif", 3), ("c.tif", 4)]:
         last_json(simulate(hr, tmp_path / name, seed=seed, **t))
         outs.append(tifffile.imread(tmp_path / name))
-    assert outs[0].shape == (680 // 4, 1100 // 4) and outs[0].dtype == np.float32
+    assert outs[0].shape == (512 // 4, 512 // 4) and outs[0].dtype == np.float32
     np.testing.assert_array_equal(outs[0], outs[1])
     assert not np.array_equal(outs[0], outs[2])
     # Refuses to overwrite without --overwrite, and leaves the first output intact.
@@ -101,7 +103,7 @@ def test_simulate_is_reproducible_then_fit_recovers_and_saves(tmp_path):
 
 
 def test_ome_tiff_in_and_out(tmp_path):
-    actin = tifffile.imread(shared_path("fluorescence_2d/BPAE_actin.tif"))[:512, 100:612]
+    actin = tifffile.imread(ACTIN)
     hr = tmp_path / "hr.ome.tif"
     tifffile.imwrite(hr, actin, ome=True, metadata={"axes": "YX"})
     assert tifffile.TiffFile(hr).is_ome

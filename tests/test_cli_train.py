@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture
 def hr_files(tmp_path, actin):
     paths = []
-    for i, (y, x) in enumerate([(0, 0), (200, 300), (400, 600)]):
+    for i, (y, x) in enumerate([(0, 0), (200, 300), (400, 400)]):
         p = tmp_path / f"hr{i}.tif"
         tifffile.imwrite(p, actin[y : y + 96, x : x + 96].astype("float32"))
         paths.append(str(p))

@@ -24,7 +24,7 @@ from napari_sisr.core.evaluate import (
 def pair(request):
     """A real HR crop and its simulated 4x capture, shifted by a known amount."""
     actin = request.getfixturevalue("actin")
-    hr = actin[100:356, 300:556]
+    hr = actin[16:272, 0:256]
     truth = DegradationParams(scale=4, sigma=2.0, shift_yx=(1.5, -2.0), noise_var=4.0)
     lr = simulate_lr(hr, truth, rng=np.random.default_rng(0))
     return lr, hr, truth

@@ -57,7 +57,7 @@ def test_fit_can_be_cancelled(actin):
 
 
 def test_fit_errors_name_the_problem(actin):
-    hr = actin[:256, :256]
+    hr = actin[:256, 256:]
     _, lr = _degrade(hr, 4, 2.0, (0, 0), 1.0, 0.0, 0.02)
     with pytest.raises(ValueError, match="not smaller"):
         fit_degradation(hr, hr, 4)

@@ -249,7 +249,7 @@ def test_fit_uses_the_current_plane_of_a_stack(make_napari_viewer, actin, qtbot,
     from napari_sisr.widgets.fit.widget import FitDegradationWidget
 
     # Three different real planes; the LR stack is degraded with a plane-specific sigma.
-    hr = np.stack([actin[:192, :192], actin[200:392, :192], actin[400:592, 300:492]])
+    hr = np.stack([actin[:192, :192], actin[200:392, :192], actin[316:508, :192]])
     sigmas = (1.0, 2.5, 1.5)
     lr = np.stack(
         [

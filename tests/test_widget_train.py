@@ -30,7 +30,7 @@ def widget(make_napari_viewer, actin, tmp_path):
     """The docked widget with two real 128 x 128 crops as layers, set up for a tiny run."""
     viewer = make_napari_viewer()
     viewer.add_image(actin[100:228, 200:328].astype(np.float32), name="actin_a")
-    viewer.add_image(actin[300:428, 500:628].astype(np.float32), name="actin_b")
+    viewer.add_image(actin[216:344, 200:328].astype(np.float32), name="actin_b")
     _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
     f = w.form
     f.set_hr_layers(["actin_a", "actin_b"])
