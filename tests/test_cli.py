@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from conftest import shared_path
+from conftest import FIXTURES, shared_path
 
 import napari_sisr
 from napari_sisr import DegradationParams
@@ -147,9 +147,11 @@ def test_rgb_luminance_and_channel(tmp_path):
 
 # ------------------------------------------------------------------------------ bad input
 def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list, str]]:
-    hr = shared_path("fluorescence_2d/nuclei_dsb2018.tif")
-    rgb = shared_path("fluorescence_2d/hela_cells_rgb16.tif")
+    hr = FIXTURES / "nuclei_dsb2018.tif"
     lr = np.asarray(tifffile.imread(hr), dtype=np.float32)[::4, ::4].copy()
+    rgb = tmp_path / "rgb.tif"  # three real channels: nuclei, actin, nuclei
+    nuc = tifffile.imread(hr)
+    tifffile.imwrite(rgb, np.stack([nuc, tifffile.imread(ACTIN), nuc], axis=-1), photometric="rgb")
     two = tmp_path / "two_channels.tif"
     tifffile.imwrite(two, np.stack([lr[:128, :128]] * 2))
     const = tmp_path / "constant.tif"
