@@ -95,9 +95,18 @@ def main() -> int:
     )
     ap.add_argument(
         "--init-bundled",
+        nargs="?",
+        const="default-{s}x",
+        metavar="NAME",
+        help="start from a bundled model, default-<s>x when no name is given (a "
+        "degradation-aware srresnet_da grows from the plain srresnet of the same trunk); "
+        "{s} in NAME is the scale, e.g. aware-{s}x",
+    )
+    ap.add_argument(
+        "--gan",
         action="store_true",
-        help="start from the bundled default-<s>x model (a degradation-aware srresnet_da grows "
-        "from the plain srresnet of the same trunk)",
+        help="adversarial training from the first step (a GAN refinement of --init / "
+        "--init-bundled; content losses only otherwise)",
     )
     ap.add_argument(
         "--sigma-per-scale",
@@ -191,7 +200,8 @@ def main() -> int:
             args.lr,
             "--schedule",
             "cosine",
-            "--no-gan",
+            # a GAN run exports its last generator: the best by PSNR is the content model
+            *(["--gan", "--warmup", "0", "--export", "last"] if args.gan else ["--no-gan"]),
             "--val-every",
             "250",
             "--seed",
@@ -213,7 +223,7 @@ def main() -> int:
         if args.init:
             cmd += ["--init", str(Path(args.init) / f"{args.name}-{s}x" / "model.json")]
         elif args.init_bundled:
-            cmd += ["--init", f"default-{s}x"]
+            cmd += ["--init", args.init_bundled.format(s=s)]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         cmd += ["--device", args.device]
