@@ -106,7 +106,8 @@ def detail_ratio(out: np.ndarray, hr: np.ndarray, s: int) -> float:
     """How much of the HR image's fine detail ``out`` restores: the part of its spectrum just
     beyond the LR's Nyquist frequency that agrees with the HR image's (cross-power), relative
     to the HR image's power there. Noise and invented texture do not agree with the HR image,
-    so they do not count; 1 would be every fine detail restored."""
+    so they add nothing (through the gain match they lower it a little); 1 would be every
+    fine detail restored."""
     f_out, f_hr = _band_spectra(out, hr, s)
     cross = np.sum((f_out * np.conj(f_hr)).real)
     return float(cross / max(np.sum(np.abs(f_hr) ** 2), 1e-12))

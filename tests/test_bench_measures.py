@@ -1,0 +1,43 @@
+"""The image measures behind the GAN model's published figures (benchmarks/_common.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from _common import background_std_ratio, detail_ratio, sharpness_ratio  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def hr(actin):
+    return actin[:256, :256]
+
+
+def test_the_hr_image_restores_all_of_its_own_detail_in_any_units(hr):
+    assert detail_ratio(hr, hr, 4) == pytest.approx(1.0)
+    assert sharpness_ratio(hr, hr, 4) == pytest.approx(1.0)
+    assert detail_ratio(3.0 * hr + 50.0, hr, 4) == pytest.approx(1.0)
+
+
+def test_blur_loses_detail_and_noise_adds_power_but_no_detail(hr):
+    soft, softer = (ndimage.gaussian_filter(hr, s) for s in (1.0, 2.0))
+    assert 1 > detail_ratio(soft, hr, 4) > detail_ratio(softer, hr, 4) > 0
+    assert 1 > sharpness_ratio(soft, hr, 4) > sharpness_ratio(softer, hr, 4)
+    # noise that has nothing to do with the HR image: power up, no shared detail added (the
+    # least-squares gain match scales a noisier output down a little)
+    noisy = soft + np.random.default_rng(0).normal(0, 0.05 * np.ptp(hr), hr.shape)
+    assert sharpness_ratio(noisy, hr, 4) > 2 * sharpness_ratio(soft, hr, 4)
+    assert detail_ratio(noisy, hr, 4) <= detail_ratio(soft, hr, 4)
+
+
+def test_background_std_ratio_sees_texture_added_to_empty_regions(hr):
+    bic = ndimage.gaussian_filter(hr, 1.5)
+    assert background_std_ratio(bic, bic, hr, 4) == pytest.approx(1.0)
+    textured = bic + np.random.default_rng(1).normal(0, 0.02 * np.ptp(hr), hr.shape)
+    assert background_std_ratio(textured, bic, hr, 4) > 1.5
