@@ -51,6 +51,22 @@ def hr_noise(hr: np.ndarray) -> float:
     return float(sd / (hr.max() - hr.min()))
 
 
+def held_out_hr(path: Path, scale: int) -> np.ndarray:
+    """A held-out image as the grid uses it: grey, float, cropped to a multiple of ``scale``."""
+    hr = to_gray(read_image(path)).astype(np.float64)
+    return hr[: hr.shape[0] // scale * scale, : hr.shape[1] // scale * scale]
+
+
+def degrade(
+    hr: np.ndarray, scale: int, sigma: float, frac: float, seed: int
+) -> tuple[np.ndarray, DegradationParams]:
+    """The LR capture of one grid condition (noise std ``frac`` of the HR's 0.1-99.9
+    percentile span) and the parameters that made it."""
+    span = float(np.percentile(hr, 99.9) - np.percentile(hr, 0.1))
+    p = DegradationParams(scale=scale, sigma=sigma, noise_var=(frac * span) ** 2)
+    return simulate_lr(hr, p, rng=np.random.default_rng(seed)), p
+
+
 def bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
     t = torch.as_tensor(lr, dtype=torch.float32)[None, None]
     up = torch.nn.functional.interpolate(t, scale_factor=scale, mode="bicubic", align_corners=False)
@@ -68,12 +84,9 @@ def evaluate(
     s = int(model.scale)
     rows = []
     for k, rel in enumerate(HELD_OUT):
-        hr = to_gray(read_image(data / rel)).astype(np.float64)
-        hr = hr[: hr.shape[0] // s * s, : hr.shape[1] // s * s]
-        rng_hr = float(np.percentile(hr, 99.9) - np.percentile(hr, 0.1))
+        hr = held_out_hr(data / rel, s)
         for sigma, frac in conditions:
-            p = DegradationParams(scale=s, sigma=sigma, noise_var=(frac * rng_hr) ** 2)
-            lr = simulate_lr(hr, p, rng=np.random.default_rng(seed + k))
+            lr, p = degrade(hr, s, sigma, frac, seed + k)
             kw = {}
             if aware:
                 kw["degradation"] = p if steer == "true" else "auto"

@@ -32,10 +32,9 @@ def main() -> int:
     import torch
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from bench_default_models import bicubic
+    from bench_default_models import bicubic, degrade, held_out_hr
 
-    from napari_sisr import DegradationParams, predict, simulate_lr
-    from napari_sisr.core.io.images import read_image, to_gray
+    from napari_sisr import predict
     from napari_sisr.core.metrics import psnr
     from napari_sisr.core.modelio import load_model
 
@@ -48,11 +47,8 @@ def main() -> int:
     s = int(model.scale)
     fig, axes = plt.subplots(len(CASES), 4, figsize=(12, 3.3 * len(CASES)))
     for row, (rel, sigma, frac, (y, x, n), title) in zip(axes, CASES, strict=True):
-        hr = to_gray(read_image(Path(args.data) / rel)).astype(np.float64)
-        hr = hr[: hr.shape[0] // s * s, : hr.shape[1] // s * s]
-        span = float(np.percentile(hr, 99.9) - np.percentile(hr, 0.1))
-        p = DegradationParams(scale=s, sigma=sigma, noise_var=(frac * span) ** 2)
-        lr = simulate_lr(hr, p, rng=np.random.default_rng(0))
+        hr = held_out_hr(Path(args.data) / rel, s)
+        lr, _ = degrade(hr, s, sigma, frac, seed=0)
         sr = np.asarray(predict(lr, model, dtype="float32"))
         bi = bicubic(lr, s)
         dr = float(hr.max() - hr.min())
