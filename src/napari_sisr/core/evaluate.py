@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .degradation.registration import subpixel_shift
 from .errors import InputError
 
 __all__ = [
@@ -159,27 +160,11 @@ def _normalise(hr: np.ndarray) -> np.ndarray:
 def register_shift(ref: np.ndarray, img: np.ndarray, max_shift: float) -> tuple[float, float]:
     """Shift ``(dy, dx)`` with ``ndimage.shift(img, (dy, dx)) ~ ref``, within ``max_shift``.
 
-    Cross-correlation of the mean-free images (FFT, zero-padded), the peak searched within
-    ``max_shift`` pixels, refined by a parabola through its neighbours.
+    Cross-correlation of the mean-free images (:func:`subpixel_shift`), its integer peak
+    searched within ``ceil(max_shift) - 1`` pixels, refined by a parabola through its
+    neighbours.
     """
-    a = ref - ref.mean()
-    b = img - img.mean()
-    py, px = a.shape[0] + b.shape[0], a.shape[1] + b.shape[1]
-    cc = np.fft.irfft2(np.fft.rfft2(a, (py, px)) * np.conj(np.fft.rfft2(b, (py, px))), (py, px))
-    m = max(1, int(math.ceil(max_shift)))
-    lags = np.arange(-m, m + 1)
-    win = cc[np.ix_(lags % py, lags % px)]
-    inner = win[1:-1, 1:-1]
-    iy, ix = np.unravel_index(int(np.argmax(inner)), inner.shape)
-    iy, ix = iy + 1, ix + 1
-
-    def vertex(cm: float, c0: float, cp: float) -> float:
-        den = cm - 2.0 * c0 + cp
-        return 0.0 if den >= 0 else float(np.clip(0.5 * (cm - cp) / den, -0.5, 0.5))
-
-    dy = lags[iy] + vertex(win[iy - 1, ix], win[iy, ix], win[iy + 1, ix])
-    dx = lags[ix] + vertex(win[iy, ix - 1], win[iy, ix], win[iy, ix + 1])
-    return float(dy), float(dx)
+    return subpixel_shift(ref, img, max(0, math.ceil(max_shift) - 1))
 
 
 def _fit_gain(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
