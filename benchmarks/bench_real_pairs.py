@@ -338,7 +338,7 @@ def tables(records: list[dict]) -> str:
         for m, t in r.get("train_s", {}).items():
             secs[m].append(t)
     if secs:  # (CPU s, wall s) per run; older results hold the wall time alone
-        pairs = {m: np.array([t if isinstance(t, list) else [np.nan, t] for t in v])
+        pairs = {m: np.array([t if isinstance(t, (list, tuple)) else [np.nan, t] for t in v])
                  for m, v in secs.items()}  # fmt: skip
         lines.append("\ntraining per run, CPU time (all threads) / wall time: " + ", ".join(
             f"{m} {np.nanmean(t[:, 0]) / 60:.1f} / {np.mean(t[:, 1]) / 60:.1f} min"

@@ -41,3 +41,24 @@ def test_background_std_ratio_sees_texture_added_to_empty_regions(hr):
     assert background_std_ratio(bic, bic, hr, 4) == pytest.approx(1.0)
     textured = bic + np.random.default_rng(1).normal(0, 0.02 * np.ptp(hr), hr.shape)
     assert background_std_ratio(textured, bic, hr, 4) > 1.5
+
+
+def test_real_pairs_tables_take_fresh_and_reloaded_records_alike():
+    """A run prints its table from records it has just made (times as tuples) merged with
+    those read back from the results file (times as JSON lists, or a bare wall time)."""
+    import json
+
+    from bench_real_pairs import merge, tables
+
+    def record(half, train_s, chain):
+        scores = {"bicubic": [20.0, 0.5], "bicubic + RL": [21.0, 0.6], "chain": [chain, 0.7]}
+        return {"pair": "sted_561", "half": half, "scale": 4, "iters": 10, "scores": scores,
+                "train_s": {"chain": train_s}}  # fmt: skip
+
+    fresh = record(0, (120.0, 60.0), 23.0)
+    reloaded = json.loads(json.dumps(record(1, (240.0, 120.0), 22.0)))
+    old = record(1, 90.0, 22.0) | {"iters": 20}
+    text = tables(merge([fresh, reloaded, old]))
+    assert "| chain | +2.33 | +0.200 | 3 |" in text
+    assert "chain over bicubic + RL: +1.33 dB" in text
+    assert "chain 3.0 / 1.5 min" in text
