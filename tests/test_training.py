@@ -450,3 +450,29 @@ def test_failed_runs_leave_no_folder_and_files_keep_the_umask(tmp_path, crops):
         assert mode == 0o666 & ~mask, (name, oct(mode))
     (ckpt,) = [p for p in (result.run_dir / "checkpoints").iterdir() if p.is_dir()]
     assert ckpt.stat().st_mode & 0o777 == 0o777 & ~mask
+
+
+def test_an_adversarial_run_exports_the_best_of_its_adversarial_phase(tmp_path, monkeypatch):
+    """A warm-up generator scores a higher PSNR than any GAN-refined one nearly always:
+    "best" must not fall back to it, or the exported model silently drops the GAN phase."""
+    from types import SimpleNamespace
+
+    from napari_sisr.core.training import loop
+
+    exported = []
+    monkeypatch.setattr(loop, "_export", lambda t, path, m, kind: exported.append(m["step"]))
+    log = SimpleNamespace(write=lambda record: None)
+
+    def run(scores, warmup, net_d):
+        t = SimpleNamespace(net_d=net_d, config=SimpleNamespace(warmup=warmup), best=None)
+        for step, psnr in scores:
+            t.step = step
+            t.validate = lambda s=step, p=psnr: {"step": s, "psnr": p}
+            loop._validate(t, tmp_path, log)
+        return t.best["step"]
+
+    scores = [(2, 30.0), (4, 28.0), (6, 29.0), (8, 28.5)]
+    assert run(scores, warmup=3, net_d=object()) == 6  # not 2, from the warm-up
+    assert exported == [2, 4, 6]
+    assert run(scores, warmup=3, net_d=None) == 2  # content only: the best overall
+    assert run(scores, warmup=10, net_d=object()) == 2  # no adversarial step yet

@@ -114,7 +114,8 @@ def add(sub) -> None:
     p.add_argument(
         "--export",
         choices=["best", "last"],
-        help="model.* = best validation PSNR (default) or last",
+        help="model.* = best validation PSNR (default; with the GAN phase, the best of that "
+        "phase) or last",
     )
     p.add_argument(
         "--arch-option",

@@ -344,8 +344,15 @@ def _validate(trainer: Trainer, out: Path, log: _Log) -> dict[str, Any]:
     metrics = trainer.validate()
     log.write({"event": "val", "step": trainer.step, "val": metrics})
     best = trainer.best
-    if best is None or metrics["psnr"] > best["metrics"]["psnr"]:
-        trainer.best = {"step": trainer.step, "metrics": metrics}
+    # An adversarial run keeps the best of its adversarial phase: a generator from the content
+    # warm-up nearly always scores a higher PSNR, and exporting it would drop the GAN silently.
+    gan = trainer.net_d is not None and trainer.step > trainer.config.warmup
+    if (
+        best is None
+        or (gan and not best.get("adversarial"))
+        or metrics["psnr"] > best["metrics"]["psnr"]
+    ):
+        trainer.best = {"step": trainer.step, "metrics": metrics, "adversarial": gan}
         _export(trainer, out / "model_best", metrics, "best")
     return metrics
 
