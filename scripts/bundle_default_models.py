@@ -80,6 +80,10 @@ def stages(run: Path) -> list[str]:
 #: PSF width a degradation-aware model assumes when neither the user nor the image says
 #: (HR px per unit of scale): half an LR pixel, a well-sampled widefield image.
 AWARE_DEFAULT_SIGMA_PER_SCALE = 0.5
+#: Scales whose aware model reads the PSF width from the image (the learned estimator) before
+#: falling back to that default: where ``benchmarks/bench_sigma_estimate.py`` finds the
+#: estimate closer to the truth than the default on the held-out grid.
+SIGMA_FROM_IMAGE_SCALES = (2,)
 
 
 def bundle(run: Path, data: Path) -> None:
@@ -128,6 +132,8 @@ def bundle(run: Path, data: Path) -> None:
     if aware:
         default = round(AWARE_DEFAULT_SIGMA_PER_SCALE * s, 3)
         meta["steering"] = {"sigma": default}
+        if s in SIGMA_FROM_IMAGE_SCALES:
+            meta["steering"]["sigma_from_image"] = True
         from napari_sisr.core.modelio import load_model
 
         net = load_model(str(model.with_suffix(".json")))  # automatic steering: the card's default
@@ -136,7 +142,13 @@ def bundle(run: Path, data: Path) -> None:
             f"x{s} super-resolution of single-channel widefield / confocal fluorescence, "
             f"steered by the degradation it is told ({ranges}): a fit (--degradation), typed "
             f"values, the optics, or automatic (noise estimated from the image, PSF from its "
-            f"metadata, else {default} HR px)"
+            f"metadata, else "
+            + (
+                "read from the image by the learned estimator"
+                if s in SIGMA_FROM_IMAGE_SCALES
+                else f"{default} HR px"
+            )
+            + ")"
         )
         auto = evaluate(net, data, conditions=grid, steer="auto")
         benchmark["told"] = "the true degradation (the simulation's own parameters)"

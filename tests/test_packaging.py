@@ -74,6 +74,10 @@ def test_wheel_ships_the_manifest_as_a_file(tmp_path):
         mode = info.external_attr >> 16
         assert stat.S_ISREG(mode) and not stat.S_ISLNK(mode)
         assert zf.read(info).decode() == MANIFEST.read_text()
+        names = set(zf.namelist())
+        for base in ("models/aware-2x", "models/default-4x", "models/estimators/sigma"):
+            for suffix in (".safetensors", ".json"):  # weights and card, for every loader
+                assert f"napari_sisr/{base}{suffix}" in names, base + suffix
         (eps,) = [n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt")]
         text = zf.read(eps).decode()
     assert "[napari.manifest]" in text and "napari-sisr = napari_sisr:napari.yaml" in text

@@ -48,12 +48,13 @@ def tables(meta: dict) -> str:
     auto = bench.get("grid_rows_auto")
     if auto:  # a degradation-aware model: above, told the truth; here, estimating it
         below = sum(r["psnr_sr"] < r["psnr_bicubic"] for r in grid)
+        read = (meta.get("steering") or {}).get("sigma_from_image")
+        width = "read from the LR image by the learned estimator" if read else "the card's default"
         lines += [
             "",
             f"Told the true degradation, {below} of the {len(grid)} image-condition pairs are "
             "below bicubic. With automatic steering (noise estimated from the LR image, PSF "
-            f"width the card's default): {bench['grid_mean_psnr_gain_db_auto']:+.2f} dB over "
-            "the grid:",
+            f"width {width}): {bench['grid_mean_psnr_gain_db_auto']:+.2f} dB over the grid:",
             "",
             *grid_table(auto),
         ]

@@ -18,6 +18,7 @@ _LAZY = {
     "iter_fit": "napari_sisr.core.degradation.fit",
     "estimate_noise": "napari_sisr.core.degradation.unpaired",
     "sigma_from_optics": "napari_sisr.core.degradation.unpaired",
+    "estimate_sigma": "napari_sisr.core.degradation.blur_estimate",
     "unpaired_params": "napari_sisr.core.degradation.unpaired",
     "estimate_ratio": "napari_sisr.core.degradation.pairs",
     "resample_hr": "napari_sisr.core.degradation.pairs",
@@ -52,6 +53,7 @@ __all__ = ["__version__", *_LAZY]
 if TYPE_CHECKING:  # pragma: no cover
     from .core.archs import ARCHS, build_discriminator, build_generator
     from .core.bmz import export_bmz
+    from .core.degradation.blur_estimate import estimate_sigma
     from .core.degradation.fit import fit_degradation, iter_fit
     from .core.degradation.pairs import estimate_ratio, resample_hr
     from .core.degradation.params import DegradationParams, DegradationRange

@@ -4,7 +4,9 @@ A :class:`Steering` says where the PSF width and the noise come from: a fit
 (``napari-sisr fit``'s JSON, in the raw units of the capture), values typed in, the optics
 (NA, emission wavelength, pixel size: the Gaussian approximation of the PSF), or nothing, in
 which case the noise is estimated from the image itself and the PSF width comes from the
-image's metadata when it holds NA and wavelength, else from the model card's default.
+image's metadata when it holds NA and wavelength, else from the image itself where the model
+card says so (a learned estimator, :mod:`napari_sisr.core.degradation.blur_estimate`), else
+from the model card's default.
 :func:`resolve_steering` turns it into the model's condition vector (normalised units, see
 :mod:`napari_sisr.core.archs.conditioned`), says in one line what was chosen and from where,
 and warns when a value lies outside the range the model was trained on.
@@ -235,11 +237,36 @@ def _default_sigma(meta: dict, inp, scale: int) -> tuple[tuple[float, float], st
             )
         except (InputError, ValueError):
             pass
-    card = (meta.get("steering") or {}).get("sigma")
+    steering = meta.get("steering") or {}
+    if steering.get("sigma_from_image") and inp is not None:
+        sigma = _image_sigma(inp, scale, meta)
+        if sigma is not None:
+            return (sigma, sigma), "estimated from the image; the image states no optics"
+    card = steering.get("sigma")
     if card is None:
         trained = (meta.get("degradation") or {}).get("sigma") or [scale * 0.25, scale * 0.6]
         card = float(np.mean(trained))
     return (float(card), float(card)), "the model card's default; the image states no optics"
+
+
+def _image_sigma(inp, scale: int, meta: dict) -> float | None:
+    """PSF sigma (HR px) read from a central plane by the learned estimator, kept inside the
+    model's trained range; None where the plane is too small or flat to read."""
+    from ..degradation.blur_estimate import MAX_SIDE, estimate_sigma
+
+    data = inp.data
+    lead = tuple(n // 2 for n in data.shape[:-3])
+    h, w = data.shape[-3:-1]
+    y0, x0 = max(0, (h - MAX_SIDE) // 2), max(0, (w - MAX_SIDE) // 2)
+    crop = np.asarray(data[lead + (slice(y0, y0 + MAX_SIDE), slice(x0, x0 + MAX_SIDE))])
+    try:  # the mean over channels, as for the noise
+        sigma = float(np.mean([estimate_sigma(crop[..., c], scale) for c in range(crop.shape[-1])]))
+    except InputError:
+        return None
+    trained = (meta.get("degradation") or {}).get("sigma")
+    if trained:
+        sigma = float(np.clip(sigma, float(trained[0]), float(trained[1])))
+    return round(sigma, 2)
 
 
 def _estimated_noise(inp, stats) -> float:
