@@ -106,8 +106,6 @@ def estimate_sigma(plane: np.ndarray, scale: int, path: str | None = None) -> fl
     (``path``: another one's weights) from a central crop of at most 512 px, normalised by
     its 0.1 / 99.9 percentiles. A soft specimen reads as a wider PSF: prefer a fit or the
     optics where you have them."""
-    import torch
-
     a = np.asarray(plane, dtype=np.float64)
     if a.ndim != 2 or min(a.shape) < 16:
         raise InputError(f"the PSF width is read from a 2D plane of 16 px or more, got {a.shape}")
