@@ -130,9 +130,12 @@ def quality(args) -> None:
     cfg = _config(args, tmp / "run", iters, warmup=warmup, val_every=max(1, iters // n_val))
     deadline = t0 + budget - t_val - 5.0
 
+    scored = []  # every validation: "best" is the highest of them, whichever the phase
+
     def on_update(update):
-        val = update.data.get("val")
+        val = update.val.as_dict() if getattr(update, "val", None) else None
         if val:
+            scored.append(val)
             print(
                 f"  step {update.done}/{update.total} [{time.perf_counter() - t0:.0f} s] "
                 f"PSNR {val['psnr']:.2f} (bicubic {val['psnr_bicubic']:.2f}) "
@@ -142,7 +145,8 @@ def quality(args) -> None:
 
     result = run_to_end(iter_train(cfg, stop=lambda: time.perf_counter() > deadline), on_update)
     total = time.perf_counter() - t0
-    last, best = result.metrics, result.best_metrics
+    last = result.metrics
+    best = max([*scored, last], key=lambda m: m["psnr"])
     print()
     print(f"## Quality: {args.arch} / {args.preset}, 4x, sigma 2.0 HR px, noise 2 % of range")
     print(f"train images: {len(cfg.hr)} planes from {', '.join(f for f, _ in TRAIN_FILES)}")
