@@ -46,6 +46,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=ESTIMATOR)
+    ap.add_argument("--scales", type=int, nargs="+", default=[2, 4], help="batches alternate")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     t0, losses = time.perf_counter(), []
     for it in range(args.iters):
-        lr, target = sample_batch(imgs, 16, (2, 4)[it % 2], rng, gen)
+        lr, target = sample_batch(imgs, 16, args.scales[it % len(args.scales)], rng, gen)
         for g in opt.param_groups:
             g["lr"] = 1e-3 * 0.5 * (1 + np.cos(np.pi * it / args.iters))
         loss = (net(lr) - target).abs().mean()
@@ -80,11 +81,12 @@ def main(argv=None) -> int:
             "noise_std": [0.0, 0.1],
             "poisson_a": [0.0, 0.001],
             "content_sigma_hr_px": [0.0, 3.0],
-            "scales": [2, 4],
+            "scales": args.scales,
         },  # fmt: skip
         "training": {
             "command": "python scripts/train_sigma_estimator.py "
-            f"--iters {args.iters} --threads {args.threads} --seed {args.seed}",
+            f"--iters {args.iters} --threads {args.threads} --seed {args.seed}"
+            + ("" if args.scales == [2, 4] else " --scales " + " ".join(map(str, args.scales))),
             "steps": args.iters,
             "batch": 16,
             "final_l1_lr_px": round(float(np.mean(losses[-500:])), 4),
