@@ -16,6 +16,10 @@ Methods, side by side:
 * ``aware``: the degradation-aware model of the pair's scale (``--aware-model``, default the
   bundled ``aware-<s>x``), zero-shot, told the degradation fitted on the training half
   (``predict(lr, model, degradation=FIT)``): no training at all;
+* ``aware-auto``: the same model with automatic steering (no fit: noise estimated from the
+  image, the PSF width as the model card says: read from the image for ``aware-2x``);
+  ``aware-card``: the same with the PSF width fixed at the card's default (what automatic
+  steering did before a card read it from the image);
 * ``naive``: trained on the training half's HR with bicubic downsampling as the degradation
   (what most papers do), in paired mode;
 * ``chain``: trained on the training half's HR degraded by the fitted model (the point of the
@@ -64,7 +68,8 @@ SETS = {
     "storm": "TIRF -> STORM, 8x (resampled from 7.3x)",
 }
 TRAINED = ("naive", "chain-sim", "chain", "chain+gan", "paired", "finetune")
-METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", *TRAINED)
+METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", "aware-auto", "aware-card",
+           *TRAINED)  # fmt: skip
 #: The degradation-aware model of a scale (``{s}``: the scale), a bundled name or a path.
 AWARE_MODEL = "aware-{s}x"
 
@@ -221,6 +226,8 @@ def run_pair(
     name, methods, iters, threads, work: Path, figures: Path | None = None, aware=AWARE_MODEL
 ):
     from napari_sisr import fit_degradation, predict
+    from napari_sisr.core.degradation.blur_estimate import estimate_sigma
+    from napari_sisr.core.errors import InputError
     from napari_sisr.core.evaluate import (
         bicubic_upsample,
         choose_rl_iterations,
@@ -230,7 +237,7 @@ def run_pair(
         rl_psf,
         score_outputs,
     )
-    from napari_sisr.core.modelio import bundled_models
+    from napari_sisr.core.modelio import bundled_models, load_model
 
     lr, hr, s = load_pair(name)
     lr, hr = prepare_pair(lr, hr, s)
@@ -246,7 +253,7 @@ def run_pair(
             "bicubic": bic,
             "bicubic + RL": richardson_lucy(bic, rl_psf(fit.sigma, s), n_rl),
         }
-        seconds = {}
+        seconds, sigma_read = {}, None
         lr_in = lr_b.astype(np.float32)
         bundled = f"default-{s}x"
         for m in methods:
@@ -255,6 +262,18 @@ def run_pair(
             elif m == "aware" and _aware_model(aware, s):
                 steered = predict(lr_in, _aware_model(aware, s), dtype="float32", degradation=fit)
                 outputs[m] = np.asarray(steered, float)
+            elif m in ("aware-auto", "aware-card") and _aware_model(aware, s):
+                net = load_model(_aware_model(aware, s))
+                card = {"sigma": float(net.meta["steering"]["sigma"])}
+                deg = "auto" if m == "aware-auto" else card
+                try:
+                    sr = predict(lr_in, net, dtype="float32", degradation=deg)
+                except InputError as err:  # e.g. too clipped an image to estimate its noise
+                    print(f"{name} half {k}: {m} not scored: {err}", file=sys.stderr)
+                    continue
+                outputs[m] = np.asarray(sr, float)
+                if m == "aware-auto" and net.meta["steering"].get("sigma_from_image"):
+                    sigma_read = estimate_sigma(lr_in, s)
             elif m in TRAINED and not (m == "finetune" and bundled not in bundled_models()):
                 model, seconds[m] = _train(
                     f"{name}-{k}", hr_a, lr_a, s, fit, m, iters, threads, work
@@ -273,6 +292,8 @@ def run_pair(
             "scores": {m: [v.psnr, v.ssim] for m, v in scored.scores.items()},
             "train_s": seconds,
         }
+        if sigma_read is not None:  # the PSF width automatic steering read from the test half
+            rec["sigma_read"] = sigma_read
         if "chain+gan" in outputs:
             rec["background_std"] = {
                 m: background_std_ratio(outputs[m], bic, hr_b, s)

@@ -94,3 +94,26 @@ def test_automatic_steering_reads_the_image_only_where_the_card_says_so(actin):
     assert "PSF sigma" in read.note and "estimated from the image" in read.note
     meta["degradation"]["sigma"] = [0.0, 1.2]  # kept inside the trained range
     assert resolve_steering(None, net, meta, inp, None).condition[0] == 1.2
+
+
+def test_automatic_steering_assumes_a_noise_it_cannot_estimate_and_says_so(actin):
+    """A background clipped at zero leaves too few clean patches for the noise estimate:
+    automatic steering still runs, with the card's (else a fixed) noise and a warning."""
+    from napari_sisr.core.inference.steering import FALLBACK_NOISE_STD
+    from napari_sisr.core.modelio import load_model
+
+    net = load_model("aware-2x")
+    lr = lr_of(actin.astype(np.float64), 2.0)
+    clipped = np.clip(lr - np.percentile(lr, 95), 0, None)  # 95 % of the pixels at zero
+    inp = canonical_input(clipped)
+    got = resolve_steering(None, net, net.meta, inp, None)
+    assert got.condition[2] == FALLBACK_NOISE_STD
+    assert "assumed" in got.note
+    (warning,) = [w for w in got.warnings if "could not be estimated" in w]
+    assert "2 % of the intensity range was assumed" in warning and "--noise-std" in warning
+    meta = json.loads(json.dumps(net.meta))
+    meta["steering"]["noise_std"] = 0.05
+    assert resolve_steering(None, net, meta, inp, None).condition[2] == 0.05
+    fine = resolve_steering(None, net, net.meta, canonical_input(lr), None)
+    assert not any("could not be estimated" in w for w in fine.warnings)
+    assert "estimated from the image" in fine.note.split("noise")[1]

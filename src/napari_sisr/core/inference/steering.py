@@ -184,8 +184,10 @@ def resolve_steering(steer: Steering | None, net, meta: dict, inp, stats) -> Ste
         poisson_a = steer.poisson_a
     if sigma_yx is None:
         sigma_yx, where["sigma"] = _default_sigma(meta, inp, s)
+    unread: list[str] = []
     if noise_std is None:
-        noise_std, where["noise"] = _estimated_noise(inp, stats), "estimated from the image"
+        noise_std, unread = _estimated_noise(inp, stats, meta)
+        where["noise"] = "estimated from the image" if not unread else "assumed, see the warning"
     poisson_a = float(poisson_a or 0.0)
     condition = (float(sigma_yx[0]), float(sigma_yx[1]), float(noise_std), poisson_a)
     sig = (
@@ -197,7 +199,7 @@ def resolve_steering(steer: Steering | None, net, meta: dict, inp, stats) -> Ste
         f"of the intensity range ({where['noise']})"
         + (f", Poisson gain {poisson_a:.2g}" if poisson_a else "")
     )
-    return Steered(condition, note, _range_warnings(meta, condition))
+    return Steered(condition, note, unread + _range_warnings(meta, condition))
 
 
 def _span(stats) -> float:
@@ -269,9 +271,16 @@ def _image_sigma(inp, scale: int, meta: dict) -> float | None:
     return round(sigma, 2)
 
 
-def _estimated_noise(inp, stats) -> float:
+#: Noise std (fraction of the range) assumed where the image does not let it be estimated
+#: (e.g. a background clipped at zero) and the model card names none.
+FALLBACK_NOISE_STD = 0.02
+
+
+def _estimated_noise(inp, stats, meta: dict) -> tuple[float, list[str]]:
     """Noise standard deviation of a central crop of one plane, per channel, in the job's
-    normalised units (the mean over channels)."""
+    normalised units (the mean over channels), and a warning for every channel whose noise
+    could not be estimated: those take the card's ``steering.noise_std`` (else
+    :data:`FALLBACK_NOISE_STD`), so that automatic steering still gives a result."""
     from ..degradation.unpaired import estimate_noise
 
     data = inp.data
@@ -281,19 +290,24 @@ def _estimated_noise(inp, stats) -> float:
     y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
     crop = np.asarray(data[lead + (slice(y0, y0 + side), slice(x0, x0 + side))])
     los, his = stats if stats is not None else (None, None)
-    values = []
+    fallback = float((meta.get("steering") or {}).get("noise_std", FALLBACK_NOISE_STD))
+    values, warnings = [], []
     for c in range(crop.shape[-1]):
         plane = crop[..., c].astype(np.float64)
         try:
             var, _ = estimate_noise(plane)
         except InputError as err:
-            raise InputError(
-                f"the noise could not be estimated from the image ({err}): give it "
-                "(--noise-std, a fit JSON, or degradation={'noise_std': ...})"
-            ) from None
+            where = f" of channel {c}" if crop.shape[-1] > 1 else ""
+            warnings.append(
+                f"the noise{where} could not be estimated from the image ({err}); "
+                f"{100 * fallback:g} % of the intensity range was assumed: give it for a "
+                "better result (--noise-std, a fit JSON, or the Degradation group)"
+            )
+            values.append(fallback)
+            continue
         span = 1.0 if los is None else float(his[c] - los[c]) or 1.0
         values.append(float(np.sqrt(var)) / span)
-    return float(np.mean(values))
+    return float(np.mean(values)), warnings
 
 
 #: Allowed excess over the trained range before a value counts as outside it.
