@@ -354,6 +354,14 @@ def tables(records: list[dict]) -> str:
                 f"\n{m} over bicubic + RL: {np.mean(v):+.2f} dB on average; worst pair set "
                 f"{worst[1]} ({worst[0]:+.2f} dB)"
             )
+    for m, ref in (("chain+gan", "chain"), ("aware-auto", "aware-card")):
+        both = [r["scores"] for r in records if m in r["scores"] and ref in r["scores"]]
+        if both:  # like for like: the same test halves
+            d = np.array([[b[m][0] - b[ref][0], b[m][1] - b[ref][1]] for b in both])
+            lines.append(
+                f"\n{m} against {ref} on the same {len(both)} halves: {d[:, 0].mean():+.2f} dB "
+                f"PSNR ({d[:, 0].min():+.2f} to {d[:, 0].max():+.2f}), {d[:, 1].mean():+.3f} SSIM"
+            )
     secs = defaultdict(list)
     for r in records:
         for m, t in r.get("train_s", {}).items():
