@@ -187,7 +187,9 @@ def resolve_steering(steer: Steering | None, net, meta: dict, inp, stats) -> Ste
     unread: list[str] = []
     if noise_std is None:
         noise_std, unread = _estimated_noise(inp, stats, meta)
-        where["noise"] = "estimated from the image" if not unread else "assumed, see the warning"
+        where["noise"] = (
+            "assumed; not estimable from the image" if unread else "estimated from the image"
+        )
     poisson_a = float(poisson_a or 0.0)
     condition = (float(sigma_yx[0]), float(sigma_yx[1]), float(noise_std), poisson_a)
     sig = (
