@@ -253,16 +253,22 @@ def _default_sigma(meta: dict, inp, scale: int) -> tuple[tuple[float, float], st
     return (float(card), float(card)), "the model card's default; the image states no optics"
 
 
-def _image_sigma(inp, scale: int, meta: dict) -> float | None:
-    """PSF sigma (HR px) read from a central plane by the learned estimator, kept inside the
-    model's trained range; None where the plane is too small or flat to read."""
-    from ..degradation.blur_estimate import MAX_SIDE, estimate_sigma
-
+def _central_crop(inp, side: int = 1024) -> np.ndarray:
+    """The central ``side`` x ``side`` crop (Y, X, C) of the middle plane of the input, where
+    the noise and the PSF width are read."""
     data = inp.data
     lead = tuple(n // 2 for n in data.shape[:-3])
     h, w = data.shape[-3:-1]
-    y0, x0 = max(0, (h - MAX_SIDE) // 2), max(0, (w - MAX_SIDE) // 2)
-    crop = np.asarray(data[lead + (slice(y0, y0 + MAX_SIDE), slice(x0, x0 + MAX_SIDE))])
+    y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return np.asarray(data[lead + (slice(y0, y0 + side), slice(x0, x0 + side))])
+
+
+def _image_sigma(inp, scale: int, meta: dict) -> float | None:
+    """PSF sigma (HR px) read from a central plane by the learned estimator, kept inside the
+    model's trained range; None where the plane is too small or flat to read."""
+    from ..degradation.blur_estimate import estimate_sigma
+
+    crop = _central_crop(inp)  # the estimator reads the centre of it
     try:  # the mean over channels, as for the noise
         sigma = float(np.mean([estimate_sigma(crop[..., c], scale) for c in range(crop.shape[-1])]))
     except InputError:
@@ -285,12 +291,7 @@ def _estimated_noise(inp, stats, meta: dict) -> tuple[float, list[str]]:
     :data:`FALLBACK_NOISE_STD`), so that automatic steering still gives a result."""
     from ..degradation.unpaired import estimate_noise
 
-    data = inp.data
-    lead = tuple(n // 2 for n in data.shape[:-3])
-    h, w = data.shape[-3:-1]
-    side = 1024
-    y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    crop = np.asarray(data[lead + (slice(y0, y0 + side), slice(x0, x0 + side))])
+    crop = _central_crop(inp)
     los, his = stats if stats is not None else (None, None)
     fallback = float((meta.get("steering") or {}).get("noise_std", FALLBACK_NOISE_STD))
     values, warnings = [], []
