@@ -38,7 +38,12 @@ def main(argv=None) -> int:
     import torch
     from safetensors.torch import save_file
 
-    from napari_sisr.core.degradation.blur_estimate import ESTIMATOR, SigmaNet, sample_batch
+    from napari_sisr.core.degradation.blur_estimate import (
+        ESTIMATOR,
+        TRAINED_FOR,
+        SigmaNet,
+        sample_batch,
+    )
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=2000)
@@ -76,13 +81,7 @@ def main(argv=None) -> int:
         "version": 1,
         "features": 32,
         "units": "LR px (multiply by the scale for HR px)",
-        "trained_for": {
-            "sigma_lr_px": [0.0, 1.5],
-            "noise_std": [0.0, 0.1],
-            "poisson_a": [0.0, 0.001],
-            "content_sigma_hr_px": [0.0, 3.0],
-            "scales": args.scales,
-        },  # fmt: skip
+        "trained_for": {**{k: list(v) for k, v in TRAINED_FOR.items()}, "scales": args.scales},
         "training": {
             "command": "python scripts/train_sigma_estimator.py "
             f"--iters {args.iters} --threads {args.threads} --seed {args.seed}"

@@ -29,12 +29,27 @@ from torch import nn
 
 from ..errors import InputError
 
-__all__ = ["ESTIMATOR", "SigmaNet", "estimate_sigma", "load_sigma_net", "sample_batch"]
+__all__ = [
+    "ESTIMATOR",
+    "TRAINED_FOR",
+    "SigmaNet",
+    "estimate_sigma",
+    "load_sigma_net",
+    "sample_batch",
+]
 
 #: The bundled estimator: ``sigma.safetensors`` and ``sigma.json``.
 ESTIMATOR = Path(__file__).resolve().parents[2] / "models" / "estimators" / "sigma"
 #: The largest plane side the estimate reads (a central crop beyond it).
 MAX_SIDE = 512
+#: What :func:`sample_batch` draws from (uniformly): the aware models' ranges, sigma in LR px,
+#: noise std as a fraction of the range; half of the HR patches are softened (HR px).
+TRAINED_FOR = {
+    "sigma_lr_px": (0.0, 1.5),
+    "noise_std": (0.0, 0.1),
+    "poisson_a": (0.0, 0.001),
+    "content_sigma_hr_px": (0.0, 3.0),
+}
 
 
 class SigmaNet(nn.Module):
@@ -73,10 +88,11 @@ def sample_batch(planes, n: int, scale: int, rng, generator, lr_patch: int = 48)
         p = usable[rng.integers(len(usable))]
         y, x = rng.integers(0, p.shape[0] - hp), rng.integers(0, p.shape[1] - hp)
         hr.append(np.rot90(p[y : y + hp, x : x + hp], rng.integers(4)).astype(np.float32))
-    soft = rng.uniform(0, 3, n) * (rng.random(n) < 0.5)
+    r = TRAINED_FOR
+    soft = rng.uniform(*r["content_sigma_hr_px"], n) * (rng.random(n) < 0.5)
     t = soften(torch.from_numpy(np.stack(hr))[:, None], list(soft))
-    sig = rng.uniform(0, 1.5 * scale, n)
-    noise, gain = rng.uniform(0, 0.1, n), rng.uniform(0, 1e-3, n)
+    sig = rng.uniform(*(scale * np.asarray(r["sigma_lr_px"])), n)
+    noise, gain = rng.uniform(*r["noise_std"], n), rng.uniform(*r["poisson_a"], n)
     params = [
         DegradationParams(scale=scale, sigma=float(a), noise_var=float(b) ** 2, poisson_a=float(c))
         for a, b, c in zip(sig, noise, gain, strict=True)
