@@ -28,7 +28,8 @@ Methods, side by side:
   pair); ``chain-sim``: on simulations of the fitted model only (``--no-real-lr``);
   ``chain+gan``: ``chain`` with the preset's adversarial phase;
 * ``paired``: trained on the training half's real LR/HR (the HR registered by the fit);
-* ``finetune``: ``chain`` started from the bundled model with a third of the steps.
+* ``finetune``: ``chain`` started from the bundled model with a third of the steps;
+* ``chain-init``: ``chain`` started from the bundled model, with every step.
 
 Every training is ``napari-sisr train --hr HR --degradation FIT.json --iters N`` with the
 defaults otherwise (the Python equivalent); its CPU time (all threads) and wall time are
@@ -67,7 +68,7 @@ SETS = {
     "srrf": "widefield -> SRRF, 2x",
     "storm": "TIRF -> STORM, 8x (resampled from 7.3x)",
 }
-TRAINED = ("naive", "chain-sim", "chain", "chain+gan", "paired", "finetune")
+TRAINED = ("naive", "chain-sim", "chain", "chain+gan", "paired", "finetune", "chain-init")
 METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", "aware-auto", "aware-card",
            *TRAINED)  # fmt: skip
 #: The degradation-aware model of a scale (``{s}``: the scale), a bundled name or a path.
@@ -145,12 +146,14 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path):
 
     common = dict(iters=iters, out=work / f"{name}-{method}", overwrite=True, threads=threads)
     hr32 = hr_a.astype(np.float32)
-    if method in ("chain", "chain-sim", "chain+gan", "finetune"):
+    if method in ("chain", "chain-sim", "chain+gan", "finetune", "chain-init"):
         kw = dict(hr=[hr32], degradation=fit, adversarial=method == "chain+gan")
         if method != "chain-sim":  # the fit's own pair, as the command line links it
             kw["real_lr"] = [lr_a.astype(np.float32)]
         if method == "finetune":
             kw.update(init=f"default-{s}x", iters=max(1, iters // 3))
+        elif method == "chain-init":  # the chain started from the bundled model, every step
+            kw.update(init=f"default-{s}x")
         config = TrainConfig(**{**common, **kw})
     elif method == "naive":
         lr_naive = bicubic_down(hr_a, s).astype(np.float32)
@@ -274,7 +277,9 @@ def run_pair(
                 outputs[m] = np.asarray(sr, float)
                 if m == "aware-auto" and net.meta["steering"].get("sigma_from_image"):
                     sigma_read = estimate_sigma(lr_in, s)
-            elif m in TRAINED and not (m == "finetune" and bundled not in bundled_models()):
+            elif m in TRAINED and not (
+                m in ("finetune", "chain-init") and bundled not in bundled_models()
+            ):
                 model, seconds[m] = _train(
                     f"{name}-{k}", hr_a, lr_a, s, fit, m, iters, threads, work
                 )
@@ -342,7 +347,7 @@ def tables(records: list[dict]) -> str:
         g = np.array(gains[m])
         lines.append(f"| {m} | {g[:, 0].mean():+.2f} | {g[:, 1].mean():+.3f} | {len(g)} |")
     rl = {id(r): r["scores"]["bicubic + RL"][0] for r in records}
-    for m in ("chain", "chain-sim", "paired", "finetune", "chain+gan"):
+    for m in ("chain", "chain-sim", "paired", "finetune", "chain-init", "chain+gan"):
         v = [r["scores"][m][0] - rl[id(r)] for r in records if m in r["scores"]]
         if v:
             worst = min(
@@ -354,7 +359,7 @@ def tables(records: list[dict]) -> str:
                 f"\n{m} over bicubic + RL: {np.mean(v):+.2f} dB on average; worst pair set "
                 f"{worst[1]} ({worst[0]:+.2f} dB)"
             )
-    for m, ref in (("chain+gan", "chain"), ("aware-auto", "aware-card")):
+    for m, ref in (("chain+gan", "chain"), ("chain-init", "chain"), ("aware-auto", "aware-card")):
         both = [r["scores"] for r in records if m in r["scores"] and ref in r["scores"]]
         if both:  # like for like: the same test halves
             d = np.array([[b[m][0] - b[ref][0], b[m][1] - b[ref][1]] for b in both])
