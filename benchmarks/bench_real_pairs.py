@@ -29,7 +29,8 @@ Methods, side by side:
   ``chain+gan``: ``chain`` with the preset's adversarial phase;
 * ``paired``: trained on the training half's real LR/HR (the HR registered by the fit);
 * ``finetune``: ``chain`` started from the bundled model with a third of the steps;
-* ``chain-init``: ``chain`` started from the bundled model, with every step.
+* ``chain-init``: ``chain`` started from the bundled model, with every step (at 8x from the
+  4x model, its extra upsampling stage added).
 
 Every training is ``napari-sisr train --hr HR --degradation FIT.json --iters N`` with the
 defaults otherwise (the Python equivalent); its CPU time (all threads) and wall time are
@@ -153,7 +154,7 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path):
         if method == "finetune":
             kw.update(init=f"default-{s}x", iters=max(1, iters // 3))
         elif method == "chain-init":  # the chain started from the bundled model, every step
-            kw.update(init=f"default-{s}x")
+            kw.update(init=start_model(s), scale=s)
         config = TrainConfig(**{**common, **kw})
     elif method == "naive":
         lr_naive = bicubic_down(hr_a, s).astype(np.float32)
@@ -217,6 +218,15 @@ def save_figure(name: str, outputs: dict, hr: np.ndarray, s: int, folder: Path) 
     return out
 
 
+def start_model(s: int) -> str | None:
+    """The bundled model ``chain-init`` starts from: the one of scale ``s``, else the largest
+    smaller one (a 4x SRResNet starts an 8x one)."""
+    from napari_sisr.core.modelio import bundled_models
+
+    names = [f"default-{k}x" for k in (8, 4, 2) if k <= s and s % k == 0]
+    return next((n for n in names if n in bundled_models()), None)
+
+
 def _aware_model(template: str, s: int) -> str | None:
     """The degradation-aware model for scale ``s`` (None when there is none)."""
     from napari_sisr.core.modelio import bundled_models
@@ -278,7 +288,8 @@ def run_pair(
                 if m == "aware-auto" and net.meta["steering"].get("sigma_from_image"):
                     sigma_read = estimate_sigma(lr_in, s)
             elif m in TRAINED and not (
-                m in ("finetune", "chain-init") and bundled not in bundled_models()
+                (m == "finetune" and bundled not in bundled_models())
+                or (m == "chain-init" and start_model(s) is None)
             ):
                 model, seconds[m] = _train(
                     f"{name}-{k}", hr_a, lr_a, s, fit, m, iters, threads, work

@@ -228,8 +228,36 @@ def test_fine_tune_from_exported_model(tmp_path, crops, actin):
     assert all(torch.equal(v, src[k]) for k, v in trainer.net_g.state_dict().items())
     result = train(cfg)
     assert result.split["mode"] == "band" and load_model(result.model).meta["scale"] == 4
-    with pytest.raises(ValueError, match="scale"):
+    with pytest.raises(ValueError, match="scale=4 but the config asks for 2"):
         TrainConfig(hr=[crops[0]], out=tmp_path / "x", init=str(first.model), scale=2)
+
+
+def test_a_smaller_scale_model_starts_a_larger_one(tmp_path, crops, actin):
+    """A 2x SRResNet starts a 4x one: every weight shared, the added x2 stage copies the
+    features onto the finer grid, so the start is the 2x model's correction, enlarged."""
+    import torch.nn.functional as F
+
+    two = tiny(tmp_path, crops, "two", scale=2, iters=3, degradation=None)
+    first = train(two)
+    cfg = tiny(tmp_path, [actin[:200, :200]], "grown", init=str(first.model), scale=4)
+    assert cfg.scale == 4 and cfg.arch_overrides["nf"] == 8
+    trainer = Trainer(cfg)
+    src = load_model(first.model)
+    grown = trainer.net_g.state_dict()
+    assert all(torch.equal(grown[k], v) for k, v in src.state_dict().items())
+    g, s = trainer.net_g.eval(), src.eval()
+    # the trunk and the first stage are the 2x model's; the output conv (3x3) then reads the
+    # copied features, so away from the edges the 4x correction is the 2x one, enlarged
+    g.out, s.out = torch.nn.Identity(), torch.nn.Identity()
+    x = torch.rand(1, 1, 12, 12)
+    with torch.no_grad():
+        feat2 = s.upsample(s.head(x) + s.body_tail(s.body(s.head(x))))
+        feat4 = g.upsample(g.head(x) + g.body_tail(g.body(g.head(x))))
+    assert torch.allclose(feat4, F.interpolate(feat2, scale_factor=2, mode="nearest"), atol=1e-6)
+    four = train(cfg).model
+    assert load_model(four).meta["scale"] == 4
+    with pytest.raises(ValueError, match="smaller scale starts larger ones"):
+        TrainConfig(hr=[crops[0]], out=tmp_path / "x", init=str(four), scale=2)
 
 
 def test_blind_range_recorded(tmp_path, crops):

@@ -140,7 +140,12 @@ def add(sub) -> None:
     )
     p.add_argument("--in-channels", type=int, help="model channels (default 1)")
     p.add_argument("--channel-axis", type=int, help="channel axis of multichannel images")
-    p.add_argument("--init", metavar="MODEL", help="fine-tune this model (path or bundled name)")
+    p.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="fine-tune this model (path or bundled name); with a larger --scale, an SRResNet "
+        "model starts the larger network (--init default-4x --scale 8)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in RUN_DIR")
     p.add_argument("--device", help=f"auto, cpu, cuda, cuda:1 or mps (default {d['device']})")

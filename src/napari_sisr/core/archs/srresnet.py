@@ -162,6 +162,46 @@ class SRResNet(ResidualTrunkGenerator):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.add_skip(super().forward(x), x)
 
+    @staticmethod
+    def grows(smaller: int, larger: int) -> bool:
+        """Whether a network of scale ``smaller`` can start one of ``larger`` (its upsampling
+        stages are the first of the larger one's)."""
+        a, b = upsample_factors(smaller), upsample_factors(larger)
+        return len(a) < len(b) and b[: len(a)] == a
+
+    def load_smaller_scale(self, state: dict[str, torch.Tensor], scale: int) -> None:
+        """Start from the weights of the same network at a smaller scale (a 4x model starting
+        an 8x one): every weight is shared but the extra x2 upsampling stages'. These start as a
+        copy of the features onto the finer grid (each sub-pixel channel picks its feature, the
+        PReLU slope is 1), so that the start is the smaller model's correction, enlarged.
+
+        Raises :class:`InputError` when ``scale`` is not an earlier stage of this one's (4x
+        starts 8x, 2x starts 4x and 8x) or the networks differ otherwise.
+        """
+        mine, theirs = upsample_factors(self.scale), upsample_factors(scale)
+        if not self.grows(scale, self.scale):
+            raise InputError(
+                f"a {scale}x model cannot start a {self.scale}x one: a model starts only "
+                "larger scales that add x2 stages to its own (2x -> 4x, 8x; 4x -> 8x)"
+            )
+        with torch.no_grad():
+            for i in range(len(theirs), len(mine)):
+                conv, prelu, f = self.upsample[3 * i], self.upsample[3 * i + 2], mine[i]
+                conv.weight.zero_()
+                conv.bias.zero_()
+                for c in range(conv.in_channels):  # PixelShuffle reads channel c * f^2 + k
+                    conv.weight[c * f * f : (c + 1) * f * f, c, 1, 1] = 1.0
+                prelu.weight.fill_(1.0)
+        own = self.state_dict()
+        new = {k: v for k, v in own.items() if k.startswith("upsample.") and k not in state}
+        try:
+            self.load_state_dict({**state, **new}, strict=True)
+        except RuntimeError as err:
+            raise InputError(
+                f"the {scale}x model does not match this {self.scale}x network "
+                f"({str(err).splitlines()[0]})"
+            ) from err
+
     def add_skip(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``out`` plus the image-level residual of ``skip`` (upsampled ``x``), if any."""
         if self.skip == "none":

@@ -226,9 +226,13 @@ class TrainConfig(BaseModel):
         # a family may start from another's weights (a degradation-aware SRResNet from a plain
         # one of the same trunk)
         grows = self.arch is not None and meta.get("arch") in get_spec(self.arch).init_from
+        # a network may start one of a larger scale (a 4x SRResNet an 8x one)
+        rescales = self.scale is not None and self.scale != int(meta["scale"])
+        if rescales:
+            self._check_rescaling(meta)
         for key, meta_key in (("arch", "arch"), ("preset", "preset"), ("scale", "scale")):
             mine, theirs = getattr(self, key), meta.get(meta_key)
-            if grows and key == "arch":
+            if (grows and key == "arch") or (rescales and key == "scale"):
                 continue
             if mine is not None and theirs is not None and mine != theirs:
                 raise InputError(
@@ -242,8 +246,29 @@ class TrainConfig(BaseModel):
             )
         self.arch = self.arch if grows else meta["arch"]
         self.preset = meta.get("preset") or self.preset
-        self.scale, self.in_channels = int(meta["scale"]), int(meta["in_channels"])
+        self.scale = self.scale if rescales else int(meta["scale"])
+        self.in_channels = int(meta["in_channels"])
         self.arch_overrides = {**meta.get("arch_kwargs", {}), **self.arch_overrides}
+
+    def _check_rescaling(self, meta: dict[str, Any]) -> None:
+        """A model of another scale may start this run only where its network can grow."""
+        from ..archs import get_spec
+
+        arch = self.arch or meta["arch"]
+        spec, theirs, mine = get_spec(arch), int(meta["scale"]), int(self.scale)
+        if mine not in spec.scales:
+            return  # the scale check names the supported scales
+        grows = hasattr(spec.generator, "load_smaller_scale")
+        if not grows or not spec.generator.grows(theirs, mine):
+            raise InputError(
+                f"init model {self.init!r} has scale={theirs} but the config asks for {mine}: "
+                f"leave the scale unset to fine-tune it, or start from a model of scale {mine} "
+                + (
+                    "(an SRResNet of a smaller scale starts larger ones: 2x -> 4x, 8x; 4x -> 8x)"
+                    if grows
+                    else f"({arch} models start only their own scale)"
+                )
+            )
 
     def _check_arch_overrides(self, spec) -> None:
         import inspect

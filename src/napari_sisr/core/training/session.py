@@ -154,6 +154,9 @@ class Trainer:
             state = {**state, "condition": self.net_g.condition.clone()}
             own = self.net_g.state_dict()
             state.update({k: v for k, v in own.items() if k.startswith(COND_PARTS)})
+        if int(src.scale) != self.net_g.scale:  # a smaller scale's model (config checked it)
+            self.net_g.load_smaller_scale(state, int(src.scale))
+            return
         missing, unexpected = self.net_g.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise InputError(
