@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import background_std_ratio, data_dir  # noqa: E402
+from _common import background_std_ratio, data_dir, detail_ratio, sharpness_ratio  # noqa: E402
 
 #: name -> (set label, loader). The sets group the pairs of one kind of capture.
 SETS = {
@@ -310,6 +310,13 @@ def run_pair(
         }
         if sigma_read is not None:  # the PSF width automatic steering read from the test half
             rec["sigma_read"] = sigma_read
+        # fine detail beyond the LR's Nyquist frequency that agrees with the HR image, and
+        # all power there (true detail, noise and invented texture alike), HR = 1
+        rec["detail"] = {
+            m: [detail_ratio(o, hr_b, s), sharpness_ratio(o, hr_b, s)]
+            for m, o in outputs.items()
+            if m != "nearest"
+        }
         if "chain+gan" in outputs:
             rec["background_std"] = {
                 m: background_std_ratio(outputs[m], bic, hr_b, s)
@@ -388,6 +395,20 @@ def tables(records: list[dict]) -> str:
         lines.append("\ntraining per run, CPU time (all threads) / wall time: " + ", ".join(
             f"{m} {np.nanmean(t[:, 0]) / 60:.1f} / {np.mean(t[:, 1]) / 60:.1f} min"
             for m, t in pairs.items()))  # fmt: skip
+    detail = defaultdict(list)
+    for r in records:
+        for m, v in r.get("detail", {}).items():
+            detail[m].append(v)
+    if detail:
+        lines.append(
+            "\nfine detail beyond the LR's Nyquist frequency, HR = 1 (agreeing with the HR "
+            "image / all power there): "
+            + ", ".join(
+                f"{m} {np.mean([v[0] for v in vs]):.3f} / {np.mean([v[1] for v in vs]):.2f} "
+                f"({len(vs)})"
+                for m, vs in detail.items()
+            )
+        )
     bg = [r["background_std"] for r in records if "background_std" in r]
     if bg:
         lines.append(
@@ -448,8 +469,9 @@ def merge(records) -> list[dict]:
         into = out[key]
         into["scores"].update(r["scores"])
         into["train_s"] = {**into.get("train_s", {}), **r.get("train_s", {})}
-        if "background_std" in r:
-            into["background_std"] = {**into.get("background_std", {}), **r["background_std"]}
+        for part in ("background_std", "detail"):
+            if part in r:
+                into[part] = {**into.get(part, {}), **r[part]}
     return list(out.values())
 
 

@@ -62,3 +62,21 @@ def test_real_pairs_tables_take_fresh_and_reloaded_records_alike():
     assert "| chain | +2.33 | +0.200 | 3 |" in text
     assert "chain over bicubic + RL: +1.33 dB" in text
     assert "chain 3.0 / 1.5 min" in text
+
+
+def test_real_pairs_tables_join_detail_measures_of_runs_on_the_same_half():
+    """Detail measures recorded by separate runs on one test half are united, then averaged
+    per method over the halves that have them."""
+    from bench_real_pairs import merge, tables
+
+    def record(half, method, detail):
+        scores = {"bicubic": [20.0, 0.5], "bicubic + RL": [21.0, 0.6], method: [22.0, 0.7]}
+        return {"pair": "sted_561", "half": half, "scale": 4, "iters": 10, "scores": scores,
+                "detail": {"bicubic": [0.1, 0.2], method: detail}}  # fmt: skip
+
+    runs = [record(0, "chain", [0.3, 0.5]), record(0, "chain+gan", [0.4, 0.9]),
+            record(1, "chain", [0.5, 0.7])]  # fmt: skip
+    merged = merge(runs)
+    assert len(merged) == 2 and set(merged[0]["detail"]) == {"bicubic", "chain", "chain+gan"}
+    text = tables(merged)
+    assert "bicubic 0.100 / 0.20 (2), chain 0.400 / 0.60 (2), chain+gan 0.400 / 0.90 (1)" in text
