@@ -435,6 +435,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, help="CPU threads of each training")
     ap.add_argument("--results", type=Path, help="JSON lines file: append results, reuse done ones")
     ap.add_argument("--table-only", action="store_true", help="print the tables of --results")
+    ap.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run the methods even where --results has them (the new results replace them), "
+        "e.g. the chain beside chain+gan for a like-for-like figure and detail measure",
+    )
     ap.add_argument("--figures", type=Path, help="save a figure of crops per pair here")
     ap.add_argument(
         "--aware-model",
@@ -451,7 +457,7 @@ def main(argv=None) -> int:
             for name in args.pairs.split(","):
                 have = merge(r for r in records if (r["pair"], r["iters"]) == (name, args.iters))
                 done = set.intersection(*(set(r["scores"]) for r in have)) if have else set()
-                todo = [m for m in methods if m not in done]
+                todo = [m for m in methods if args.rerun or m not in done]
                 if have and not todo:
                     continue
                 new = run_pair(
