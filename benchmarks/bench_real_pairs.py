@@ -176,9 +176,18 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path):
     return str(result.model), (time.process_time() - c0, time.perf_counter() - t0)
 
 
-def save_figure(name: str, outputs: dict, hr: np.ndarray, s: int, folder: Path) -> Path:
-    """A row of crops of one test half: LR | bicubic | RL | chain | HR, registered and
-    intensity-matched as scored, on the HR image's busiest window."""
+#: Panels of the figures beside LR and bicubic: the methods against the baselines and, when
+#: the GAN phase ran, the chain with and without it (saved as ``real_<pair>_gan.png``).
+FIGURE_PANELS = ("bicubic + RL", "chain", "paired")
+GAN_PANELS = ("chain", "chain+gan")
+
+
+def save_figure(
+    name: str, outputs: dict, hr: np.ndarray, s: int, folder: Path, gan: bool = False
+) -> Path:
+    """A row of crops of one test half: LR | bicubic | RL | chain | HR (``gan``: LR |
+    bicubic | chain | chain+gan | HR), registered and intensity-matched as scored, on the HR
+    image's busiest window."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -197,7 +206,7 @@ def save_figure(name: str, outputs: dict, hr: np.ndarray, s: int, folder: Path) 
     y0, x0 = cy + b - side // 2, cx + b - side // 2
     win = (slice(y0, y0 + side), slice(x0, x0 + side))
     panels = [("LR (nearest)", outputs["nearest"]), ("bicubic", outputs["bicubic"])]
-    panels += [(m, outputs[m]) for m in ("bicubic + RL", "chain", "paired") if m in outputs]
+    panels += [(m, outputs[m]) for m in (GAN_PANELS if gan else FIGURE_PANELS) if m in outputs]
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(2.6 * (len(panels) + 1), 2.9))
     lo, hi = np.percentile(target[win], [0.5, 99.5])
     for ax, (title, img) in zip(axes, panels, strict=False):
@@ -212,7 +221,7 @@ def save_figure(name: str, outputs: dict, hr: np.ndarray, s: int, folder: Path) 
     fig.suptitle(f"{SETS[name]}: test half, {side} x {side} HR px", fontsize=10)
     fig.tight_layout()
     folder.mkdir(parents=True, exist_ok=True)
-    out = folder / f"real_{name}.png"
+    out = folder / f"real_{name}{'_gan' if gan else ''}.png"
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return out
@@ -296,8 +305,8 @@ def run_pair(
                 )
                 outputs[m] = np.asarray(predict(lr_in, model, dtype="float32"), float)
         scored = score_outputs(outputs, hr_b, s)
-        if figures is not None and k == 0:
-            save_figure(name, outputs, hr_b, s, figures)
+        if figures is not None and k == 0:  # a run of the GAN alone keeps the main figure
+            save_figure(name, outputs, hr_b, s, figures, gan="chain+gan" in outputs)
         rec = {
             "pair": name,
             "half": k,
@@ -426,6 +435,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, help="CPU threads of each training")
     ap.add_argument("--results", type=Path, help="JSON lines file: append results, reuse done ones")
     ap.add_argument("--table-only", action="store_true", help="print the tables of --results")
+    ap.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run the methods even where --results has them (the new results replace them), "
+        "e.g. the chain beside chain+gan for a like-for-like figure and detail measure",
+    )
     ap.add_argument("--figures", type=Path, help="save a figure of crops per pair here")
     ap.add_argument(
         "--aware-model",
@@ -442,7 +457,7 @@ def main(argv=None) -> int:
             for name in args.pairs.split(","):
                 have = merge(r for r in records if (r["pair"], r["iters"]) == (name, args.iters))
                 done = set.intersection(*(set(r["scores"]) for r in have)) if have else set()
-                todo = [m for m in methods if m not in done]
+                todo = [m for m in methods if args.rerun or m not in done]
                 if have and not todo:
                     continue
                 new = run_pair(

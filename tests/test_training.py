@@ -234,7 +234,7 @@ def test_fine_tune_from_exported_model(tmp_path, crops, actin):
 
 def test_a_smaller_scale_model_starts_a_larger_one(tmp_path, crops, actin):
     """A 2x SRResNet starts a 4x one: every weight shared, the added x2 stage copies the
-    features onto the finer grid, so the start is the 2x model's correction, enlarged."""
+    features onto the finer grid."""
     import torch.nn.functional as F
 
     two = tiny(tmp_path, crops, "two", scale=2, iters=3, degradation=None)
@@ -246,8 +246,7 @@ def test_a_smaller_scale_model_starts_a_larger_one(tmp_path, crops, actin):
     grown = trainer.net_g.state_dict()
     assert all(torch.equal(grown[k], v) for k, v in src.state_dict().items())
     g, s = trainer.net_g.eval(), src.eval()
-    # the trunk and the first stage are the 2x model's; the output conv (3x3) then reads the
-    # copied features, so away from the edges the 4x correction is the 2x one, enlarged
+    # what the output conv reads: the 2x model's features, enlarged
     g.out, s.out = torch.nn.Identity(), torch.nn.Identity()
     x = torch.rand(1, 1, 12, 12)
     with torch.no_grad():

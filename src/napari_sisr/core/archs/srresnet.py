@@ -173,7 +173,7 @@ class SRResNet(ResidualTrunkGenerator):
         """Start from the weights of the same network at a smaller scale (a 4x model starting
         an 8x one): every weight is shared but the extra x2 upsampling stages'. These start as a
         copy of the features onto the finer grid (each sub-pixel channel picks its feature, the
-        PReLU slope is 1), so that the start is the smaller model's correction, enlarged.
+        PReLU slope is 1): the output conv starts on the smaller model's features, enlarged.
 
         Raises :class:`InputError` when ``scale`` is not an earlier stage of this one's (4x
         starts 8x, 2x starts 4x and 8x) or the networks differ otherwise.
