@@ -22,19 +22,19 @@ Methods, side by side:
   steering did before a card read it from the image);
 * ``naive``: trained on the training half's HR with bicubic downsampling as the degradation
   (what most papers do), in paired mode;
-* ``chain``: trained on the training half's HR degraded by the fitted model (the point of the
-  plugin), content losses only, half of the patches taking their LR from the training half's
-  real capture (what ``napari-sisr train --degradation FIT.json`` does when the fit names its
-  pair); ``chain-sim``: on simulations of the fitted model only (``--no-real-lr``);
-  ``chain+gan``: ``chain`` with the preset's adversarial phase;
+* ``chain-init``: trained on the training half's HR degraded by the fitted model (the point
+  of the plugin), content losses only, half of the patches taking their LR from the training
+  half's real capture, started from the bundled model of the scale (at 8x the 4x model, its
+  extra upsampling stage added): what ``napari-sisr train --hr HR --degradation FIT.json
+  --iters N`` does by default when the fit names its pair;
+* ``chain``: the same from random weights (``--init none``); ``chain-sim``: on simulations of
+  the fitted model only (``--no-real-lr``); ``chain+gan``: ``chain`` with the preset's
+  adversarial phase;
 * ``paired``: trained on the training half's real LR/HR (the HR registered by the fit);
-* ``finetune``: ``chain`` started from the bundled model with a third of the steps;
-* ``chain-init``: ``chain`` started from the bundled model, with every step (at 8x from the
-  4x model, its extra upsampling stage added).
+* ``finetune``: ``chain-init`` with a third of the steps (none at 8x).
 
-Every training is ``napari-sisr train --hr HR --degradation FIT.json --iters N`` with the
-defaults otherwise (the Python equivalent); its CPU time (all threads) and wall time are
-reported. The ``chain+gan`` rows
+Every training is ``napari-sisr train`` with the defaults otherwise (the Python equivalent);
+its CPU time (all threads) and wall time are reported. The ``chain+gan`` rows
 also report the output's standard deviation on background-only regions of the HR image,
 relative to bicubic's (above 1: structure invented in empty background).
 
@@ -145,7 +145,10 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path):
 
     from napari_sisr import TrainConfig, train
 
-    common = dict(iters=iters, out=work / f"{name}-{method}", overwrite=True, threads=threads)
+    # from random weights unless the method says otherwise (chain-init: the default start)
+    common = dict(
+        iters=iters, out=work / f"{name}-{method}", overwrite=True, threads=threads, init=None
+    )
     hr32 = hr_a.astype(np.float32)
     if method in ("chain", "chain-sim", "chain+gan", "finetune", "chain-init"):
         kw = dict(hr=[hr32], degradation=fit, adversarial=method == "chain+gan")
@@ -153,8 +156,8 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path):
             kw["real_lr"] = [lr_a.astype(np.float32)]
         if method == "finetune":
             kw.update(init=f"default-{s}x", iters=max(1, iters // 3))
-        elif method == "chain-init":  # the chain started from the bundled model, every step
-            kw.update(init=start_model(s), scale=s)
+        elif method == "chain-init":  # the default start: the bundled model of the scale
+            kw.update(init="auto", scale=s)
         config = TrainConfig(**{**common, **kw})
     elif method == "naive":
         lr_naive = bicubic_down(hr_a, s).astype(np.float32)
@@ -227,15 +230,6 @@ def save_figure(
     return out
 
 
-def start_model(s: int) -> str | None:
-    """The bundled model ``chain-init`` starts from: the one of scale ``s``, else the largest
-    smaller one (a 4x SRResNet starts an 8x one)."""
-    from napari_sisr.core.modelio import bundled_models
-
-    names = [f"default-{k}x" for k in (8, 4, 2) if k <= s and s % k == 0]
-    return next((n for n in names if n in bundled_models()), None)
-
-
 def _aware_model(template: str, s: int) -> str | None:
     """The degradation-aware model for scale ``s`` (None when there is none)."""
     from napari_sisr.core.modelio import bundled_models
@@ -260,6 +254,7 @@ def run_pair(
         score_outputs,
     )
     from napari_sisr.core.modelio import bundled_models, load_model
+    from napari_sisr.core.training.start import bundled_start
 
     lr, hr, s = load_pair(name)
     lr, hr = prepare_pair(lr, hr, s)
@@ -298,7 +293,7 @@ def run_pair(
                     sigma_read = estimate_sigma(lr_in, s)
             elif m in TRAINED and not (
                 (m == "finetune" and bundled not in bundled_models())
-                or (m == "chain-init" and start_model(s) is None)
+                or (m == "chain-init" and bundled_start(s) is None)
             ):
                 model, seconds[m] = _train(
                     f"{name}-{k}", hr_a, lr_a, s, fit, m, iters, threads, work

@@ -81,6 +81,7 @@ def _config(args, out: Path, iters: int, **extra):
         val_max_size=args.val_size,
         seed=args.seed,
         overwrite=True,
+        init=None,  # the engine from random weights, as its presets were measured
     )
     if args.lr:
         kw["lr"] = args.lr

@@ -151,7 +151,8 @@ def test_flags_left_out_keep_the_core_defaults(tmp_path, hr_files):
 
 def test_a_model_worse_than_bicubic_is_flagged(tmp_path, hr_files, capsys):
     deg = DegradationParams(scale=4, sigma=2.0, noise_var=100.0).save(tmp_path / "deg.json")
-    args = _args(hr_files, tmp_path / "run", "--degradation", str(deg))  # 2 steps: untrained
+    # 2 steps from random weights: untrained
+    args = _args(hr_files, tmp_path / "run", "--degradation", str(deg), "--init", "none")
     assert main(args) == 0  # saved and exit 0: only a warning by default
     out = capsys.readouterr()
     summary = json.loads(out.out)
@@ -159,7 +160,9 @@ def test_a_model_worse_than_bicubic_is_flagged(tmp_path, hr_files, capsys):
     assert summary["worse_than_bicubic"] and "worse than bicubic" in out.err
     meta = load_model(tmp_path / "run").meta
     assert "worse than bicubic" in meta["validation"]["warning"]  # and in the model card
-    strict = _args(hr_files, tmp_path / "run2", "--degradation", str(deg), "--require-better")
+    strict = _args(
+        hr_files, tmp_path / "run2", "--degradation", str(deg), "--init", "none", "--require-better"
+    )
     assert main(strict) == 3
     assert (tmp_path / "run2" / "model.json").exists()  # saved all the same
 

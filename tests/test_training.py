@@ -228,7 +228,7 @@ def test_fine_tune_from_exported_model(tmp_path, crops, actin):
     assert all(torch.equal(v, src[k]) for k, v in trainer.net_g.state_dict().items())
     result = train(cfg)
     assert result.split["mode"] == "band" and load_model(result.model).meta["scale"] == 4
-    with pytest.raises(ValueError, match="scale=4 but the config asks for 2"):
+    with pytest.raises(ValueError, match="scale=4 but the run is at scale 2"):
         TrainConfig(hr=[crops[0]], out=tmp_path / "x", init=str(first.model), scale=2)
 
 

@@ -143,8 +143,10 @@ def add(sub) -> None:
     p.add_argument(
         "--init",
         metavar="MODEL",
-        help="fine-tune this model (path or bundled name); with a larger --scale, an SRResNet "
-        "model starts the larger network (--init default-4x --scale 8)",
+        help="start from this model (path or bundled name; with a larger --scale, an SRResNet "
+        "model starts the larger network: --init default-4x --scale 8); 'none': random "
+        "weights; default: the bundled model of the scale when the run trains its network "
+        "(single-channel SRResNet, default preset and options, simulated captures), else none",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in RUN_DIR")
@@ -231,6 +233,8 @@ def build_config(args):
             ranges["content_sigma"] = tuple(args.blind_content_sigma)
         fields["blind"] = DegradationRange(**ranges)
     given = {k: v for k, v in fields.items() if v is not None}
+    if args.init is not None and args.init.lower() == "none":
+        given["init"] = None  # random weights
     if args.resume:
         from ..core.training.loop import check_run_dir
 
@@ -286,13 +290,21 @@ def _saved_fields(out: str, config_cls) -> dict:
     for key, items in saved.get("sources", {}).items():
         if items and all(Path(i).is_file() for i in items):
             fields[key] = items
-    return {k: v for k, v in fields.items() if v is not None}
+    kept = {k: v for k, v in fields.items() if v is not None}
+    if "init" in fields:  # a run from random weights resumes so, not from a bundled model
+        kept["init"] = fields["init"]
+    return kept
 
 
 def run(args) -> int:
     from ..core.training import CheckpointError, TrainingDiverged, train
 
     config = build_config(args)
+    if args.init is None and config.init is not None and not args.resume:
+        print(
+            f"starting from the bundled model {config.init} (--init none: random weights)",
+            file=sys.stderr,
+        )
     try:
         result = train(config, progress=progress_printer(args.quiet))
     except (TrainingDiverged, CheckpointError) as err:

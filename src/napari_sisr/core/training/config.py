@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..degradation.params import DegradationParams, DegradationRange
 from ..errors import InputError
 from .images import TRAIN_PERCENTILES
+from .start import AUTO_INIT, bundled_start, check_rescaling
 
 TRAIN_CONFIG_VERSION = 1
 
@@ -111,7 +112,11 @@ class TrainConfig(BaseModel):
     arch: str | None = None
     preset: str | None = None
     arch_overrides: dict[str, Any] = Field(default_factory=dict)
-    init: str | None = Field(None, description="fine-tune from this model (path or name)")
+    init: str | None = Field(
+        AUTO_INIT,
+        description="start from this model (path or name); 'auto': the bundled model of the "
+        "scale where the run's network is its own (see training.start); None: random weights",
+    )
     # ---- schedule
     iters: int = Field(2000, ge=1)
     warmup: int | None = Field(
@@ -156,6 +161,8 @@ class TrainConfig(BaseModel):
     def _resolve_and_check(self) -> TrainConfig:
         from ..archs import get_spec
 
+        if self.init == AUTO_INIT:
+            self.init = self._auto_start()
         if self.init is not None:
             self._adopt_init()
         self.arch = self.arch or "srresnet"
@@ -226,10 +233,11 @@ class TrainConfig(BaseModel):
         # a family may start from another's weights (a degradation-aware SRResNet from a plain
         # one of the same trunk)
         grows = self.arch is not None and meta.get("arch") in get_spec(self.arch).init_from
-        # a network may start one of a larger scale (a 4x SRResNet an 8x one)
-        rescales = self.scale is not None and self.scale != int(meta["scale"])
+        # a network may start one of a larger scale (a 4x SRResNet an 8x one): start.py
+        wanted = self.scale or self._stated_scale()
+        rescales = wanted is not None and wanted != int(meta["scale"])
         if rescales:
-            self._check_rescaling(meta)
+            check_rescaling(self.init, meta, self.arch, wanted)
         for key, meta_key in (("arch", "arch"), ("preset", "preset"), ("scale", "scale")):
             mine, theirs = getattr(self, key), meta.get(meta_key)
             if (grows and key == "arch") or (rescales and key == "scale"):
@@ -246,29 +254,22 @@ class TrainConfig(BaseModel):
             )
         self.arch = self.arch if grows else meta["arch"]
         self.preset = meta.get("preset") or self.preset
-        self.scale = self.scale if rescales else int(meta["scale"])
+        self.scale = wanted if rescales else int(meta["scale"])
         self.in_channels = int(meta["in_channels"])
         self.arch_overrides = {**meta.get("arch_kwargs", {}), **self.arch_overrides}
 
-    def _check_rescaling(self, meta: dict[str, Any]) -> None:
-        """A model of another scale may start this run only where its network can grow."""
-        from ..archs import get_spec
-
-        arch = self.arch or meta["arch"]
-        spec, theirs, mine = get_spec(arch), int(meta["scale"]), int(self.scale)
-        if mine not in spec.scales:
-            return  # the scale check names the supported scales
-        grows = hasattr(spec.generator, "load_smaller_scale")
-        if not grows or not spec.generator.grows(theirs, mine):
-            raise InputError(
-                f"init model {self.init!r} has scale={theirs} but the config asks for {mine}: "
-                f"leave the scale unset to fine-tune it, or start from a model of scale {mine} "
-                + (
-                    "(an SRResNet of a smaller scale starts larger ones: 2x -> 4x, 8x; 4x -> 8x)"
-                    if grows
-                    else f"({arch} models start only their own scale)"
-                )
-            )
+    def _auto_start(self) -> str | None:
+        """``init="auto"``: the bundled model of the scale, or none (:mod:`.start`)."""
+        plain = (
+            self.arch in (None, "srresnet")
+            and self.preset in (None, "fast")
+            and not self.arch_overrides
+            and self.in_channels in (None, 1)
+            and self.channel_axis is None
+            and not self.rgb
+            and not self.paired
+        )
+        return bundled_start(self.scale or self._stated_scale() or DEFAULT_SCALE) if plain else None
 
     def _check_arch_overrides(self, spec) -> None:
         import inspect

@@ -353,7 +353,8 @@ class Trainer:
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
         """Restore what :meth:`state` produced."""
         saved = meta.get("config", {})
-        for key in ("arch", "preset", "scale", "in_channels", "arch_overrides", "adversarial"):
+        keys = ("init", "arch", "preset", "scale", "in_channels", "arch_overrides", "adversarial")
+        for key in keys:
             if key in saved and saved[key] != getattr(self.config, key):
                 raise InputError(
                     f"cannot resume: the checkpoint was trained with {key}={saved[key]!r}, "

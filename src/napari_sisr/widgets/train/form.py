@@ -29,6 +29,7 @@ from ...core.degradation.params import DegradationParams
 from ...core.devices import available_devices
 from ...core.errors import InputError
 from ...core.training.config import DEFAULT_SCALE, TrainConfig, default_adversarial
+from ...core.training.start import AUTO_INIT
 from .degradation import DegradationGroup
 from .fields import dspin, row, spin
 
@@ -42,6 +43,7 @@ DEFAULT_ARCH = "srresnet"
 #: The layer the Train widget shows its validation preview in (never offered as data).
 PREVIEW_LAYER = "SR preview (training)"
 SCRATCH = "(random initialisation)"
+AUTO_START = "bundled model of the scale (automatic)"
 FROM_FILE = "model file…"
 
 
@@ -107,7 +109,9 @@ class TrainForm(QWidget):
         f.addRow("architecture", row(self.arch, self.preset))
         self.init_model = QComboBox()
         self.init_model.setToolTip(
-            "Fine-tune a bundled or trained model instead of starting afresh"
+            "Fine-tune a bundled or trained model instead of starting afresh. Automatic: the "
+            "bundled model of the scale, for a single-channel SRResNet of the default preset "
+            "trained on simulated captures (better than random weights on real pairs)"
         )
         self.init_path = QLineEdit()
         self.init_path.setPlaceholderText("path to a model .json")
@@ -251,6 +255,7 @@ class TrainForm(QWidget):
         current = self.init_model.currentData()
         self.init_model.blockSignals(True)
         self.init_model.clear()
+        self.init_model.addItem(AUTO_START, AUTO_INIT)
         self.init_model.addItem(SCRATCH, None)
         for label, ref in available_models().items():
             self.init_model.addItem(label, ref)
@@ -273,7 +278,7 @@ class TrainForm(QWidget):
         self.init_path.setVisible(self.init_model.currentData() == FROM_FILE)
         ref = self.init_reference()
         meta = None
-        if ref is not None:
+        if ref not in (None, AUTO_INIT):
             try:
                 meta = read_model_meta(ref)
             except (InputError, OSError):

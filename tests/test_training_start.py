@@ -1,0 +1,89 @@
+"""Which weights a run starts from: ``init="auto"`` (the default) and ``--init none``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from napari_sisr import DegradationParams, TrainConfig
+from napari_sisr.core.modelio import load_model
+from napari_sisr.core.training import Trainer
+from napari_sisr.core.training.start import bundled_start
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture
+def hr(actin):
+    return [actin[:200, :200].astype(np.float32)]
+
+
+def config(hr, tmp_path, scale=4, **kw):
+    base = dict(hr=hr, out=tmp_path / "run", patch=64, batch=2, iters=2, ema=None,
+                degradation=DegradationParams(scale=scale, sigma=1.5, noise_var=4.0))  # fmt: skip
+    return TrainConfig(**{**base, **kw})
+
+
+def test_bundled_start_per_scale():
+    assert bundled_start(2) == "default-2x" and bundled_start(4) == "default-4x"
+    assert bundled_start(8) == "default-4x"  # the 4x network grows an x2 stage
+    assert bundled_start(3) is None  # a single x3 stage: nothing grows to it
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_a_plain_run_starts_from_the_bundled_model_of_its_scale(hr, tmp_path, scale):
+    cfg = config(hr, tmp_path, scale)
+    start = bundled_start(scale)
+    assert cfg.init == start and cfg.scale == scale
+    meta = load_model(start).meta
+    assert cfg.arch == meta["arch"] and cfg.arch_overrides == meta["arch_kwargs"]
+    net = Trainer(cfg).net_g.state_dict()
+    src = load_model(start).state_dict()
+    assert all(torch.equal(net[k], v) for k, v in src.items())  # every shared weight
+    assert cfg.to_json_dict()["init"] == start  # the run records what it started from
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(init=None),
+        dict(arch_overrides={"n_blocks": 1, "nf": 8}),
+        dict(preset="paper"),
+        dict(arch="rrdb"),
+        dict(channel_axis=0),
+        dict(scale=3, patch=48, degradation=DegradationParams(scale=3, sigma=1.0)),
+    ],
+    ids=["none", "options", "preset", "arch", "channels", "x3"],
+)
+def test_other_runs_start_from_random_weights(hr, tmp_path, kw):
+    assert config(hr, tmp_path, **kw).init is None
+
+
+def test_paired_runs_start_from_random_weights(hr, tmp_path):
+    low = hr[0][::4, ::4].copy()
+    cfg = TrainConfig(hr=hr, lr_images=[low], scale=4, out=tmp_path / "p", patch=64)
+    assert cfg.init is None
+
+
+def test_command_line_says_where_it_starts_and_none_means_random(tmp_path, actin, capsys):
+    from napari_sisr.cli import build_parser, main
+    from napari_sisr.cli.train import build_config
+
+    path = tmp_path / "hr.tif"
+    tifffile.imwrite(path, actin[:160, :160].astype(np.float32))
+    deg = tmp_path / "deg.json"
+    DegradationParams(scale=2, sigma=1.0, noise_var=4.0).save(deg)
+    base = ["train", "--hr", str(path), "--degradation", str(deg), "--patch", "32",
+            "--batch", "2", "--iters", "2", "--val-every", "2", "--threads", "1", "-q"]  # fmt: skip
+    assert build_config(build_parser().parse_args([*base, "--out", "x"])).init == "default-2x"
+    scratch = build_parser().parse_args([*base, "--out", "x", "--init", "none"])
+    assert build_config(scratch).init is None
+    assert main([*base, "--out", str(tmp_path / "auto")]) == 0
+    assert "starting from the bundled model default-2x" in capsys.readouterr().err
+    # a run from random weights resumes from random weights, not from the bundled model
+    out = str(tmp_path / "scratch")
+    assert main([*base, "--out", out, "--init", "none", "--iters", "1"]) == 0
+    assert main([*base, "--out", out, "--resume"]) == 0
+    assert load_model(tmp_path / "scratch" / "model.json").meta["arch_kwargs"].get("skip") is None
