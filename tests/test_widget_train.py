@@ -290,8 +290,13 @@ def test_fine_tune_takes_the_models_architecture(widget, tmp_path):
     assert config.init == str(path)
     saved = json.loads(path.read_text())["arch_kwargs"]
     assert config.arch_overrides == saved and saved["n_blocks"] == 1 and saved["nf"] == 8
-    f.init_model.setCurrentIndex(0)  # back to a fresh network: choices are free again
-    assert f.scale.isEnabled()
+    f.init_model.setCurrentIndex(0)  # back to the automatic start: choices are free again
+    assert f.init_model.currentData() == "auto" and f.scale.isEnabled()
+    f.scale.setCurrentText("4")
+    config = build_config(viewer, f.values(), overrides={"val_max_size": 64})
+    assert config.init == "default-4x"  # srresnet fast, one channel: the bundled model
+    f.init_model.setCurrentIndex(f.init_model.findData(None))  # random weights
+    assert build_config(viewer, f.values(), overrides={"val_max_size": 64}).init is None
 
 
 @pytest.mark.slow
