@@ -181,7 +181,7 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path):
 
 #: Panels of the figures beside LR and bicubic: the methods against the baselines and, when
 #: the GAN phase ran, the chain with and without it (saved as ``real_<pair>_gan.png``).
-FIGURE_PANELS = ("bicubic + RL", "chain", "paired")
+FIGURE_PANELS = ("bicubic + RL", "chain", "chain-init", "paired")
 GAN_PANELS = ("chain", "chain+gan")
 
 
