@@ -66,6 +66,21 @@ def test_cli_train_writes_run_folder(tmp_path, hr_files, capsys):
     assert load_model(out).meta["degradation"]["sigma"] == 2.0
 
 
+def test_resume_keeps_the_settings_a_run_switched_off(tmp_path, hr_files, capsys):
+    """A run made in Python with weight averaging and gradient clipping off (None), from
+    random weights, resumes from the command line with those, not with the defaults."""
+    from napari_sisr import train
+
+    out = tmp_path / "run"
+    deg = DegradationParams(scale=4, sigma=2.0, noise_var=100.0)
+    train(TrainConfig(hr=list(hr_files), out=out, degradation=deg, patch=32, batch=2, iters=1,
+                      val_every=1, ema=None, grad_clip=None, init=None, threads=1))  # fmt: skip
+    assert main(["train", "--out", str(out), "--resume", "--iters", "2", "-q"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 2
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["ema"] is None and saved["grad_clip"] is None and saved["init"] is None
+
+
 def test_cli_blind_and_progress_lines(tmp_path, hr_files, capsys):
     args = _args(
         hr_files, tmp_path / "run", "--blind-sigma", "1", "2", "--blind-noise", "0", "0.02"

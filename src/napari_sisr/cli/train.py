@@ -290,10 +290,9 @@ def _saved_fields(out: str, config_cls) -> dict:
     for key, items in saved.get("sources", {}).items():
         if items and all(Path(i).is_file() for i in items):
             fields[key] = items
-    kept = {k: v for k, v in fields.items() if v is not None}
-    if "init" in fields:  # a run from random weights resumes so, not from a bundled model
-        kept["init"] = fields["init"]
-    return kept
+    # None is a setting too (init: random weights, not a bundled model; ema, grad_clip: off):
+    # the run resumes with its own, not with the defaults
+    return fields
 
 
 def run(args) -> int:
