@@ -29,18 +29,20 @@ Methods, side by side:
   --iters N`` does by default when the fit names its pair;
 * ``chain``: the same from random weights (``--init none``); ``chain-sim``: on simulations of
   the fitted model only (``--no-real-lr``); ``chain+gan``: ``chain`` with the preset's
-  adversarial phase;
+  adversarial phase; ``chain-init+gan``: ``chain-init`` with it (what ``napari-sisr train
+  ... --adversarial`` does by default);
 * ``paired``: trained on the training half's real LR/HR (the HR registered by the fit);
 * ``finetune``: ``chain-init`` with a third of the steps (none at 8x).
 
 Every training is ``napari-sisr train`` with the defaults otherwise (the Python equivalent);
-its CPU time (all threads) and wall time are reported. The ``chain+gan`` rows
-also report the output's standard deviation on background-only regions of the HR image,
-relative to bicubic's (above 1: structure invented in empty background).
+its CPU time (all threads) and wall time are reported. Every trained output's standard
+deviation on background-only regions of the HR image is reported relative to bicubic's (above
+1: structure invented in empty background), and so is its fine detail beyond the LR's Nyquist
+frequency. ``--keep DIR`` keeps the trained models (``DIR/<pair>-<half>-<method>/``).
 
     python benchmarks/bench_real_pairs.py [--iters 1500] [--pairs sted_561,caco2_4x]
         [--methods chain,naive] [--threads N] [--results results.jsonl] [--table-only]
-        [--figures docs/images]
+        [--figures docs/images] [--keep runs/real_models] [--rerun]
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ SETS = {
     "srrf": "widefield -> SRRF, 2x",
     "storm": "TIRF -> STORM, 8x (resampled from 7.3x)",
 }
-TRAINED = ("naive", "chain-sim", "chain", "chain+gan", "paired", "finetune", "chain-init")
+TRAINED = ("naive", "chain-sim", "chain", "chain+gan", "paired", "finetune", "chain-init",
+           "chain-init+gan")  # fmt: skip
+GAN_METHODS = {"chain+gan": "chain", "chain-init+gan": "chain-init"}  # -> its content model
 METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", "aware-auto", "aware-card",
            *TRAINED)  # fmt: skip
 #: The degradation-aware model of a scale (``{s}``: the scale), a bundled name or a path.
@@ -150,13 +154,13 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path):
         iters=iters, out=work / f"{name}-{method}", overwrite=True, threads=threads, init=None
     )
     hr32 = hr_a.astype(np.float32)
-    if method in ("chain", "chain-sim", "chain+gan", "finetune", "chain-init"):
-        kw = dict(hr=[hr32], degradation=fit, adversarial=method == "chain+gan")
+    if method in ("chain", "chain-sim", "finetune", *GAN_METHODS, *GAN_METHODS.values()):
+        kw = dict(hr=[hr32], degradation=fit, adversarial=method in GAN_METHODS)
         if method != "chain-sim":  # the fit's own pair, as the command line links it
             kw["real_lr"] = [lr_a.astype(np.float32)]
         if method == "finetune":
             kw.update(init=f"default-{s}x", iters=max(1, iters // 3))
-        elif method == "chain-init":  # the default start: the bundled model of the scale
+        elif method.startswith("chain-init"):  # the default start: the bundled model of the scale
             kw.update(init="auto", scale=s)
         config = TrainConfig(**{**common, **kw})
     elif method == "naive":
@@ -182,15 +186,15 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path):
 #: Panels of the figures beside LR and bicubic: the methods against the baselines and, when
 #: the GAN phase ran, the chain with and without it (saved as ``real_<pair>_gan.png``).
 FIGURE_PANELS = ("bicubic + RL", "chain", "chain-init", "paired")
-GAN_PANELS = ("chain", "chain+gan")
+GAN_PANELS = ("chain", "chain+gan", "chain-init", "chain-init+gan")
 
 
 def save_figure(
     name: str, outputs: dict, hr: np.ndarray, s: int, folder: Path, gan: bool = False
 ) -> Path:
     """A row of crops of one test half: LR | bicubic | RL | chain | HR (``gan``: LR |
-    bicubic | chain | chain+gan | HR), registered and intensity-matched as scored, on the HR
-    image's busiest window."""
+    bicubic | each content model and its GAN-refined twin that ran | HR), registered and
+    intensity-matched as scored, on the HR image's busiest window."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -293,7 +297,7 @@ def run_pair(
                     sigma_read = estimate_sigma(lr_in, s)
             elif m in TRAINED and not (
                 (m == "finetune" and bundled not in bundled_models())
-                or (m == "chain-init" and bundled_start(s) is None)
+                or (m.startswith("chain-init") and bundled_start(s) is None)
             ):
                 model, seconds[m] = _train(
                     f"{name}-{k}", hr_a, lr_a, s, fit, m, iters, threads, work
@@ -301,7 +305,7 @@ def run_pair(
                 outputs[m] = np.asarray(predict(lr_in, model, dtype="float32"), float)
         scored = score_outputs(outputs, hr_b, s)
         if figures is not None and k == 0:  # a run of the GAN alone keeps the main figure
-            save_figure(name, outputs, hr_b, s, figures, gan="chain+gan" in outputs)
+            save_figure(name, outputs, hr_b, s, figures, gan=any(m in outputs for m in GAN_METHODS))
         rec = {
             "pair": name,
             "half": k,
@@ -321,12 +325,11 @@ def run_pair(
             for m, o in outputs.items()
             if m != "nearest"
         }
-        if "chain+gan" in outputs:
-            rec["background_std"] = {
-                m: background_std_ratio(outputs[m], bic, hr_b, s)
-                for m in ("chain", "chain+gan")
-                if m in outputs
-            }
+        rec["background_std"] = {
+            m: background_std_ratio(outputs[m], bic, hr_b, s)
+            for m in ("bicubic + RL", *TRAINED)
+            if m in outputs
+        }
         records.append(rec)
         print(
             f"{name} half {k}: sigma {fit.sigma:.2f}, RL {n_rl} it., "
@@ -369,7 +372,7 @@ def tables(records: list[dict]) -> str:
         g = np.array(gains[m])
         lines.append(f"| {m} | {g[:, 0].mean():+.2f} | {g[:, 1].mean():+.3f} | {len(g)} |")
     rl = {id(r): r["scores"]["bicubic + RL"][0] for r in records}
-    for m in ("chain", "chain-sim", "paired", "finetune", "chain-init", "chain+gan"):
+    for m in ("chain", "chain-sim", "paired", "finetune", "chain-init", *GAN_METHODS):
         v = [r["scores"][m][0] - rl[id(r)] for r in records if m in r["scores"]]
         if v:
             worst = min(
@@ -381,7 +384,8 @@ def tables(records: list[dict]) -> str:
                 f"\n{m} over bicubic + RL: {np.mean(v):+.2f} dB on average; worst pair set "
                 f"{worst[1]} ({worst[0]:+.2f} dB)"
             )
-    for m, ref in (("chain+gan", "chain"), ("chain-init", "chain"), ("aware-auto", "aware-card")):
+    versus = (*GAN_METHODS.items(), ("chain-init", "chain"), ("aware-auto", "aware-card"))
+    for m, ref in versus:
         both = [r["scores"] for r in records if m in r["scores"] and ref in r["scores"]]
         if both:  # like for like: the same test halves
             d = np.array([[b[m][0] - b[ref][0], b[m][1] - b[ref][1]] for b in both])
@@ -413,11 +417,17 @@ def tables(records: list[dict]) -> str:
                 for m, vs in detail.items()
             )
         )
-    bg = [r["background_std"] for r in records if "background_std" in r]
-    if bg:
+    bg = defaultdict(list)
+    for r in records:
+        for m, v in r.get("background_std", {}).items():
+            bg[m].append(v)
+    if bg:  # mean, and the largest of any half: above 1 is structure bicubic does not have
         lines.append(
-            "background std relative to bicubic: "
-            + ", ".join(f"{m} {np.mean([b[m] for b in bg]):.2f}" for m in bg[0])
+            "\nbackground std relative to bicubic, mean (largest, halves): "
+            + ", ".join(
+                f"{m} {np.mean(v):.2f} ({max(v):.2f}, {len(v)})"
+                for m, v in sorted(bg.items(), key=lambda kv: METHODS.index(kv[0]))
+            )
         )
     return "\n".join(lines)
 
@@ -437,6 +447,7 @@ def main(argv=None) -> int:
         "e.g. the chain beside chain+gan for a like-for-like figure and detail measure",
     )
     ap.add_argument("--figures", type=Path, help="save a figure of crops per pair here")
+    ap.add_argument("--keep", type=Path, help="keep the trained models in this folder")
     ap.add_argument(
         "--aware-model",
         default=AWARE_MODEL,
@@ -449,6 +460,7 @@ def main(argv=None) -> int:
     if not args.table_only:
         methods = [m for m in args.methods.split(",") if m]
         with tempfile.TemporaryDirectory(prefix="bench_real_pairs_") as tmp:
+            work = args.keep or Path(tmp)
             for name in args.pairs.split(","):
                 have = merge(r for r in records if (r["pair"], r["iters"]) == (name, args.iters))
                 done = set.intersection(*(set(r["scores"]) for r in have)) if have else set()
@@ -456,7 +468,7 @@ def main(argv=None) -> int:
                 if have and not todo:
                     continue
                 new = run_pair(
-                    name, todo, args.iters, args.threads, Path(tmp), args.figures,
+                    name, todo, args.iters, args.threads, work, args.figures,
                     args.aware_model,
                 )  # fmt: skip
                 records += new

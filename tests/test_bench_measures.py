@@ -80,3 +80,29 @@ def test_real_pairs_tables_join_detail_measures_of_runs_on_the_same_half():
     assert len(merged) == 2 and set(merged[0]["detail"]) == {"bicubic", "chain", "chain+gan"}
     text = tables(merged)
     assert "bicubic 0.100 / 0.20 (2), chain 0.400 / 0.60 (2), chain+gan 0.400 / 0.90 (1)" in text
+
+
+def test_real_pairs_tables_compare_each_gan_with_its_content_model_and_background():
+    """The default start's GAN twin is compared with chain-init (not the random-start chain),
+    and the background std is averaged per method over the halves that have it, its largest
+    shown, so one half inventing structure is not hidden by the mean."""
+    from bench_real_pairs import merge, tables
+
+    def record(half, scores, bg):
+        return {"pair": "srrf", "half": half, "scale": 2, "iters": 10,
+                "scores": {"bicubic": [20.0, 0.5], "bicubic + RL": [21.0, 0.6], **scores},
+                "background_std": bg}  # fmt: skip
+
+    runs = [
+        record(0, {"chain-init": [24.0, 0.7], "chain-init+gan": [23.5, 0.72]},
+               {"chain-init": 0.5, "chain-init+gan": 1.4}),
+        record(1, {"chain-init": [23.0, 0.7], "chain-init+gan": [22.9, 0.7]},
+               {"chain-init": 0.3, "chain-init+gan": 0.6}),
+        record(1, {"chain+gan": [22.0, 0.6]}, {"chain+gan": 0.9}),  # an older run, same half
+    ]  # fmt: skip
+    text = tables(merge(runs))
+    assert "chain-init+gan against chain-init on the same 2 halves: -0.30 dB" in text
+    assert "chain+gan against" not in text  # no chain ran on that half
+    assert "chain+gan 0.90 (0.90, 1), chain-init 0.40 (0.50, 2), chain-init+gan 1.00 (1.40, 2)" in (
+        text
+    )
