@@ -429,6 +429,13 @@ def tables(records: list[dict]) -> str:
                 for m, v in sorted(bg.items(), key=lambda kv: METHODS.index(kv[0]))
             )
         )
+    for m, ref in GAN_METHODS.items():  # what the GAN phase adds to its own content model's
+        v = [b[m] / b[ref] for r in records if m in (b := r.get("background_std", {})) and ref in b]
+        if v:
+            lines.append(
+                f"\n{m} background std relative to {ref}'s on the same {len(v)} halves: "
+                f"{np.mean(v):.2f} ({min(v):.2f} to {max(v):.2f})"
+            )
     return "\n".join(lines)
 
 

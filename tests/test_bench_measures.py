@@ -106,3 +106,6 @@ def test_real_pairs_tables_compare_each_gan_with_its_content_model_and_backgroun
     assert "chain+gan 0.90 (0.90, 1), chain-init 0.40 (0.50, 2), chain-init+gan 1.00 (1.40, 2)" in (
         text
     )
+    assert "chain-init+gan background std relative to chain-init's on the same 2 halves: 2.40" in (
+        text
+    )
