@@ -243,8 +243,9 @@ def _aware_model(template: str, s: int) -> str | None:
 
 
 def run_pair(
-    name, methods, iters, threads, work: Path, figures: Path | None = None, aware=AWARE_MODEL
-):
+    name, methods, iters, threads, work: Path, figures: Path | None = None, aware=AWARE_MODEL,
+    fit_noise: str = "residual",
+):  # fmt: skip
     from napari_sisr import fit_degradation, predict
     from napari_sisr.core.degradation.blur_estimate import estimate_sigma
     from napari_sisr.core.errors import InputError
@@ -266,7 +267,7 @@ def run_pair(
     records = []
     for k in (0, 1):
         (lr_a, hr_a), (lr_b, hr_b) = parts[k], parts[1 - k]
-        fit = fit_degradation(hr_a, lr_a, s)
+        fit = fit_degradation(hr_a, lr_a, s, noise=fit_noise)
         n_rl = choose_rl_iterations(lr_a, hr_a, s, fit.sigma)
         bic = bicubic_upsample(lr_b, s)
         outputs = {
@@ -311,7 +312,12 @@ def run_pair(
             "half": k,
             "scale": s,
             "iters": iters,
-            "fit": {"sigma": fit.sigma, "lag1": fit.residual_lag1, "noise_std": fit.noise_std},
+            "fit": {
+                "sigma": fit.sigma,
+                "lag1": fit.residual_lag1,
+                "noise_std": fit.noise_std,
+                "noise_from": fit.notes["noise_from"],
+            },  # fmt: skip
             "rl_iterations": n_rl,
             "scores": {m: [v.psnr, v.ssim] for m, v in scored.scores.items()},
             "train_s": seconds,
@@ -456,6 +462,13 @@ def main(argv=None) -> int:
     ap.add_argument("--figures", type=Path, help="save a figure of crops per pair here")
     ap.add_argument("--keep", type=Path, help="keep the trained models in this folder")
     ap.add_argument(
+        "--fit-noise",
+        choices=("residual", "image"),
+        default="residual",
+        help="the fit's noise: its residual's (default) or the LR image's own (fit_degradation's "
+        "noise=); keep each choice's results in their own --results file",
+    )
+    ap.add_argument(
         "--aware-model",
         default=AWARE_MODEL,
         help="degradation-aware model per scale, {s} for the scale (default aware-{s}x)",
@@ -476,7 +489,7 @@ def main(argv=None) -> int:
                     continue
                 new = run_pair(
                     name, todo, args.iters, args.threads, work, args.figures,
-                    args.aware_model,
+                    args.aware_model, args.fit_noise,
                 )  # fmt: skip
                 records += new
                 if args.results:

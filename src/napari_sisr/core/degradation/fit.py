@@ -23,6 +23,9 @@ from .simulate import axis_operator
 __all__ = ["fit_degradation", "iter_fit", "residual_stats", "validate_pair"]
 
 SIGMA_BOUNDS = (0.3, 24.0)
+#: Where the noise comes from (``noise=``); a residual this many times the LR image's own
+#: noise (std) is mostly structure the model does not explain.
+NOISE_SOURCES, MISMATCH_RATIO = ("residual", "image"), 2.0
 _SIGMA_GRID = (0.5, 0.8, 1.2, 1.7, 2.4, 3.4, 4.8, 6.8, 9.6, 13.6, 19.2)
 
 
@@ -143,9 +146,12 @@ def iter_fit(
     poisson: bool = False,
     stop: StopLike = None,
     expected_scale: float | None = None,
+    noise: str = "residual",
 ) -> Generator[Progress, None, DegradationParams]:
     """Generator form of :func:`fit_degradation`: yields :class:`Progress`, returns the params."""
     should_stop = as_stop(stop)
+    if noise not in NOISE_SOURCES:
+        raise InputError(f"noise must be one of {NOISE_SOURCES}, got {noise!r}")
     s = int(scale)
     hr, lr = validate_pair(hr, lr, s)
     total = 5
@@ -259,6 +265,15 @@ def iter_fit(
     poisson_a = None
     if poisson:
         poisson_a, noise_var = _fit_poisson_gaussian(gain * sim, residual, noise_var)
+    own = _own_noise(lr_in, False)  # the capture's own noise, as one variance
+    ratio = stats["residual_std"] / math.sqrt(own[0]) if own and own[0] > 0 else 0.0
+    if ratio > MISMATCH_RATIO:
+        tip = "" if noise == "image" else " (noise='image' takes the image's own noise)"
+        quality = quality.worse(quality.verdict, f"the residual is {ratio:.1f} times the LR "
+                                "image's own noise: mostly structure the model does not "
+                                f"explain, not noise{tip}")  # fmt: skip
+    if noise == "image" and own is not None:
+        noise_var, poisson_a = (_own_noise(lr_in, True) or own) if poisson else own
     params = DegradationParams(
         scale=s,
         sigma=math.sqrt(sy * sx),
@@ -283,11 +298,23 @@ def iter_fit(
             "lr_shape": [my, mx],
             "hr_shape": [ny, nx],
             "explained_variance": explained,
+            "lr_image_noise_std": None if own is None else math.sqrt(own[0]),
+            "noise_from": noise if own is not None else "residual",
             "quality": quality.as_dict(),
         },
     )
     yield Progress(5, total, "done")
     return params
+
+
+def _own_noise(lr: np.ndarray, poisson: bool) -> tuple[float, float | None] | None:
+    """The LR image's own noise (:func:`.unpaired.estimate_noise`), None where it cannot tell."""
+    from .unpaired import estimate_noise
+
+    try:
+        return estimate_noise(lr, poisson=poisson)
+    except InputError:
+        return None
 
 
 def _fit_poisson_gaussian(
@@ -323,6 +350,7 @@ def fit_degradation(
     stop: StopLike = None,
     progress=None,
     expected_scale: float | None = None,
+    noise: str = "residual",
 ) -> DegradationParams:
     """Fit ``LR = gain * D_s(K_sigma * T_shift(HR)) + offset + noise`` to a real pair.
 
@@ -342,6 +370,12 @@ def fit_degradation(
         Called with each :class:`~napari_sisr.core.progress.Progress` update.
     expected_scale : float, optional
         The scale the images' pixel sizes give; a fit at a contradicting ``scale`` fails.
+    noise : {"residual", "image"}
+        Where the noise comes from: the variance of the fit's residual (the default: right when
+        the model explains the pair), or the LR image's own noise, estimated from the image
+        alone (right when the residual holds structure the model does not explain: a fit says
+        so in its verdict; falls back to the residual where the image is too clipped). Both
+        are kept in ``notes`` (``residual_std`` on the params, ``lr_image_noise_std``).
 
     Returns
     -------
@@ -358,6 +392,7 @@ def fit_degradation(
         poisson=poisson,
         stop=stop,
         expected_scale=expected_scale,
+        noise=noise,
     )
     return run_to_end(gen, progress)
 
