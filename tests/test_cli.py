@@ -98,6 +98,11 @@ def test_simulate_is_reproducible_then_fit_recovers_and_saves(tmp_path):
     assert_near(fit, t, t["noise_var"])
     loaded = DegradationParams.load(tmp_path / "params.json")
     assert loaded.source == "fit"
+    # the noise from the LR image itself: the capture's noise, recorded as such
+    own = last_json(cli("fit", hr, tmp_path / "a.tif", "--scale", 4, "-q", "--noise", "image",
+                        "-o", tmp_path / "own.json"))  # fmt: skip
+    assert abs((own["noise_var"] / fit["noise_var"]) ** 0.5 - 1) < 0.25
+    assert DegradationParams.load(tmp_path / "own.json").notes["noise_from"] == "image"
     assert {**loaded.summary(), "quality": loaded.notes["quality"]} == fit
     assert fit["quality"]["verdict"] == "ok"
 

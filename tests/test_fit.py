@@ -130,3 +130,32 @@ def test_verdict_thresholds():
     assert q.verdict == "doubtful" and "white" in q.line()
     assert assess_fit(sigma=0.3, explained=0.95, lag1=0.1, **base).verdict == "doubtful"
     assert assess_fit(sigma=24, explained=0.95, lag1=0.1, **base).verdict == "failed"
+
+
+def test_fit_tells_unexplained_structure_from_noise_and_can_take_the_images_own_noise(actin):
+    """A capture with structure the model cannot explain (here a haze of broad blobs added to
+    the LR, as out-of-focus light in a widefield frame) inflates the residual far above the
+    capture's noise: the verdict says so, and noise='image' trains with the real noise."""
+    from scipy import ndimage
+
+    from napari_sisr.core.errors import InputError
+
+    hr = actin[:512, :512]
+    true, lr = _degrade(hr, 2, 1.5, (0.0, 0.0), 1.0, 0.0, 0.01)
+    plain = fit_degradation(hr, lr, 2)
+    assert not any("own noise" in r for r in plain.notes["quality"]["reasons"])
+    own = plain.notes["lr_image_noise_std"]
+    assert abs(own / true.noise_std - 1) < 0.2  # the estimator reads the capture's noise
+
+    blobs = np.random.default_rng(3).normal(size=lr.shape)
+    haze = ndimage.gaussian_filter(blobs, 6)
+    hazy = lr + 0.3 * np.ptp(lr) * haze / np.ptp(haze)
+    fit = fit_degradation(hr, hazy, 2)
+    assert fit.notes["noise_from"] == "residual" and fit.noise_std > 3 * true.noise_std
+    assert any("own noise" in r and "noise image" in r for r in fit.notes["quality"]["reasons"])
+    real = fit_degradation(hr, hazy, 2, noise="image")
+    assert real.notes["noise_from"] == "image"
+    assert abs(real.noise_std / true.noise_std - 1) < 0.25
+    assert real.sigma == pytest.approx(fit.sigma) and real.residual_std == fit.residual_std
+    with pytest.raises(InputError, match="noise must be one of"):
+        fit_degradation(hr, lr, 2, noise="guess")

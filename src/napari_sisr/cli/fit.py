@@ -20,6 +20,14 @@ def add(sub) -> None:
     p.add_argument("--anisotropic", action="store_true", help="fit sigma_y and sigma_x")
     p.add_argument("--poisson", action="store_true", help="fit Poisson-Gaussian noise")
     p.add_argument(
+        "--noise",
+        choices=("residual", "image"),
+        default="residual",
+        help="where the noise comes from: the fit's residual (default), or the LR image's own "
+        "noise, estimated from the image alone (for pairs whose residual the model cannot "
+        "explain: the fit's verdict says when)",
+    )
+    p.add_argument(
         "--hr-ratio",
         metavar="R|auto",
         help="HR pixels per LR pixel when that is not the integer --scale (e.g. 7.31 = LR pixel "
@@ -58,6 +66,7 @@ def run(args) -> int:
         args.scale,
         anisotropic=args.anisotropic,
         poisson=args.poisson,
+        noise=args.noise,
         progress=progress_printer(args.quiet),
     )
     if ratio is not None:
