@@ -95,6 +95,13 @@ def test_fit_recovers_sigma_and_adds_aligned_layers(widget, pair, qtbot, message
     table = _table(widget)
     assert float(table["PSF sigma (HR px)"]) == pytest.approx(fitted.sigma, rel=1e-3)
     assert widget.preview.sigma.value == pytest.approx(fitted.sigma, abs=0.05)
+    # Noise from the LR image itself: the same model, the capture's own noise, recorded so.
+    widget.noise_from.value = "image"
+    assert widget.fit() is not None
+    _wait_idle(qtbot, widget.controls.runner)
+    own = widget.current_params()
+    assert own.notes["noise_from"] == "image" and own.sigma == pytest.approx(fitted.sigma)
+    assert abs(own.noise_std / truth.noise_std - 1) < 0.25
 
 
 def test_cancel_stops_the_fit_without_results(widget, qtbot, messages, monkeypatch):

@@ -268,7 +268,7 @@ def iter_fit(
     own = _own_noise(lr_in, False)  # the capture's own noise, as one variance
     ratio = stats["residual_std"] / math.sqrt(own[0]) if own and own[0] > 0 else 0.0
     if ratio > MISMATCH_RATIO:
-        tip = "" if noise == "image" else " (--noise image takes the image's own noise)"
+        tip = "" if noise == "image" else " (take the image's own: --noise image, or in the widget)"
         quality = quality.worse(quality.verdict, f"the residual is {ratio:.1f} times the LR "
                                 "image's own noise: mostly structure the model does not "
                                 f"explain, not noise{tip}")  # fmt: skip

@@ -35,6 +35,7 @@ def fit_job(
     ratio: float | str | None = None,
     anisotropic=False,
     poisson=False,
+    noise="residual",
     expected_scale=None,
     seed=0,
     stop=None,
@@ -59,6 +60,7 @@ def fit_job(
         scale,
         anisotropic=anisotropic,
         poisson=poisson,
+        noise=noise,
         stop=stop,
         expected_scale=expected_scale,
     )

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import (
-    CheckBox,
     ComboBox,
     Container,
     Label,
@@ -40,8 +39,9 @@ from .._layers import (
     viewer_camera,
 )
 from .job import ResampledHR, fit_job
+from .options import fit_options
 from .preview import PreviewControls, frame_beside, preview_job, preview_window
-from .state import guess_scale, parse_ratio, pick_pair, pixel_size_ratio, ratio_hint
+from .state import OUTPUT_NAMES, guess_scale, parse_ratio, pick_pair, pixel_size_ratio, ratio_hint
 from .table import fit_rows, params_rows, setup_table, verdict_html
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,9 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FitDegradationWidget", "fit_job"]
 
-SIMULATED = "simulated LR"
-RESIDUAL = "residual"
-PREVIEW = "simulated LR (preview)"
+SIMULATED, RESIDUAL, PREVIEW = OUTPUT_NAMES
 
 
 class FitDegradationWidget(Container):
@@ -72,8 +70,7 @@ class FitDegradationWidget(Container):
             "resampled to exactly 'scale' times the LR grid before the fit"
         )
         self.channel = ComboBox(label="channel", choices=RGB_CHANNELS, name="channel")
-        self.anisotropic = CheckBox(value=False, text="Anisotropic PSF (sigma_y, sigma_x)")
-        self.poisson = CheckBox(value=False, text="Poisson-Gaussian noise")
+        self.anisotropic, self.poisson, self.noise_from = fit_options()
         self.controls = JobControls("Fit")
         self.table = Table(value=params_rows(None), name="parameters")
         self.table.read_only = True
@@ -100,6 +97,7 @@ class FitDegradationWidget(Container):
                 self.channel,
                 self.anisotropic,
                 self.poisson,
+                self.noise_from,
                 self.controls,
                 table_box,
                 files,
@@ -222,6 +220,7 @@ class FitDegradationWidget(Container):
             ratio=ratio,
             anisotropic=self.anisotropic.value,
             poisson=self.poisson.value,
+            noise=self.noise_from.value,
             expected_scale=pixel_size_ratio(self.hr_layer.value, self.lr_layer.value),
             on_done=lambda out: self._show_fit(out, hr, lr),
             description="Fit",

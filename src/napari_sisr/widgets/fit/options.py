@@ -1,0 +1,24 @@
+"""The Fit widget's model options: PSF shape and where the noise comes from."""
+
+from __future__ import annotations
+
+from magicgui.widgets import CheckBox, ComboBox
+
+__all__ = ["fit_options"]
+
+#: (label, ``fit_degradation(noise=...)``) of the *noise from* choice.
+NOISE_SOURCES = [("the fit's residual", "residual"), ("the LR image itself", "image")]
+
+
+def fit_options() -> tuple[CheckBox, CheckBox, ComboBox]:
+    """The *anisotropic* and *Poisson* boxes and the *noise from* choice, with tooltips."""
+    anisotropic = CheckBox(value=False, text="Anisotropic PSF (sigma_y, sigma_x)")
+    poisson = CheckBox(value=False, text="Poisson-Gaussian noise")
+    noise_from = ComboBox(label="noise from", choices=NOISE_SOURCES, name="noise_from")
+    noise_from.tooltip = (
+        "The residual's variance (right when the model explains the pair), or the LR "
+        "capture's own noise, estimated from the image alone: right when the verdict says the "
+        "residual is mostly structure the model does not explain (training then adds the "
+        "noise the capture has, not the mismatch)"
+    )
+    return anisotropic, poisson, noise_from
