@@ -442,6 +442,16 @@ def tables(records: list[dict]) -> str:
                 f"\n{m} background std relative to {ref}'s on the same {len(v)} halves: "
                 f"{np.mean(v):.2f} ({min(v):.2f} to {max(v):.2f})"
             )
+        d = np.array(
+            [[b[m], b[ref]] for r in records if m in (b := r.get("detail", {})) and ref in b]
+        )
+        if len(d):  # (halves, [gan, content], [agreeing, all power])
+            lines.append(
+                f"\n{m} against {ref}, fine detail on the same {len(d)} halves (HR = 1): "
+                f"agreeing with the HR image {d[:, 0, 0].mean():.3f} against "
+                f"{d[:, 1, 0].mean():.3f}, all power there {d[:, 0, 1].mean():.2f} against "
+                f"{d[:, 1, 1].mean():.2f}"
+            )
     return "\n".join(lines)
 
 

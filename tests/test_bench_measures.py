@@ -91,7 +91,9 @@ def test_real_pairs_tables_compare_each_gan_with_its_content_model_and_backgroun
     def record(half, scores, bg):
         return {"pair": "srrf", "half": half, "scale": 2, "iters": 10,
                 "scores": {"bicubic": [20.0, 0.5], "bicubic + RL": [21.0, 0.6], **scores},
-                "background_std": bg}  # fmt: skip
+                "background_std": bg,
+                "detail": {m: [0.1 + 0.2 * ("gan" in m), 0.2 + half + ("gan" in m)]
+                           for m in scores}}  # fmt: skip
 
     runs = [
         record(0, {"chain-init": [24.0, 0.7], "chain-init+gan": [23.5, 0.72]},
@@ -109,3 +111,7 @@ def test_real_pairs_tables_compare_each_gan_with_its_content_model_and_backgroun
     assert "chain-init+gan background std relative to chain-init's on the same 2 halves: 2.40" in (
         text
     )
+    assert (
+        "chain-init+gan against chain-init, fine detail on the same 2 halves (HR = 1): agreeing "
+        "with the HR image 0.300 against 0.100, all power there 1.70 against 0.70"
+    ) in text

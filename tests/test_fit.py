@@ -135,7 +135,7 @@ def test_verdict_thresholds():
 def test_fit_tells_unexplained_structure_from_noise_and_can_take_the_images_own_noise(actin):
     """A capture with structure the model cannot explain (here a haze of broad blobs added to
     the LR, as out-of-focus light in a widefield frame) inflates the residual far above the
-    capture's noise: the verdict says so, and noise='image' trains with the real noise."""
+    capture's noise: the verdict says so, and noise='image' takes the capture's real noise."""
     from scipy import ndimage
 
     from napari_sisr.core.errors import InputError
@@ -152,7 +152,9 @@ def test_fit_tells_unexplained_structure_from_noise_and_can_take_the_images_own_
     hazy = lr + 0.3 * np.ptp(lr) * haze / np.ptp(haze)
     fit = fit_degradation(hr, hazy, 2)
     assert fit.notes["noise_from"] == "residual" and fit.noise_std > 3 * true.noise_std
-    assert any("own noise" in r and "noise image" in r for r in fit.notes["quality"]["reasons"])
+    assert any(
+        "own noise" in r and "adds it as noise" in r for r in fit.notes["quality"]["reasons"]
+    )
     real = fit_degradation(hr, hazy, 2, noise="image")
     assert real.notes["noise_from"] == "image"
     assert abs(real.noise_std / true.noise_std - 1) < 0.25

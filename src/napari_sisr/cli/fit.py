@@ -23,9 +23,9 @@ def add(sub) -> None:
         "--noise",
         choices=("residual", "image"),
         default="residual",
-        help="where the noise comes from: the fit's residual (default), or the LR image's own "
-        "noise, estimated from the image alone (for pairs whose residual the model cannot "
-        "explain: the fit's verdict says when)",
+        help="where the noise comes from: the fit's residual (default; what trains best on "
+        "real pairs), or the LR image's own noise, estimated from the image alone (the "
+        "camera's physical noise)",
     )
     p.add_argument(
         "--hr-ratio",

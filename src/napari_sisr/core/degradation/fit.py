@@ -268,10 +268,10 @@ def iter_fit(
     own = _own_noise(lr_in, False)  # the capture's own noise, as one variance
     ratio = stats["residual_std"] / math.sqrt(own[0]) if own and own[0] > 0 else 0.0
     if ratio > MISMATCH_RATIO:
-        tip = "" if noise == "image" else " (take the image's own: --noise image, or in the widget)"
+        adds = "adds it as noise" if noise == "residual" else "adds the image's own noise"
         quality = quality.worse(quality.verdict, f"the residual is {ratio:.1f} times the LR "
                                 "image's own noise: mostly structure the model does not "
-                                f"explain, not noise{tip}")  # fmt: skip
+                                f"explain; training on this fit {adds}")  # fmt: skip
     if noise == "image" and own is not None:
         noise_var, poisson_a = (_own_noise(lr_in, True) or own) if poisson else own
     params = DegradationParams(
@@ -371,11 +371,11 @@ def fit_degradation(
     expected_scale : float, optional
         The scale the images' pixel sizes give; a fit at a contradicting ``scale`` fails.
     noise : {"residual", "image"}
-        Where the noise comes from: the variance of the fit's residual (the default: right when
-        the model explains the pair), or the LR image's own noise, estimated from the image
-        alone (right when the residual holds structure the model does not explain: a fit says
-        so in its verdict; falls back to the residual where the image is too clipped). Both
-        are kept in ``notes`` (``residual_std`` on the params, ``lr_image_noise_std``).
+        Where the noise comes from: the variance of the fit's residual (the default), or the
+        LR image's own noise, estimated from the image alone (the camera's physical noise;
+        falls back to the residual where the image is too clipped). Both are kept
+        (``residual_std``, ``notes["lr_image_noise_std"]``). Training on real pairs did better
+        with the residual's noise, also where it is mostly model mismatch (the verdict says).
 
     Returns
     -------

@@ -16,9 +16,8 @@ def fit_options() -> tuple[CheckBox, CheckBox, ComboBox]:
     poisson = CheckBox(value=False, text="Poisson-Gaussian noise")
     noise_from = ComboBox(label="noise from", choices=NOISE_SOURCES, name="noise_from")
     noise_from.tooltip = (
-        "The residual's variance (right when the model explains the pair), or the LR "
-        "capture's own noise, estimated from the image alone: right when the verdict says the "
-        "residual is mostly structure the model does not explain (training then adds the "
-        "noise the capture has, not the mismatch)"
+        "The residual's variance (default: on real pairs, training on it does best, also "
+        "where the residual is mostly structure the model does not explain), or the LR "
+        "capture's own noise, estimated from the image alone (the camera's physical noise)"
     )
     return anisotropic, poisson, noise_from
