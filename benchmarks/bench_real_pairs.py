@@ -456,6 +456,8 @@ def tables(records: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
+    from napari_sisr.core.degradation.fit import NOISE_SOURCES
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iters", type=int, default=1500, help="training steps (default 1500)")
     ap.add_argument("--pairs", default=",".join(SETS), help="comma-separated pair names")
@@ -473,7 +475,7 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", type=Path, help="keep the trained models in this folder")
     ap.add_argument(
         "--fit-noise",
-        choices=("residual", "image"),
+        choices=NOISE_SOURCES,
         default="residual",
         help="the fit's noise: its residual's (default) or the LR image's own (fit_degradation's "
         "noise=); keep each choice's results in their own --results file",
