@@ -170,7 +170,7 @@ class TrainConfig(BaseModel):
         self.preset = self.preset or (
             "fast" if "fast" in spec.presets else next(iter(spec.presets))
         )
-        self.scale = self.scale or self._stated_scale() or DEFAULT_SCALE
+        self.scale = self._stated_scale() or DEFAULT_SCALE
         if self.adversarial is None:
             self.adversarial = default_adversarial(self.device)
         self.in_channels = self.in_channels or 1
@@ -234,7 +234,7 @@ class TrainConfig(BaseModel):
         # one of the same trunk)
         grows = self.arch is not None and meta.get("arch") in get_spec(self.arch).init_from
         # a network may start one of a larger scale (a 4x SRResNet an 8x one): start.py
-        wanted = self.scale or self._stated_scale()
+        wanted = self._stated_scale()
         rescales = wanted is not None and wanted != int(meta["scale"])
         if rescales:
             check_rescaling(self.init, meta, self.arch, wanted)
@@ -269,7 +269,7 @@ class TrainConfig(BaseModel):
             and not self.rgb
             and not self.paired
         )
-        return bundled_start(self.scale or self._stated_scale() or DEFAULT_SCALE) if plain else None
+        return bundled_start(self._stated_scale() or DEFAULT_SCALE) if plain else None
 
     def _check_arch_overrides(self, spec) -> None:
         import inspect
@@ -314,10 +314,10 @@ class TrainConfig(BaseModel):
             )
 
     def _stated_scale(self) -> int | None:
-        """The scale a given degradation states (a fit, or blind ranges with a scale)."""
+        """The run's own scale, else its degradation's (a fit; blind ranges with a scale)."""
         deg = self.degradation
-        if deg is not None and "scale" in deg.model_fields_set:
-            return deg.scale
+        if self.scale or (deg is not None and "scale" in deg.model_fields_set):
+            return self.scale or deg.scale
         if self.blind is not None:
             return self.blind.scale
         return None
