@@ -38,11 +38,12 @@ Every training is ``napari-sisr train`` with the defaults otherwise (the Python 
 its CPU time (all threads) and wall time are reported. Every trained output's standard
 deviation on background-only regions of the HR image is reported relative to bicubic's (above
 1: structure invented in empty background), and so is its fine detail beyond the LR's Nyquist
-frequency. ``--keep DIR`` keeps the trained models (``DIR/<pair>-<half>-<method>/``).
+frequency. ``--keep DIR`` keeps the trained models (``DIR/<pair>-<half>-<method>/``);
+``--train KEY=VALUE`` trains with a setting other than the default (recorded with the results).
 
     python benchmarks/bench_real_pairs.py [--iters 1500] [--pairs sted_561,caco2_4x]
         [--methods chain,naive] [--threads N] [--results results.jsonl] [--table-only]
-        [--figures docs/images] [--keep runs/real_models] [--rerun]
+        [--figures docs/images] [--keep runs/real_models] [--rerun] [--train patch=256]
 """
 
 from __future__ import annotations
@@ -143,16 +144,18 @@ def bicubic_down(hr: np.ndarray, s: int) -> np.ndarray:
     return F.interpolate(t, size=size, mode="bicubic", antialias=True)[0, 0].numpy()
 
 
-def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path):
-    """Train one model on the training half; returns (model JSON, (CPU s, wall s))."""
+def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path, options=None):
+    """Train one model on the training half; returns (model JSON, (CPU s, wall s)).
+    ``options``: further ``TrainConfig`` settings, the same for every method."""
     from scipy import ndimage
 
     from napari_sisr import TrainConfig, train
 
     # from random weights unless the method says otherwise (chain-init: the default start)
     common = dict(
-        iters=iters, out=work / f"{name}-{method}", overwrite=True, threads=threads, init=None
-    )
+        iters=iters, out=work / f"{name}-{method}", overwrite=True, threads=threads, init=None,
+        **(options or {}),
+    )  # fmt: skip
     hr32 = hr_a.astype(np.float32)
     if method in ("chain", "chain-sim", "finetune", *GAN_METHODS, *GAN_METHODS.values()):
         kw = dict(hr=[hr32], degradation=fit, adversarial=method in GAN_METHODS)
@@ -244,7 +247,7 @@ def _aware_model(template: str, s: int) -> str | None:
 
 def run_pair(
     name, methods, iters, threads, work: Path, figures: Path | None = None, aware=AWARE_MODEL,
-    fit_noise: str = "residual",
+    fit_noise: str = "residual", train_options: dict | None = None,
 ):  # fmt: skip
     from napari_sisr import fit_degradation, predict
     from napari_sisr.core.degradation.blur_estimate import estimate_sigma
@@ -301,7 +304,7 @@ def run_pair(
                 or (m.startswith("chain-init") and bundled_start(s) is None)
             ):
                 model, seconds[m] = _train(
-                    f"{name}-{k}", hr_a, lr_a, s, fit, m, iters, threads, work
+                    f"{name}-{k}", hr_a, lr_a, s, fit, m, iters, threads, work, train_options
                 )
                 outputs[m] = np.asarray(predict(lr_in, model, dtype="float32"), float)
         scored = score_outputs(outputs, hr_b, s)
@@ -322,6 +325,8 @@ def run_pair(
             "scores": {m: [v.psnr, v.ssim] for m, v in scored.scores.items()},
             "train_s": seconds,
         }
+        if train_options:  # settings other than the defaults: kept in their own results file
+            rec["train_options"] = train_options
         if sigma_read is not None:  # the PSF width automatic steering read from the test half
             rec["sigma_read"] = sigma_read
         # fine detail beyond the LR's Nyquist frequency that agrees with the HR image, and
@@ -481,6 +486,15 @@ def main(argv=None) -> int:
         "noise=); keep each choice's results in their own --results file",
     )
     ap.add_argument(
+        "--train",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=train_option,
+        help="a TrainConfig setting other than its default for every trained method (e.g. "
+        "--train patch=256 --train batch=2); keep such runs in their own --results file",
+    )
+    ap.add_argument(
         "--aware-model",
         default=AWARE_MODEL,
         help="degradation-aware model per scale, {s} for the scale (default aware-{s}x)",
@@ -501,7 +515,7 @@ def main(argv=None) -> int:
                     continue
                 new = run_pair(
                     name, todo, args.iters, args.threads, work, args.figures,
-                    args.aware_model, args.fit_noise,
+                    args.aware_model, args.fit_noise, dict(args.train),
                 )  # fmt: skip
                 records += new
                 if args.results:
@@ -509,6 +523,18 @@ def main(argv=None) -> int:
                         fh.writelines(json.dumps(r) + "\n" for r in new)
     print(tables(merge(records)))
     return 0
+
+
+def train_option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--train``: the value read as JSON where it is (numbers, true,
+    null), else kept as text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def merge(records) -> list[dict]:

@@ -115,3 +115,31 @@ def test_real_pairs_tables_compare_each_gan_with_its_content_model_and_backgroun
         "chain-init+gan against chain-init, fine detail on the same 2 halves (HR = 1): agreeing "
         "with the HR image 0.300 against 0.100, all power there 1.70 against 0.70"
     ) in text
+
+
+def test_real_pairs_train_options_reach_every_training_and_bad_ones_are_named(monkeypatch):
+    """``--train KEY=VALUE`` settings are read as JSON values and passed to the TrainConfig of
+    the trained methods; a malformed one is refused by the parser."""
+    import argparse
+    import types
+
+    from bench_real_pairs import _train, train_option
+
+    import napari_sisr
+
+    assert train_option("patch=256") == ("patch", 256)
+    assert train_option("lr=5e-4") == ("lr", 5e-4)
+    assert train_option("schedule=cosine") == ("schedule", "cosine")
+    with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
+        train_option("patch")
+
+    seen = []
+    monkeypatch.setattr(
+        napari_sisr, "train", lambda c: seen.append(c) or types.SimpleNamespace(model="m.json")
+    )
+    fit = napari_sisr.DegradationParams(scale=2, sigma=1.0)
+    hr = np.zeros((128, 128), np.float32)
+    opts = {"patch": 64, "batch": 2}
+    for method in ("chain", "paired"):
+        _train("x", hr, hr[::2, ::2], 2, fit, method, 5, 1, Path("unused"), opts)
+    assert [(c.patch, c.batch, c.iters) for c in seen] == [(64, 2, 5), (64, 2, 5)]
