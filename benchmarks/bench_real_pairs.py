@@ -153,9 +153,8 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path, options
 
     # from random weights unless the method says otherwise (chain-init: the default start)
     common = dict(
-        iters=iters, out=work / f"{name}-{method}", overwrite=True, threads=threads, init=None,
-        **(options or {}),
-    )  # fmt: skip
+        iters=iters, out=work / f"{name}-{method}", overwrite=True, threads=threads, init=None
+    ) | dict(options or {})
     hr32 = hr_a.astype(np.float32)
     if method in ("chain", "chain-sim", "finetune", *GAN_METHODS, *GAN_METHODS.values()):
         kw = dict(hr=[hr32], degradation=fit, adversarial=method in GAN_METHODS)
@@ -525,12 +524,21 @@ def main(argv=None) -> int:
     return 0
 
 
+#: TrainConfig settings every training of the benchmark sets itself (not ``--train``'s).
+OWN_SETTINGS = ("iters", "threads", "out", "overwrite")
+
+
 def train_option(text: str) -> tuple[str, object]:
     """``KEY=VALUE`` of ``--train``: the value read as JSON where it is (numbers, true,
     null), else kept as text."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    if key in OWN_SETTINGS:
+        raise argparse.ArgumentTypeError(
+            f"--train {key}: the benchmark sets {', '.join(OWN_SETTINGS)} itself "
+            "(use --iters, --threads, --keep)"
+        )
     try:
         return key, json.loads(value)
     except json.JSONDecodeError:

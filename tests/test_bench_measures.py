@@ -132,6 +132,8 @@ def test_real_pairs_train_options_reach_every_training_and_bad_ones_are_named(mo
     assert train_option("schedule=cosine") == ("schedule", "cosine")
     with pytest.raises(argparse.ArgumentTypeError, match="KEY=VALUE"):
         train_option("patch")
+    with pytest.raises(argparse.ArgumentTypeError, match="--iters"):
+        train_option("iters=10")
 
     seen = []
     monkeypatch.setattr(
