@@ -315,12 +315,12 @@ class TrainConfig(BaseModel):
 
     def _stated_scale(self) -> int | None:
         """The run's own scale, else its degradation's (a fit; blind ranges with a scale)."""
+        if self.scale:
+            return self.scale
         deg = self.degradation
-        if self.scale or (deg is not None and "scale" in deg.model_fields_set):
-            return self.scale or deg.scale
-        if self.blind is not None:
-            return self.blind.scale
-        return None
+        if deg is not None and "scale" in deg.model_fields_set:
+            return deg.scale
+        return self.blind.scale if self.blind is not None else None
 
     def _check_degradation(self) -> None:
         if self.degradation is not None and self.blind is not None:
