@@ -145,7 +145,8 @@ def bicubic_down(hr: np.ndarray, s: int) -> np.ndarray:
 
 
 def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path, options=None):
-    """Train one model on the training half; returns (model JSON, (CPU s, wall s)).
+    """Train one model on the training half; returns (model JSON, (CPU s, wall s), steps run:
+    fewer than ``iters`` when early stopping ended the run).
     ``options``: further ``TrainConfig`` settings, the same for every method."""
     from scipy import ndimage
 
@@ -182,7 +183,7 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path, options
         raise ValueError(method)
     c0, t0 = time.process_time(), time.perf_counter()
     result = train(config)
-    return str(result.model), (time.process_time() - c0, time.perf_counter() - t0)
+    return str(result.model), (time.process_time() - c0, time.perf_counter() - t0), result.steps
 
 
 #: Panels of the figures beside LR and bicubic: the methods against the baselines and, when
@@ -277,7 +278,7 @@ def run_pair(
             "bicubic": bic,
             "bicubic + RL": richardson_lucy(bic, rl_psf(fit.sigma, s), n_rl),
         }
-        seconds, sigma_read = {}, None
+        seconds, steps, sigma_read = {}, {}, None
         lr_in = lr_b.astype(np.float32)
         bundled = f"default-{s}x"
         for m in methods:
@@ -302,7 +303,7 @@ def run_pair(
                 (m == "finetune" and bundled not in bundled_models())
                 or (m.startswith("chain-init") and bundled_start(s) is None)
             ):
-                model, seconds[m] = _train(
+                model, seconds[m], steps[m] = _train(
                     f"{name}-{k}", hr_a, lr_a, s, fit, m, iters, threads, work, train_options
                 )
                 outputs[m] = np.asarray(predict(lr_in, model, dtype="float32"), float)
@@ -323,6 +324,7 @@ def run_pair(
             "rl_iterations": n_rl,
             "scores": {m: [v.psnr, v.ssim] for m, v in scored.scores.items()},
             "train_s": seconds,
+            "train_steps": steps,
         }
         if train_options:  # settings other than the defaults: kept in their own results file
             rec["train_options"] = train_options
@@ -413,6 +415,14 @@ def tables(records: list[dict]) -> str:
         lines.append("\ntraining per run, CPU time (all threads) / wall time: " + ", ".join(
             f"{m} {np.nanmean(t[:, 0]) / 60:.1f} / {np.mean(t[:, 1]) / 60:.1f} min"
             for m, t in pairs.items()))  # fmt: skip
+    ran = defaultdict(list)
+    for r in records:  # results from before early stopping ran every step of the budget
+        for m, n in r.get("train_steps", {}).items():
+            ran[m].append((n, r["iters"] if m != "finetune" else max(1, r["iters"] // 3)))
+    if ran:
+        lines.append("\nsteps run (early stopping), mean of the budget (fewest): " + ", ".join(
+            f"{m} {np.mean([a / b for a, b in v]):.0%} ({min(a for a, _ in v)}, {len(v)} runs)"
+            for m, v in ran.items()))  # fmt: skip
     detail = defaultdict(list)
     for r in records:
         for m, v in r.get("detail", {}).items():
@@ -557,6 +567,7 @@ def merge(records) -> list[dict]:
         into = out[key]
         into["scores"].update(r["scores"])
         into["train_s"] = {**into.get("train_s", {}), **r.get("train_s", {})}
+        into["train_steps"] = {**into.get("train_steps", {}), **r.get("train_steps", {})}
         for part in ("background_std", "detail"):
             if part in r:
                 into[part] = {**into.get(part, {}), **r[part]}

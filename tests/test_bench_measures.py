@@ -62,6 +62,10 @@ def test_real_pairs_tables_take_fresh_and_reloaded_records_alike():
     assert "| chain | +2.33 | +0.200 | 3 |" in text
     assert "chain over bicubic + RL: +1.33 dB" in text
     assert "chain 3.0 / 1.5 min" in text
+    assert "steps run" not in text  # runs from before early stopping record no steps
+    stopped = record(0, (60.0, 30.0), 23.0) | {"train_steps": {"chain": 4}}
+    text = tables(merge([stopped, reloaded | {"train_steps": {"chain": 10}}]))
+    assert "steps run (early stopping), mean of the budget (fewest): chain 70% (4, 2 runs)" in text
 
 
 def test_real_pairs_tables_join_detail_measures_of_runs_on_the_same_half():
@@ -137,7 +141,9 @@ def test_real_pairs_train_options_reach_every_training_and_bad_ones_are_named(mo
 
     seen = []
     monkeypatch.setattr(
-        napari_sisr, "train", lambda c: seen.append(c) or types.SimpleNamespace(model="m.json")
+        napari_sisr,
+        "train",
+        lambda c: seen.append(c) or types.SimpleNamespace(model="m.json", steps=5),
     )
     fit = napari_sisr.DegradationParams(scale=2, sigma=1.0)
     hr = np.zeros((128, 128), np.float32)

@@ -156,7 +156,8 @@ def test_flags_left_out_keep_the_core_defaults(tmp_path, hr_files):
     args = build_parser().parse_args(["train", "--hr", *map(str, hr_files), "--out", "x"])
     cfg = build_config(args)
     core = TrainConfig(hr=list(hr_files), out="x")  # what Python gets with no settings
-    for key in ("iters", "patch", "batch", "val_every", "device", "adversarial", "seed", "lr"):
+    keys = ("iters", "patch", "batch", "val_every", "patience", "device", "adversarial", "seed")
+    for key in (*keys, "lr"):
         assert getattr(cfg, key) == getattr(core, key), key
     assert cfg.scale == 4 and cfg.degradation_model().sigma == (1.0, 2.4)
     args = build_parser().parse_args(["predict", "in.tif", "-o", "out.tif"])

@@ -503,3 +503,95 @@ def test_an_adversarial_run_exports_the_best_of_its_adversarial_phase(tmp_path, 
     assert exported == [2, 4, 6]
     assert run(scores, warmup=3, net_d=None) == 2  # content only: the best overall
     assert run(scores, warmup=10, net_d=object()) == 2  # no adversarial step yet
+
+
+def test_validation_cadence_and_patience_defaults(crops):
+    from napari_sisr.core.training.schedule import default_patience, default_val_every
+
+    assert [default_val_every(n) for n in (10, 1000, 1500, 2000, 3000, 100_000)] == [
+        25, 25, 50, 50, 100, 200,
+    ]  # fmt: skip
+    assert default_patience(1500, 50) == 500 and default_patience(90, 25) == 250
+    content = TrainConfig(hr=crops, iters=1500, adversarial=False, init=None)
+    assert (content.val_every, content.patience) == (50, 500)
+    gan = TrainConfig(hr=crops, iters=1500, adversarial=True, init=None)
+    assert gan.patience == 0  # an adversarial run keeps the best of its adversarial phase
+    with pytest.raises(ValueError, match="early stopping .* content-only"):
+        TrainConfig(hr=crops, iters=1500, adversarial=True, patience=100, init=None)
+    mine = TrainConfig(hr=crops, iters=1500, val_every=7, patience=0, init=None)
+    assert (mine.val_every, mine.patience) == (7, 0)
+
+
+def _scripted_validation(monkeypatch, psnr_of_step):
+    """Trainer.validate as usual, but with the PSNR the test dictates for each step."""
+    real = Trainer.validate
+
+    def validate(self):
+        metrics = real(self)
+        return {**metrics, "psnr": psnr_of_step(self.step)}
+
+    monkeypatch.setattr(Trainer, "validate", validate)
+
+
+def test_early_stopping_ends_a_run_that_stopped_improving(tmp_path, crops, monkeypatch):
+    # best at step 4, worse after: with a patience of 6 steps the run ends at step 10
+    _scripted_validation(monkeypatch, lambda step: 30.0 - abs(step - 4))
+    updates = []
+    result = train(
+        tiny(tmp_path, crops, iters=40, val_every=2, patience=6), progress=updates.append
+    )
+    assert result.stopped_early and not result.stopped and result.steps == 10
+    assert result.best_metrics["step"] == 4
+    assert json.loads((result.run_dir / "model.json").read_text())["training"]["steps"] == 4
+    events = [r for r in _log(result.run_dir) if "event" in r]
+    assert {"event": "early_stop", "step": 10, "best_step": 4} in events
+    assert events[-1]["event"] == "stopped_early"
+    assert "stopping early at step 10" in updates[-1].message
+    assert latest_checkpoint(result.run_dir / "checkpoints").name == "step_00000010"
+
+
+def test_patience_zero_or_a_still_improving_run_trains_to_the_end(tmp_path, crops, monkeypatch):
+    _scripted_validation(monkeypatch, lambda step: 30.0 - abs(step - 4))
+    result = train(tiny(tmp_path, crops, "never", iters=14, val_every=2, patience=0))
+    assert not result.stopped_early and result.steps == 14
+    _scripted_validation(monkeypatch, lambda step: 20.0 + step)  # better at every validation
+    result = train(tiny(tmp_path, crops, "rising", iters=14, val_every=2, patience=4))
+    assert not result.stopped_early and result.steps == 14
+
+
+def test_the_adversarial_phase_starts_from_the_best_content_generator(tmp_path, monkeypatch):
+    """The warm-up's best validated generator (step 2 here), not where it drifted to by its
+    end (step 6), is what the GAN phase refines."""
+    from napari_sisr.core.training import loop
+
+    rng = np.random.default_rng(0)
+    images = [rng.random((64, 64)).astype(np.float32) for _ in range(3)]
+    _scripted_validation(monkeypatch, lambda step: 30.0 - abs(step - 2))
+    exported = {}
+    real_export = loop._export
+
+    def export(trainer, path, metrics, kind):
+        exported[trainer.step] = {k: v.clone() for k, v in trainer.eval_net.state_dict().items()}
+        return real_export(trainer, path, metrics, kind)
+
+    monkeypatch.setattr(loop, "_export", export)
+    restarts = []
+    real_restart = Trainer.restart_generator
+
+    def restart(self, state):
+        before = {k: v.clone() for k, v in self.eval_net.state_dict().items()}
+        real_restart(self, state)
+        raw = {k: v.clone() for k, v in self.net_g.state_dict().items()}
+        restarts.append((self.step, state, raw, before))
+
+    monkeypatch.setattr(Trainer, "restart_generator", restart)
+    cfg = tiny(tmp_path, images, iters=10, warmup=6, val_every=2, adversarial=True, patch=32)
+    result = train(cfg)
+    assert [step for step, *_ in restarts] == [6]
+    _, state, raw, before = restarts[0]
+    for key, value in exported[2].items():
+        assert torch.equal(state[key], value) and torch.equal(raw[key], value)
+    assert any(not torch.equal(before[k], v) for k, v in exported[2].items())  # it had drifted
+    events = [r for r in _log(result.run_dir) if r.get("event") == "adversarial_start"]
+    assert events == [{"event": "adversarial_start", "step": 6, "from_step": 2}]
+    assert result.best_metrics["step"] > 6  # still the best of the adversarial phase

@@ -108,7 +108,14 @@ def add(sub) -> None:
     p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
     p.add_argument("--schedule", choices=["step", "cosine", "constant"])
     p.add_argument(
-        "--val-every", type=int, help=f"validate every N steps (default {d['val_every']})"
+        "--val-every", type=int, help="validate every N steps (default: from --iters, 1500: 50)"
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        metavar="STEPS",
+        help="stop a content-only run when its validation PSNR has not improved for STEPS "
+        "steps (default: a third of --iters, at least 10 validations; 0: never)",
     )
     p.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")
     p.add_argument(
@@ -190,6 +197,7 @@ def build_config(args):
         "lr": args.lr,
         "schedule": args.schedule,
         "val_every": args.val_every,
+        "patience": args.patience,
         "in_channels": args.in_channels,
         "channel_axis": args.channel_axis,
         "init": args.init,
@@ -313,6 +321,7 @@ def run(args) -> int:
         "run_dir": str(result.run_dir),
         "steps": result.steps,
         "stopped": result.stopped,
+        "stopped_early": result.stopped_early,
         "val": result.metrics,
         "best_val": result.best_metrics,
         "split": result.split,
@@ -320,6 +329,12 @@ def run(args) -> int:
         **result.timing,
     }
     print(json.dumps(summary))
+    if result.stopped_early:
+        print(
+            f"stopped early at step {result.steps} of {config.iters}: no better validation PSNR "
+            f"for {config.patience} steps; the best model is exported (--patience 0: never)",
+            file=sys.stderr,
+        )
     if result.worse_than_bicubic:
         from ..core.training.loop import WORSE_THAN_BICUBIC
 

@@ -4,7 +4,7 @@ A :class:`TrainConfig` is built and validated when training starts; a JSON copy 
 image arrays) is written beside every checkpoint and model file. Its field defaults are the
 training defaults of the command line, the Train widget and Python alike. Image sources (file
 paths or in-memory arrays from napari layers) are excluded from the JSON dump;
-:func:`describe_sources` gives the names that are recorded instead.
+:func:`.images.describe_sources` gives the names that are recorded instead.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..degradation.params import DegradationParams, DegradationRange
 from ..errors import InputError
-from .images import TRAIN_PERCENTILES
+from .images import TRAIN_PERCENTILES, describe_sources
+from .schedule import (
+    PRESET_TRAINING,
+    default_adversarial,
+    default_patience,
+    default_val_every,
+)
 from .start import AUTO_INIT, bundled_start, check_rescaling
 
 TRAIN_CONFIG_VERSION = 1
@@ -32,26 +38,6 @@ REAL_FRACTION = 0.5
 
 #: Smallest LR patch (pixels) the generators and discriminators are checked with.
 MIN_LR_PATCH = 8
-
-#: Training defaults per preset, used for what the config leaves unset (``lr``, ``warmup``).
-#: The "fast" preset targets short CPU budgets: a higher learning rate and a long pixel-loss
-#: warm-up before a short, light adversarial phase give the largest PSNR gain per minute
-#: (see benchmarks/bench_train.py). Other presets follow the papers: lr 1e-4, then the GAN
-#: from half-way.
-#: The fast preset also trains its content term with L1 instead of MSE (sharper, higher PSNR
-#: early on); the architecture's other loss terms and weights are kept.
-PRESET_TRAINING: dict[str, dict[str, Any]] = {
-    "fast": {"lr": 1e-3, "warmup_fraction": 0.8, "loss": {"pixel_l1": 1.0, "pixel_mse": 0.0}},
-    "*": {"lr": 1e-4, "warmup_fraction": 0.5, "loss": {}},
-}
-
-
-def default_adversarial(device: str) -> bool:
-    """The GAN phase by default on a GPU only: on a CPU a run of a few minutes gains more
-    from content-loss steps (benchmarks/bench_train.py, bench_real_pairs.py)."""
-    from ..devices import pick_device
-
-    return pick_device(device).startswith("cuda")
 
 
 class TrainConfig(BaseModel):
@@ -137,7 +123,15 @@ class TrainConfig(BaseModel):
     loss_weights: dict[str, Any] | None = None
     vgg_weights: str | None = None
     # ---- bookkeeping
-    val_every: int = Field(200, ge=1)
+    val_every: int | None = Field(
+        None, ge=1, description="validate every N steps (default: from iters, 1500 -> 50)"
+    )
+    patience: int | None = Field(
+        None,
+        ge=0,
+        description="stop a content-only run when its validation PSNR has not improved for "
+        "this many steps (default: a third of iters, at least 10 validations; 0: never)",
+    )
     preview_every: int | None = Field(None, ge=1)
     checkpoint_every: int | None = Field(None, ge=1)
     log_every: int = Field(10, ge=1)
@@ -190,6 +184,7 @@ class TrainConfig(BaseModel):
             self.lr = defaults["lr"]
         if self.warmup is None:
             self.warmup = int(self.iters * defaults["warmup_fraction"]) if self.adversarial else 0
+        self._resolve_validation()
         self.loss_weights = self._resolve_losses(spec, defaults["loss"])
         self._check_patch(spec)
         self._check_degradation()
@@ -210,6 +205,16 @@ class TrainConfig(BaseModel):
                 "training; set adversarial=False for content-only training"
             )
         return self
+
+    def _resolve_validation(self) -> None:
+        self.val_every = self.val_every or default_val_every(self.iters)
+        if self.adversarial and self.patience:
+            raise InputError(
+                "early stopping (patience) is for content-only training: an adversarial run "
+                "keeps the best generator of its adversarial phase"
+            )
+        if self.patience is None:
+            self.patience = 0 if self.adversarial else default_patience(self.iters, self.val_every)
 
     def _resolve_losses(self, spec, preset_loss: dict[str, Any]) -> dict[str, Any]:
         """Architecture defaults, then the preset's training override, then the user's."""
@@ -383,18 +388,3 @@ class TrainConfig(BaseModel):
             if getattr(self, k) is not None
         }
         return data
-
-
-def describe_sources(items) -> list[str]:
-    """Human-readable names of image sources: paths as given, arrays by shape and dtype."""
-    out = []
-    for i, item in enumerate(items or []):
-        if isinstance(item, str | Path):
-            out.append(str(item))
-        else:
-            name = getattr(item, "name", None)
-            arr = getattr(item, "data", item)
-            shape = getattr(arr, "shape", None)
-            dtype = getattr(arr, "dtype", "?")
-            out.append(f"{name or f'array{i}'} {tuple(shape) if shape else '?'} {dtype}")
-    return out

@@ -18,7 +18,14 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["TrainImage", "load_images", "to_planes", "split_validation", "percentile_range"]
+__all__ = [
+    "TrainImage",
+    "load_images",
+    "to_planes",
+    "split_validation",
+    "percentile_range",
+    "describe_sources",
+]
 
 #: Percentiles mapped to 0 and 1 when training images are normalised (a model file records
 #: them as its normalisation, so inference maps its input the same way).
@@ -304,3 +311,18 @@ def check_patch_fits(images: list[TrainImage], patch: int) -> None:
             f"HR image(s) smaller than the {patch}-pixel patch: {', '.join(small)}; "
             "use a smaller patch or larger images"
         )
+
+
+def describe_sources(items) -> list[str]:
+    """Human-readable names of image sources: paths as given, arrays by shape and dtype."""
+    out = []
+    for i, item in enumerate(items or []):
+        if isinstance(item, str | Path):
+            out.append(str(item))
+        else:
+            name = getattr(item, "name", None)
+            arr = getattr(item, "data", item)
+            shape = getattr(arr, "shape", None)
+            dtype = getattr(arr, "dtype", "?")
+            out.append(f"{name or f'array{i}'} {tuple(shape) if shape else '?'} {dtype}")
+    return out

@@ -27,6 +27,7 @@ from ..io.atomic import atomic_write_text
 from ..progress import Progress, Scores, StopLike, TrainProgress, as_stop, run_to_end
 from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .schedule import CHECKPOINT_EVERY, should_stop_early
 from .session import Trainer, TrainingDiverged
 
 
@@ -46,6 +47,9 @@ class TrainResult:
         Generator updates done in total.
     stopped : bool
         True if the ``stop`` condition ended the run early (the model is exported anyway).
+    stopped_early : bool
+        True if early stopping ended it: no better validation PSNR for ``config.patience``
+        steps (the best model is exported; resuming stops again).
     metrics, best_metrics : dict
         Validation metrics at the last step and at the best step.
     split : dict
@@ -65,6 +69,7 @@ class TrainResult:
     best_metrics: dict[str, Any]
     split: dict[str, Any]
     timing: dict[str, float] = field(default_factory=dict)
+    stopped_early: bool = False
 
     @property
     def worse_than_bicubic(self) -> bool:
@@ -237,13 +242,13 @@ def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
         )
     val_every = c.val_every
     preview_every = c.preview_every or val_every
-    ckpt_every = c.checkpoint_every or val_every
+    ckpt_every = c.checkpoint_every or max(val_every, CHECKPOINT_EVERY)
     metrics: dict[str, Any] = {}
     acc: dict[str, float] = {}
     n_acc = 0
     t_start = time.perf_counter()
     steps_at_start = trainer.step
-    stopped = False
+    stopped = early = False
     last_ckpt = latest_checkpoint(ckpt_dir)
 
     def checkpoint() -> Path:
@@ -254,6 +259,8 @@ def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
         if stop_fn():
             stopped = True
             break
+        if trainer.net_d is not None and trainer.step == c.warmup:
+            _rewind_to_best_content(trainer, out, log)
         try:
             losses = trainer.train_step()
         except TrainingDiverged as err:
@@ -288,6 +295,8 @@ def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
         if step % val_every == 0 or step == c.iters:
             metrics = _validate(trainer, out, log)
             update.val = Scores(**metrics)
+            best_step = (trainer.best or {}).get("step")
+            early = step < c.iters and should_stop_early(step, best_step, c.patience)
         if step % preview_every == 0 or step == c.iters:
             update.preview = trainer.preview()
         if step % ckpt_every == 0 or step == c.iters:
@@ -296,7 +305,15 @@ def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
         rate = (step - steps_at_start) / elapsed if elapsed > 0 else 0.0
         update.steps_per_s = rate
         update.eta_s = (c.iters - step) / rate if rate > 0 else None
+        if early:
+            update.message = (
+                f"stopping early at step {step}: no better validation PSNR since step "
+                f"{trainer.best['step']} ({c.patience} steps)"
+            )
         yield update
+        if early:
+            log.write({"event": "early_stop", "step": step, "best_step": trainer.best["step"]})
+            break
 
     if not metrics or metrics.get("step") != trainer.step:
         metrics = _validate(trainer, out, log)
@@ -311,7 +328,8 @@ def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
         "steps_per_s": trainer.step / trainer.time_total if trainer.time_total else 0.0,
         "data_fraction": trainer.time_data / trainer.time_total if trainer.time_total else 0.0,
     }
-    log.write({"event": "stopped" if stopped else "done", "step": trainer.step, **timing})
+    event = "stopped" if stopped else "stopped_early" if early else "done"
+    log.write({"event": event, "step": trainer.step, **timing})
     return TrainResult(
         run_dir=out,
         model=out / "model.json",
@@ -320,6 +338,7 @@ def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
         checkpoint=last_ckpt,
         steps=trainer.step,
         stopped=stopped,
+        stopped_early=early,
         metrics=metrics,
         best_metrics=(trainer.best or {}).get("metrics", metrics),
         split=trainer.split,
@@ -338,6 +357,20 @@ def _publish(chosen: Path, out: Path) -> None:
         raise CheckpointError(
             err.errno, f"could not write {out / 'model.json'} ({err.strerror or err})"
         ) from err
+
+
+def _rewind_to_best_content(trainer: Trainer, out: Path, log: _Log) -> None:
+    """At the end of the content warm-up, go back to its best validated generator (a run on
+    one small field often drifts after its first few hundred steps): the adversarial phase
+    refines the model a content-only run would have exported."""
+    from ..modelio import load_model
+
+    best = trainer.best
+    if not best or best.get("adversarial") or best["step"] >= trainer.step:
+        return
+    net = load_model(out / "model_best.json", device="cpu")
+    trainer.restart_generator(net.state_dict())
+    log.write({"event": "adversarial_start", "step": trainer.step, "from_step": best["step"]})
 
 
 def _validate(trainer: Trainer, out: Path, log: _Log) -> dict[str, Any]:

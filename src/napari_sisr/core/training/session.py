@@ -308,6 +308,13 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ eval
+    def restart_generator(self, state: dict[str, torch.Tensor]) -> None:
+        """Continue from these generator weights (raw and averaged alike): the adversarial
+        phase starts from the best content generator, not from where the warm-up drifted."""
+        self.net_g.load_state_dict(state)
+        if self.ema is not None:
+            self.ema.load_state_dict(state, self.ema.updates)
+
     @property
     def eval_net(self) -> torch.nn.Module:
         """The network that is scored and exported: the EMA copy when enabled."""

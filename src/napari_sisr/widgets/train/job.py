@@ -203,6 +203,7 @@ def build_config(
         adversarial=values["adversarial"],
         val_every=values["val_every"],
         preview_every=values["preview_every"],
+        patience=None if values.get("early_stop", True) else 0,
         device=values["device"],
         out=run_dir,
         resume=resume,

@@ -252,11 +252,12 @@ class TrainWidget(QWidget):
         plotted = self.psnr_plot.series["model"].xs
         if "step" in final and (not plotted or plotted[-1] != final["step"]):
             self._plot(final["step"], {}, final)  # the validation made on Stop or at the end
-        verb = (
-            f"stopped at step {result.steps}"
-            if result.stopped
-            else f"finished {result.steps} steps"
-        )
+        if result.stopped:
+            verb = f"stopped at step {result.steps}"
+        elif result.stopped_early:
+            verb = f"stopped early at step {result.steps} (no better validation PSNR)"
+        else:
+            verb = f"finished {result.steps} steps"
         best = result.best_metrics or {}
         score = ""
         if "psnr" in best and "psnr_bicubic" in best:
