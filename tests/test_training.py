@@ -505,15 +505,12 @@ def test_an_adversarial_run_exports_the_best_of_its_adversarial_phase(tmp_path, 
     assert run(scores, warmup=10, net_d=object()) == 2  # no adversarial step yet
 
 
-def test_validation_cadence_and_patience_defaults(crops):
-    from napari_sisr.core.training.schedule import default_patience, default_val_every
+def test_patience_defaults(crops):
+    from napari_sisr.core.training.schedule import default_patience
 
-    assert [default_val_every(n) for n in (10, 1000, 1500, 2000, 3000, 100_000)] == [
-        25, 25, 50, 50, 100, 200,
-    ]  # fmt: skip
-    assert default_patience(1500, 50) == 500 and default_patience(90, 25) == 250
+    assert default_patience(1500, 200) == 500 and default_patience(900, 200) == 400
     content = TrainConfig(hr=crops, iters=1500, adversarial=False, init=None)
-    assert (content.val_every, content.patience) == (50, 500)
+    assert (content.val_every, content.patience) == (200, 500)
     gan = TrainConfig(hr=crops, iters=1500, adversarial=True, init=None)
     assert gan.patience == 0  # an adversarial run keeps the best of its adversarial phase
     with pytest.raises(ValueError, match="early stopping .* content-only"):

@@ -354,20 +354,16 @@ def test_blind_range_goes_to_the_config(widget):
         build_config(viewer, f.values())
 
 
-def test_validation_cadence_and_early_stopping_go_to_the_config(widget):
+def test_early_stopping_goes_to_the_config(widget):
     from napari_sisr.widgets.train.job import build_config
 
     viewer, w = widget
     f = w.form
     f.iterations.setValue(1500)
-    f.val_every.setValue(0)  # "auto": from the iterations
-    config = build_config(viewer, f.values())
-    assert f.val_every.text() == "auto"
-    assert (config.val_every, config.patience) == (50, 500)
+    f.val_every.setValue(200)
+    assert build_config(viewer, f.values()).patience == 500
     f.early_stop.setChecked(False)
     assert build_config(viewer, f.values()).patience == 0
-    f.val_every.setValue(30)
-    assert build_config(viewer, f.values()).val_every == 30
 
 
 def test_loaded_fit_is_used_exactly_unless_edited(widget, tmp_path):
@@ -403,7 +399,7 @@ def test_form_opens_with_the_core_defaults(make_napari_viewer):
         d["patch"],
         d["batch"],
     )
-    assert d["val_every"] is None and f.val_every.text() == "auto"  # from the iterations
+    assert f.val_every.value() == d["val_every"]
     assert d["patience"] is None and f.early_stop.isChecked()  # early stopping on
     assert f.device.currentText() == d["device"]
     from napari_sisr.core.training.config import default_adversarial

@@ -108,14 +108,14 @@ def add(sub) -> None:
     p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
     p.add_argument("--schedule", choices=["step", "cosine", "constant"])
     p.add_argument(
-        "--val-every", type=int, help="validate every N steps (default: from --iters, 1500: 50)"
+        "--val-every", type=int, help=f"validate every N steps (default {d['val_every']})"
     )
     p.add_argument(
         "--patience",
         type=int,
         metavar="STEPS",
         help="stop a content-only run when its validation PSNR has not improved for STEPS "
-        "steps (default: a third of --iters, at least 10 validations; 0: never)",
+        "steps (default: a third of --iters, at least 2 validations; 0: never)",
     )
     p.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")
     p.add_argument(

@@ -21,7 +21,6 @@ from .schedule import (
     PRESET_TRAINING,
     default_adversarial,
     default_patience,
-    default_val_every,
 )
 from .start import AUTO_INIT, bundled_start, check_rescaling
 
@@ -123,14 +122,12 @@ class TrainConfig(BaseModel):
     loss_weights: dict[str, Any] | None = None
     vgg_weights: str | None = None
     # ---- bookkeeping
-    val_every: int | None = Field(
-        None, ge=1, description="validate every N steps (default: from iters, 1500 -> 50)"
-    )
+    val_every: int = Field(200, ge=1)
     patience: int | None = Field(
         None,
         ge=0,
         description="stop a content-only run when its validation PSNR has not improved for "
-        "this many steps (default: a third of iters, at least 10 validations; 0: never)",
+        "this many steps (default: a third of iters, at least 2 validations; 0: never)",
     )
     preview_every: int | None = Field(None, ge=1)
     checkpoint_every: int | None = Field(None, ge=1)
@@ -207,7 +204,6 @@ class TrainConfig(BaseModel):
         return self
 
     def _resolve_validation(self) -> None:
-        self.val_every = self.val_every or default_val_every(self.iters)
         if self.adversarial and self.patience:
             raise InputError(
                 "early stopping (patience) is for content-only training: an adversarial run "

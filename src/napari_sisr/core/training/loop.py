@@ -27,7 +27,7 @@ from ..io.atomic import atomic_write_text
 from ..progress import Progress, Scores, StopLike, TrainProgress, as_stop, run_to_end
 from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .schedule import CHECKPOINT_EVERY, should_stop_early
+from .schedule import should_stop_early
 from .session import Trainer, TrainingDiverged
 
 
@@ -242,7 +242,7 @@ def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
         )
     val_every = c.val_every
     preview_every = c.preview_every or val_every
-    ckpt_every = c.checkpoint_every or max(val_every, CHECKPOINT_EVERY)
+    ckpt_every = c.checkpoint_every or val_every
     metrics: dict[str, Any] = {}
     acc: dict[str, float] = {}
     n_acc = 0

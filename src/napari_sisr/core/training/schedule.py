@@ -1,11 +1,11 @@
-"""Training schedule defaults: per-preset learning rates, the GAN phase, validation cadence and
-early stopping.
+"""Training schedule defaults: per-preset learning rates, the GAN phase and early stopping.
 
-Validation chooses the exported model (the best validation PSNR), so how often a run validates
-decides how close to its best it can stop. On real pairs a run started from a bundled model
-scores best on its held-out part within its first few hundred steps and drifts after that
-(benchmarks/bench_real_pairs.py, docs/real-captures.md): a short run validates often, and a
-content-only run stops once its validation PSNR has not improved for a while.
+Validation chooses the exported model (the best validation PSNR). On real pairs a run started
+from a bundled model often scores best on its held-out part within its first few hundred
+steps and drifts after that (benchmarks/bench_real_pairs.py, docs/real-captures.md): a
+content-only run stops once its validation PSNR has not improved for a while, and the GAN
+phase starts from the warm-up's best generator. Validating more often does not choose better
+there: on one small held-out band the best of more validations is more often a lucky one.
 """
 
 from __future__ import annotations
@@ -24,20 +24,10 @@ PRESET_TRAINING: dict[str, dict[str, Any]] = {
     "*": {"lr": 1e-4, "warmup_fraction": 0.5, "loss": {}},
 }
 
-#: Validation cadences a run chooses from (steps): the largest giving about
-#: :data:`VALIDATIONS_PER_RUN` validations, so that a short run's best step is found to within
-#: a few percent of the run and a long one does not spend its time validating.
-VAL_CADENCES = (25, 50, 100, 200)
-VALIDATIONS_PER_RUN = 30
-
 #: Early stopping: a content-only run ends when its validation PSNR has not improved for this
 #: share of its steps, and never sooner than this many validations after its best.
 PATIENCE_FRACTION = 1 / 3
-PATIENCE_MIN_VALIDATIONS = 10
-
-#: Steps between checkpoints when the run does not say (at least its validation cadence): a
-#: checkpoint of a GAN run holds both networks and their optimisers (tens of MB).
-CHECKPOINT_EVERY = 200
+PATIENCE_MIN_VALIDATIONS = 2
 
 
 def default_adversarial(device: str) -> bool:
@@ -48,14 +38,9 @@ def default_adversarial(device: str) -> bool:
     return pick_device(device).startswith("cuda")
 
 
-def default_val_every(iters: int) -> int:
-    """Steps between validations of a run of ``iters`` steps (1500 steps: every 50)."""
-    fitting = [c for c in VAL_CADENCES if c * VALIDATIONS_PER_RUN <= iters]
-    return max(fitting) if fitting else min(VAL_CADENCES)
-
-
 def default_patience(iters: int, val_every: int) -> int:
-    """Steps without a better validation PSNR after which a content-only run stops."""
+    """Steps without a better validation PSNR after which a content-only run stops (1500
+    steps validated every 200: 500)."""
     return max(int(iters * PATIENCE_FRACTION), PATIENCE_MIN_VALIDATIONS * val_every)
 
 

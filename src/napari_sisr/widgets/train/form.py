@@ -136,22 +136,15 @@ class TrainForm(QWidget):
         self.lr.setPlaceholderText("preset default")
         self.lr.setToolTip("Generator learning rate; empty: the preset's default")
         f.addRow("iterations / lr", row(self.iterations, self.lr))
-        self.val_every = spin(0, 1_000_000, 0, 50)
-        self.val_every.setSpecialValueText("auto")
-        self.val_every.setToolTip(
-            "Steps between validations (PSNR/SSIM on held-out data); auto: from the "
-            "iterations (1500: every 50)"
-        )
-        self.preview_every = spin(0, 1_000_000, 0, 50)
-        self.preview_every.setSpecialValueText("auto")
-        self.preview_every.setToolTip(
-            "Steps between updates of the preview layer (auto: at every validation)"
-        )
+        self.val_every = spin(1, 1_000_000, d["val_every"].default, 50)
+        self.preview_every = spin(1, 1_000_000, d["val_every"].default, 50)
+        self.val_every.setToolTip("Steps between validations (PSNR/SSIM on held-out data)")
+        self.preview_every.setToolTip("Steps between updates of the preview layer")
         self.early_stop = QCheckBox("stop early")
         self.early_stop.setChecked(True)
         self.early_stop.setToolTip(
             "End a content-only run when its validation PSNR has not improved for a third of "
-            "the iterations (at least 10 validations); the best model is kept"
+            "the iterations (at least 2 validations); the best model is kept"
         )
         f.addRow("val / preview every", row(self.val_every, self.preview_every, self.early_stop))
         self.device = QComboBox()
@@ -325,8 +318,8 @@ class TrainForm(QWidget):
             "batch": self.batch.value(),
             "iterations": self.iterations.value(),
             "lr": self.lr.text().strip(),
-            "val_every": self.val_every.value() or None,
-            "preview_every": self.preview_every.value() or None,
+            "val_every": self.val_every.value(),
+            "preview_every": self.preview_every.value(),
             "early_stop": self.early_stop.isChecked(),
             "device": self.device.currentText(),
             "adversarial": self.adversarial.isChecked(),
