@@ -82,6 +82,7 @@ def _config(args, out: Path, iters: int, **extra):
         seed=args.seed,
         overwrite=True,
         init=None,  # the engine from random weights, as its presets were measured
+        patience=0,  # the whole time budget, as its presets were measured
     )
     if args.lr:
         kw["lr"] = args.lr

@@ -204,6 +204,9 @@ def main() -> int:
             *(["--gan", "--warmup", "0", "--export", "last"] if args.gan else ["--no-gan"]),
             "--val-every",
             "250",
+            # the bundled models were trained to the end of their budget (reproducible runs)
+            "--patience",
+            "0",
             "--seed",
             args.seed,
             "--out",
