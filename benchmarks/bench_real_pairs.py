@@ -144,6 +144,11 @@ def bicubic_down(hr: np.ndarray, s: int) -> np.ndarray:
     return F.interpolate(t, size=size, mode="bicubic", antialias=True)[0, 0].numpy()
 
 
+def budget(method: str, iters: int) -> int:
+    """The steps a method trains for: ``finetune`` a third of the benchmark's, others all."""
+    return max(1, iters // 3) if method == "finetune" else iters
+
+
 def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path, options=None):
     """Train one model on the training half; returns (model JSON, (CPU s, wall s), steps run:
     fewer than ``iters`` when early stopping ended the run).
@@ -162,7 +167,7 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path, options
         if method != "chain-sim":  # the fit's own pair, as the command line links it
             kw["real_lr"] = [lr_a.astype(np.float32)]
         if method == "finetune":
-            kw.update(init=f"default-{s}x", iters=max(1, iters // 3))
+            kw.update(init=f"default-{s}x", iters=budget(method, iters))
         elif method.startswith("chain-init"):  # the default start: the bundled model of the scale
             kw.update(init="auto", scale=s)
         config = TrainConfig(**{**common, **kw})
@@ -418,7 +423,7 @@ def tables(records: list[dict]) -> str:
     ran = defaultdict(list)
     for r in records:  # results from before early stopping ran every step of the budget
         for m, n in r.get("train_steps", {}).items():
-            ran[m].append((n, r["iters"] if m != "finetune" else max(1, r["iters"] // 3)))
+            ran[m].append((n, budget(m, r["iters"])))
     if ran:
         lines.append("\nsteps run (early stopping), mean of the budget (fewest): " + ", ".join(
             f"{m} {np.mean([a / b for a, b in v]):.0%} ({min(a for a, _ in v)}, {len(v)} runs)"

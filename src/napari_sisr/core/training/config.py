@@ -181,7 +181,7 @@ class TrainConfig(BaseModel):
             self.lr = defaults["lr"]
         if self.warmup is None:
             self.warmup = int(self.iters * defaults["warmup_fraction"]) if self.adversarial else 0
-        self._resolve_validation()
+        self._resolve_patience()
         self.loss_weights = self._resolve_losses(spec, defaults["loss"])
         self._check_patch(spec)
         self._check_degradation()
@@ -203,7 +203,7 @@ class TrainConfig(BaseModel):
             )
         return self
 
-    def _resolve_validation(self) -> None:
+    def _resolve_patience(self) -> None:
         if self.adversarial and self.patience:
             raise InputError(
                 "early stopping (patience) is for content-only training: an adversarial run "

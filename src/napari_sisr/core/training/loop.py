@@ -308,11 +308,11 @@ def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
         if early:
             update.message = (
                 f"stopping early at step {step}: no better validation PSNR since step "
-                f"{trainer.best['step']} ({c.patience} steps)"
+                f"{best_step} ({c.patience} steps)"
             )
         yield update
         if early:
-            log.write({"event": "early_stop", "step": step, "best_step": trainer.best["step"]})
+            log.write({"event": "early_stop", "step": step, "best_step": best_step})
             break
 
     if not metrics or metrics.get("step") != trainer.step:
