@@ -151,3 +151,27 @@ def test_real_pairs_train_options_reach_every_training_and_bad_ones_are_named(mo
     for method in ("chain", "paired"):
         _train("x", hr, hr[::2, ::2], 2, fit, method, 5, 1, Path("unused"), opts)
     assert [(c.patch, c.batch, c.iters) for c in seen] == [(64, 2, 5), (64, 2, 5)]
+
+
+def test_ensemble_benchmark_finds_kept_runs_and_tables_the_gain(tmp_path):
+    """bench_ensemble.py scores the finished runs that bench_real_pairs.py kept (named
+    PAIR-HALF-METHOD) and tables the ensemble's gain over the plain run of the same model."""
+    from bench_ensemble import kept_models, tables
+
+    for name in ("sted_640-0-chain-init", "caco2_8x-1-chain-init+gan", "sim_low-0-chain-init"):
+        (tmp_path / name).mkdir()
+    for name in ("sted_640-0-chain-init", "caco2_8x-1-chain-init+gan"):
+        (tmp_path / name / "model.json").write_text("{}")
+    (tmp_path / "notes").mkdir()
+    found = [f[:3] for f in kept_models(tmp_path)]
+    assert found == [("caco2_8x", 1, "chain-init+gan"), ("sted_640", 0, "chain-init")]
+
+    def record(pair, plain, both, secs):
+        scores = {"bicubic": [20.0, 0.5], "plain": [plain, 0.6], "ensemble": [both, 0.62]}
+        return {"pair": pair, "half": 0, "method": "m", "scores": scores,
+                "seconds": {"plain": [1, secs[0]], "ensemble": [8, secs[1]]}}  # fmt: skip
+
+    text = tables([record("sted_640", 22.0, 22.3, (1, 7)), record("srrf", 23.0, 22.9, (2, 17))])
+    row = next(line for line in text.splitlines() if line.startswith("| m |"))
+    # plain +2.50, ensemble +2.60 over bicubic; gain +0.1 (-0.1 to +0.3); 1 of 2; 24 s / 3 s
+    assert row == "| m | 2 | +2.50 | +2.60 | +0.100 (-0.10 to +0.30) | +0.0200 | 1/2 | 8.0x |"

@@ -65,6 +65,19 @@ def test_tiff_output_and_overwrite(tif, model_path, tmp_path, capsys):
     assert tifffile.imread(out).dtype == np.float32
 
 
+def test_ensemble_flag_runs_the_self_ensemble(tif, model_path, tmp_path):
+    from napari_sisr import predict
+
+    out = tmp_path / "sr.tif"
+    base = ["predict", str(tif), "-o", str(out), "--model", model_path, "-q", "--dtype", "float32"]
+    assert main([*base, "--ensemble", "--engine", "torch", "--precision", "fp32"]) == 0
+    lr = tifffile.imread(tif)
+    want = predict(lr, model_path, ensemble=True, engine="torch", precision="fp32", dtype="float32")
+    np.testing.assert_allclose(tifffile.imread(out), np.asarray(want, np.float32), atol=1e-3)
+    plain = predict(lr, model_path, engine="torch", precision="fp32", dtype="float32")
+    assert np.abs(tifffile.imread(out) - np.asarray(plain)).max() > 1e-2
+
+
 def test_folder_batch_png_and_tiff(tif, model_path, tmp_path, capsys):
     import imageio.v3 as iio
 

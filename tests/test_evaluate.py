@@ -95,3 +95,17 @@ def test_cli_scores_an_image_and_a_model(tmp_path, pair, capsys):
     assert "default-4x" in json.loads(capsys.readouterr().out)["scores"]
     assert main(["evaluate", "no-such-thing", *args]) == 2
     assert "neither an image file nor a model" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "sr.tif"), *args, "--ensemble"]) == 2
+    assert "--ensemble applies to a model" in capsys.readouterr().err
+
+
+def test_cli_scores_a_model_with_the_self_ensemble(tmp_path, pair, capsys):
+    lr, hr, _ = pair
+    tifffile.imwrite(tmp_path / "lr.tif", lr.astype(np.float32))
+    tifffile.imwrite(tmp_path / "hr.tif", hr.astype(np.float32))
+    args = [str(tmp_path / "lr.tif"), str(tmp_path / "hr.tif"), "--scale", "4", "--sigma", "2"]
+    scores = []
+    for extra in ([], ["--ensemble"]):
+        assert main(["evaluate", "default-4x", *args, *extra]) == 0
+        scores.append(json.loads(capsys.readouterr().out)["scores"]["default-4x"]["psnr"])
+    assert scores[0] != scores[1]  # a different output, scored the same way

@@ -442,6 +442,18 @@ def test_manual_halo_reaches_inference(qtbot, widget, nuclei, model_path):
     assert not np.array_equal(got, _reference(img, model_path, tile=16))  # halo matters here
 
 
+def test_ensemble_box_reaches_inference(qtbot, widget, nuclei, model_path):
+    viewer, w = widget
+    img = nuclei[:48, :56]
+    viewer.add_image(img, name="e")
+    assert not w.ensemble.value  # off by default: 8x the compute
+    w.ensemble.value = True
+    _run(qtbot, w)
+    got = np.asarray(viewer.layers["e x2 SR"].data)
+    np.testing.assert_array_equal(got, _reference(img, model_path, ensemble=True))
+    assert not np.array_equal(got, _reference(img, model_path))
+
+
 def test_controls_open_with_the_core_defaults(widget):
     from napari_sisr import PredictConfig
 
@@ -451,6 +463,7 @@ def test_controls_open_with_the_core_defaults(widget):
     fresh = type(w)(w.viewer)
     assert fresh.tile.value == default.tile and fresh.device.value == default.device
     assert fresh.precision.value == default.precision and fresh.halo_auto.value
+    assert fresh.ensemble.value == default.ensemble
 
 
 def test_result_is_scored_against_a_reference_layer(qtbot, widget, actin, model_path):

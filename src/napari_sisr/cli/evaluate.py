@@ -41,6 +41,11 @@ def add(sub) -> None:
     p.add_argument(
         "--rl-iterations", type=int, help="Richardson-Lucy iterations (default: best on the pair)"
     )
+    p.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="run the model on 8 flips/rotations of the LR and average (see predict --ensemble)",
+    )
     p.set_defaults(run=run)
 
 
@@ -62,8 +67,15 @@ def run(args) -> int:
     kwargs = {"sigma": args.sigma, "rl_iterations": args.rl_iterations}
     label = Path(args.candidate).name
     if _is_model(args.candidate):
-        scored = evaluate(lr, hr, args.scale, model=args.candidate, label=label, **kwargs)
+        from ..core.inference.config import PredictConfig
+
+        config = PredictConfig(ensemble=args.ensemble)
+        scored = evaluate(
+            lr, hr, args.scale, model=args.candidate, label=label, config=config, **kwargs
+        )
     else:
+        if args.ensemble:
+            raise InputError("--ensemble applies to a model, not to an SR image")
         if not Path(args.candidate).exists():
             raise InputError(
                 f"{args.candidate!r} is neither an image file nor a model (bundled name, model "

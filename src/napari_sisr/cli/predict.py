@@ -66,6 +66,12 @@ def add(sub) -> None:
     p.add_argument("--axes", help="axis names of the input, e.g. tczyx")
     p.add_argument("--pixel-size", type=float, help="input pixel size in um (if not in the file)")
     p.add_argument("--blend", action="store_true", help="cross-fade overlapping tiles")
+    p.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="average the network's answers for 8 flips/rotations of each tile: a little "
+        "more accurate, 8x the compute",
+    )
     p.add_argument("--scheduler", help="dask.distributed scheduler address (tcp://host:port)")
     p.add_argument("--workers", type=int, help="local worker threads (default 2)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -118,6 +124,7 @@ def predict_config(args):
         "engine": args.engine,
         "dtype": "float32" if args.dtype == "float32" else None,
         "blend": True if args.blend else None,
+        "ensemble": True if args.ensemble else None,
         "level": args.level,
         "channel_axis": args.channel_axis,
         "axes": args.axes,

@@ -69,6 +69,11 @@ class PredictConfig(BaseModel):
         :class:`~napari_sisr.core.inference.steering.Steering`). Unset is automatic: noise
         estimated from the image, PSF width from its metadata or the model card. Refused for
         other models.
+    ensemble : bool
+        Self-ensemble: run each tile in eight orientations (flipped and rotated; four for a
+        degradation-aware model) and average the answers turned back
+        (:mod:`~napari_sisr.core.inference.ensemble`): a little more accurate on real
+        pairs (``benchmarks/bench_ensemble.py``), for eight times the compute.
     ngff : {"0.4", "0.5"}
         OME-Zarr version of an ``out`` folder: 0.4 on zarr v2 (default, opened by every
         OME-Zarr reader) or 0.5 on zarr v3 with sharding (far fewer files for huge images).
@@ -95,6 +100,7 @@ class PredictConfig(BaseModel):
     torch_threads: int | dict[str, int] | None = None
     num_workers: int | None = Field(None, ge=1, le=256)
     ngff: Literal["0.4", "0.5"] = "0.4"
+    ensemble: bool = False
     degradation: Steering | None = None
 
     @field_validator("degradation", mode="before")

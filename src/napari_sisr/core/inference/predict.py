@@ -92,6 +92,7 @@ class PreparedJob:
             "dtype": str(self.spec.out_dtype),
             "precision": self.runner.precision,
             "engine": self.runner.engine_name,
+            "ensemble": self.runner.ensemble,
         }
 
 
@@ -185,6 +186,7 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
         precision,
         torch_threads=c.torch_threads,
         engine=engine,
+        ensemble=c.ensemble,
     )
     plan = make_plan((h, w), tile, halo_px, info.scale)
     spec = JobSpec(info.scale, joint, stats, out_dtype, plan.window)
@@ -274,7 +276,8 @@ def predict(
         ``axes``, ``level``, ``pixel_size``, ``normalization``, ``intensity_range``,
         ``torch_threads``, ``num_workers``, ``degradation`` (a degradation-aware model's
         steering: a fit, its JSON path, ``{"sigma": .., "noise_std": ..}``, ``{"optics":
-        {"na": .., "wavelength_nm": ..}}``; unset: estimated from the image). ``batch`` does
+        {"na": .., "wavelength_nm": ..}}``; unset: estimated from the image), ``ensemble``
+        (average the tile's eight orientations: 8x the compute). ``batch`` does
         not apply with ``blend`` (every tile is its own task there). Unknown names are refused.
 
     Returns

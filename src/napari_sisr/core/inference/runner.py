@@ -167,6 +167,10 @@ class ModelRunner:
         (a dict maps a worker's host to the number of worker processes on it, for clusters);
         ``None`` keeps torch's default (every core). Forward passes of one process run one
         at a time (:data:`FORWARD_LOCK`), so each may use all those threads.
+    ensemble : bool
+        Average the network's answers for the tile flipped and rotated
+        (:mod:`~napari_sisr.core.inference.ensemble`): eight forward passes per batch, four
+        for degradation-aware networks.
     """
 
     def __init__(
@@ -179,8 +183,10 @@ class ModelRunner:
         channels_last: bool | None = None,
         torch_threads: int | dict | None = None,
         engine: str = "torch",
+        ensemble: bool = False,
     ):
         self.net, self.scale, self.halo = net, int(scale), int(halo)
+        self.ensemble = bool(ensemble)
         self.device, self.precision, self.engine_name = device, precision, engine
         self.channels_last, self.torch_threads = channels_last, torch_threads
         self.calibration: list[np.ndarray] = []  # int8: input batches to calibrate on
@@ -257,6 +263,18 @@ class ModelRunner:
             return self._ready
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.ensemble:
+            return self._pass(x)
+        from .ensemble import orientations, turn, unturn
+
+        ways = orientations(keep_axes=bool(getattr(self.net, "conditioned", False)))
+        total = None
+        for o in ways:  # one pass at a time: cancelling waits for one pass, not eight
+            y = unturn(self._pass(turn(x, o)), o)
+            total = y.astype(np.float32) if total is None else total + y
+        return total / len(ways)
+
+    def _pass(self, x: np.ndarray) -> np.ndarray:
         engine = self.engine()
         with FORWARD_LOCK:
             if self.stop is not None and self.stop():

@@ -36,6 +36,7 @@ from .job import LayerDone, Note, Notice, SRSettings, SRTask, prepare_tasks, sr_
 from .layers import map_contrast_limits, open_result
 from .live import LivePreview
 from .score import ScoreControls
+from .tooltips import TOOLTIPS
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -101,6 +102,9 @@ class SuperResolveWidget(Container):
         self.precision = ComboBox(
             label="Precision", choices=list(PRECISIONS), value=default.precision, name="precision"
         )
+        self.ensemble = CheckBox(
+            text="average 8 orientations (8x slower)", value=False, name="ensemble"
+        )
         self.output = ComboBox(
             label="Output", choices=[NEW_LAYER, OME_ZARR], value=NEW_LAYER, name="output"
         )
@@ -127,6 +131,7 @@ class SuperResolveWidget(Container):
                 self.device,
                 self.engine,
                 self.precision,
+                self.ensemble,
                 self.output,
                 self.out_path,
                 self.overwrite,
@@ -298,6 +303,7 @@ class SuperResolveWidget(Container):
             device=str(self.device.value),
             engine=str(self.engine.value),
             precision=str(self.precision.value),
+            ensemble=bool(self.ensemble.value),
             degradation=self.degradation.steering(),
         )
         pick_precision(config.precision, config.device, pick_engine(config.engine, config.device))
@@ -363,26 +369,8 @@ class SuperResolveWidget(Container):
         self.viewer.add_image(data, multiscale=isinstance(data, list), **kwargs)
 
     def _tooltips(self) -> None:
-        self.layers.tooltip = "Image layers to super-resolve (follows the layer selection)"
-        self.all_layers.tooltip = "Process every image layer of the viewer, one after another"
-        self.tile.tooltip = "Tile edge in input pixels; smaller tiles use less memory"
-        self.halo.tooltip = "Overlap read around each tile, in input pixels"
-        self.halo_auto.tooltip = (
-            "Use the model's receptive field: tiled results then equal an untiled run"
-        )
-        self.device.tooltip = "auto uses a GPU when one is available"
-        self.engine.tooltip = "auto: OpenVINO on a CPU when installed (fastest there), else torch"
-        self.precision.tooltip = (
-            "auto: bf16 with OpenVINO on CPUs that run it natively, else fp32. bf16 / fp16 only "
-            "where the device runs them natively (fp16: GPUs); int8 with OpenVINO (quantised "
-            "once per model; costs about 0.06-0.08 dB)"
-        )
-        self.output.tooltip = "OME-Zarr streams the result to disk: for images larger than memory"
-        self.out_path.tooltip = (
-            "Folder to write (.ome.zarr); with several layers each gets _<layer name> appended. "
-            "An interrupted run of the same job is resumed."
-        )
-        self.overwrite.tooltip = "Replace a finished output of the same name"
+        for name, text in TOOLTIPS.items():
+            getattr(self, name).tooltip = text
 
 
 def _is_source(layer) -> bool:
