@@ -42,6 +42,14 @@ def test_engine_equals_torch_tiled(engine, arch, image):
     assert np.abs(out - ref).max() <= 1e-5 * np.ptp(ref), engine
 
 
+@pytest.mark.parametrize("engine", EXPORTED)
+def test_engine_runs_the_self_ensemble_like_torch(engine, image):
+    net = _net("srresnet")  # quarter turns make tiles of new shapes: exported per shape
+    ref = np.asarray(predict(image, net, engine="torch", precision="fp32", tile=24, ensemble=True))
+    out = np.asarray(predict(image, net, engine=engine, precision="fp32", tile=24, ensemble=True))
+    assert np.abs(out - ref).max() <= 1e-5 * np.ptp(ref), engine
+
+
 @pytest.mark.skipif(not EXPORTED, reason="no exported-graph engine installed")
 def test_graphs_are_cached_per_weights_and_tile(image, private_cache):
     engine = EXPORTED[0]
