@@ -92,7 +92,8 @@ class PreparedJob:
             "dtype": str(self.spec.out_dtype),
             "precision": self.runner.precision,
             "engine": self.runner.engine_name,
-            "ensemble": self.runner.ensemble,
+            # only when on: outputs begun before the option existed still resume
+            **({"ensemble": True} if self.runner.ensemble else {}),
         }
 
 
