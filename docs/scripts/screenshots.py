@@ -144,11 +144,14 @@ def _sr_model(workdir: Path) -> Path:
     like the sample, with the content loss only, so the screenshot never shows a model applied
     to its own training image.
     """
-    from napari_sisr.core.modelio import bundled_models, read_model_meta
+    from napari_sisr.core.modelio import DEFAULT_MODEL, bundled_models, read_model_meta
 
     if os.environ.get("NAPARI_SISR_MODEL"):
         return Path(os.environ["NAPARI_SISR_MODEL"])
-    for name, path in bundled_models().items():
+    bundled = bundled_models()
+    if DEFAULT_MODEL in bundled:  # what a new Super-resolve widget offers first
+        return bundled[DEFAULT_MODEL]
+    for name, path in bundled.items():
         meta = read_model_meta(name)
         if meta["scale"] == 4 and meta["in_channels"] == 1:
             return path

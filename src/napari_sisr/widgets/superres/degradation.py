@@ -43,7 +43,8 @@ class DegradationControls(Container):
             label="LR pixel (nm, 0: image's)", min=0.0, max=100000.0, step=5.0, value=0.0,
             name="deg_pixel",
         )  # fmt: skip
-        self.shown = Label(value="", name="deg_shown")
+        self.shown = Label(value="", label="Told", name="deg_shown")
+        self.shown.native.setWordWrap(True)  # a long note wraps instead of widening the dock
         super().__init__(
             widgets=[
                 self.mode, self.fit_path, self.sigma, self.noise, self.na, self.wavelength,

@@ -70,6 +70,7 @@ class SuperResolveWidget(Container):
             label="Model", choices=self._model_choices, nullable=True, name="model"
         )
         self.model_info = Label(value="", name="model_info")
+        self.model_info.native.setWordWrap(True)
         self.forget_button = PushButton(text="Remove from list", name="forget", enabled=False)
         self.forget_button.tooltip = "Stop offering this trained model (its files stay)"
         default = plugin_defaults()  # napari's plugin settings (File > Preferences)
