@@ -146,9 +146,9 @@ def tables(records: list[dict]) -> str:
                 f"{de[:, 0, 1].mean():.2f} / {de[:, 1, 1].mean():.2f} |"
             )
     lines += ["", "| pair set | method | plain | ensemble |", "|---|---|---:|---:|"]
-    for pair, label in rp.SETS.items():
+    for label in dict.fromkeys(rp.SETS.values()):  # a set's pairs together (SIM: 2 lights)
         for m in methods:
-            rs = [r for r in records if r["pair"] == pair and r["method"] == m]
+            rs = [r for r in records if rp.SETS[r["pair"]] == label and r["method"] == m]
             if rs:
                 mean = {k: np.mean([r["scores"][k][0] for r in rs]) for k in ("plain", "ensemble")}
                 lines.append(f"| {label} | {m} | {mean['plain']:.2f} | {mean['ensemble']:.2f} |")

@@ -97,3 +97,31 @@ def test_site_builds_strict(tmp_path):
         text=True,
     )
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+#: Tables of docs/real-captures.md printed by a benchmark from its results file:
+#: (opening marker, benchmark module, results file in benchmarks/results).
+RESULT_TABLES = [
+    ("<!-- real-pairs table: bench_real_pairs.py --table-only -->", "bench_real_pairs",
+     "real_pairs_1500.jsonl"),
+    ("<!-- gan-rewind table -->", "bench_real_pairs", "real_pairs_gan_rewind.jsonl"),
+    ("<!-- ensemble table: bench_ensemble.py --table-only -->", "bench_ensemble",
+     "ensemble_real_pairs.jsonl"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("marker", "bench", "results"), RESULT_TABLES)
+def test_result_tables_are_what_their_benchmark_prints(marker, bench, results, monkeypatch):
+    """No figure of these tables is typed by hand: each is the benchmark's own output."""
+    import json
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    module = __import__(bench)
+    lines = (REPO / "benchmarks" / "results" / results).read_text().splitlines()
+    records = [json.loads(line) for line in lines if line]
+    if bench == "bench_real_pairs":
+        records = module.merge(records)
+    text = (DOCS / "real-captures.md").read_text()
+    start = text.index(marker) + len(marker)
+    shown = text[start : text.index("<!-- end", start)].strip()
+    assert shown == module.tables(records).strip()
