@@ -82,7 +82,7 @@ def test_degradation_aware_networks_keep_their_axes(image):
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * np.ptp(ref))
 
 
-def test_ensemble_is_part_of_the_job_key(image, tmp_path):
+def test_ensemble_is_part_of_the_job_key(image):
     net = net_2x()
     plain = _predict.prepare(image, net, normalization=NONE).job_key()
     both = _predict.prepare(image, net, normalization=NONE, ensemble=True).job_key()
