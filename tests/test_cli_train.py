@@ -89,6 +89,7 @@ def test_cli_blind_and_progress_lines(tmp_path, hr_files, capsys):
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "val PSNR" in captured.err and "bicubic" in captured.err
+    assert f"next: napari-sisr predict IMAGE -o OUT --model {tmp_path / 'run'}" in captured.err
     assert load_model(tmp_path / "run").meta["degradation"]["mode"] == "blind"
 
 
