@@ -4,7 +4,7 @@ A network trained on one small field has learnt its patches in every orientation
 flips and rotates them) but answers a little differently in each; averaging the eight answers
 (four rotations, each also mirrored), turned back, removes part of that noise. On real LR/HR
 pairs it raised the PSNR of models trained on one half of a pair by 0.11 dB on average (17
-of 18 halves), that of their GAN-refined versions by 0.16 dB, that of the bundled models by
+of 18 halves), that of their GAN-refined versions by 0.18 dB, that of the bundled models by
 0.02-0.05 dB (``benchmarks/bench_ensemble.py``, docs/real-captures.md), for about seven times
 the inference time of a plain run.
 
