@@ -266,8 +266,9 @@ class ModelRunner:
         if not self.ensemble:
             return self._pass(x)
         from .ensemble import orientations, turn, unturn
+        from .steering import is_degradation_aware
 
-        ways = orientations(keep_axes=bool(getattr(self.net, "conditioned", False)))
+        ways = orientations(keep_axes=is_degradation_aware(self.net))
         total = None
         for o in ways:  # one pass at a time: cancelling waits for one pass, not eight
             y = unturn(self._pass(turn(x, o)), o)

@@ -104,7 +104,9 @@ class SuperResolveWidget(Container):
             label="Precision", choices=list(PRECISIONS), value=default.precision, name="precision"
         )
         self.ensemble = CheckBox(
-            text="average 8 orientations (8x slower)", value=False, name="ensemble"
+            text="average 8 orientations (8x slower)",
+            value=PredictConfig.model_fields["ensemble"].default,
+            name="ensemble",
         )
         self.output = ComboBox(
             label="Output", choices=[NEW_LAYER, OME_ZARR], value=NEW_LAYER, name="output"
