@@ -23,7 +23,8 @@ Methods, side by side:
 * ``naive``: trained on the training half's HR with bicubic downsampling as the degradation
   (what most papers do), in paired mode;
 * ``chain-init``: trained on the training half's HR degraded by the fitted model (the point
-  of the plugin), content losses only, half of the patches taking their LR from the training
+  of the plugin), content losses only, the default share of the patches (``real_fraction``,
+  three quarters; half before 0.75 became the default) taking their LR from the training
   half's real capture, started from the bundled model of the scale (at 8x the 4x model, its
   extra upsampling stage added): what ``napari-sisr train --hr HR --degradation FIT.json
   --iters N`` does by default when the fit names its pair;
@@ -44,6 +45,7 @@ frequency. ``--keep DIR`` keeps the trained models (``DIR/<pair>-<half>-<method>
     python benchmarks/bench_real_pairs.py [--iters 1500] [--pairs sted_561,caco2_4x]
         [--methods chain,naive] [--threads N] [--results results.jsonl] [--table-only]
         [--figures docs/images] [--keep runs/real_models] [--rerun] [--train patch=256]
+        [--versus other_results.jsonl ...]
 """
 
 from __future__ import annotations
@@ -509,6 +511,14 @@ def main(argv=None) -> int:
         "--train patch=256 --train batch=2); keep such runs in their own --results file",
     )
     ap.add_argument(
+        "--versus",
+        type=Path,
+        nargs="+",
+        metavar="RESULTS",
+        help="compare each trained method of --results with the same method in these results "
+        "files (e.g. a run with another --train setting), half by half",
+    )
+    ap.add_argument(
         "--aware-model",
         default=AWARE_MODEL,
         help="degradation-aware model per scale, {s} for the scale (default aware-{s}x)",
@@ -536,7 +546,38 @@ def main(argv=None) -> int:
                     with args.results.open("a") as fh:
                         fh.writelines(json.dumps(r) + "\n" for r in new)
     print(tables(merge(records)))
+    if args.versus:
+        other = [
+            json.loads(line) for f in args.versus for line in f.read_text().splitlines() if line
+        ]
+        print("\n" + versus(merge(records), merge(other), " + ".join(f.name for f in args.versus)))
     return 0
+
+
+def versus(records: list[dict], other: list[dict], label: str) -> str:
+    """Each trained method of ``records`` against the same method in ``other`` on the test
+    halves both scored: mean PSNR / SSIM difference, its range, and the halves it is higher."""
+    theirs = {(r["pair"], r["half"], r["iters"]): r["scores"] for r in other}
+    lines = []
+    for m in TRAINED:
+        both = [
+            (r["scores"], t)
+            for r in records
+            if m in r["scores"] and m in (t := theirs.get((r["pair"], r["half"], r["iters"]), {}))
+        ]
+        if not both:
+            continue
+        d = np.array([[a[m][0] - b[m][0], a[m][1] - b[m][1]] for a, b in both])
+        gain = [
+            np.mean([s[m][0] - s["bicubic"][0] for s in side]) for side in zip(*both, strict=True)
+        ]
+        lines.append(
+            f"{m} against {m} of {label} on the same {len(d)} halves: "
+            f"{d[:, 0].mean():+.3f} dB PSNR ({d[:, 0].min():+.2f} to {d[:, 0].max():+.2f}, "
+            f"higher on {int((d[:, 0] > 0).sum())}), {d[:, 1].mean():+.4f} SSIM; mean gain "
+            f"over bicubic {gain[0]:+.3f} dB against {gain[1]:+.3f}"
+        )
+    return "\n".join(lines) or f"no trained method of these results is in {label}"
 
 
 #: TrainConfig settings every training of the benchmark sets itself (not ``--train``'s).

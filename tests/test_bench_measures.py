@@ -121,6 +121,29 @@ def test_real_pairs_tables_compare_each_gan_with_its_content_model_and_backgroun
     ) in text
 
 
+def test_real_pairs_versus_compares_a_method_with_itself_in_another_run_half_by_half():
+    """--versus: each trained method against the same method of other results, only on the
+    halves both scored, with its mean gain over bicubic in each."""
+    from bench_real_pairs import merge, versus
+
+    def record(pair, half, chain, **more):
+        return {"pair": pair, "half": half, "scale": 2, "iters": 10,
+                "scores": {"bicubic": [20.0, 0.5], "chain-init": [chain, 0.7], **more}}  # fmt: skip
+
+    mine = [record("srrf", 0, 23.0), record("srrf", 1, 22.0), record("sim_low", 0, 25.0)]
+    theirs = [record("srrf", 0, 22.5), record("srrf", 1, 22.5, paired=[21.0, 0.6])]
+    text = versus(merge(mine), merge(theirs), "old.jsonl")
+    assert text == (
+        "chain-init against chain-init of old.jsonl on the same 2 halves: +0.000 dB PSNR "
+        "(-0.50 to +0.50, higher on 1), +0.0000 SSIM; mean gain over bicubic +2.500 dB against "
+        "+2.500"
+    )
+    assert "paired" not in text  # only in the other results
+    assert versus(merge(mine), [], "none.jsonl") == (
+        "no trained method of these results is in none.jsonl"
+    )
+
+
 def test_real_pairs_train_options_reach_every_training_and_bad_ones_are_named(monkeypatch):
     """``--train KEY=VALUE`` settings are read as JSON values and passed to the TrainConfig of
     the trained methods; a malformed one is refused by the parser."""
