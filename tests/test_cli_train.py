@@ -186,12 +186,14 @@ def test_a_model_worse_than_bicubic_is_flagged(tmp_path, hr_files, capsys):
 
 def test_a_fit_of_a_pair_trains_on_its_real_capture_too(tmp_path, actin, capsys):
     """``train --hr HR --degradation FIT.json``: when the fit was made on that very HR file,
-    its real LR capture is mixed into training (half the patches) unless --no-real-lr."""
+    its real LR capture is mixed into training (REAL_FRACTION of the patches) unless
+    --no-real-lr; the help states that default."""
     import numpy as np
 
     from napari_sisr import simulate_lr
     from napari_sisr.cli import build_parser
     from napari_sisr.cli.train import build_config
+    from napari_sisr.core.training.config import REAL_FRACTION
 
     hr = actin[:256, :320].astype(np.float32)
     truth = DegradationParams(scale=4, sigma=1.8, shift_yx=(1.0, 0.0), noise_var=4.0)
@@ -211,8 +213,11 @@ def test_a_fit_of_a_pair_trains_on_its_real_capture_too(tmp_path, actin, capsys)
 
     linked = config("--hr", str(tmp_path / "hr.tif"))
     assert [str(p) for p in linked.real_lr] == [str(here / "lr.tif")]
-    assert linked.real_fraction == 0.5
+    assert linked.real_fraction == REAL_FRACTION
     assert "real capture the fit was made on" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert f"(default {REAL_FRACTION};" in " ".join(capsys.readouterr().out.split())
     assert config("--hr", str(tmp_path / "hr.tif"), "--no-real-lr").real_lr is None
     assert config("--hr", str(tmp_path / "hr.tif"), "--real-fraction", "0").real_fraction == 0
     tifffile.imwrite(tmp_path / "other.tif", hr)  # same pixels, another file: no link

@@ -100,28 +100,41 @@ def test_site_builds_strict(tmp_path):
 
 
 #: Tables of docs/real-captures.md printed by a benchmark from its results file:
-#: (opening marker, benchmark module, results file in benchmarks/results).
+#: (opening marker, benchmark module, results file in benchmarks/results[, --versus files]).
 RESULT_TABLES = [
     ("<!-- real-pairs table: bench_real_pairs.py --table-only -->", "bench_real_pairs",
      "real_pairs_1500.jsonl"),
     ("<!-- gan-rewind table -->", "bench_real_pairs", "real_pairs_gan_rewind.jsonl"),
     ("<!-- ensemble table: bench_ensemble.py --table-only -->", "bench_ensemble",
      "ensemble_real_pairs.jsonl"),
+    ("<!-- real-fraction table: bench_real_pairs.py --table-only --versus -->",
+     "bench_real_pairs", "real_pairs_real_fraction_075.jsonl",
+     ("real_pairs_early_stop.jsonl", "real_pairs_gan_rewind.jsonl")),
+    ("<!-- real-fraction ensemble table: bench_ensemble.py --table-only -->", "bench_ensemble",
+     "ensemble_real_fraction_075.jsonl"),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("marker", "bench", "results"), RESULT_TABLES)
-def test_result_tables_are_what_their_benchmark_prints(marker, bench, results, monkeypatch):
+@pytest.mark.parametrize(("marker", "bench", "results", "versus"),
+                         [(*t, ()) if len(t) == 3 else t for t in RESULT_TABLES])  # fmt: skip
+def test_result_tables_are_what_their_benchmark_prints(marker, bench, results, versus, monkeypatch):
     """No figure of these tables is typed by hand: each is the benchmark's own output."""
     import json
 
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     module = __import__(bench)
-    lines = (REPO / "benchmarks" / "results" / results).read_text().splitlines()
-    records = [json.loads(line) for line in lines if line]
+
+    def read(*names):
+        paths = [REPO / "benchmarks" / "results" / name for name in names]
+        return [json.loads(line) for p in paths for line in p.read_text().splitlines() if line]
+
+    records = read(results)
     if bench == "bench_real_pairs":
         records = module.merge(records)
+    expected = module.tables(records).strip()
+    if versus:
+        expected += "\n\n" + module.versus(records, module.merge(read(*versus)), " + ".join(versus))
     text = (DOCS / "real-captures.md").read_text()
     start = text.index(marker) + len(marker)
     shown = text[start : text.index("<!-- end", start)].strip()
-    assert shown == module.tables(records).strip()
+    assert shown == expected

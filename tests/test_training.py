@@ -30,7 +30,7 @@ from napari_sisr.core.training import (
     load_checkpoint,
 )
 from napari_sisr.core.training import checkpoint as ckpt_mod
-from napari_sisr.core.training.config import DegradationRange
+from napari_sisr.core.training.config import REAL_FRACTION, DegradationRange
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -409,7 +409,7 @@ def test_real_captures_validate_the_simulated_training(tmp_path, actin):
     truth = DegradationParams(scale=4, sigma=1.8, shift_yx=(2.5, -1.5), gain=0.3, offset=40.0)
     lr = simulate_lr(hr, truth.updated(noise_var=4.0), rng=np.random.default_rng(0))
     fit = fit_degradation(hr, lr, 4)
-    assert tiny(tmp_path, [hr], degradation=fit, real_lr=[lr]).real_fraction == 0.5  # default
+    assert tiny(tmp_path, [hr], degradation=fit, real_lr=[lr]).real_fraction == REAL_FRACTION
     cfg = tiny(tmp_path, [hr], degradation=fit, real_lr=[lr], real_fraction=0.0, iters=2)
     trainer = Trainer(cfg)
     assert all(img.lr is None for img in trainer.train_images)  # simulated for training

@@ -304,6 +304,7 @@ def test_destroying_the_widget_stops_its_fit(widget, qtbot, monkeypatch):
 
 
 def test_train_on_this_pair_fills_the_train_widget(widget, qtbot, messages, tmp_path):
+    from napari_sisr.core.training.config import REAL_FRACTION
     from napari_sisr.widgets.train.job import build_config
 
     assert widget.fit() is not None
@@ -317,7 +318,7 @@ def test_train_on_this_pair_fills_the_train_widget(widget, qtbot, messages, tmp_
     assert config.degradation == fitted  # the fit itself, to full precision
     assert config.scale == fitted.scale and [s.name for s in config.hr] == ["HR"]
     assert [s.name for s in config.real_lr] == ["LR"]  # trained in part, validated on it
-    assert config.real_fraction == 0.5
+    assert config.real_fraction == REAL_FRACTION
     assert "Fit widget" in train.form.deg.deg_source.text()
     # the same Train widget is reused on a second click
     assert widget.train_on_pair() is train

@@ -86,7 +86,7 @@ def add(sub) -> None:
         type=float,
         metavar="F",
         help="with --real-lr: train this share of the patches on the real captures "
-        "(registered by the fit) instead of simulations (default 0.5; 0: validate on them only)",
+        "(registered by the fit) instead of simulations (default 0.75; 0: validate on them only)",
     )
     p.add_argument(
         "--val-lr-images", nargs="+", metavar="PATH", help="paired mode: LR of the --val images"

@@ -89,9 +89,10 @@ class TrainForm(QWidget):
         f.addRow("validation", row(self.val_mode, self.val_stack))
         self.real_lr = QComboBox()
         self.real_lr.setToolTip(
-            "The real LR capture the degradation was fitted on: half of the training patches "
-            "then take their LR from it (the rest is simulated by the fit), and the held-out "
-            "part of the pair is validated, and the best model chosen, on the real capture"
+            "The real LR capture the degradation was fitted on: three quarters of the training "
+            "patches then take their LR from it (the rest is simulated by the fit), and the "
+            "held-out part of the pair is validated, and the best model chosen, on the real "
+            "capture"
         )
         f.addRow("real LR capture", self.real_lr)
         return g
