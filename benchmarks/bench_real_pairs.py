@@ -33,6 +33,7 @@ Methods, side by side:
   adversarial phase; ``chain-init+gan``: ``chain-init`` with it (what ``napari-sisr train
   ... --adversarial`` does by default);
 * ``paired``: trained on the training half's real LR/HR (the HR registered by the fit);
+  ``paired-init``: the same started from the bundled model of the scale, as ``chain-init``;
 * ``finetune``: ``chain-init`` with a third of the steps (none at 8x).
 
 Every training is ``napari-sisr train`` with the defaults otherwise (the Python equivalent);
@@ -74,8 +75,8 @@ SETS = {
     "srrf": "widefield -> SRRF, 2x",
     "storm": "TIRF -> STORM, 8x (resampled from 7.3x)",
 }
-TRAINED = ("naive", "chain-sim", "chain", "chain+gan", "paired", "finetune", "chain-init",
-           "chain-init+gan")  # fmt: skip
+TRAINED = ("naive", "chain-sim", "chain", "chain+gan", "paired", "paired-init", "finetune",
+           "chain-init", "chain-init+gan")  # fmt: skip
 GAN_METHODS = {"chain+gan": "chain", "chain-init+gan": "chain-init"}  # -> its content model
 METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", "aware-auto", "aware-card",
            *TRAINED)  # fmt: skip
@@ -179,7 +180,11 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path, options
             **common, hr=[hr32[: lr_naive.shape[0] * s, : lr_naive.shape[1] * s]],
             lr_images=[lr_naive], scale=s, adversarial=False,
         )  # fmt: skip
-    elif method == "paired":  # the real LR, with the HR moved onto its grid by the fit
+    elif method in ("paired", "paired-init"):  # the real LR, the HR moved onto its grid by the fit
+        if method == "paired-init":
+            from napari_sisr.core.training.start import bundled_start
+
+            common["init"] = bundled_start(s)
         moved = ndimage.shift(hr_a, fit.shift_yx, order=3, mode="reflect")
         my, mx = min(lr_a.shape[0], moved.shape[0] // s), min(lr_a.shape[1], moved.shape[1] // s)
         config = TrainConfig(
@@ -308,7 +313,7 @@ def run_pair(
                     sigma_read = estimate_sigma(lr_in, s)
             elif m in TRAINED and not (
                 (m == "finetune" and bundled not in bundled_models())
-                or (m.startswith("chain-init") and bundled_start(s) is None)
+                or (m.startswith(("chain-init", "paired-init")) and bundled_start(s) is None)
             ):
                 model, seconds[m], steps[m] = _train(
                     f"{name}-{k}", hr_a, lr_a, s, fit, m, iters, threads, work, train_options
@@ -391,7 +396,15 @@ def tables(records: list[dict]) -> str:
         g = np.array(gains[m])
         lines.append(f"| {m} | {g[:, 0].mean():+.2f} | {g[:, 1].mean():+.3f} | {len(g)} |")
     rl = {id(r): r["scores"]["bicubic + RL"][0] for r in records}
-    for m in ("chain", "chain-sim", "paired", "finetune", "chain-init", *GAN_METHODS):
+    for m in (
+        "chain",
+        "chain-sim",
+        "paired",
+        "paired-init",
+        "finetune",
+        "chain-init",
+        *GAN_METHODS,
+    ):
         v = [r["scores"][m][0] - rl[id(r)] for r in records if m in r["scores"]]
         if v:
             worst = min(
@@ -403,7 +416,13 @@ def tables(records: list[dict]) -> str:
                 f"\n{m} over bicubic + RL: {np.mean(v):+.2f} dB on average; worst pair set "
                 f"{worst[1]} ({worst[0]:+.2f} dB)"
             )
-    versus = (*GAN_METHODS.items(), ("chain-init", "chain"), ("aware-auto", "aware-card"))
+    versus = (
+        *GAN_METHODS.items(),
+        ("chain-init", "chain"),
+        ("paired-init", "paired"),
+        ("paired-init", "chain-init"),
+        ("aware-auto", "aware-card"),
+    )
     for m, ref in versus:
         both = [r["scores"] for r in records if m in r["scores"] and ref in r["scores"]]
         if both:  # like for like: the same test halves
