@@ -573,29 +573,37 @@ def main(argv=None) -> int:
     return 0
 
 
+#: Besides itself, what ``versus`` compares a method of the new results with in the other
+#: results: the paired mode from the bundled start against the paired mode from random
+#: weights and against the default chain.
+VERSUS_ALSO = {"paired-init": ("paired", "chain-init")}
+
+
 def versus(records: list[dict], other: list[dict], label: str) -> str:
-    """Each trained method of ``records`` against the same method in ``other`` on the test
-    halves both scored: mean PSNR / SSIM difference, its range, and the halves it is higher."""
+    """Each trained method of ``records`` against the same method in ``other`` (and those
+    :data:`VERSUS_ALSO` names) on the test halves both scored: mean PSNR / SSIM difference,
+    its range, the halves it is higher, and each side's mean gain over bicubic."""
     theirs = {(r["pair"], r["half"], r["iters"]): r["scores"] for r in other}
     lines = []
     for m in TRAINED:
-        both = [
-            (r["scores"], t)
-            for r in records
-            if m in r["scores"] and m in (t := theirs.get((r["pair"], r["half"], r["iters"]), {}))
-        ]
-        if not both:
-            continue
-        d = np.array([[a[m][0] - b[m][0], a[m][1] - b[m][1]] for a, b in both])
-        gain = [
-            np.mean([s[m][0] - s["bicubic"][0] for s in side]) for side in zip(*both, strict=True)
-        ]
-        lines.append(
-            f"{m} against {m} of {label} on the same {len(d)} halves: "
-            f"{d[:, 0].mean():+.3f} dB PSNR ({d[:, 0].min():+.2f} to {d[:, 0].max():+.2f}, "
-            f"higher on {int((d[:, 0] > 0).sum())}), {d[:, 1].mean():+.4f} SSIM; mean gain "
-            f"over bicubic {gain[0]:+.3f} dB against {gain[1]:+.3f}"
-        )
+        for ref in (m, *VERSUS_ALSO.get(m, ())):
+            both = [
+                (r["scores"], t)
+                for r in records
+                if m in r["scores"]
+                and ref in (t := theirs.get((r["pair"], r["half"], r["iters"]), {}))
+            ]
+            if not both:
+                continue
+            d = np.array([[a[m][0] - b[ref][0], a[m][1] - b[ref][1]] for a, b in both])
+            gain = [np.mean([a[m][0] - a["bicubic"][0] for a, _ in both]),
+                    np.mean([b[ref][0] - b["bicubic"][0] for _, b in both])]  # fmt: skip
+            lines.append(
+                f"{m} against {ref} of {label} on the same {len(d)} halves: "
+                f"{d[:, 0].mean():+.3f} dB PSNR ({d[:, 0].min():+.2f} to {d[:, 0].max():+.2f}, "
+                f"higher on {int((d[:, 0] > 0).sum())}), {d[:, 1].mean():+.4f} SSIM; mean gain "
+                f"over bicubic {gain[0]:+.3f} dB against {gain[1]:+.3f}"
+            )
     return "\n".join(lines) or f"no trained method of these results is in {label}"
 
 

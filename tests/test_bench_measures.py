@@ -139,6 +139,13 @@ def test_real_pairs_versus_compares_a_method_with_itself_in_another_run_half_by_
         "+2.500"
     )
     assert "paired" not in text  # only in the other results
+    # the paired mode from the bundled start is also set against the random start's
+    mine = [record("srrf", 1, 22.0, **{"paired-init": [22.4, 0.7]})]
+    assert versus(merge(mine), merge(theirs), "old.jsonl").splitlines()[0] == (
+        "paired-init against paired of old.jsonl on the same 1 halves: +1.400 dB PSNR "
+        "(+1.40 to +1.40, higher on 1), +0.1000 SSIM; mean gain over bicubic +2.400 dB against "
+        "+1.000"
+    )
     assert versus(merge(mine), [], "none.jsonl") == (
         "no trained method of these results is in none.jsonl"
     )

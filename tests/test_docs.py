@@ -112,6 +112,9 @@ RESULT_TABLES = [
      ("real_pairs_early_stop.jsonl", "real_pairs_gan_rewind.jsonl")),
     ("<!-- real-fraction ensemble table: bench_ensemble.py --table-only -->", "bench_ensemble",
      "ensemble_real_fraction_075.jsonl"),
+    ("<!-- paired-init table: bench_real_pairs.py --table-only --versus -->",
+     "bench_real_pairs", "real_pairs_paired_init.jsonl",
+     ("real_pairs_1500.jsonl", "real_pairs_real_fraction_075.jsonl")),
 ]  # fmt: skip
 
 

@@ -61,10 +61,15 @@ def test_other_runs_start_from_random_weights(hr, tmp_path, kw):
     assert config(hr, tmp_path, **kw).init is None
 
 
-def test_paired_runs_start_from_random_weights(hr, tmp_path):
+def test_paired_runs_start_from_the_bundled_model_too(hr, tmp_path):
+    """Training on a registered real pair gains from the bundled start as the chain does."""
     low = hr[0][::4, ::4].copy()
     cfg = TrainConfig(hr=hr, lr_images=[low], scale=4, out=tmp_path / "p", patch=64)
-    assert cfg.init is None
+    assert cfg.init == "default-4x"
+    net = Trainer(cfg).net_g.state_dict()
+    assert all(torch.equal(net[k], v) for k, v in load_model("default-4x").state_dict().items())
+    scratch = TrainConfig(hr=hr, lr_images=[low], scale=4, out=tmp_path / "q", init=None)
+    assert scratch.init is None
 
 
 def test_command_line_says_where_it_starts_and_none_means_random(tmp_path, actin, capsys):

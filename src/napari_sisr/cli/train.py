@@ -153,7 +153,7 @@ def add(sub) -> None:
         help="start from this model (path or bundled name; with a larger --scale, an SRResNet "
         "model starts the larger network: --init default-4x --scale 8); 'none': random "
         "weights; default: the bundled model of the scale when the run trains its network "
-        "(single-channel SRResNet, default preset and options, simulated captures), else none",
+        "(single-channel SRResNet, default preset and options), else none",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in RUN_DIR")

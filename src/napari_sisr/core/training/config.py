@@ -269,7 +269,6 @@ class TrainConfig(BaseModel):
             and self.in_channels in (None, 1)
             and self.channel_axis is None
             and not self.rgb
-            and not self.paired
         )
         return bundled_start(self._stated_scale() or DEFAULT_SCALE) if plain else None
 

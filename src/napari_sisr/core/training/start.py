@@ -1,12 +1,13 @@
 """Which weights a training run starts from.
 
 By default (``init="auto"``) a run whose network is the bundled models' own (a single-channel
-SRResNet of the default preset, no architecture options, trained on simulated captures: a
-fitted or blind degradation) starts from the bundled model of its scale, or from a smaller
-one whose network grows to it (``default-4x`` starts an 8x run). On real LR/HR pairs this
-beats a random start for the same steps (benchmarks/bench_real_pairs.py, ``chain-init``
-against ``chain``; docs/real-captures.md). Any other run, and ``init=None``, starts from
-random weights.
+SRResNet of the default preset, no architecture options), trained on simulated captures (a
+fitted or blind degradation) or on registered real pairs (paired mode), starts from the
+bundled model of its scale, or from a smaller one whose network grows to it (``default-4x``
+starts an 8x run). On real LR/HR pairs this beats a random start for the same steps, in
+both modes (benchmarks/bench_real_pairs.py, ``chain-init`` against ``chain``,
+``paired-init`` against ``paired``; docs/real-captures.md). Any other run, and
+``init=None``, starts from random weights.
 """
 
 from __future__ import annotations

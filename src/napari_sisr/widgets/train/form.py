@@ -112,7 +112,7 @@ class TrainForm(QWidget):
         self.init_model.setToolTip(
             "Fine-tune a bundled or trained model instead of starting afresh. Automatic: the "
             "bundled model of the scale, for a single-channel SRResNet of the default preset "
-            "trained on simulated captures (better than random weights on real pairs)"
+            "(better than random weights on real pairs, trained on simulations or on the pair)"
         )
         self.init_path = QLineEdit()
         self.init_path.setPlaceholderText("path to a model .json")
