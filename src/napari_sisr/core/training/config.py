@@ -31,9 +31,10 @@ TRAIN_CONFIG_VERSION = 1
 DEFAULT_SCALE = DegradationParams.model_fields["scale"].default
 
 #: Share of training patches taken from the real LR captures when they are given (``real_lr``)
-#: and no share is. On real pairs, mixing real and simulated patches beat both all-simulated
-#: and all-real training, and three quarters real beat half real by 0.04 dB on average over
-#: 18 test halves (benchmarks/bench_real_pairs.py, docs/real-captures.md).
+#: and no share is. On real pairs, mixing real and simulated patches beat all-simulated
+#: training, and three quarters real beat half real by 0.04 dB on average over 18 test
+#: halves; all-real training (the paired mode, also from the bundled model) scored level with
+#: it (benchmarks/bench_real_pairs.py, docs/real-captures.md).
 REAL_FRACTION = 0.75
 
 #: Smallest LR patch (pixels) the generators and discriminators are checked with.
