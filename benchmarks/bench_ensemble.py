@@ -164,9 +164,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, help="CPU threads of torch (default: all)")
     ap.add_argument("--table-only", action="store_true", help="print the tables of --results")
     args = ap.parse_args(argv)
-    records = []
-    if args.results and args.results.exists():
-        records = [json.loads(line) for line in args.results.read_text().splitlines() if line]
+    records = rp.read_results(args.results) if args.results and args.results.exists() else []
     if not args.table_only:
         if args.threads:
             import torch

@@ -78,6 +78,10 @@ SETS = {
 TRAINED = ("naive", "chain-sim", "chain", "chain+gan", "paired", "paired-init", "finetune",
            "chain-init", "chain-init+gan")  # fmt: skip
 GAN_METHODS = {"chain+gan": "chain", "chain-init+gan": "chain-init"}  # -> its content model
+#: Besides itself, what a method is compared with (in the tables, on the halves both ran; with
+#: ``--versus``, in the other results): the paired mode from the bundled start against the
+#: paired mode from random weights and against the default chain.
+VERSUS_ALSO = {"paired-init": ("paired", "chain-init")}
 METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", "aware-auto", "aware-card",
            *TRAINED)  # fmt: skip
 #: The degradation-aware model of a scale (``{s}``: the scale), a bundled name or a path.
@@ -419,8 +423,7 @@ def tables(records: list[dict]) -> str:
     versus = (
         *GAN_METHODS.items(),
         ("chain-init", "chain"),
-        ("paired-init", "paired"),
-        ("paired-init", "chain-init"),
+        *((m, ref) for m, refs in VERSUS_ALSO.items() for ref in refs),
         ("aware-auto", "aware-card"),
     )
     for m, ref in versus:
@@ -543,9 +546,7 @@ def main(argv=None) -> int:
         help="degradation-aware model per scale, {s} for the scale (default aware-{s}x)",
     )
     args = ap.parse_args(argv)
-    records: list[dict] = []
-    if args.results and args.results.exists():
-        records = [json.loads(line) for line in args.results.read_text().splitlines() if line]
+    records = read_results(args.results) if args.results and args.results.exists() else []
     if not args.table_only:
         methods = [m for m in args.methods.split(",") if m]
         with tempfile.TemporaryDirectory(prefix="bench_real_pairs_") as tmp:
@@ -566,17 +567,14 @@ def main(argv=None) -> int:
                         fh.writelines(json.dumps(r) + "\n" for r in new)
     print(tables(merge(records)))
     if args.versus:
-        other = [
-            json.loads(line) for f in args.versus for line in f.read_text().splitlines() if line
-        ]
-        print("\n" + versus(merge(records), merge(other), " + ".join(f.name for f in args.versus)))
+        other = merge(read_results(*args.versus))
+        print("\n" + versus(merge(records), other, " + ".join(f.name for f in args.versus)))
     return 0
 
 
-#: Besides itself, what ``versus`` compares a method of the new results with in the other
-#: results: the paired mode from the bundled start against the paired mode from random
-#: weights and against the default chain.
-VERSUS_ALSO = {"paired-init": ("paired", "chain-init")}
+def read_results(*paths: Path) -> list[dict]:
+    """The records of one or more JSON-lines results files, in order."""
+    return [json.loads(line) for p in paths for line in p.read_text().splitlines() if line]
 
 
 def versus(records: list[dict], other: list[dict], label: str) -> str:

@@ -122,14 +122,12 @@ RESULT_TABLES = [
                          [(*t, ()) if len(t) == 3 else t for t in RESULT_TABLES])  # fmt: skip
 def test_result_tables_are_what_their_benchmark_prints(marker, bench, results, versus, monkeypatch):
     """No figure of these tables is typed by hand: each is the benchmark's own output."""
-    import json
-
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     module = __import__(bench)
+    from bench_real_pairs import read_results
 
     def read(*names):
-        paths = [REPO / "benchmarks" / "results" / name for name in names]
-        return [json.loads(line) for p in paths for line in p.read_text().splitlines() if line]
+        return read_results(*(REPO / "benchmarks" / "results" / name for name in names))
 
     records = read(results)
     if bench == "bench_real_pairs":
