@@ -11,7 +11,13 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from _common import background_std_ratio, detail_ratio, sharpness_ratio  # noqa: E402
+from _common import (  # noqa: E402
+    background_departure_ratio,
+    background_mask,
+    background_std_ratio,
+    detail_ratio,
+    sharpness_ratio,
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +47,39 @@ def test_background_std_ratio_sees_texture_added_to_empty_regions(hr):
     assert background_std_ratio(bic, bic, hr, 4) == pytest.approx(1.0)
     textured = bic + np.random.default_rng(1).normal(0, 0.02 * np.ptp(hr), hr.shape)
     assert background_std_ratio(textured, bic, hr, 4) > 1.5
+
+
+def test_background_departure_counts_invented_texture_not_the_hr_images_own(hr):
+    """Where both captures are empty: an output that reproduces what the HR image holds there
+    departs from it less than bicubic (though its std is higher); invented texture departs
+    more."""
+    bic = ndimage.gaussian_filter(hr, 3.0)
+    both = background_mask(hr, 4, bic)
+    assert both.any() and not (both & ~background_mask(hr, 4)).any()  # a part of the HR's
+    assert background_std_ratio(hr, bic, hr, 4, both=True) > 1
+    assert background_departure_ratio(hr, bic, hr, 4) == pytest.approx(0.0, abs=1e-9)
+    textured = bic + np.random.default_rng(2).normal(0, 0.02 * np.ptp(hr), hr.shape)
+    assert background_departure_ratio(textured, bic, hr, 4) > 1.5
+    assert background_departure_ratio(bic, bic, hr, 4) == pytest.approx(1.0)
+
+
+def test_real_pairs_tables_report_the_background_empty_in_both_captures():
+    from bench_real_pairs import merge, tables
+
+    def record(half, method, both):
+        scores = {"bicubic": [20.0, 0.5], "bicubic + RL": [21.0, 0.6], method: [22.0, 0.7]}
+        return {"pair": "srrf", "half": half, "scale": 2, "iters": 10, "scores": scores,
+                "background_both": {"HR": [3.0 + half], method: both}}  # fmt: skip
+
+    runs = [record(0, "chain-init", [2.0, 0.5]), record(1, "chain-init", [1.0, 0.7]),
+            record(1, "chain-init+gan", [4.0, 1.5])]  # fmt: skip
+    text = tables(merge(runs))
+    assert (
+        "where the LR capture is empty too, std relative to bicubic's, mean (largest, halves): "
+        "HR image 3.50 (4.00, 2), chain-init 1.50 (2.00, 2), chain-init+gan 4.00 (4.00, 1); the "
+        "output's departure from the HR image there relative to bicubic's: chain-init 0.60 "
+        "(0.70), chain-init+gan 1.50 (1.50)"
+    ) in text
 
 
 def test_real_pairs_tables_take_fresh_and_reloaded_records_alike():
