@@ -42,13 +42,15 @@ deviation on background-only regions of the HR image is reported relative to bic
 1: structure invented in empty background); so is it where the LR capture is empty too, with
 the output's departure from the HR image there (a reconstruction such as SRRF holds dim
 texture in its background: reproducing it is not inventing), and so is its fine detail beyond
-the LR's Nyquist frequency. ``--keep DIR`` keeps the trained models (``DIR/<pair>-<half>-<method>/``);
-``--train KEY=VALUE`` trains with a setting other than the default (recorded with the results).
+the LR's Nyquist frequency. ``--keep DIR`` keeps the trained models
+(``DIR/<pair>-<half>-<method>/``); ``--models DIR`` scores models kept so by an earlier run
+instead of training them; ``--train KEY=VALUE`` trains with a setting other than the default
+(recorded with the results).
 
     python benchmarks/bench_real_pairs.py [--iters 1500] [--pairs sted_561,caco2_4x]
         [--methods chain,naive] [--threads N] [--results results.jsonl] [--table-only]
         [--figures docs/images] [--keep runs/real_models] [--rerun] [--train patch=256]
-        [--versus other_results.jsonl ...]
+        [--versus other_results.jsonl ...] [--models runs/real_models]
 """
 
 from __future__ import annotations
@@ -271,7 +273,7 @@ def _aware_model(template: str, s: int) -> str | None:
 
 def run_pair(
     name, methods, iters, threads, work: Path, figures: Path | None = None, aware=AWARE_MODEL,
-    fit_noise: str = "residual", train_options: dict | None = None,
+    fit_noise: str = "residual", train_options: dict | None = None, kept: Path | None = None,
 ):  # fmt: skip
     from napari_sisr import fit_degradation, predict
     from napari_sisr.core.degradation.blur_estimate import estimate_sigma
@@ -323,6 +325,10 @@ def run_pair(
                 outputs[m] = np.asarray(sr, float)
                 if m == "aware-auto" and net.meta["steering"].get("sigma_from_image"):
                     sigma_read = estimate_sigma(lr_in, s)
+            elif (
+                m in TRAINED and kept and (old := kept / f"{name}-{k}-{m}" / "model.json").exists()
+            ):
+                outputs[m] = np.asarray(predict(lr_in, str(old), dtype="float32"), float)
             elif m in TRAINED and not (
                 (m == "finetune" and bundled not in bundled_models())
                 or (m.startswith(("chain-init", "paired-init")) and bundled_start(s) is None)
@@ -559,6 +565,13 @@ def main(argv=None) -> int:
     ap.add_argument("--figures", type=Path, help="save a figure of crops per pair here")
     ap.add_argument("--keep", type=Path, help="keep the trained models in this folder")
     ap.add_argument(
+        "--models",
+        type=Path,
+        help="score the models an earlier --keep kept in this folder instead of training them "
+        "(with the measures of this version; no training time is recorded), e.g. to measure "
+        "a content model beside a GAN run",
+    )
+    ap.add_argument(
         "--fit-noise",
         choices=NOISE_SOURCES,
         default="residual",
@@ -601,7 +614,7 @@ def main(argv=None) -> int:
                     continue
                 new = run_pair(
                     name, todo, args.iters, args.threads, work, args.figures,
-                    args.aware_model, args.fit_noise, dict(args.train),
+                    args.aware_model, args.fit_noise, dict(args.train), args.models,
                 )  # fmt: skip
                 records += new
                 if args.results:
