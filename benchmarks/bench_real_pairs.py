@@ -91,7 +91,7 @@ GAN_METHODS = {"chain+gan": "chain", "chain-init+gan": "chain-init"}  # -> its c
 #: Besides itself, what a method is compared with (in the tables, on the halves both ran; with
 #: ``--versus``, in the other results): the paired mode from the bundled start against the
 #: paired mode from random weights and against the default chain.
-VERSUS_ALSO = {"paired-init": ("paired", "chain-init")}
+VERSUS_ALSO = {"paired-init": ("paired", "chain-init"), "finetune": ("chain-init",)}
 METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", "aware-auto", "aware-card",
            *TRAINED)  # fmt: skip
 #: The degradation-aware model of a scale (``{s}``: the scale), a bundled name or a path.
