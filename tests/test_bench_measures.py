@@ -244,3 +244,35 @@ def test_ensemble_benchmark_finds_kept_runs_and_tables_the_gain(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| m |"))
     # plain +2.50, ensemble +2.60 over bicubic; gain +0.1 (-0.1 to +0.3); 1 of 2; 24 s / 3 s
     assert row == "| m | 2 | +2.50 | +2.60 | +0.100 (-0.10 to +0.30) | +0.0200 | 1/2 | 8.0x |"
+
+
+def test_real_pairs_scores_kept_models_without_training_them(actin, tmp_path, monkeypatch):
+    """--models: a model an earlier run kept (``<pair>-<half>-<method>/model.json``) is scored
+    with this version's measures, and nothing is trained."""
+    import shutil
+
+    import bench_real_pairs
+
+    from napari_sisr.core.modelio import bundled_models
+
+    hr = actin[:192, :256]
+    lr = ndimage.gaussian_filter(hr, 1.5).reshape(96, 2, 128, 2).mean(axis=(1, 3))
+    monkeypatch.setattr(bench_real_pairs, "load_pair", lambda name: (lr, hr, 2))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a kept model was trained again")
+
+    monkeypatch.setattr(bench_real_pairs, "_train", no_training)
+    bundled = bundled_models()["default-2x"]
+    for k in (0, 1):
+        folder = tmp_path / f"pair-{k}-chain-init"
+        folder.mkdir()
+        for ext in (".json", ".safetensors"):
+            shutil.copy(bundled.with_suffix(ext), folder / f"model{ext}")
+    records = bench_real_pairs.run_pair(
+        "pair", ["chain-init"], 10, 1, tmp_path / "work", kept=tmp_path
+    )
+    assert [r["half"] for r in records] == [0, 1]
+    for r in records:
+        assert np.isfinite(r["scores"]["chain-init"]).all() and r["train_s"] == {}
+        assert set(r["background_both"]) == {"HR", "bicubic + RL", "chain-init"}
