@@ -90,7 +90,8 @@ TRAINED = ("naive", "chain-sim", "chain", "chain+gan", "paired", "paired-init", 
 GAN_METHODS = {"chain+gan": "chain", "chain-init+gan": "chain-init"}  # -> its content model
 #: Besides itself, what a method is compared with (in the tables, on the halves both ran; with
 #: ``--versus``, in the other results): the paired mode from the bundled start against the
-#: paired mode from random weights and against the default chain.
+#: paired mode from random weights and against the default chain; fine-tuning (a third of the
+#: steps) against the default chain.
 VERSUS_ALSO = {"paired-init": ("paired", "chain-init"), "finetune": ("chain-init",)}
 METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", "aware-auto", "aware-card",
            *TRAINED)  # fmt: skip
