@@ -115,6 +115,9 @@ RESULT_TABLES = [
     ("<!-- paired-init table: bench_real_pairs.py --table-only --versus -->",
      "bench_real_pairs", "real_pairs_paired_init.jsonl",
      ("real_pairs_1500.jsonl", "real_pairs_real_fraction_075.jsonl")),
+    ("<!-- finetune table: bench_real_pairs.py --table-only --versus -->",
+     "bench_real_pairs", "real_pairs_finetune_075.jsonl",
+     ("real_pairs_1500.jsonl", "real_pairs_real_fraction_075.jsonl")),
     ("<!-- gan-final table -->", "bench_real_pairs", "real_pairs_gan_final.jsonl"),
 ]  # fmt: skip
 
