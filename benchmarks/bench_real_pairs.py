@@ -31,7 +31,7 @@ Methods, side by side:
 * ``chain``: the same from random weights (``--init none``); ``chain-sim``: on simulations of
   the fitted model only (``--no-real-lr``); ``chain+gan``: ``chain`` with the preset's
   adversarial phase; ``chain-init+gan``: ``chain-init`` with it (what ``napari-sisr train
-  ... --adversarial`` does by default);
+  ... --gan`` does by default);
 * ``paired``: trained on the training half's real LR/HR (the HR registered by the fit);
   ``paired-init``: the same started from the bundled model of the scale, as ``chain-init``;
 * ``finetune``: ``chain-init`` with a third of the steps (none at 8x).
