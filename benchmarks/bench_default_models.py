@@ -7,6 +7,12 @@ bicubic upsampling of the same LR image. PSNR and SSIM use the HR image's range.
 
     python benchmarks/bench_default_models.py [--model default-4x] [--data ../shared/data]
     python benchmarks/bench_default_models.py --grid   # every sigma x noise pair (3 x 3)
+    python benchmarks/bench_default_models.py --model aware-4x --grid --steer sigma
+
+A degradation-aware model is told the simulation's own degradation (``--steer true``, the
+default), estimates it (``auto``: what ``napari-sisr predict`` does with an image that states
+no optics), or is told the PSF width and estimates the noise (``sigma``: an image whose
+optics are known).
 
 The HR references are real captures with their own noise (DSB2018 nuclei about 2 %, confocal
 DAPI about 4 %, Tribolium about 1.4 % of the range, estimated by ``hr_noise``): PSNR against
@@ -78,7 +84,9 @@ def evaluate(
 ) -> list[dict]:
     """Rows of PSNR / SSIM per image and condition. A degradation-aware model is told the
     true degradation (``steer="true"``: the simulation's own parameters, in the LR's raw
-    units, as a fit would give them) or left to estimate it (``"auto"``)."""
+    units, as a fit would give them), left to estimate it (``"auto"``), or told the true PSF
+    width only and left to estimate the noise (``"sigma"``: what the optics or the file's
+    metadata give a user)."""
     model = load_model(model_name) if isinstance(model_name, str) else model_name
     aware = bool(getattr(model, "conditioned", False))
     s = int(model.scale)
@@ -89,7 +97,7 @@ def evaluate(
             lr, p = degrade(hr, s, sigma, frac, seed + k)
             kw = {}
             if aware:
-                kw["degradation"] = p if steer == "true" else "auto"
+                kw["degradation"] = {"true": p, "auto": "auto", "sigma": {"sigma": sigma}}[steer]
             sr = np.asarray(predict(lr, model, dtype="float32", **kw))
             bi = bicubic(lr, s)
             dr = float(hr.max() - hr.min())
@@ -155,9 +163,10 @@ def main() -> int:
     ap.add_argument("--grid", action="store_true", help="all 3 x 3 sigma / noise pairs")
     ap.add_argument(
         "--steer",
-        choices=["true", "auto"],
+        choices=["true", "auto", "sigma"],
         default="true",
-        help="degradation-aware models: told the true degradation, or estimating it",
+        help="degradation-aware models: told the true degradation, estimating it, or told the "
+        "true PSF width and estimating the noise",
     )
     args = ap.parse_args()
     torch.set_num_threads(2)

@@ -276,3 +276,33 @@ def test_real_pairs_scores_kept_models_without_training_them(actin, tmp_path, mo
     for r in records:
         assert np.isfinite(r["scores"]["chain-init"]).all() and r["train_s"] == {}
         assert set(r["background_both"]) == {"HR", "bicubic + RL", "chain-init"}
+
+
+@pytest.mark.parametrize(
+    "steer, told",
+    [("true", "fit"), ("auto", "auto"), ("sigma", {"sigma": 2.0})],
+)
+def test_held_out_grid_tells_an_aware_model_what_each_steering_knows(
+    actin, tmp_path, monkeypatch, steer, told
+):
+    """bench_default_models: ``true`` passes the simulation's own parameters, ``auto`` nothing,
+    ``sigma`` the PSF width alone (the noise left to the estimate)."""
+    import bench_default_models as bdm
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "img.tif", actin[:64, :64].astype(np.float32))
+    monkeypatch.setattr(bdm, "HELD_OUT", ["img.tif"])
+    seen = []
+
+    def fake_predict(lr, model, dtype, **kw):
+        seen.append(kw.get("degradation"))
+        return bdm.bicubic(lr, model.scale)
+
+    monkeypatch.setattr(bdm, "predict", fake_predict)
+    model = type("Aware", (), {"conditioned": True, "scale": 2})()
+    rows = bdm.evaluate(model, tmp_path, conditions=[(2.0, 0.02)], steer=steer)
+    assert len(rows) == 1 and rows[0]["psnr_sr"] == pytest.approx(rows[0]["psnr_bicubic"])
+    if told == "fit":
+        assert seen[0].sigma == 2.0 and seen[0].scale == 2 and seen[0].noise_var > 0
+    else:
+        assert seen == [told]
