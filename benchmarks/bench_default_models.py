@@ -29,7 +29,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import background_std_ratio, detail_ratio, sharpness_ratio  # noqa: E402
+from _common import (  # noqa: E402
+    background_departure_ratio,
+    background_std_ratio,
+    detail_ratio,
+    sharpness_ratio,
+)
 
 from napari_sisr import DegradationParams, predict, simulate_lr
 from napari_sisr.core.io.images import read_image, to_gray
@@ -112,6 +117,12 @@ def evaluate(
                     "ssim_bicubic": ssim(bi, hr, dr),
                     "hr_noise": hr_noise(hr),
                     "bg_std_ratio": background_std_ratio(sr, bi, hr, s),
+                    # where the LR capture is empty too: the HR image's own std there (a
+                    # light-sheet projection's dim out-of-focus haze is not empty), the
+                    # output's, and the output's departure from the HR image there
+                    "bg_both_hr": background_std_ratio(hr, bi, hr, s, both=True),
+                    "bg_both_ratio": background_std_ratio(sr, bi, hr, s, both=True),
+                    "bg_both_departure": background_departure_ratio(sr, bi, hr, s),
                     "detail_sr": detail_ratio(sr, hr, s),
                     "detail_bicubic": detail_ratio(bi, hr, s),
                     "sharpness_sr": sharpness_ratio(sr, hr, s),
@@ -183,6 +194,17 @@ def main() -> int:
         print(
             f"output std on the HR images' empty background relative to bicubic's: mean "
             f"{np.mean(bg):.2f}, highest {np.max(bg):.2f} (above 1: structure invented there)"
+        )
+        both = {k: [r[k] for r in rows] for k in ("bg_both_hr", "bg_both_ratio")}
+        dep = [r["bg_both_departure"] for r in rows]
+        print(
+            "where the LR capture is empty too, std relative to bicubic's: HR image "
+            f"{np.mean(both['bg_both_hr']):.2f} (highest {np.max(both['bg_both_hr']):.2f}), "
+            f"output {np.mean(both['bg_both_ratio']):.2f} (highest "
+            f"{np.max(both['bg_both_ratio']):.2f}, above 1 on "
+            f"{sum(v > 1 for v in both['bg_both_ratio'])} of {len(rows)}); the output's "
+            f"departure from the HR image there {np.mean(dep):.2f} of bicubic's (highest "
+            f"{np.max(dep):.2f})"
         )
         print(
             "just beyond the LR's Nyquist frequency, relative to the HR image: fine detail "

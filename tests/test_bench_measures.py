@@ -302,6 +302,10 @@ def test_held_out_grid_tells_an_aware_model_what_each_steering_knows(
     model = type("Aware", (), {"conditioned": True, "scale": 2})()
     rows = bdm.evaluate(model, tmp_path, conditions=[(2.0, 0.02)], steer=steer)
     assert len(rows) == 1 and rows[0]["psnr_sr"] == pytest.approx(rows[0]["psnr_bicubic"])
+    # an output that is bicubic itself has bicubic's background, wherever it is measured
+    assert rows[0]["bg_both_ratio"] == pytest.approx(1.0)
+    assert rows[0]["bg_both_departure"] == pytest.approx(1.0)
+    assert np.isfinite(rows[0]["bg_both_hr"])
     if told == "fit":
         assert seen[0].sigma == 2.0 and seen[0].scale == 2 and seen[0].noise_var > 0
     else:
