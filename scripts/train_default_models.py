@@ -163,6 +163,14 @@ def main() -> int:
         help="blur range of the HR patches themselves (soft specimens), HR px",
     )
     ap.add_argument(
+        "--content-noise",
+        nargs=2,
+        type=float,
+        metavar=("MIN", "MAX"),
+        help="noise std range of the HR patches themselves (the HR capture's own noise), "
+        "fraction of the range",
+    )
+    ap.add_argument(
         "--more-data", action="store_true", help="also train on the MORE images (z-stack planes)"
     )
     ap.add_argument("--patch-lr", type=int, default=24, help="LR patch size (HR = s x this)")
@@ -223,6 +231,8 @@ def main() -> int:
             cmd += ["--blind-noise-sampling", args.noise_sampling]
         if args.content_sigma:
             cmd += ["--blind-content-sigma", *map(str, args.content_sigma)]
+        if args.content_noise:
+            cmd += ["--blind-content-noise", *map(str, args.content_noise)]
         if args.init:
             cmd += ["--init", str(Path(args.init) / f"{args.name}-{s}x" / "model.json")]
         elif args.init_bundled:

@@ -95,10 +95,11 @@ def test_cli_blind_and_progress_lines(tmp_path, hr_files, capsys):
 
 def test_cli_blind_noise_sampling_and_soft_content(tmp_path, hr_files, capsys):
     extra = ["--blind-noise", "0.01", "0.05", "--blind-noise-sampling", "log"]
-    extra += ["--blind-content-sigma", "0", "1"]
+    extra += ["--blind-content-sigma", "0", "1", "--blind-content-noise", "0", "0.02"]
     assert main(_args(hr_files, tmp_path / "run", *extra)) == 0
     deg = load_model(tmp_path / "run").meta["degradation"]
     assert deg["noise_sampling"] == "log" and deg["content_sigma"] == [0.0, 1.0]
+    assert deg["content_noise"] == [0.0, 0.02]
     capsys.readouterr()
     bad = ["--blind-noise", "0", "0.05", "--blind-noise-sampling", "log"]
     assert main(_args(hr_files, tmp_path / "bad", *bad)) == 2

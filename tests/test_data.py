@@ -179,3 +179,8 @@ def test_soften_blurs_each_patch_by_its_own_sigma():
     )
     with pytest.raises(ValueError, match="content_sigma range"):
         DegradationRange(content_sigma=(2.0, 1.0))
+    rng = np.random.default_rng(0)
+    assert 0.01 <= DegradationRange(content_noise=(0.01, 0.03)).sample_content_noise(rng) <= 0.03
+    assert DegradationRange().sample_content_noise(rng) == 0.0
+    with pytest.raises(ValueError, match="content_noise range"):
+        DegradationRange(content_noise=(-0.01, 0.02))

@@ -288,6 +288,37 @@ def test_soft_content_and_log_noise_reach_training(tmp_path, crops, monkeypatch)
     assert meta["degradation"]["content_sigma"] == [0.5, 1.5]
 
 
+def test_noisy_content_reaches_the_training_targets(tmp_path, crops, monkeypatch):
+    """content_noise adds noise to the HR targets of the batches (the HR capture's own noise);
+    the setting goes into the model; the condition a degradation-aware model is told does
+    not change with it."""
+    from napari_sisr.core.training import session as session_mod
+
+    targets = []
+    real = session_mod.Trainer._batch
+
+    def spy(self):
+        hr, lr, cond = real(self)
+        targets.append(hr.detach().clone())
+        return hr, lr, cond
+
+    monkeypatch.setattr(session_mod.Trainer, "_batch", spy)
+
+    def roughness(name, **ranges):
+        targets.clear()
+        blind = DegradationRange(scale=4, noise_std=(0.01, 0.01), **ranges)
+        meta = load_model(train(tiny(tmp_path, crops, name, iters=2, degradation=None,
+                                     blind=blind)).model).meta  # fmt: skip
+        hr = torch.cat(targets)
+        return float((hr[..., 1:] - hr[..., :-1]).std()), meta
+
+    clean, _ = roughness("clean")
+    noisy, meta = roughness("noisy", content_noise=(0.3, 0.3))
+    # white noise of std 0.3 alone gives pixel differences of std 0.42
+    assert noisy > 0.35 > 3 * clean
+    assert meta["degradation"]["content_noise"] == [0.3, 0.3]
+
+
 def test_paired_mode(tmp_path, crops):
     p = DegradationParams(scale=4, sigma=1.2, noise_var=4.0)
     lrs = [simulate for simulate in (_sim(c, p, i) for i, c in enumerate(crops))]

@@ -65,6 +65,14 @@ def add(sub) -> None:
         metavar=("MIN", "MAX"),
         help="also blur the HR patch itself by this much (HR px): soft specimens exist",
     )
+    blind.add_argument(
+        "--blind-content-noise",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="also add noise of this std (fraction of the range) to the HR patch itself: HR "
+        "captures have noise of their own",
+    )
     p.add_argument("--lr-images", nargs="+", metavar="PATH", help="paired mode: real LR images")
     p.add_argument(
         "--real-lr",
@@ -226,6 +234,7 @@ def build_config(args):
         args.blind_poisson,
         args.blind_noise_sampling,
         args.blind_content_sigma,
+        args.blind_content_noise,
     )
     if any(v is not None for v in blind_given):
         ranges = {}
@@ -239,6 +248,8 @@ def build_config(args):
             ranges["noise_sampling"] = args.blind_noise_sampling
         if args.blind_content_sigma:
             ranges["content_sigma"] = tuple(args.blind_content_sigma)
+        if args.blind_content_noise:
+            ranges["content_noise"] = tuple(args.blind_content_noise)
         fields["blind"] = DegradationRange(**ranges)
     given = {k: v for k, v in fields.items() if v is not None}
     if args.init is not None and args.init.lower() == "none":

@@ -244,6 +244,12 @@ class DegradationRange(BaseModel):
         Range of a Gaussian blur (HR pixels) applied to the HR patch itself, target included,
         before its LR is simulated. It shows a blind model that some specimens are soft, so it
         does not sharpen every smooth image as if the optics had blurred it.
+    content_noise : (float, float), optional
+        Range of a Gaussian noise std (fraction of the range) added to the HR patch itself,
+        target included, before its LR is simulated: the HR capture's own noise. It shows a
+        model that part of what the LR carries is noise the HR image holds too, which it
+        should neither sharpen nor wipe out. Not part of the condition a degradation-aware
+        model is told (a fit of a real pair does not see it either).
     """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -254,6 +260,7 @@ class DegradationRange(BaseModel):
     poisson_a: tuple[float, float] | None = None
     noise_sampling: Literal["uniform", "log"] = "uniform"
     content_sigma: tuple[float, float] | None = None
+    content_noise: tuple[float, float] | None = None
 
     @model_validator(mode="after")
     def _check_log_noise(self) -> DegradationRange:
@@ -263,7 +270,7 @@ class DegradationRange(BaseModel):
             )
         return self
 
-    @field_validator("sigma", "noise_std", "poisson_a", "content_sigma")
+    @field_validator("sigma", "noise_std", "poisson_a", "content_sigma", "content_noise")
     @classmethod
     def _check_range(cls, v, info):
         if v is None:
@@ -305,6 +312,11 @@ class DegradationRange(BaseModel):
     def sample_content_sigma(self, rng: np.random.Generator) -> float:
         """Blur of the HR patch itself (HR px; 0 without ``content_sigma``)."""
         return float(rng.uniform(*self.content_sigma)) if self.content_sigma else 0.0
+
+    def sample_content_noise(self, rng: np.random.Generator) -> float:
+        """Noise std of the HR patch itself (fraction of the range; 0 without
+        ``content_noise``)."""
+        return float(rng.uniform(*self.content_noise)) if self.content_noise else 0.0
 
     def midpoint(self) -> DegradationParams:
         """The parameter set at the middle of every range (used for validation)."""
