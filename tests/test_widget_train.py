@@ -349,6 +349,9 @@ def test_blind_range_goes_to_the_config(widget):
     assert config.blind.content_sigma is None  # soft specimens off by default
     f.deg.soft_hi.setValue(1.5)
     assert build_config(viewer, f.values()).blind.content_sigma == (0.0, 1.5)
+    assert config.blind.content_noise is None  # noisy specimens off by default
+    f.deg.grain_hi.setValue(0.03)
+    assert build_config(viewer, f.values()).blind.content_noise == (0.0, 0.03)
     f.deg.sigma_lo.setValue(2.5)  # min above max: named in the error
     with pytest.raises(ValueError, match="sigma"):
         build_config(viewer, f.values())

@@ -82,6 +82,14 @@ class DegradationGroup(QGroupBox):
         )
         self.soft_lo.setToolTip(self.soft_hi.toolTip())
         fb.addRow("soft specimens (HR px)", row(self.soft_lo, self.soft_hi))
+        self.grain_lo, self.grain_hi = dspin(0.0, 1, 0.0, 0.01, 3), dspin(0.0, 1, 0.0, 0.01, 3)
+        self.grain_hi.setToolTip(
+            "Also add noise of up to this std (fraction of the intensity range) to some HR "
+            "patches themselves: HR captures have noise of their own, which the model should "
+            "neither sharpen nor wipe out. 0: off."
+        )
+        self.grain_lo.setToolTip(self.grain_hi.toolTip())
+        fb.addRow("noisy specimens (rel.)", row(self.grain_lo, self.grain_hi))
         self.deg_stack = QStackedWidget()
         self.deg_stack.addWidget(fixed)
         self.deg_stack.addWidget(blind)
@@ -142,4 +150,5 @@ class DegradationGroup(QGroupBox):
             "sigma_range": (self.sigma_lo.value(), self.sigma_hi.value()),
             "noise_std_range": (self.noise_lo.value(), self.noise_hi.value()),
             "content_sigma_range": (self.soft_lo.value(), self.soft_hi.value()),
+            "content_noise_range": (self.grain_lo.value(), self.grain_hi.value()),
         }

@@ -159,6 +159,9 @@ def build_config(
         soft = values.get("content_sigma_range")
         if soft and soft[1] > 0:
             fields["blind"]["content_sigma"] = soft
+        grain = values.get("content_noise_range")
+        if grain and grain[1] > 0:
+            fields["blind"]["content_noise"] = grain
     else:
         fields["degradation"] = _degradation(values, loaded)
         if values.get("real_lr_layer"):
