@@ -200,13 +200,14 @@ class Trainer:
             mask = keep.to(self.device).view(-1, 1, 1, 1)
             return hr, torch.where(mask, real.to(sim.dtype), sim), cond
         model = self.degrader.model
-        if isinstance(model, DegradationRange) and model.content_sigma:
-            hr = soften(hr, [model.sample_content_sigma(self.rng) for _ in origin])
-        if isinstance(model, DegradationRange) and model.content_noise:
-            std = [model.sample_content_noise(self.rng) for _ in origin]
-            std = torch.tensor(std, dtype=hr.dtype, device=hr.device).view(-1, 1, 1, 1)
-            noise = torch.randn(hr.shape, generator=self.gen, device=hr.device, dtype=hr.dtype)
-            hr = hr + std * noise
+        if isinstance(model, DegradationRange):  # soft and noisy specimens
+            if model.content_sigma:
+                hr = soften(hr, [model.sample_content_sigma(self.rng) for _ in origin])
+            if model.content_noise:
+                std = [model.sample_content_noise(self.rng) for _ in origin]
+                std = torch.tensor(std, dtype=hr.dtype, device=hr.device).view(-1, 1, 1, 1)
+                noise = torch.randn(hr.shape, generator=self.gen, device=hr.device, dtype=hr.dtype)
+                hr = hr + std * noise
         return hr, self.degrader(hr, params, self.gen), cond
 
     def _condition(self, params):
