@@ -16,6 +16,9 @@ Methods, side by side:
 * ``aware``: the degradation-aware model of the pair's scale (``--aware-model``, default the
   bundled ``aware-<s>x``), zero-shot, told the degradation fitted on the training half
   (``predict(lr, model, degradation=FIT)``): no training at all;
+* ``aware-tuned``: the same model told the PSF width and noise that serve it best on the
+  training half (:func:`napari_sisr.tune_steering`, ``napari-sisr tune``: a search around the
+  fit, scored against the training half's HR; no training);
 * ``aware-auto``: the same model with automatic steering (no fit: noise estimated from the
   image, the PSF width as the model card says: read from the image for ``aware-2x``);
   ``aware-card``: the same with the PSF width fixed at the card's default (what automatic
@@ -93,8 +96,8 @@ GAN_METHODS = {"chain+gan": "chain", "chain-init+gan": "chain-init"}  # -> its c
 #: paired mode from random weights and against the default chain; fine-tuning (a third of the
 #: steps) against the default chain.
 VERSUS_ALSO = {"paired-init": ("paired", "chain-init"), "finetune": ("chain-init",)}
-METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", "aware-auto", "aware-card",
-           *TRAINED)  # fmt: skip
+METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", "aware-tuned", "aware-auto",
+           "aware-card", *TRAINED)  # fmt: skip
 #: The degradation-aware model of a scale (``{s}``: the scale), a bundled name or a path.
 AWARE_MODEL = "aware-{s}x"
 
@@ -276,7 +279,7 @@ def run_pair(
     name, methods, iters, threads, work: Path, figures: Path | None = None, aware=AWARE_MODEL,
     fit_noise: str = "residual", train_options: dict | None = None, kept: Path | None = None,
 ):  # fmt: skip
-    from napari_sisr import fit_degradation, predict
+    from napari_sisr import fit_degradation, predict, tune_steering
     from napari_sisr.core.degradation.blur_estimate import estimate_sigma
     from napari_sisr.core.errors import InputError
     from napari_sisr.core.evaluate import (
@@ -305,7 +308,7 @@ def run_pair(
             "bicubic": bic,
             "bicubic + RL": richardson_lucy(bic, rl_psf(fit.sigma, s), n_rl),
         }
-        seconds, steps, sigma_read = {}, {}, None
+        seconds, steps, sigma_read, tuned = {}, {}, None, {}
         lr_in = lr_b.astype(np.float32)
         bundled = f"default-{s}x"
         for m in methods:
@@ -313,6 +316,11 @@ def run_pair(
                 outputs[m] = np.asarray(predict(lr_in, bundled, dtype="float32"), float)
             elif m == "aware" and _aware_model(aware, s):
                 steered = predict(lr_in, _aware_model(aware, s), dtype="float32", degradation=fit)
+                outputs[m] = np.asarray(steered, float)
+            elif m == "aware-tuned" and _aware_model(aware, s):
+                model = _aware_model(aware, s)
+                tuned[m] = tune_steering(model, lr_a, hr_a, s, degradation=fit).params
+                steered = predict(lr_in, model, dtype="float32", degradation=tuned[m])
                 outputs[m] = np.asarray(steered, float)
             elif m in ("aware-auto", "aware-card") and _aware_model(aware, s):
                 net = load_model(_aware_model(aware, s))
@@ -361,6 +369,8 @@ def run_pair(
             rec["train_options"] = train_options
         if sigma_read is not None:  # the PSF width automatic steering read from the test half
             rec["sigma_read"] = sigma_read
+        for m, p in tuned.items():  # what the tuning on the training half chose
+            rec.setdefault("tuned", {})[m] = {"sigma": p.sigma, "noise_std": p.noise_std}
         # fine detail beyond the LR's Nyquist frequency that agrees with the HR image, and
         # all power there (true detail, noise and invented texture alike), HR = 1
         rec["detail"] = {

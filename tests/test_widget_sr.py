@@ -627,3 +627,40 @@ def test_degradation_group_steers_runs_and_the_live_preview(
     w.degradation.fit_path.value = ""
     assert w.run() is None
     assert any("fit JSON" in m for m in _errors_since(n))
+
+
+def test_degradation_tuned_on_a_reference_layer_steers_the_run(qtbot, widget, actin, tmp_path):
+    from napari_sisr import DegradationParams, simulate_lr
+
+    viewer, w = widget
+    aware = _aware_model(tmp_path / "models" / "aware_tune_x2")
+    w.set_model(aware)
+    hr = actin[:128, :128].astype(np.float32)
+    lr = simulate_lr(hr, DegradationParams(scale=2, sigma=1.5), rng=np.random.default_rng(0))
+    viewer.add_image(hr, name="hr")
+    src = viewer.add_image(lr.astype(np.float32), name="lr")
+    viewer.layers.selection = {src}
+    assert w.degradation.tune_row.native.isHidden()  # shown for its mode only
+    w.degradation.mode.value = "tuned on a pair"
+    assert not w.degradation.tune_row.native.isHidden()
+    # before any tuning: a run is refused with a notification saying what to do
+    n = _n_records()
+    assert w.run() is None
+    assert any("tune on a pair first" in m for m in _errors_since(n))
+    # without a reference layer: refused, no job
+    n = _n_records()
+    assert w.degradation.tune() is None
+    assert any("reference layer" in m for m in _errors_since(n))
+    w.scoring.reference.reset_choices()
+    w.scoring.reference.value = viewer.layers["hr"]
+    assert w.degradation.tune() is not None
+    qtbot.waitUntil(lambda: not w.degradation.tune_runner.busy, timeout=120_000)
+    tuned = w.degradation.tuned
+    assert tuned is not None and tuned.source == "tuned"
+    assert "dB on the pair" in w.degradation.shown.value
+    # the run is told the tuned values, and is what predict gives with them
+    assert w.settings().config.degradation.fit is tuned
+    _run(qtbot, w)
+    want = _reference(lr.astype(np.float32), aware, degradation=tuned)
+    np.testing.assert_allclose(viewer.layers["lr x2 SR"].data, want, rtol=0, atol=1e-3)
+    assert "tuned on a pair" in w.degradation.shown.value

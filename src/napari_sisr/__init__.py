@@ -35,6 +35,8 @@ _LAZY = {
     "TrainResult": "napari_sisr.core.training",
     "TrainingDiverged": "napari_sisr.core.training",
     "evaluate": "napari_sisr.core.evaluate",
+    "tune_steering": "napari_sisr.core.inference.tuning",
+    "TunedSteering": "napari_sisr.core.inference.tuning",
     "Scored": "napari_sisr.core.evaluate",
     "PredictConfig": "napari_sisr.core.inference.config",
     "predict": "napari_sisr.core.inference.predict",
@@ -64,6 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core.inference.config import PredictConfig
     from .core.inference.predict import iter_predict, predict
     from .core.inference.tiling import make_plan
+    from .core.inference.tuning import TunedSteering, tune_steering
     from .core.modelio import load_model, save_model
     from .core.progress import Cancelled, PredictProgress, Progress, Scores, TrainProgress
     from .core.training import TrainingDiverged, TrainResult, iter_train, train

@@ -14,10 +14,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import evaluate, export_bmz, fit, models, noise, predict, simulate, train
+from . import evaluate, export_bmz, fit, models, noise, predict, simulate, train, tune
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = [simulate, fit, noise, train, predict, evaluate, models, export_bmz]
+SUBCOMMANDS = [simulate, fit, noise, train, predict, evaluate, tune, models, export_bmz]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -72,7 +72,7 @@ class DegradationParams(BaseModel):
     offset: float = 0.0
     residual_std: float | None = None
     residual_lag1: float | None = None
-    source: str = Field("manual", description="'manual', 'fit', 'unpaired' or 'optics'")
+    source: str = Field("manual", description="'manual', 'fit', 'unpaired', 'optics' or 'tuned'")
     notes: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("scale")

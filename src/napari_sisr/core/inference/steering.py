@@ -172,7 +172,8 @@ def resolve_steering(steer: Steering | None, net, meta: dict, inp, stats) -> Ste
         noise_std = f.noise_std / span
         poisson_a = (f.poisson_a or 0.0) / span
         rescaled = f", its x{f.scale} PSF rescaled to x{s}" if f.scale != s else ""
-        where.update(sigma="the fit" + rescaled, noise="the fit")
+        origin = "the steering tuned on a pair" if f.source == "tuned" else "the fit"
+        where.update(sigma=origin + rescaled, noise=origin)
     if steer.optics is not None:
         sigma = _optics_sigma(steer.optics, inp, s)
         sigma_yx, where["sigma"] = (sigma, sigma), "the optics given"

@@ -1,9 +1,11 @@
 """The Super-resolve widget's *Degradation* group, for degradation-aware models.
 
 A degradation-aware model is told the PSF and noise of the image: from a fit JSON, typed in,
-from the optics, or automatically (noise estimated from the image, PSF from its metadata or
-the model card). The group is shown only for such models; changing a value refreshes the live
-preview, so the PSF width can be tuned by eye. What a job was told is shown under the controls.
+from the optics, tuned on a pair (the PSF width and noise that best restore a reference layer,
+a real HR capture of the field: :func:`napari_sisr.tune_steering`), or automatically (noise
+estimated from the image, PSF from its metadata or the model card). The group is shown only
+for such models; changing a value refreshes the live preview, so the PSF width can be tuned
+by eye. What a job was told is shown under the controls.
 """
 
 from __future__ import annotations
@@ -11,15 +13,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label
+import numpy as np
+from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, PushButton
 
 from ...core.errors import InputError
+from .._jobs import JobRunner, notify_error
+from .._layers import layer_plane
 
 if TYPE_CHECKING:  # pragma: no cover
     from .widget import SuperResolveWidget
 
 AUTO, FIT, TYPED, OPTICS = "automatic", "from a fit (JSON)", "typed in", "from the optics"
-MODES = (AUTO, FIT, TYPED, OPTICS)
+TUNED = "tuned on a pair"
+MODES = (AUTO, FIT, TYPED, OPTICS, TUNED)
+
+
+def tune_job(model, lr, hr, *, stop=None):
+    """Worker job: :func:`napari_sisr.tune_steering` on one LR / HR plane pair."""
+    from ...core.inference.tuning import iter_tune_steering
+
+    return (yield from iter_tune_steering(model, np.asarray(lr), np.asarray(hr), stop=stop))
 
 
 class DegradationControls(Container):
@@ -43,14 +56,28 @@ class DegradationControls(Container):
             label="LR pixel (nm, 0: image's)", min=0.0, max=100000.0, step=5.0, value=0.0,
             name="deg_pixel",
         )  # fmt: skip
+        self.tune_button = PushButton(text="Tune on the reference layer", name="deg_tune")
+        self.tune_cancel = PushButton(text="Cancel", name="deg_tune_cancel")
+        tune_row = Container(widgets=[self.tune_button, self.tune_cancel], layout="horizontal")
+        tune_row.margins = (0, 0, 0, 0)
+        self.tune_row = tune_row
+        self.tuned = None  # the DegradationParams the last tuning found
         self.shown = Label(value="", label="Told", name="deg_shown")
         self.shown.native.setWordWrap(True)  # a long note wraps instead of widening the dock
         super().__init__(
             widgets=[
                 self.mode, self.fit_path, self.sigma, self.noise, self.na, self.wavelength,
-                self.pixel, self.shown,
+                self.pixel, tune_row, self.shown,
             ]
         )  # fmt: skip
+        self.tune_runner = JobRunner(run_button=self.tune_button, cancel_button=self.tune_cancel)
+        self.tune_runner.bind_lifetime(self.native)
+        self.tune_button.changed.connect(self.tune)
+        self.tune_button.tooltip = (
+            "Super-resolve the chosen layer with a range of PSF widths and noise levels and "
+            "keep those that best restore the reference layer (Score against, below): a real "
+            "HR capture of the same field"
+        )
         self.margins = (0, 0, 0, 0)
         self.mode.tooltip = (
             "What this degradation-aware model is told about the image: automatic estimates "
@@ -84,6 +111,7 @@ class DegradationControls(Container):
         self.noise.visible = mode == TYPED
         for w in (self.na, self.wavelength, self.pixel):
             w.visible = mode == OPTICS
+        self.tune_row.visible = mode == TUNED
 
     def _changed(self, *_) -> None:
         self.owner.live.schedule()
@@ -105,8 +133,46 @@ class DegradationControls(Container):
             if path in ("", ".") or Path(path).is_dir():
                 raise InputError("choose the fit JSON of the degradation (or another mode)")
             return Steering(fit=DegradationParams.load(path))
+        if self.mode.value == TUNED:
+            if self.tuned is None:
+                raise InputError(
+                    "tune on a pair first: choose the reference layer (Score against) and press "
+                    "'Tune on the reference layer'"
+                )
+            return Steering(fit=self.tuned)
         if self.mode.value == TYPED:
             return Steering(sigma=float(self.sigma.value), noise_std=float(self.noise.value) / 100)
         pixel = float(self.pixel.value) or None
         optics = Optics(na=self.na.value, wavelength_nm=self.wavelength.value, pixel_nm=pixel)
         return Steering(optics=optics)
+
+    # ------------------------------------------------------------------ tuning on a pair
+    def tune(self, *_):
+        """Tune the steering on the chosen layer and the reference layer (returns the worker)."""
+        owner = self.owner
+        try:
+            model = owner.model.value
+            sources, ref = owner.chosen_layers(), owner.scoring.reference.value
+            if ref is None:
+                raise InputError("choose the reference layer (Score against): a real HR capture")
+            if not sources:
+                raise InputError("choose the layer to super-resolve (its LR capture)")
+            point = owner.viewer.dims.point
+            lr, hr = (layer_plane(lyr, point) for lyr in (sources[0], ref))
+        except InputError as err:
+            notify_error(f"Tune: {err}")
+            return None
+        self.shown.value = "tuning..."
+        return self.tune_runner.start(
+            tune_job, str(model), lr.data, hr.data, on_done=self._tuned, description="Tune",
+        )  # fmt: skip
+
+    def _tuned(self, result) -> None:
+        self.tuned = result.params
+        self.shown.value = (
+            f"tuned: PSF sigma {result.params.sigma:.2f} HR px, noise std "
+            f"{result.params.noise_std:.4g} (the image's units): {result.psnr:.2f} dB on the "
+            f"pair; told the fit {result.psnr_fit:.2f} dB, bicubic {result.psnr_bicubic:.2f} dB"
+            + "".join(f"; {w}" for w in result.warnings)
+        )
+        self.owner.live.schedule()

@@ -1,0 +1,271 @@
+"""Steering a degradation-aware model by what serves it best on a real LR/HR pair.
+
+A fit (:func:`napari_sisr.fit_degradation`) describes a real pair by a Gaussian PSF and white
+noise; real captures are neither (a widefield PSF has wings, a confocal pinhole and a STED
+reference differ in more than width), so the values that make a degradation-aware model
+reproduce the HR capture best are not exactly the fitted ones. With the pair at hand they
+can be measured: :func:`tune_steering` super-resolves the pair's LR capture with the model
+told a range of PSF widths and noise levels around the fit, scores each output against the
+HR capture by the protocol of :mod:`napari_sisr.core.evaluate`, and returns the fit with the
+best width and noise. No weight changes: it takes seconds, not a training run.
+
+The search: nine PSF widths from 0 to the top of the model's trained range (further where
+the fit is wider), at the fitted noise; then five noise levels (a quarter to four times the
+fitted one) at the best width; then the width refined by half a step either way. Only a
+central crop of at most :data:`MAX_LR_SIDE` LR pixels a side is super-resolved.
+
+Tuned values are chosen on the pair they are scored on: what they are worth on other images
+of the same microscope is what ``benchmarks/bench_real_pairs.py`` measures (tuned on one half
+of each real pair, scored on the other).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Generator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+from ..progress import Progress, as_stop, check_stop, run_to_end
+
+__all__ = ["MAX_LR_SIDE", "TunedSteering", "iter_tune_steering", "tune_steering"]
+
+#: Largest side (LR px) of the central crop of the pair that is super-resolved per trial.
+MAX_LR_SIDE = 384
+#: PSF widths tried first (evenly from 0 to the top of the range).
+N_SIGMA = 9
+#: Noise levels tried at the best width, as multiples of the fitted noise.
+NOISE_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
+#: Where the fit found no noise: levels tried, as fractions of the LR's intensity range.
+NOISE_FRACTIONS = (0.0, 0.01, 0.02, 0.05, 0.1)
+#: How far beyond the fitted width the widths tried reach, where the fit exceeds the range.
+BEYOND_FIT = 1.2
+
+
+@dataclass
+class TunedSteering:
+    """What :func:`tune_steering` found.
+
+    Attributes
+    ----------
+    params : DegradationParams
+        The fit with the tuned PSF width and noise (``source="tuned"``); pass it as
+        ``degradation=`` to :func:`napari_sisr.predict` or save it for ``--degradation``.
+    fit : DegradationParams
+        The fit it started from.
+    psnr, psnr_fit, psnr_bicubic : float
+        Registered PSNR (dB) on the pair of the model told the tuned values, told the fit as
+        it is, and of bicubic upsampling.
+    tried : list of (sigma HR px, noise std in the LR's units, PSNR dB)
+    model : str
+        The model's name.
+    warnings : list of str
+        E.g. a tuned value outside the range the model was trained on.
+    """
+
+    params: object
+    fit: object
+    psnr: float
+    psnr_fit: float
+    psnr_bicubic: float
+    tried: list[tuple[float, float, float]] = field(default_factory=list)
+    model: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def table(self) -> str:
+        """The trials as a Markdown table, best first, and the verdict."""
+        rows = sorted(self.tried, key=lambda t: -t[2])
+        lines = [
+            f"steering of {self.model} tuned on the pair (registered PSNR, dB)",
+            "",
+            "| PSF sigma (HR px) | noise std | PSNR |",
+            "|---|---|---|",
+            *(f"| {s:.2f} | {n:.4g} | {p:.2f} |" for s, n, p in rows),
+            "",
+            f"bicubic {self.psnr_bicubic:.2f} dB; told the fit (sigma {self.fit.sigma:.2f}, "
+            f"noise {self.fit.noise_std:.4g}) {self.psnr_fit:.2f} dB; tuned (sigma "
+            f"{self.params.sigma:.2f}, noise {self.params.noise_std:.4g}) {self.psnr:.2f} dB",
+        ]
+        return "\n".join(lines)
+
+
+class _QuietJobWarnings(logging.Filter):
+    """Drops the per-job warnings of the many trial predictions (reported once at the end)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "job_warning", False) and "trained on" not in str(
+            record.getMessage()
+        )
+
+
+@contextlib.contextmanager
+def _quiet():
+    logger = logging.getLogger("napari_sisr")
+    quiet = _QuietJobWarnings()
+    handlers = [logger, *logger.handlers, *logging.getLogger().handlers]
+    for h in handlers:
+        h.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(quiet)
+
+
+def _central(lr: np.ndarray, hr: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
+    h, w = lr.shape
+    ch, cw = min(h, MAX_LR_SIDE), min(w, MAX_LR_SIDE)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    return (
+        lr[y0 : y0 + ch, x0 : x0 + cw],
+        hr[s * y0 : s * (y0 + ch), s * x0 : s * (x0 + cw)],
+    )
+
+
+def iter_tune_steering(
+    model, lr, hr, scale: int | None = None, *, degradation=None, stop=None, config=None
+) -> Generator[Progress, None, TunedSteering]:
+    """:func:`tune_steering` as a generator of :class:`Progress` updates (one per trial)."""
+    from ..degradation.fit import fit_degradation
+    from ..evaluate import (
+        _normalise,
+        bicubic_upsample,
+        prepare_pair,
+        register_shift,
+        score_outputs,
+    )
+    from .config import PredictConfig
+    from .predict import predict
+    from .runner import resolve_model
+    from .steering import is_degradation_aware
+
+    stop = as_stop(stop)
+    net, _ = resolve_model(model)
+    if not is_degradation_aware(net):
+        raise InputError(
+            "tuning the steering needs a degradation-aware model (e.g. aware-4x); "
+            f"{getattr(net, 'meta', {}).get('name', 'this model')} takes no degradation"
+        )
+    s = int(net.scale)
+    if scale is not None and int(scale) != s:
+        raise InputError(f"the pair is at x{scale} but the model super-resolves x{s}")
+    meta = getattr(net, "meta", {}) or {}
+    name = str(meta.get("name") or model)
+    lr, hr = prepare_pair(lr, hr, s)
+    if degradation is None:
+        yield Progress(0, 1, "fitting the degradation of the pair")
+        degradation = fit_degradation(hr, lr, s)
+    fit = degradation
+    if int(fit.scale) != s:
+        raise InputError(f"the degradation is for x{fit.scale}, the model for x{s}")
+    lr_c, hr_c = _central(lr, hr, s)
+    bic = bicubic_upsample(lr_c, s)
+    shift = register_shift(_normalise(hr_c), bic, 4 * s)
+    c = PredictConfig.build(config)
+    trained = (meta.get("degradation") or {}).get("sigma") or [0.0, 1.5 * s]
+    top = max(float(trained[1]), BEYOND_FIT * float(fit.sigma))
+    n0 = float(fit.noise_std)
+    if n0 > 0:
+        noises = [n0 * f for f in NOISE_FACTORS]
+    else:
+        lo, hi = np.percentile(lr_c, [0.1, 99.9])
+        noises = [float(hi - lo) * f for f in NOISE_FRACTIONS]
+    total = N_SIGMA + len(noises) + 3
+    scores: dict[tuple[float, float], float] = {}
+
+    def told(sigma: float, noise: float):
+        return fit.with_sigma(max(0.0, float(sigma))).updated(noise_var=float(noise) ** 2)
+
+    def trial(sigma: float, noise: float) -> Generator[Progress, None, float]:
+        key = (round(max(0.0, sigma), 4), round(noise, 8))
+        if key not in scores:
+            check_stop(stop)
+            cfg = c.model_copy(update={"degradation": None})
+            with _quiet():
+                out = predict(
+                    lr_c.astype(np.float32), net, config=cfg, dtype="float32",
+                    degradation=told(*key),
+                )  # fmt: skip
+            scored = score_outputs({"x": np.asarray(out, float)}, hr_c, s, shift_yx=shift)
+            scores[key] = scored.scores["x"].psnr
+            yield Progress(
+                len(scores), total,
+                f"sigma {key[0]:.2f} HR px, noise {key[1]:.4g}: {scores[key]:.2f} dB",
+            )  # fmt: skip
+        return scores[key]
+
+    psnr_fit = yield from trial(fit.sigma, n0)
+    sigmas = np.linspace(0.0, top, N_SIGMA)
+    for v in sigmas:
+        yield from trial(v, n0)
+    best_s = max(sigmas, key=lambda v: scores[(round(v, 4), round(n0, 8))])
+    for n in noises:
+        yield from trial(best_s, n)
+    best_n = max(noises, key=lambda n: scores[(round(best_s, 4), round(n, 8))])
+    step = top / (N_SIGMA - 1)
+    for v in (best_s - step / 2, best_s + step / 2):
+        yield from trial(v, best_n)
+    (bs, bn), best = max(scores.items(), key=lambda kv: kv[1])
+    psnr_bic = score_outputs({"bicubic": bic}, hr_c, s, shift_yx=shift).scores["bicubic"].psnr
+    params = told(bs, bn).updated(
+        source="tuned",
+        notes={
+            **fit.notes,
+            "tuned_for": name,
+            "fitted_sigma": float(fit.sigma),
+            "fitted_noise_std": n0,
+            "tuned_psnr": float(best),
+            "fit_psnr": float(psnr_fit),
+            "bicubic_psnr": float(psnr_bic),
+        },
+    )
+    yield Progress(total, total, f"tuned: sigma {bs:.2f} HR px, noise {bn:.4g}: {best:.2f} dB")
+    warnings = []
+    if bs > float(trained[1]) * 1.02:
+        warnings.append(
+            f"the tuned PSF sigma {bs:.2f} HR px lies beyond the range {name} was trained on "
+            f"({trained[0]:g} to {trained[1]:g} HR px): its output there is an extrapolation"
+        )
+    return TunedSteering(
+        params=params, fit=fit, psnr=float(best), psnr_fit=float(psnr_fit),
+        psnr_bicubic=float(psnr_bic), tried=[(a, b, v) for (a, b), v in scores.items()],
+        model=name, warnings=warnings,
+    )  # fmt: skip
+
+
+def tune_steering(
+    model, lr, hr, scale: int | None = None, *, degradation=None, stop=None, progress=None,
+    config=None,
+) -> TunedSteering:  # fmt: skip
+    """The PSF width and noise with which a degradation-aware model best restores a real pair.
+
+    Parameters
+    ----------
+    model : model name, path or nn.Module
+        A degradation-aware model (``aware-4x``, ``aware-2x`` or one trained so).
+    lr, hr : numpy.ndarray
+        A real 2D LR capture and a real HR capture of the same field (not registered).
+    scale : int, optional
+        Scale of the pair; must be the model's (default: the model's).
+    degradation : DegradationParams, optional
+        The fit of the pair to start from (default: fitted here).
+    stop : callable or threading.Event, optional
+        Cancels between trials.
+    progress : callable, optional
+        Called with a :class:`Progress` after every trial.
+    config : PredictConfig, optional
+        Inference settings of the trials (device, engine, tile).
+
+    Returns
+    -------
+    TunedSteering
+        ``params`` is the fit with the tuned values: ``predict(image, model,
+        degradation=tuned.params)``.
+    """
+    gen = iter_tune_steering(
+        model, lr, hr, scale, degradation=degradation, stop=stop, config=config
+    )
+    return run_to_end(gen, progress)
