@@ -664,3 +664,6 @@ def test_degradation_tuned_on_a_reference_layer_steers_the_run(qtbot, widget, ac
     want = _reference(lr.astype(np.float32), aware, degradation=tuned)
     np.testing.assert_allclose(viewer.layers["lr x2 SR"].data, want, rtol=0, atol=1e-3)
     assert "tuned on a pair" in w.degradation.shown.value
+    # another model: what was tuned for this one is dropped, and a run asks to tune again
+    w.set_model(_aware_model(tmp_path / "models" / "aware_other_x2"))
+    assert w.degradation.tuned is None

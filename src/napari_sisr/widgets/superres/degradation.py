@@ -62,6 +62,7 @@ class DegradationControls(Container):
         tune_row.margins = (0, 0, 0, 0)
         self.tune_row = tune_row
         self.tuned = None  # the DegradationParams the last tuning found
+        self._tuned_model = ""  # and the model it was tuned for
         self.shown = Label(value="", label="Told", name="deg_shown")
         self.shown.native.setWordWrap(True)  # a long note wraps instead of widening the dock
         super().__init__(
@@ -100,6 +101,8 @@ class DegradationControls(Container):
         aware = bool(meta) and is_degradation_aware_arch(meta.get("arch"))
         self.active = self.visible = aware
         self.shown.value = ""
+        if self.tuned is not None and self._tuned_model != str(self.owner.model.value):
+            self.tuned = None  # tuned for another model: tune again
         if aware:
             default = (meta.get("steering") or {}).get("sigma")
             if default is not None:
@@ -152,6 +155,8 @@ class DegradationControls(Container):
         owner = self.owner
         try:
             model = owner.model.value
+            if model is None or str(model) == "<browse>":
+                raise InputError("choose a degradation-aware model first")
             sources, ref = owner.chosen_layers(), owner.scoring.reference.value
             if ref is None:
                 raise InputError("choose the reference layer (Score against): a real HR capture")
@@ -163,6 +168,7 @@ class DegradationControls(Container):
             notify_error(f"Tune: {err}")
             return None
         self.shown.value = "tuning..."
+        self._tuned_model = str(model)
         return self.tune_runner.start(
             tune_job, str(model), lr.data, hr.data, on_done=self._tuned, description="Tune",
         )  # fmt: skip
