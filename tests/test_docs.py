@@ -119,6 +119,8 @@ RESULT_TABLES = [
      "bench_real_pairs", "real_pairs_finetune_075.jsonl",
      ("real_pairs_1500.jsonl", "real_pairs_real_fraction_075.jsonl")),
     ("<!-- gan-final table -->", "bench_real_pairs", "real_pairs_gan_final.jsonl"),
+    ("<!-- aware-tuned table: bench_real_pairs.py --table-only -->", "bench_real_pairs",
+     "real_pairs_aware_tuned.jsonl"),
 ]  # fmt: skip
 
 
