@@ -646,7 +646,9 @@ def test_degradation_tuned_on_a_reference_layer_steers_the_run(qtbot, widget, ac
     # before any tuning: a run is refused with a notification saying what to do
     n = _n_records()
     assert w.run() is None
+    assert w.degradation.save_tuned(tmp_path / "early.json") is None
     assert any("tune on a pair first" in m for m in _errors_since(n))
+    assert not (tmp_path / "early.json").exists()
     # without a reference layer: refused, no job
     n = _n_records()
     assert w.degradation.tune() is None
@@ -664,6 +666,9 @@ def test_degradation_tuned_on_a_reference_layer_steers_the_run(qtbot, widget, ac
     want = _reference(lr.astype(np.float32), aware, degradation=tuned)
     np.testing.assert_allclose(viewer.layers["lr x2 SR"].data, want, rtol=0, atol=1e-3)
     assert "tuned on a pair" in w.degradation.shown.value
+    # saved for the command line, it reads back as what the run was told
+    saved = w.degradation.save_tuned(tmp_path / "tuned.json")
+    assert DegradationParams.load(saved) == tuned
     # another model: what was tuned for this one is dropped, and a run asks to tune again
     w.set_model(_aware_model(tmp_path / "models" / "aware_other_x2"))
     assert w.degradation.tuned is None

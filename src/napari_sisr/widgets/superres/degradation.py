@@ -17,7 +17,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, PushButton
 
 from ...core.errors import InputError
-from .._jobs import JobRunner, notify_error
+from .._jobs import JobRunner, notify_error, notify_info
 from .._layers import layer_plane
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,7 +58,10 @@ class DegradationControls(Container):
         )  # fmt: skip
         self.tune_button = PushButton(text="Tune on the reference layer", name="deg_tune")
         self.tune_cancel = PushButton(text="Cancel", name="deg_tune_cancel")
-        tune_row = Container(widgets=[self.tune_button, self.tune_cancel], layout="horizontal")
+        self.tune_save = PushButton(text="Save JSON...", name="deg_tune_save")
+        tune_row = Container(
+            widgets=[self.tune_button, self.tune_cancel, self.tune_save], layout="horizontal"
+        )
         tune_row.margins = (0, 0, 0, 0)
         self.tune_row = tune_row
         self.tuned = None  # the DegradationParams the last tuning found
@@ -74,6 +77,11 @@ class DegradationControls(Container):
         self.tune_runner = JobRunner(run_button=self.tune_button, cancel_button=self.tune_cancel)
         self.tune_runner.bind_lifetime(self.native)
         self.tune_button.changed.connect(self.tune)
+        self.tune_save.changed.connect(lambda *_: self.save_tuned())
+        self.tune_save.tooltip = (
+            "Save the tuned values as JSON, for 'napari-sisr predict --degradation' or the "
+            "'from a fit (JSON)' mode"
+        )
         self.tune_button.tooltip = (
             "Super-resolve the chosen layer with a range of PSF widths and noise levels and "
             "keep those that best restore the reference layer (Score against, below): a real "
@@ -182,3 +190,24 @@ class DegradationControls(Container):
             + "".join(f"; {w}" for w in result.warnings)
         )
         self.owner.live.schedule()
+
+    def save_tuned(self, path=None):
+        """Save the tuned values as JSON (asks for a file when ``path`` is None)."""
+        if self.tuned is None:
+            notify_error("nothing to save: tune on a pair first")
+            return None
+        if path is None:
+            from qtpy.QtWidgets import QFileDialog
+
+            path, _ = QFileDialog.getSaveFileName(
+                self.native, "Save the tuned degradation", "tuned.json", "JSON (*.json)"
+            )
+            if not path:
+                return None
+        try:
+            out = self.tuned.save(path)
+        except OSError as err:
+            notify_error(f"could not save {path}: {err}")
+            return None
+        notify_info(f"tuned degradation saved to {out}")
+        return out
