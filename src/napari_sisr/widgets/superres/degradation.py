@@ -56,9 +56,9 @@ class DegradationControls(Container):
             label="LR pixel (nm, 0: image's)", min=0.0, max=100000.0, step=5.0, value=0.0,
             name="deg_pixel",
         )  # fmt: skip
-        self.tune_button = PushButton(text="Tune on the reference layer", name="deg_tune")
+        self.tune_button = PushButton(text="Tune on reference", name="deg_tune")
         self.tune_cancel = PushButton(text="Cancel", name="deg_tune_cancel")
-        self.tune_save = PushButton(text="Save JSON...", name="deg_tune_save")
+        self.tune_save = PushButton(text="Save...", name="deg_tune_save")
         tune_row = Container(
             widgets=[self.tune_button, self.tune_cancel, self.tune_save], layout="horizontal"
         )
@@ -148,7 +148,7 @@ class DegradationControls(Container):
             if self.tuned is None:
                 raise InputError(
                     "tune on a pair first: choose the reference layer (Score against) and press "
-                    "'Tune on the reference layer'"
+                    "'Tune on reference'"
                 )
             return Steering(fit=self.tuned)
         if self.mode.value == TYPED:
