@@ -36,10 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _skip_job_warnings(record: logging.LogRecord) -> bool:
-    return not getattr(record, "job_warning", False)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``napari-sisr`` console command."""
     parser = build_parser()
@@ -48,12 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from ..core.progress import Cancelled, skip_job_warnings
+
     for handler in logging.getLogger().handlers:
         # a job's warnings reach stderr once, through the progress printer
-        if type(handler) is logging.StreamHandler and _skip_job_warnings not in handler.filters:
-            handler.addFilter(_skip_job_warnings)
+        if type(handler) is logging.StreamHandler and skip_job_warnings not in handler.filters:
+            handler.addFilter(skip_job_warnings)
     from ..core.errors import describe, is_expected, log_internal_error
-    from ..core.progress import Cancelled
     from ._common import close_progress
 
     prefix = f"napari-sisr {args.command}"

@@ -142,8 +142,9 @@ def key_values(items: list[str], flag: str) -> dict:
     return out
 
 
-def save_params(params, output: str, overwrite: bool) -> None:
-    """Write degradation parameters to ``output``: a .json name, never over a file unasked."""
+def check_params_output(output: str, overwrite: bool) -> None:
+    """Refuse an ``output`` for degradation parameters that is not a .json name, or that
+    exists unless ``overwrite``."""
     from pathlib import Path
 
     from ..core.errors import OutputExistsError
@@ -153,4 +154,9 @@ def save_params(params, output: str, overwrite: bool) -> None:
         raise InputError(f"-o {path.name}: the parameters are JSON, give a .json name")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
-    params.save(path)
+
+
+def save_params(params, output: str, overwrite: bool) -> None:
+    """Write degradation parameters to ``output``: a .json name, never over a file unasked."""
+    check_params_output(output, overwrite)
+    params.save(output)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ._common import progress_printer, read_pair, save_params
+from ._common import check_params_output, progress_printer, read_pair, save_params
 
 
 def add(sub) -> None:
@@ -37,16 +37,10 @@ def add(sub) -> None:
 
 def run(args) -> int:
     from ..core.degradation.params import DegradationParams
-    from ..core.errors import InputError, OutputExistsError
     from ..core.inference.tuning import tune_steering
 
     if args.output:  # refuse before the work, not after it
-        from pathlib import Path
-
-        if not args.output.lower().endswith(".json"):
-            raise InputError(f"-o {args.output}: the parameters are JSON, give a .json name")
-        if Path(args.output).exists() and not args.overwrite:
-            raise OutputExistsError(f"{args.output} exists; pass --overwrite to replace it")
+        check_params_output(args.output, args.overwrite)
     hr, lr = read_pair(args.hr, args.lr, args.channel)
     fit = DegradationParams.load(args.degradation) if args.degradation else None
     tuned = tune_steering(
@@ -56,7 +50,7 @@ def run(args) -> int:
     for warning in tuned.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.output:
-        save_params(tuned.params, args.output, True)
+        save_params(tuned.params, args.output, True)  # checked before the work
     print(
         json.dumps(
             {

@@ -117,6 +117,12 @@ class PredictProgress(Progress):
     notes: tuple[str, ...] = ()
 
 
+def skip_job_warnings(record) -> bool:
+    """A logging filter that drops the records a job marks ``job_warning`` (front ends show
+    them from :attr:`PredictProgress.warnings` instead)."""
+    return not getattr(record, "job_warning", False)
+
+
 def as_stop(stop: StopLike) -> Callable[[], bool]:
     """Normalise ``None``, an Event or a callable into a callable returning bool."""
     if stop is None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from ..progress import Progress, as_stop, check_stop, run_to_end
+from ..progress import Progress, as_stop, check_stop, run_to_end, skip_job_warnings
 
 __all__ = ["MAX_LR_SIDE", "TunedSteering", "iter_tune_steering", "tune_steering"]
 
@@ -92,27 +92,17 @@ class TunedSteering:
         return "\n".join(lines)
 
 
-class _QuietJobWarnings(logging.Filter):
-    """Drops the per-job warnings of the many trial predictions (reported once at the end)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(record, "job_warning", False) and "trained on" not in str(
-            record.getMessage()
-        )
-
-
 @contextlib.contextmanager
 def _quiet():
-    logger = logging.getLogger("napari_sisr")
-    quiet = _QuietJobWarnings()
-    handlers = [logger, *logger.handlers, *logging.getLogger().handlers]
+    """Without the per-job warnings of the many trial predictions (reported once at the end)."""
+    handlers = [*logging.getLogger("napari_sisr").handlers, *logging.getLogger().handlers]
     for h in handlers:
-        h.addFilter(quiet)
+        h.addFilter(skip_job_warnings)
     try:
         yield
     finally:
         for h in handlers:
-            h.removeFilter(quiet)
+            h.removeFilter(skip_job_warnings)
 
 
 def _central(lr: np.ndarray, hr: np.ndarray, s: int) -> tuple[np.ndarray, np.ndarray]:
@@ -164,7 +154,7 @@ def iter_tune_steering(
     lr_c, hr_c = _central(lr, hr, s)
     bic = bicubic_upsample(lr_c, s)
     shift = register_shift(_normalise(hr_c), bic, 4 * s)
-    c = PredictConfig.build(config)
+    c = PredictConfig.build(config).model_copy(update={"degradation": None})
     trained = (meta.get("degradation") or {}).get("sigma") or [0.0, 1.5 * s]
     top = max(float(trained[1]), BEYOND_FIT * float(fit.sigma))
     n0 = float(fit.noise_std)
@@ -183,10 +173,9 @@ def iter_tune_steering(
         key = (round(max(0.0, sigma), 4), round(noise, 8))
         if key not in scores:
             check_stop(stop)
-            cfg = c.model_copy(update={"degradation": None})
             with _quiet():
                 out = predict(
-                    lr_c.astype(np.float32), net, config=cfg, dtype="float32",
+                    lr_c.astype(np.float32), net, config=c, dtype="float32",
                     degradation=told(*key),
                 )  # fmt: skip
             scored = score_outputs({"x": np.asarray(out, float)}, hr_c, s, shift_yx=shift)
