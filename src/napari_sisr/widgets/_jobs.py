@@ -87,6 +87,25 @@ def notify_info(message: str) -> None:
     show_info(message)
 
 
+def save_params_as(parent, params, path, *, title: str, default: str, what: str):
+    """Save degradation parameters as JSON to ``path``, asking for a file (dialog ``title``,
+    file name ``default``) when ``path`` is None; a notification says where ``what`` went, or
+    why it could not be saved. Returns the path written, or None."""
+    if path is None:
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(parent, title, default, "JSON (*.json)")
+        if not path:
+            return None
+    try:
+        out = params.save(path)
+    except OSError as err:
+        notify_error(f"could not save {path}: {err}")
+        return None
+    notify_info(f"{what} saved to {out}")
+    return out
+
+
 @dataclass
 class _Outcome:
     value: Any = None

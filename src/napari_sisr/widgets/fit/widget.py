@@ -29,7 +29,13 @@ from magicgui.widgets import (
 
 from ...core.degradation.params import DegradationParams
 from ...core.errors import InputError
-from .._jobs import JobControls, JobRunner, error_message, notify_error, notify_info
+from .._jobs import (
+    JobControls,
+    JobRunner,
+    error_message,
+    notify_error,
+    save_params_as,
+)
 from .._layers import (
     RGB_CHANNELS,
     LayerPlane,
@@ -273,21 +279,10 @@ class FitDegradationWidget(Container):
             reasons = "\n".join(f"- {r}" for r in quality.get("reasons", []))
             if not self.confirm(f"This fit failed its checks:\n{reasons}\n\nSave it anyway?"):
                 return None
-        if path is None:
-            from qtpy.QtWidgets import QFileDialog
-
-            path, _ = QFileDialog.getSaveFileName(
-                self.native, "Save degradation parameters", "degradation.json", "JSON (*.json)"
-            )
-            if not path:
-                return None
-        try:
-            out = params.save(path)
-        except OSError as err:
-            notify_error(f"could not save {path}: {err}")
-            return None
-        notify_info(f"degradation parameters saved to {out}")
-        return out
+        return save_params_as(
+            self.native, params, path, title="Save degradation parameters",
+            default="degradation.json", what="degradation parameters",
+        )  # fmt: skip
 
     def confirm(self, question: str) -> bool:
         """Ask the user a yes/no question (a dialog; tests replace it)."""

@@ -17,7 +17,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, PushButton
 
 from ...core.errors import InputError
-from .._jobs import JobRunner, notify_error, notify_info
+from .._jobs import JobRunner, notify_error, save_params_as
 from .._layers import layer_plane
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -196,18 +196,7 @@ class DegradationControls(Container):
         if self.tuned is None:
             notify_error("nothing to save: tune on a pair first")
             return None
-        if path is None:
-            from qtpy.QtWidgets import QFileDialog
-
-            path, _ = QFileDialog.getSaveFileName(
-                self.native, "Save the tuned degradation", "tuned.json", "JSON (*.json)"
-            )
-            if not path:
-                return None
-        try:
-            out = self.tuned.save(path)
-        except OSError as err:
-            notify_error(f"could not save {path}: {err}")
-            return None
-        notify_info(f"tuned degradation saved to {out}")
-        return out
+        return save_params_as(
+            self.native, self.tuned, path, title="Save the tuned degradation",
+            default="tuned.json", what="tuned degradation",
+        )  # fmt: skip
