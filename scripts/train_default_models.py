@@ -12,6 +12,19 @@ them and copy them into the package::
         --lr 3e-4 --iters 11250 $B16 $OPTS
     python scripts/bundle_default_models.py runs/defaults runs/b16-ft
 
+The degradation-aware ``aware-2x`` (8 blocks of 32 features, from random weights, two
+stages on a GPU; the same commands run on a CPU without ``--device cuda``, more slowly)::
+
+    DA="--name da --scales 2 --arch srresnet_da --sigma-per-scale 0 2.5 --noise 0 0.1 \
+        --poisson 0 0.001 --content-sigma 0 3 --content-noise 0 0.05 --batch 32 \
+        --val-every 500 --device cuda --threads 4 --arch-option n_blocks=8 \
+        --arch-option nf=32 --arch-option skip=bicubic"
+    python scripts/train_default_models.py --out runs/gpu/g2b $DA --init-bundled none \
+        --iters 14750 --lr 1e-3
+    python scripts/train_default_models.py --out runs/gpu2/h2 $DA --init runs/gpu/g2b \
+        --iters 11250 --lr 3e-4
+    python scripts/bundle_default_models.py runs/gpu2/h2
+
 The training images are real, redistributable fluorescence images (never the GPL pair); the
 images that ``benchmarks/bench_default_models.py`` measures the shipped models on
 (its ``HELD_OUT``) are not among them.
@@ -90,6 +103,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (passed to train)")
     ap.add_argument("--lr", default="1e-3")
+    ap.add_argument("--val-every", default="250", help="validate (and keep the best) every N steps")
     ap.add_argument(
         "--init", help="continue from this folder's default-<s>x/model.json (second stage)"
     )
@@ -211,7 +225,7 @@ def main() -> int:
             # a GAN run exports its last generator: the best by PSNR is the content model
             *(["--gan", "--warmup", "0", "--export", "last"] if args.gan else ["--no-gan"]),
             "--val-every",
-            "250",
+            args.val_every,
             # the bundled models were trained to the end of their budget (reproducible runs)
             "--patience",
             "0",
