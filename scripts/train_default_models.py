@@ -105,7 +105,7 @@ def main() -> int:
     ap.add_argument("--lr", default="1e-3")
     ap.add_argument("--val-every", default="250", help="validate (and keep the best) every N steps")
     ap.add_argument(
-        "--init", help="continue from this folder's default-<s>x/model.json (second stage)"
+        "--init", help="continue from this folder's <name>-<s>x/model.json (a later stage)"
     )
     ap.add_argument(
         "--init-bundled",
@@ -114,7 +114,7 @@ def main() -> int:
         metavar="NAME",
         help="start from a bundled model, default-<s>x when no name is given (a "
         "degradation-aware srresnet_da grows from the plain srresnet of the same trunk); "
-        "{s} in NAME is the scale, e.g. aware-{s}x",
+        "{s} in NAME is the scale, e.g. aware-{s}x; 'none': random weights",
     )
     ap.add_argument(
         "--gan",
