@@ -92,6 +92,7 @@ def test_automatic_steering_reads_the_image_only_where_the_card_says_so(actin):
     assert read.condition[0] == pytest.approx(estimate_sigma(lr, 2), abs=0.01)
     assert read.condition[0] > 1.5, read.note
     assert "PSF sigma" in read.note and "estimated from the image" in read.note
+    assert "give the width if you know it" in read.note  # the estimate's known failure named
     meta["degradation"]["sigma"] = [0.0, 1.2]  # kept inside the trained range
     assert resolve_steering(None, net, meta, inp, None).condition[0] == 1.2
 

@@ -246,7 +246,10 @@ def _default_sigma(meta: dict, inp, scale: int) -> tuple[tuple[float, float], st
     if steering.get("sigma_from_image") and inp is not None:
         sigma = _image_sigma(inp, scale, meta)
         if sigma is not None:
-            return (sigma, sigma), "estimated from the image; the image states no optics"
+            return (sigma, sigma), (
+                "estimated from the image, which can read a sharp image as blurred: give the "
+                "width if you know it; the image states no optics"
+            )
     card = steering.get("sigma")
     if card is None:
         trained = (meta.get("degradation") or {}).get("sigma") or [scale * 0.25, scale * 0.6]
