@@ -169,31 +169,35 @@ def iter_tune_steering(
     def told(sigma: float, noise: float):
         return fit.with_sigma(max(0.0, float(sigma))).updated(noise_var=float(noise) ** 2)
 
+    def key(sigma: float, noise: float) -> tuple[float, float]:
+        """A trial's entry in ``scores`` (widths below 0 are 0)."""
+        return round(max(0.0, float(sigma)), 4), round(float(noise), 8)
+
     def trial(sigma: float, noise: float) -> Generator[Progress, None, float]:
-        key = (round(max(0.0, sigma), 4), round(noise, 8))
-        if key not in scores:
+        at = key(sigma, noise)
+        if at not in scores:
             check_stop(stop)
             with _quiet():
                 out = predict(
                     lr_c.astype(np.float32), net, config=c, dtype="float32",
-                    degradation=told(*key),
+                    degradation=told(*at),
                 )  # fmt: skip
             scored = score_outputs({"x": np.asarray(out, float)}, hr_c, s, shift_yx=shift)
-            scores[key] = scored.scores["x"].psnr
+            scores[at] = scored.scores["x"].psnr
             yield Progress(
                 len(scores), total,
-                f"sigma {key[0]:.2f} HR px, noise {key[1]:.4g}: {scores[key]:.2f} dB",
+                f"sigma {at[0]:.2f} HR px, noise {at[1]:.4g}: {scores[at]:.2f} dB",
             )  # fmt: skip
-        return scores[key]
+        return scores[at]
 
     psnr_fit = yield from trial(fit.sigma, n0)
     sigmas = np.linspace(0.0, top, N_SIGMA)
     for v in sigmas:
         yield from trial(v, n0)
-    best_s = max(sigmas, key=lambda v: scores[(round(v, 4), round(n0, 8))])
+    best_s = max(sigmas, key=lambda v: scores[key(v, n0)])
     for n in noises:
         yield from trial(best_s, n)
-    best_n = max(noises, key=lambda n: scores[(round(best_s, 4), round(n, 8))])
+    best_n = max(noises, key=lambda n: scores[key(best_s, n)])
     step = top / (N_SIGMA - 1)
     for v in (best_s - step / 2, best_s + step / 2):
         yield from trial(v, best_n)
