@@ -162,9 +162,7 @@ class DegradationControls(Container):
         """Tune the steering on the chosen layer and the reference layer (returns the worker)."""
         owner = self.owner
         try:
-            model = owner.model.value
-            if model is None or str(model) == "<browse>":
-                raise InputError("choose a degradation-aware model first")
+            model = owner.chosen_model()
             sources, ref = owner.chosen_layers(), owner.scoring.reference.value
             if ref is None:
                 raise InputError("choose the reference layer (Score against): a real HR capture")

@@ -294,11 +294,16 @@ class SuperResolveWidget(Container):
         """Whether a job is in progress."""
         return self.controls.runner.busy
 
-    def settings(self) -> SRSettings:
-        """The job settings from the controls (raises :class:`InputError` naming a problem)."""
+    def chosen_model(self):
+        """The chosen model (name or path); :class:`InputError` when none is."""
         ref = self.model.value
         if ref in (None, BROWSE):
             raise InputError("no model chosen: pick a bundled model or Browse... for a file")
+        return ref
+
+    def settings(self) -> SRSettings:
+        """The job settings from the controls (raises :class:`InputError` naming a problem)."""
+        ref = self.chosen_model()
         meta = read_model_meta(ref)
         config = PredictConfig(
             tile=int(self.tile.value),
