@@ -121,6 +121,9 @@ RESULT_TABLES = [
     ("<!-- gan-final table -->", "bench_real_pairs", "real_pairs_gan_final.jsonl"),
     ("<!-- aware-tuned table: bench_real_pairs.py --table-only -->", "bench_real_pairs",
      "real_pairs_aware_tuned.jsonl"),
+    ("<!-- uniform-average table: bench_real_pairs.py --table-only --versus -->",
+     "bench_real_pairs", "real_pairs_uniform_average.jsonl",
+     ("real_pairs_real_fraction_075.jsonl",)),
 ]  # fmt: skip
 
 

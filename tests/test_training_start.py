@@ -92,3 +92,34 @@ def test_command_line_says_where_it_starts_and_none_means_random(tmp_path, actin
     assert main([*base, "--out", out, "--init", "none", "--iters", "1"]) == 0
     assert main([*base, "--out", out, "--resume"]) == 0
     assert load_model(tmp_path / "scratch" / "model.json").meta["arch_kwargs"].get("skip") is None
+
+
+def test_the_weight_average_of_a_run_from_a_model_counts_every_step_alike(hr, tmp_path):
+    # from a trained model, content only: a uniform average; from random weights or with the
+    # adversarial phase: the fast-forgetting ramp; a stated value is kept
+    assert config(hr, tmp_path, ema=0.999).ema_warmup == 2
+    assert config(hr, tmp_path, ema=0.999, init=None).ema_warmup == 10
+    gan = config(hr, tmp_path, ema=0.999, adversarial=True, warmup=1, patch=64)
+    assert gan.init is not None and gan.ema_warmup == 10
+    assert config(hr, tmp_path, ema=0.999, ema_warmup=5).ema_warmup == 5
+    with pytest.raises(ValueError, match="ema_warmup"):
+        config(hr, tmp_path, ema_warmup=1)
+
+
+def test_a_uniform_weight_average_is_the_mean_of_the_start_and_every_step():
+    from napari_sisr.core.training.ema import EMA
+
+    net = torch.nn.Linear(3, 1)
+    start = net.weight.detach().clone()
+    ema = EMA(net, decay=0.999, warmup=2)
+    seen = [start]
+    for k in range(5):
+        with torch.no_grad():
+            net.weight.add_(float(k + 1))
+        seen.append(net.weight.detach().clone())
+        ema.update(net)
+    torch.testing.assert_close(ema.net.weight, torch.stack(seen).mean(0))
+    fast = EMA(torch.nn.Linear(3, 1), decay=0.999)  # the ramp from random weights: 10
+    assert fast.current_decay() == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="above 1"):
+        EMA(net, decay=0.999, warmup=1)

@@ -20,6 +20,7 @@ from .images import TRAIN_PERCENTILES, describe_sources
 from .schedule import (
     PRESET_TRAINING,
     default_adversarial,
+    default_ema_warmup,
     default_patience,
 )
 from .start import AUTO_INIT, bundled_start, check_rescaling
@@ -120,6 +121,13 @@ class TrainConfig(BaseModel):
     schedule: Literal["step", "cosine", "constant"] = "step"
     betas: tuple[float, float] = (0.9, 0.99)
     ema: float | None = Field(0.999, ge=0.0, lt=1.0)
+    ema_warmup: float | None = Field(
+        None,
+        gt=1.0,
+        description="the average's decay after n steps is min(ema, (1 + n) / (ema_warmup + n)): "
+        "2 weighs every step alike, 10 forgets the first ones fast (default: 2 for a "
+        "content-only run from a trained model, else 10)",
+    )
     grad_clip: float | None = Field(1.0, gt=0)
     loss_weights: dict[str, Any] | None = None
     vgg_weights: str | None = None
@@ -184,6 +192,8 @@ class TrainConfig(BaseModel):
         if self.warmup is None:
             self.warmup = int(self.iters * defaults["warmup_fraction"]) if self.adversarial else 0
         self._resolve_patience()
+        if self.ema_warmup is None:
+            self.ema_warmup = default_ema_warmup(self.init, self.adversarial)
         self.loss_weights = self._resolve_losses(spec, defaults["loss"])
         self._check_patch(spec)
         self._check_degradation()

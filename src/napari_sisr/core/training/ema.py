@@ -2,8 +2,10 @@
 
 The averaged copy is what validation scores and what is exported: it is smoother than the
 raw weights, especially under adversarial training. Early on the decay is ramped up as
-``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so a short run is not dominated by the
-random initial weights.
+``min(decay, (1 + n) / (warmup + n))`` after ``n`` updates. With ``warmup`` 10 a short run is
+not dominated by the random initial weights; with 2 every step since the start counts alike
+(a uniform average, the start included) until the decay reaches ``decay``, which suits a run
+that starts from a trained model (see :func:`.schedule.default_ema_warmup`).
 """
 
 from __future__ import annotations
@@ -23,17 +25,22 @@ class EMA:
         The network being trained; a frozen deep copy is kept in :attr:`net`.
     decay : float
         Decay per update (e.g. 0.999).
+    warmup : float
+        Ramp of the decay early on (above 1): ``min(decay, (1 + n) / (warmup + n))``.
     """
 
-    def __init__(self, net: nn.Module, decay: float):
+    def __init__(self, net: nn.Module, decay: float, warmup: float = 10.0):
+        if not warmup > 1:
+            raise ValueError(f"the average's warm-up must be above 1, got {warmup}")
         self.decay = float(decay)
+        self.warmup = float(warmup)
         self.updates = 0
         self.net = copy.deepcopy(net)
         self.net.requires_grad_(False)
 
     def current_decay(self) -> float:
         n = self.updates
-        return min(self.decay, (1.0 + n) / (10.0 + n))
+        return min(self.decay, (1.0 + n) / (self.warmup + n))
 
     @torch.no_grad()
     def update(self, net: nn.Module) -> None:

@@ -48,3 +48,20 @@ def should_stop_early(step: int, best_step: int | None, patience: int) -> bool:
     """Whether a run at ``step`` whose best validation was at ``best_step`` has waited
     ``patience`` steps for a better one (``patience`` 0: never)."""
     return bool(patience) and best_step is not None and step - best_step >= patience
+
+
+#: The weight average's warm-up (:class:`.ema.EMA`) from random weights: early steps forgotten
+#: fast; from a trained model: every step averaged alike until the decay is reached.
+EMA_WARMUP_FROM_RANDOM = 10.0
+EMA_WARMUP_FROM_MODEL = 2.0
+
+
+def default_ema_warmup(init: str | None, adversarial: bool) -> float:
+    """A content-only run from a trained model averages all its steps alike: fine-tuned on one
+    small field at the ``fast`` learning rate, its weights drift from the start's within a few
+    hundred steps, and the uniform average holds the best held-out PSNR longer and higher than
+    an average of the last few dozen steps (docs/real-captures.md). From random weights, and in
+    the adversarial phase, the early steps are forgotten fast."""
+    if init is not None and not adversarial:
+        return EMA_WARMUP_FROM_MODEL
+    return EMA_WARMUP_FROM_RANDOM

@@ -85,7 +85,7 @@ class Trainer:
         if self.conditioned:  # what forward(x) uses once exported: the validation condition
             # (blind: the middle of the ranges; fixed: the fit), never an init model's
             self.net_g.set_condition(self.valset.items[0]["cond"][0].tolist())
-        self.ema = EMA(self.net_g, c.ema) if c.ema else None
+        self.ema = EMA(self.net_g, c.ema, c.ema_warmup) if c.ema else None
         self.opt_g = torch.optim.Adam(self.net_g.parameters(), lr=c.lr, betas=c.betas)
         self.opt_d = None
         if self.net_d is not None:
