@@ -645,12 +645,14 @@ def read_results(*paths: Path) -> list[dict]:
 
 def versus(records: list[dict], other: list[dict], label: str) -> str:
     """Each trained method of ``records`` against the same method in ``other`` (and those
-    :data:`VERSUS_ALSO` names) on the test halves both scored: mean PSNR / SSIM difference,
-    its range, the halves it is higher, and each side's mean gain over bicubic."""
+    :data:`VERSUS_ALSO` names, and a GAN method's content model) on the test halves both
+    scored: mean PSNR / SSIM difference, its range, the halves it is higher, and each side's
+    mean gain over bicubic."""
     theirs = {(r["pair"], r["half"], r["iters"]): r["scores"] for r in other}
     lines = []
     for m in TRAINED:
-        for ref in (m, *VERSUS_ALSO.get(m, ())):
+        content = (GAN_METHODS[m],) if m in GAN_METHODS else ()
+        for ref in (m, *VERSUS_ALSO.get(m, ()), *content):
             both = [
                 (r["scores"], t)
                 for r in records

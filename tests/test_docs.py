@@ -123,7 +123,7 @@ RESULT_TABLES = [
      "real_pairs_aware_tuned.jsonl"),
     ("<!-- uniform-average table: bench_real_pairs.py --table-only --versus -->",
      "bench_real_pairs", "real_pairs_uniform_average.jsonl",
-     ("real_pairs_real_fraction_075.jsonl",)),
+     ("real_pairs_real_fraction_075.jsonl", "real_pairs_finetune_075.jsonl")),
 ]  # fmt: skip
 
 
