@@ -85,6 +85,9 @@ def test_command_line_says_where_it_starts_and_none_means_random(tmp_path, actin
     assert build_config(build_parser().parse_args([*base, "--out", "x"])).init == "default-2x"
     scratch = build_parser().parse_args([*base, "--out", "x", "--init", "none"])
     assert build_config(scratch).init is None
+    assert build_config(build_parser().parse_args([*base, "--out", "x"])).ema_warmup == 2
+    fast = build_parser().parse_args([*base, "--out", "x", "--ema-warmup", "10"])
+    assert build_config(fast).ema_warmup == 10  # the average of the bundled models' stages
     assert main([*base, "--out", str(tmp_path / "auto")]) == 0
     assert "starting from the bundled model default-2x" in capsys.readouterr().err
     # a run from random weights resumes from random weights, not from the bundled model

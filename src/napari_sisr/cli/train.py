@@ -125,6 +125,14 @@ def add(sub) -> None:
         help="stop a content-only run when its validation PSNR has not improved for STEPS "
         "steps (default: a third of --iters, at least 2 validations; 0: never)",
     )
+    p.add_argument(
+        "--ema-warmup",
+        type=float,
+        metavar="W",
+        help="the weight average's decay after n steps is min(0.999, (1 + n) / (W + n)): 2 "
+        "weighs every step alike, 10 forgets the first ones fast (default: 2 from a trained "
+        "model without the GAN phase, else 10)",
+    )
     p.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")
     p.add_argument(
         "--export",
@@ -206,6 +214,7 @@ def build_config(args):
         "schedule": args.schedule,
         "val_every": args.val_every,
         "patience": args.patience,
+        "ema_warmup": args.ema_warmup,
         "in_channels": args.in_channels,
         "channel_axis": args.channel_axis,
         "init": args.init,
