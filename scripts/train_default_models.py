@@ -229,6 +229,9 @@ def main() -> int:
             # the bundled models were trained to the end of their budget (reproducible runs)
             "--patience",
             "0",
+            # the bundled models' weight average, later stages (--init) included
+            "--ema-warmup",
+            "10",
             "--seed",
             args.seed,
             "--out",
