@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tifffile
@@ -95,6 +97,14 @@ def test_command_line_says_where_it_starts_and_none_means_random(tmp_path, actin
     assert main([*base, "--out", out, "--init", "none", "--iters", "1"]) == 0
     assert main([*base, "--out", out, "--resume"]) == 0
     assert load_model(tmp_path / "scratch" / "model.json").meta["arch_kwargs"].get("skip") is None
+    # a run saved before ema_warmup existed resumes with the average it had (10), not today's 2
+    from napari_sisr.cli.train import _saved_fields
+
+    saved = tmp_path / "auto" / "config.json"
+    assert _saved_fields(str(tmp_path / "auto"), TrainConfig)["ema_warmup"] == 2
+    old = {k: v for k, v in json.loads(saved.read_text()).items() if k != "ema_warmup"}
+    saved.write_text(json.dumps(old))
+    assert _saved_fields(str(tmp_path / "auto"), TrainConfig)["ema_warmup"] == 10
 
 
 def test_the_weight_average_of_a_run_from_a_model_counts_every_step_alike(hr, tmp_path):

@@ -320,6 +320,10 @@ def _saved_fields(out: str, config_cls) -> dict:
             fields[key] = items
     # None is a setting too (init: random weights, not a bundled model; ema, grad_clip: off):
     # the run resumes with its own, not with the defaults
+    if "ema_warmup" not in saved:  # saved before the setting: every run averaged so
+        from ..core.training.schedule import EMA_WARMUP_FROM_RANDOM
+
+        fields["ema_warmup"] = EMA_WARMUP_FROM_RANDOM
     return fields
 
 
