@@ -96,6 +96,8 @@ GAN_METHODS = {"chain+gan": "chain", "chain-init+gan": "chain-init"}  # -> its c
 #: paired mode from random weights and against the default chain; fine-tuning (a third of the
 #: steps) against the default chain.
 VERSUS_ALSO = {"paired-init": ("paired", "chain-init"), "finetune": ("chain-init",)}
+#: With ``--versus`` only: a zero-shot method against the default chain trained on the pair.
+VERSUS_TRAINED = {"aware": ("chain-init",), "aware-tuned": ("chain-init",)}
 METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", "aware-tuned", "aware-auto",
            "aware-card", *TRAINED)  # fmt: skip
 #: The degradation-aware model of a scale (``{s}``: the scale), a bundled name or a path.
@@ -645,14 +647,15 @@ def read_results(*paths: Path) -> list[dict]:
 
 def versus(records: list[dict], other: list[dict], label: str) -> str:
     """Each trained method of ``records`` against the same method in ``other`` (and those
-    :data:`VERSUS_ALSO` names, and a GAN method's content model) on the test halves both
+    :data:`VERSUS_ALSO` names, and a GAN method's content model; a zero-shot method of
+    :data:`VERSUS_TRAINED` against the model trained on the pair) on the test halves both
     scored: mean PSNR / SSIM difference, its range, the halves it is higher, and each side's
     mean gain over bicubic."""
     theirs = {(r["pair"], r["half"], r["iters"]): r["scores"] for r in other}
     lines = []
-    for m in TRAINED:
+    for m in (*TRAINED, *VERSUS_TRAINED):
         content = (GAN_METHODS[m],) if m in GAN_METHODS else ()
-        for ref in (m, *VERSUS_ALSO.get(m, ()), *content):
+        for ref in (m, *VERSUS_ALSO.get(m, ()), *VERSUS_TRAINED.get(m, ()), *content):
             both = [
                 (r["scores"], t)
                 for r in records
