@@ -124,6 +124,8 @@ RESULT_TABLES = [
     ("<!-- uniform-average table: bench_real_pairs.py --table-only --versus -->",
      "bench_real_pairs", "real_pairs_uniform_average.jsonl",
      ("real_pairs_real_fraction_075.jsonl", "real_pairs_finetune_075.jsonl")),
+    ("<!-- uniform-average ensemble table: bench_ensemble.py --table-only -->", "bench_ensemble",
+     "ensemble_uniform_average.jsonl"),
 ]  # fmt: skip
 
 
