@@ -37,7 +37,8 @@ Methods, side by side:
   ... --gan`` does by default);
 * ``paired``: trained on the training half's real LR/HR (the HR registered by the fit);
   ``paired-init``: the same started from the bundled model of the scale, as ``chain-init``;
-* ``finetune``: ``chain-init`` with a third of the steps (none at 8x).
+* ``finetune``: ``chain-init`` with a third of the steps (none at 8x); ``paired-finetune``:
+  ``paired-init`` with a third of the steps (none at 8x).
 
 Every training is ``napari-sisr train`` with the defaults otherwise (the Python equivalent);
 its CPU time (all threads) and wall time are reported. Every trained output's standard
@@ -89,13 +90,19 @@ SETS = {
     "storm": "TIRF -> STORM, 8x (resampled from 7.3x)",
 }
 TRAINED = ("naive", "chain-sim", "chain", "chain+gan", "paired", "paired-init", "finetune",
-           "chain-init", "chain-init+gan")  # fmt: skip
+           "paired-finetune", "chain-init", "chain-init+gan")  # fmt: skip
+#: Methods that train for a third of the benchmark's steps, from the bundled model of the scale.
+THIRD = ("finetune", "paired-finetune")
 GAN_METHODS = {"chain+gan": "chain", "chain-init+gan": "chain-init"}  # -> its content model
 #: Besides itself, what a method is compared with (in the tables, on the halves both ran; with
 #: ``--versus``, in the other results): the paired mode from the bundled start against the
 #: paired mode from random weights and against the default chain; fine-tuning (a third of the
-#: steps) against the default chain.
-VERSUS_ALSO = {"paired-init": ("paired", "chain-init"), "finetune": ("chain-init",)}
+#: steps) against the default chain, and the paired mode so against its full run.
+VERSUS_ALSO = {
+    "paired-init": ("paired", "chain-init"),
+    "finetune": ("chain-init",),
+    "paired-finetune": ("paired-init",),
+}
 #: With ``--versus`` only: a zero-shot method against the default chain trained on the pair.
 VERSUS_TRAINED = {"aware": ("chain-init",), "aware-tuned": ("chain-init",)}
 METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", "aware-tuned", "aware-auto",
@@ -168,8 +175,9 @@ def bicubic_down(hr: np.ndarray, s: int) -> np.ndarray:
 
 
 def budget(method: str, iters: int) -> int:
-    """The steps a method trains for: ``finetune`` a third of the benchmark's, others all."""
-    return max(1, iters // 3) if method == "finetune" else iters
+    """The steps a method trains for: those of :data:`THIRD` a third of the benchmark's,
+    others all."""
+    return max(1, iters // 3) if method in THIRD else iters
 
 
 def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path, options=None):
@@ -200,11 +208,12 @@ def _train(name, hr_a, lr_a, s, fit, method, iters, threads, work: Path, options
             **common, hr=[hr32[: lr_naive.shape[0] * s, : lr_naive.shape[1] * s]],
             lr_images=[lr_naive], scale=s, adversarial=False,
         )  # fmt: skip
-    elif method in ("paired", "paired-init"):  # the real LR, the HR moved onto its grid by the fit
-        if method == "paired-init":
+    elif method in ("paired", "paired-init", "paired-finetune"):
+        # the real LR, the HR moved onto its grid by the fit; all but paired: the bundled start
+        if method != "paired":
             from napari_sisr.core.training.start import bundled_start
 
-            common["init"] = bundled_start(s)
+            common.update(init=bundled_start(s), iters=budget(method, iters))
         moved = ndimage.shift(hr_a, fit.shift_yx, order=3, mode="reflect")
         my, mx = min(lr_a.shape[0], moved.shape[0] // s), min(lr_a.shape[1], moved.shape[1] // s)
         config = TrainConfig(
@@ -341,7 +350,7 @@ def run_pair(
             ):
                 outputs[m] = np.asarray(predict(lr_in, str(old), dtype="float32"), float)
             elif m in TRAINED and not (
-                (m == "finetune" and bundled not in bundled_models())
+                (m in THIRD and bundled not in bundled_models())
                 or (m.startswith(("chain-init", "paired-init")) and bundled_start(s) is None)
             ):
                 model, seconds[m], steps[m] = _train(
@@ -446,6 +455,7 @@ def tables(records: list[dict]) -> str:
         "paired",
         "paired-init",
         "finetune",
+        "paired-finetune",
         "chain-init",
         *GAN_METHODS,
     ):

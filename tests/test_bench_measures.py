@@ -222,6 +222,34 @@ def test_real_pairs_train_options_reach_every_training_and_bad_ones_are_named(mo
     assert [(c.patch, c.batch, c.iters) for c in seen] == [(64, 2, 5), (64, 2, 5)]
 
 
+def test_real_pairs_paired_modes_start_and_steps(monkeypatch):
+    """paired trains from random weights for every step, paired-init from the bundled model
+    of the scale, paired-finetune from it for a third of the steps (as finetune does)."""
+    import types
+
+    from bench_real_pairs import _train
+
+    import napari_sisr
+
+    seen = []
+    monkeypatch.setattr(
+        napari_sisr,
+        "train",
+        lambda c: seen.append(c) or types.SimpleNamespace(model="m.json", steps=5),
+    )
+    fit = napari_sisr.DegradationParams(scale=2, sigma=1.0)
+    hr = np.zeros((128, 128), np.float32)
+    for method in ("paired", "paired-init", "paired-finetune", "finetune"):
+        _train("x", hr, hr[::2, ::2], 2, fit, method, 30, 1, Path("unused"))
+    assert [(c.init, c.iters) for c in seen] == [
+        (None, 30),
+        ("default-2x", 30),
+        ("default-2x", 10),
+        ("default-2x", 10),
+    ]
+    assert [c.lr_images is not None for c in seen] == [True, True, True, False]
+
+
 def test_ensemble_benchmark_finds_kept_runs_and_tables_the_gain(tmp_path):
     """bench_ensemble.py scores the finished runs that bench_real_pairs.py kept (named
     PAIR-HALF-METHOD) and tables the ensemble's gain over the plain run of the same model."""
