@@ -126,6 +126,9 @@ RESULT_TABLES = [
      ("real_pairs_real_fraction_075.jsonl", "real_pairs_finetune_075.jsonl")),
     ("<!-- uniform-average ensemble table: bench_ensemble.py --table-only -->", "bench_ensemble",
      "ensemble_uniform_average.jsonl"),
+    ("<!-- paired-uniform table: bench_real_pairs.py --table-only --versus -->",
+     "bench_real_pairs", "real_pairs_paired_uniform.jsonl",
+     ("real_pairs_paired_init.jsonl", "real_pairs_uniform_average.jsonl")),
 ]  # fmt: skip
 
 
