@@ -190,11 +190,26 @@ def test_real_pairs_versus_compares_a_method_with_itself_in_another_run_half_by_
     )
 
 
-def test_real_pairs_train_options_reach_every_training_and_bad_ones_are_named(monkeypatch):
+@pytest.fixture
+def trainings(monkeypatch):
+    """The TrainConfig of every ``napari_sisr.train`` call, which trains nothing."""
+    import types
+
+    import napari_sisr
+
+    seen = []
+    monkeypatch.setattr(
+        napari_sisr,
+        "train",
+        lambda c: seen.append(c) or types.SimpleNamespace(model="m.json", steps=5),
+    )
+    return seen
+
+
+def test_real_pairs_train_options_reach_every_training_and_bad_ones_are_named(trainings):
     """``--train KEY=VALUE`` settings are read as JSON values and passed to the TrainConfig of
     the trained methods; a malformed one is refused by the parser."""
     import argparse
-    import types
 
     from bench_real_pairs import _train, train_option
 
@@ -208,46 +223,32 @@ def test_real_pairs_train_options_reach_every_training_and_bad_ones_are_named(mo
     with pytest.raises(argparse.ArgumentTypeError, match="--iters"):
         train_option("iters=10")
 
-    seen = []
-    monkeypatch.setattr(
-        napari_sisr,
-        "train",
-        lambda c: seen.append(c) or types.SimpleNamespace(model="m.json", steps=5),
-    )
     fit = napari_sisr.DegradationParams(scale=2, sigma=1.0)
     hr = np.zeros((128, 128), np.float32)
     opts = {"patch": 64, "batch": 2}
     for method in ("chain", "paired"):
         _train("x", hr, hr[::2, ::2], 2, fit, method, 5, 1, Path("unused"), opts)
-    assert [(c.patch, c.batch, c.iters) for c in seen] == [(64, 2, 5), (64, 2, 5)]
+    assert [(c.patch, c.batch, c.iters) for c in trainings] == [(64, 2, 5), (64, 2, 5)]
 
 
-def test_real_pairs_paired_modes_start_and_steps(monkeypatch):
+def test_real_pairs_paired_modes_start_and_steps(trainings):
     """paired trains from random weights for every step, paired-init from the bundled model
     of the scale, paired-finetune from it for a third of the steps (as finetune does)."""
-    import types
-
     from bench_real_pairs import _train
 
     import napari_sisr
 
-    seen = []
-    monkeypatch.setattr(
-        napari_sisr,
-        "train",
-        lambda c: seen.append(c) or types.SimpleNamespace(model="m.json", steps=5),
-    )
     fit = napari_sisr.DegradationParams(scale=2, sigma=1.0)
     hr = np.zeros((128, 128), np.float32)
     for method in ("paired", "paired-init", "paired-finetune", "finetune"):
         _train("x", hr, hr[::2, ::2], 2, fit, method, 30, 1, Path("unused"))
-    assert [(c.init, c.iters) for c in seen] == [
+    assert [(c.init, c.iters) for c in trainings] == [
         (None, 30),
         ("default-2x", 30),
         ("default-2x", 10),
         ("default-2x", 10),
     ]
-    assert [c.lr_images is not None for c in seen] == [True, True, True, False]
+    assert [c.lr_images is not None for c in trainings] == [True, True, True, False]
 
 
 def test_ensemble_benchmark_finds_kept_runs_and_tables_the_gain(tmp_path):
