@@ -15,6 +15,8 @@ import copy
 import torch
 from torch import nn
 
+from .schedule import EMA_WARMUP_FROM_RANDOM
+
 
 class EMA:
     """Moving average of a network's parameters (buffers are copied as they are).
@@ -29,7 +31,7 @@ class EMA:
         Ramp of the decay early on (above 1): ``min(decay, (1 + n) / (warmup + n))``.
     """
 
-    def __init__(self, net: nn.Module, decay: float, warmup: float = 10.0):
+    def __init__(self, net: nn.Module, decay: float, warmup: float = EMA_WARMUP_FROM_RANDOM):
         if not warmup > 1:
             raise ValueError(f"the average's warm-up must be above 1, got {warmup}")
         self.decay = float(decay)
