@@ -149,6 +149,21 @@ def test_no_stray_progress_bar_before_an_error(capsys):
     assert not _OPEN_BARS
 
 
+def test_a_late_bar_has_no_rate_for_the_work_done_before_it(capsys):
+    """The bar appears after the first tiles: its rate counts only what it saw happen (a
+    one-tile image once read "100000 it/s"), in tiles."""
+    from napari_sisr.cli._common import close_progress, progress_printer
+    from napari_sisr.core.progress import PredictProgress
+
+    show = progress_printer(quiet=False)
+    show(PredictProgress(done=0, total=1, message="super-resolving"))
+    show(PredictProgress(done=1, total=1, message="super-resolving"))
+    err = capsys.readouterr().err
+    close_progress()
+    assert "1/1" in err and "?tile/s" in err, err
+    assert "it/s" not in err.replace("?tile/s", ""), err
+
+
 def test_default_model_cli_equals_python(nuclei, tmp_path):
     """One pipeline, two doors: the CLI without --model equals predict(..., "default-4x")."""
     import napari_sisr

@@ -57,7 +57,12 @@ def progress_printer(quiet: bool) -> Callable:
         if bar is None:
             if update.done == 0 and update.total > 0:
                 return  # no bar before the first piece of work is done (errors come first)
-            bar = state["bar"] = tqdm(total=update.total, file=sys.stderr, leave=False)
+            # it starts at the work already done: a rate over the work done before it showed
+            # (a one-tile image finished in seconds read "100000 it/s") would be no rate at all
+            unit = "tile" if isinstance(update, PredictProgress) else "it"
+            bar = state["bar"] = tqdm(
+                total=update.total, initial=update.done, unit=unit, file=sys.stderr, leave=False
+            )
             _OPEN_BARS.append(bar)
         bar.set_description(update.message[:40], refresh=False)
         bar.n = update.done
