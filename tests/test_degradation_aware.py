@@ -160,7 +160,7 @@ def test_optics_from_the_flag_or_the_file(tmp_path, image):
     from napari_sisr.core.degradation.unpaired import sigma_from_optics
 
     assert Optics.parse("NA=1.4, wavelength=520,pixel=65").pixel_nm == 65
-    with pytest.raises(InputError, match="expected NA"):
+    with pytest.raises(InputError, match="expected NA.*got 'colour=green'"):
         Optics.parse("NA=1.4,colour=green")
     with pytest.raises(InputError, match="NA"):
         Optics.parse("NA=3,wavelength=520")

@@ -68,7 +68,7 @@ class Optics(BaseModel):
             if not sep or key not in names:
                 raise InputError(
                     f"optics {text!r}: expected NA=..,wavelength=..(nm)[,pixel=..(nm)]"
-                    "[,modality=confocal], got {part!r}"
+                    f"[,modality=confocal], got {part!r}"
                 )
             values[names[key]] = value.strip() if key == "modality" else _number(value, key)
         return _validated(cls, values, f"optics {text!r}: ")
