@@ -205,6 +205,15 @@ def test_outside_the_trained_range_warns_naming_it(image):
     assert "0 to 3 HR px" in far.warnings[0] and "0 to 10 % of the range" in far.warnings[1]
 
 
+def test_a_noise_typed_as_a_percentage_is_named_so():
+    with pytest.raises(InputError, match=r"noise_std: 5 is more .* 5 % would be 0.05"):
+        Steering.coerce({"noise_std": 5})
+    assert Steering.coerce({"noise_std": 0.05}).noise_std == 0.05
+    assert Steering.coerce({"noise_std": 1}).noise_std == 1  # the whole range: allowed
+    with pytest.raises(InputError, match="less than or equal to 1"):
+        Steering.coerce({"noise_std": 500})
+
+
 def test_plain_model_refuses_a_degradation(image):
     torch.manual_seed(0)
     plain = build_generator("srresnet", "fast", 2, 1, n_blocks=1, nf=8).eval()

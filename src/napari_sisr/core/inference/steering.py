@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..degradation.params import DegradationParams, _validated
 from ..errors import InputError
@@ -100,6 +100,21 @@ class Steering(BaseModel):
     noise_std: float | None = Field(None, ge=0, le=1)
     poisson_a: float | None = Field(None, ge=0, le=1)
     optics: Optics | None = None
+
+    @field_validator("noise_std", mode="before")
+    @classmethod
+    def _a_fraction(cls, value):
+        """A noise typed as a percentage (5 for 5 %) is named as such, not just refused."""
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            return value
+        if 1 < v <= 100:
+            raise ValueError(
+                f"{v:g} is more than the whole intensity range: the noise std is a fraction of "
+                f"the range (2 % is 0.02; {v:g} % would be {v / 100:g})"
+            )
+        return value
 
     @classmethod
     def coerce(cls, value) -> Steering | None:
