@@ -187,8 +187,11 @@ def test_image_suffix_writes_that_image(tif, model_path, tmp_path, capsys):
     assert out.is_file() and png.shape == (160, 192) and png.dtype == np.uint16  # kept
     ref = tifffile.imread(tif)
     assert main(["predict", str(tif), "-o", str(tmp_path / "sr.jpg"), "--model", model_path]) == 0
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert "holds 8-bit values" in err and "0-255" in err  # uint16 mapped, said so
+    # the summary line names what the file holds, not what the network gave
+    assert json.loads(captured.out.strip().splitlines()[-1])["dtype"] == "uint8"
     assert iio.imread(tmp_path / "sr.jpg").dtype == np.uint8 and ref.dtype == np.uint16
     rc = main(["predict", str(tif), "-o", str(tmp_path / "sr.dat"), "--model", model_path])
     assert rc == 2 and "cannot write sr.dat" in capsys.readouterr().err

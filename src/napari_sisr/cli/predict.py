@@ -208,8 +208,9 @@ def _same_place(src: Path, dst: Path) -> bool:
     return d == s or s in d.parents or d in s.parents
 
 
-def _write_8bit(path: Path, result, quiet: bool) -> None:
-    """A PNG / JPEG of the result: 8-bit (PNG: 16-bit integers kept), range mapped if needed."""
+def _write_8bit(path: Path, result, quiet: bool) -> str:
+    """A PNG / JPEG of the result: 8-bit (PNG: 16-bit integers kept), range mapped if needed.
+    Returns the dtype written."""
     import numpy as np
 
     from ..core.io.images import write_image
@@ -228,6 +229,7 @@ def _write_8bit(path: Path, result, quiet: bool) -> None:
                 file=sys.stderr,
             )
     write_image(path, data)
+    return str(data.dtype)
 
 
 def run(args) -> int:
@@ -261,15 +263,16 @@ def run(args) -> int:
             config=config,
         )
         result = run_to_end(gen, progress_printer(args.quiet))
+        written = str(result.dtype)
         if eight_bit:
-            _write_8bit(dst, result, args.quiet)
+            written = _write_8bit(dst, result, args.quiet)
         print(
             json.dumps(
                 {
                     "input": str(src),
                     "output": str(dst),
                     "shape": list(result.shape),
-                    "dtype": str(result.dtype),
+                    "dtype": written,
                     "seconds": round(time.perf_counter() - t0, 2),
                 }
             )
