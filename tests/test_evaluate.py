@@ -93,6 +93,10 @@ def test_cli_scores_an_image_and_a_model(tmp_path, pair, capsys):
     assert "sr.tif" in out.err and "PSNR" in out.err
     assert main(["evaluate", "default-4x", *args]) == 0
     assert "default-4x" in json.loads(capsys.readouterr().out)["scores"]
+    # a model of another scale is named as such, not as an output of the wrong shape
+    assert main(["evaluate", "default-2x", *args]) == 2
+    err = capsys.readouterr().err
+    assert "default-2x super-resolves x2, the pair is at x4" in err and "shape" not in err
     assert main(["evaluate", "no-such-thing", *args]) == 2
     assert "neither an image file nor a model" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path / "sr.tif"), *args, "--ensemble"]) == 2

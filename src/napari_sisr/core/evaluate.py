@@ -20,6 +20,7 @@ training and is what a careful user tries first.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -360,6 +361,13 @@ def evaluate(
         from .inference.steering import Steering, is_degradation_aware
 
         net, _ = resolve_model(model)
+        if int(getattr(net, "scale", s)) != s:
+            named = model if isinstance(model, str | os.PathLike) else None
+            name = label or (getattr(net, "meta", None) or {}).get("name") or named or "model"
+            raise InputError(
+                f"the model {name} super-resolves x{int(net.scale)}, the pair is at x{s}: "
+                "choose a model of the pair's scale"
+            )
         c = PredictConfig.build(config)
         if is_degradation_aware(net) and c.degradation is None:
             # told the degradation fitted on this very pair, as the RL baseline is its PSF
