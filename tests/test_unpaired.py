@@ -124,6 +124,16 @@ def test_cli_noise_from_optics_and_sigma(tmp_path, actin):
     assert got["sigma"] == pytest.approx(sigma_from_optics(520, 1.4, 0.1, 4))
     assert abs(got["noise_var"] / 1600.0 - 1) < 0.10
     assert DegradationParams.load(tmp_path / "p.json").summary() == got
+    # the optics in one flag, as predict takes them (pixel in nm there)
+    one = last_json(cli("noise", lr, "--scale", 4, "--optics", "NA=1.4,wavelength=520,pixel=100"))
+    assert one["sigma"] == pytest.approx(got["sigma"]) and one["noise_var"] == got["noise_var"]
+    confocal = last_json(
+        cli("noise", lr, "--scale", 4, "--optics", "NA=1.4,wavelength=520,pixel=100",
+            "--modality", "confocal")
+    )  # fmt: skip
+    assert confocal["sigma"] == pytest.approx(
+        sigma_from_optics(520, 1.4, 0.1, 4, modality="confocal")
+    )
     direct = last_json(cli("noise", lr, "--scale", 2, "--sigma", 1.7))
     assert direct["sigma"] == 1.7 and direct["scale"] == 2
     assert json.loads(json.dumps(direct))["source"] == "unpaired"
@@ -135,6 +145,9 @@ def test_cli_noise_from_optics_and_sigma(tmp_path, actin):
         (["--na", 1.4], "missing --wavelength, --pixel-size"),
         (["--sigma", 2, "--na", 1.4], "not both"),
         (["--wavelength", 520, "--na", 3.0, "--pixel-size", 0.1], "not physical"),
+        (["--optics", "NA=1.4,wavelength=520"], "pixel size is needed"),
+        (["--optics", "NA=1.4,wavelength=520,pixel=100", "--sigma", 2], "--optics or --sigma"),
+        (["--optics", "NA=1.4,wavelength=520,pixel=100", "--na", 1.2], "--optics or --na"),
     ],
 )
 def test_cli_noise_errors(tmp_path, nuclei, extra, needle):

@@ -31,6 +31,12 @@ def add(sub) -> None:
     p.add_argument(
         "--modality", choices=["widefield", "confocal"], default="widefield", help="PSF model"
     )
+    p.add_argument(
+        "--optics",
+        metavar="NA=1.4,wavelength=520,pixel=65",
+        help="the optics in one flag, as 'napari-sisr predict' takes them (nm; "
+        "modality=confocal optional), instead of --na, --wavelength and --pixel-size",
+    )
     p.add_argument("--poisson", action="store_true", help="estimate Poisson-Gaussian noise")
     p.add_argument("--channel", type=int, help="use this channel instead of the luminance")
     p.add_argument("-o", "--output", help="write the parameters to this JSON file")
@@ -43,6 +49,20 @@ def run(args) -> int:
     from ..core.errors import InputError
     from ..core.io.images import read_image, to_gray
 
+    if args.optics is not None:
+        from ..core.inference.steering import Optics
+
+        named = [f for f in ("--sigma", "--wavelength", "--na", "--pixel-size") if _given(args, f)]
+        if named:
+            raise InputError(f"give --optics or {named[0]}, not both")
+        o = Optics.parse(args.optics)
+        if o.pixel_nm is None:
+            raise InputError(
+                f"--optics {args.optics}: the LR pixel size is needed here (pixel=.., nm)"
+            )
+        args.wavelength, args.na, args.pixel_size = o.wavelength_nm, o.na, o.pixel_nm / 1000
+        if "modality" in args.optics.lower():  # else --modality (default widefield) holds
+            args.modality = o.modality
     optics = {"--wavelength": args.wavelength, "--na": args.na, "--pixel-size": args.pixel_size}
     given = [k for k, v in optics.items() if v is not None]
     if args.sigma is not None and given:
@@ -74,3 +94,7 @@ def run(args) -> int:
         save_params(params, args.output, args.overwrite)
     print(json.dumps(params.summary()))
     return 0
+
+
+def _given(args, flag: str) -> bool:
+    return getattr(args, flag.lstrip("-").replace("-", "_")) is not None
