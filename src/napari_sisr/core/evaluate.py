@@ -360,10 +360,10 @@ def evaluate(
         from .inference.runner import resolve_model
         from .inference.steering import Steering, is_degradation_aware
 
-        net, _ = resolve_model(model)
+        net, meta = resolve_model(model)
         if int(getattr(net, "scale", s)) != s:
-            named = model if isinstance(model, str | os.PathLike) else None
-            name = label or (getattr(net, "meta", None) or {}).get("name") or named or "model"
+            named = model if isinstance(model, str | os.PathLike) else "model"
+            name = label or meta.get("name") or named
             raise InputError(
                 f"the model {name} super-resolves x{int(net.scale)}, the pair is at x{s}: "
                 "choose a model of the pair's scale"
