@@ -52,7 +52,9 @@ def run(args) -> int:
     if args.optics is not None:
         from ..core.inference.steering import Optics
 
-        named = [f for f in ("--sigma", "--wavelength", "--na", "--pixel-size") if _given(args, f)]
+        flags = {"--sigma": args.sigma, "--wavelength": args.wavelength, "--na": args.na,
+                 "--pixel-size": args.pixel_size}  # fmt: skip
+        named = [f for f, v in flags.items() if v is not None]
         if named:
             raise InputError(f"give --optics or {named[0]}, not both")
         o = Optics.parse(args.optics)
@@ -94,7 +96,3 @@ def run(args) -> int:
         save_params(params, args.output, args.overwrite)
     print(json.dumps(params.summary()))
     return 0
-
-
-def _given(args, flag: str) -> bool:
-    return getattr(args, flag.lstrip("-").replace("-", "_")) is not None
