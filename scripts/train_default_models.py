@@ -93,6 +93,8 @@ def export(entries, data: Path, out: Path) -> list[str]:
 
 
 def main() -> int:
+    from napari_sisr.core.training.schedule import EMA_WARMUP_FROM_RANDOM
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     ap.add_argument("--out", default="runs/defaults")
@@ -231,7 +233,7 @@ def main() -> int:
             "0",
             # the bundled models' weight average, later stages (--init) included
             "--ema-warmup",
-            "10",
+            f"{EMA_WARMUP_FROM_RANDOM:g}",
             "--seed",
             args.seed,
             "--out",
