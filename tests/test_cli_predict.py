@@ -164,6 +164,22 @@ def test_a_late_bar_has_no_rate_for_the_work_done_before_it(capsys):
     assert "it/s" not in err.replace("?tile/s", ""), err
 
 
+def test_every_drawn_bar_line_names_its_job(capsys):
+    """tqdm draws a bar as it is made: made without its description, its first line read
+    " 50%|#####     | 1/2" above the named ones."""
+    from napari_sisr.cli._common import close_progress, progress_printer
+    from napari_sisr.core.progress import PredictProgress
+
+    show = progress_printer(quiet=False)
+    show(PredictProgress(done=1, total=2, message="super-resolving"))
+    show(PredictProgress(done=2, total=2, message="super-resolving"))
+    close_progress()
+    drawn = [
+        line for line in capsys.readouterr().err.replace("\r", "\n").split("\n") if "/2" in line
+    ]
+    assert drawn and all(line.startswith("super-resolving") for line in drawn), drawn
+
+
 def test_default_model_cli_equals_python(nuclei, tmp_path):
     """One pipeline, two doors: the CLI without --model equals predict(..., "default-4x")."""
     import napari_sisr

@@ -61,7 +61,12 @@ def progress_printer(quiet: bool) -> Callable:
             # (a one-tile image finished in seconds read "100000 it/s") would be no rate at all
             unit = "tile" if isinstance(update, PredictProgress) else "it"
             bar = state["bar"] = tqdm(
-                total=update.total, initial=update.done, unit=unit, file=sys.stderr, leave=False
+                total=update.total,
+                initial=update.done,
+                unit=unit,
+                desc=update.message[:40],  # else its first line is drawn without it
+                file=sys.stderr,
+                leave=False,
             )
             _OPEN_BARS.append(bar)
         bar.set_description(update.message[:40], refresh=False)
