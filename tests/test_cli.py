@@ -205,3 +205,14 @@ def test_a_failed_fit_is_refused_unless_forced(tmp_path, actin):
                  "--force")  # fmt: skip
     assert last_json(forced)["quality"]["verdict"] == "failed"
     assert DegradationParams.load(tmp_path / "p.json").notes["quality"]["verdict"] == "failed"
+
+
+def test_a_flag_is_not_taken_for_a_longer_one_it_begins(capsys):
+    """`fit --hr X` (the train command's flag) was taken as `--hr-ratio X`, and the error
+    spoke of missing positional arguments: a flag a command lacks is named as unknown."""
+    from napari_sisr.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--hr", "hr.tif", "lr.tif", "--scale", "4"])
+    assert exit_.value.code == 2
+    assert "unrecognized arguments: --hr" in capsys.readouterr().err

@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for command in SUBCOMMANDS:
         command.add(sub)
+    for command_parser in sub.choices.values():
+        # no prefix matching: `fit --hr X` was taken as `--hr-ratio X`, and a later flag that
+        # shares a prefix would silently change what an old command line means
+        command_parser.allow_abbrev = False
     return parser
 
 
