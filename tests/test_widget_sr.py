@@ -479,11 +479,24 @@ def test_result_is_scored_against_a_reference_layer(qtbot, widget, actin, model_
     w.scoring.reference.value = viewer.layers["hr"]
     assert w.scoring.score() is None  # no result yet: a notification, no job
     _run(qtbot, w)
+    narrow = _widest(w)
     worker = w.scoring.score()
     assert worker is not None
     qtbot.waitUntil(lambda: not w.scoring.runner.busy, timeout=60_000)
     table = w.scoring.table.value
     assert "bicubic + RL" in table and "lr x2 SR" in table and "PSNR" in table
+    assert "registered by a shift of" in table and "border of" in table
+    # the notes and a long layer name wrap: as aligned text they widened the dock to 1100 px
+    assert _widest(w) <= narrow, (_widest(w), narrow)
+    label = w.scoring.table.native  # and it is as tall as its wrapped lines
+    assert label.minimumHeight() >= label.heightForWidth(label.width()) > 0
+
+
+def _widest(w) -> int:
+    """The widest minimum any part of the widget asks of the dock, in px."""
+    from qtpy.QtWidgets import QWidget
+
+    return max(c.minimumSizeHint().width() for c in w.native.findChildren(QWidget))
 
 
 def test_opens_with_the_default_model_chosen(make_napari_viewer, nuclei, qtbot):

@@ -75,14 +75,12 @@ class Scored:
     def gain_over(self, method: str, baseline: str = "bicubic") -> float:
         return self.scores[method].psnr - self.scores[baseline].psnr
 
-    def table(self) -> str:
-        """The scores as aligned text, best PSNR marked."""
-        best = max(self.scores, key=lambda k: self.scores[k].psnr)
-        width = max(len(k) for k in self.scores)
-        lines = [f"{'method'.ljust(width)}  PSNR dB    SSIM"]
-        for name, s in self.scores.items():
-            mark = " *" if name == best else ""
-            lines.append(f"{name.ljust(width)}  {s.psnr:7.2f}  {s.ssim:.4f}{mark}")
+    def best(self) -> str:
+        """The method of the highest PSNR."""
+        return max(self.scores, key=lambda k: self.scores[k].psnr)
+
+    def notes(self) -> str:
+        """How the scores were made: the registration, Richardson-Lucy's settings, the border."""
         notes = [
             f"registered by a shift of ({self.shift_yx[0]:+.2f}, {self.shift_yx[1]:+.2f}) HR px"
         ]
@@ -92,7 +90,17 @@ class Scored:
                 f"{self.extra['sigma']:.3g} HR px"
             )
         notes.append(f"border of {self.border} HR px left out")
-        return "\n".join(lines + ["; ".join(notes)])
+        return "; ".join(notes)
+
+    def table(self) -> str:
+        """The scores as aligned text, best PSNR marked."""
+        best = self.best()
+        width = max(len(k) for k in self.scores)
+        lines = [f"{'method'.ljust(width)}  PSNR dB    SSIM"]
+        for name, s in self.scores.items():
+            mark = " *" if name == best else ""
+            lines.append(f"{name.ljust(width)}  {s.psnr:7.2f}  {s.ssim:.4f}{mark}")
+        return "\n".join([*lines, self.notes()])
 
 
 def _as_plane(arr, what: str) -> np.ndarray:

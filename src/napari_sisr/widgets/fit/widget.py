@@ -20,7 +20,6 @@ import numpy as np
 from magicgui.widgets import (
     ComboBox,
     Container,
-    Label,
     LineEdit,
     PushButton,
     SpinBox,
@@ -44,6 +43,7 @@ from .._layers import (
     layer_plane,
     viewer_camera,
 )
+from .._text import WrappingLabel
 from .job import ResampledHR, fit_job
 from .options import fit_options
 from .preview import PreviewControls, frame_beside, preview_job, preview_window
@@ -80,8 +80,9 @@ class FitDegradationWidget(Container):
         self.controls = JobControls("Fit")
         self.table = Table(value=params_rows(None), name="parameters")
         self.table.read_only = True
-        self.verdict = Label(value="<i>no fit yet: press Fit, or Load JSON</i>", name="verdict")
-        self.verdict.native.setWordWrap(True)
+        self.verdict = WrappingLabel(
+            value="<i>no fit yet: press Fit, or Load JSON</i>", name="verdict"
+        )
         table_box = Container(widgets=[self.table, self.verdict], labels=False)
         self.save_button = PushButton(text="Save JSON...")
         self.load_button = PushButton(text="Load JSON...")

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, PushButton
+from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, PushButton
 
 from ...core.errors import InputError
 from .._jobs import JobRunner, notify_error, save_params_as
 from .._layers import layer_plane
+from .._text import WrappingLabel
 
 if TYPE_CHECKING:  # pragma: no cover
     from .widget import SuperResolveWidget
@@ -66,8 +67,7 @@ class DegradationControls(Container):
         self.tune_row = tune_row
         self.tuned = None  # the DegradationParams the last tuning found
         self._tuned_model = ""  # and the model it was tuned for
-        self.shown = Label(value="", label="Told", name="deg_shown")
-        self.shown.native.setWordWrap(True)  # a long note wraps instead of widening the dock
+        self.shown = WrappingLabel(value="", label="Told", name="deg_shown")  # a long note wraps
         super().__init__(
             widgets=[
                 self.mode, self.fit_path, self.sigma, self.noise, self.na, self.wavelength,

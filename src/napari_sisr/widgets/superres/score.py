@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, Label, PushButton
+from magicgui.widgets import ComboBox, Container, PushButton
 
 from ...core.errors import InputError
 from .._jobs import JobRunner, notify_error
 from .._layers import image_layer_choices, layer_plane
+from .._text import WrappingLabel
 from .layers import result_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,14 +45,14 @@ class ScoreControls(Container):
             label="Score against", choices=self._choices, nullable=True, name="reference"
         )
         self.button = PushButton(text="Score result", name="score")
-        self.table = Label(value="", name="scores")
+        self.table = WrappingLabel(value="", name="scores")
+        self.scored = None  # the last scores shown
         super().__init__(widgets=[self.reference, self.button, self.table], labels=True)
         self.margins = (0, 0, 0, 0)
         self.reference.tooltip = (
             "A real high-resolution capture of the same field: the result is registered to it "
             "and scored beside bicubic and Richardson-Lucy deconvolution"
         )
-        self.table.native.setStyleSheet("font-family: monospace")
         self.runner = JobRunner(run_button=self.button)
         self.runner.bind_lifetime(self.native)
         self.button.changed.connect(self.score)
@@ -93,4 +94,25 @@ class ScoreControls(Container):
         return (*planes, scale, name)
 
     def _show(self, scored) -> None:
-        self.table.value = scored.table()
+        self.scored = scored
+        self.table.value = scores_html(scored)
+
+
+def scores_html(scored) -> str:
+    """The scores as a rich-text table (best PSNR in bold) and the notes below it: unlike the
+    command line's aligned text, its columns and a long layer name fit a narrow dock."""
+    from html import escape
+
+    best = scored.best()
+    rows = ["<tr><th align='left'>method</th><th align='right'>PSNR dB</th>"
+            "<th align='right'>SSIM</th></tr>"]  # fmt: skip
+    for name, s in scored.scores.items():
+        b, nb = ("<b>", "</b>") if name == best else ("", "")
+        rows.append(
+            f"<tr><td>{b}{escape(name)}{nb}</td><td align='right'>{b}{s.psnr:.2f}{nb}</td>"
+            f"<td align='right'>{s.ssim:.4f}</td></tr>"
+        )
+    return (
+        f"<table cellspacing='0' cellpadding='2'>{''.join(rows)}</table>"
+        f"<p><small>best PSNR in bold; {escape(scored.notes())}</small></p>"
+    )

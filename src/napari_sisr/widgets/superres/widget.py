@@ -16,7 +16,6 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
-    Label,
     PushButton,
     Select,
     SpinBox,
@@ -31,6 +30,7 @@ from .._jobs import JobControls, error_message, notify_error, notify_warning
 from .._layers import image_layer_choices
 from .._models import ModelCache, default_registry
 from .._settings import plugin_defaults
+from .._text import WrappingLabel
 from .degradation import DegradationControls
 from .job import LayerDone, Note, Notice, SRSettings, SRTask, prepare_tasks, sr_job
 from .layers import map_contrast_limits, open_result
@@ -69,8 +69,7 @@ class SuperResolveWidget(Container):
         self.model = ComboBox(
             label="Model", choices=self._model_choices, nullable=True, name="model"
         )
-        self.model_info = Label(value="", name="model_info")
-        self.model_info.native.setWordWrap(True)
+        self.model_info = WrappingLabel(value="", name="model_info")
         self.forget_button = PushButton(text="Remove from list", name="forget", enabled=False)
         self.forget_button.tooltip = "Stop offering this trained model (its files stay)"
         default = plugin_defaults()  # napari's plugin settings (File > Preferences)

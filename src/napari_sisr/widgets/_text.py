@@ -1,0 +1,52 @@
+"""Labels whose long lines wrap at the dock's width."""
+
+from __future__ import annotations
+
+from magicgui.widgets import Label
+
+
+class WrappingLabel(Label):
+    """A label that wraps its long lines, is as narrow as the dock, and as tall as its text.
+
+    Word wrap alone is not enough: a magicgui label's horizontal size policy is *Fixed*, so
+    the layout takes the wrapped text's preferred width (600 px and more for a long line) as
+    its minimum, widens the whole dock, and pushes every control's right part out of view.
+    Made narrower, the label needs more lines than its size hint says, which the form layout
+    does not ask it (a rich-text table lost its last lines): its minimum height follows its
+    width (on every resize) and its text (on every new value).
+    """
+
+    def __init__(self, **kwargs) -> None:
+        from qtpy.QtCore import QEvent, QObject
+        from qtpy.QtWidgets import QSizePolicy
+
+        super().__init__(**kwargs)
+        native = self.native
+        native.setWordWrap(True)
+        native.setSizePolicy(QSizePolicy.Policy.Preferred, native.sizePolicy().verticalPolicy())
+        fit = self._fit_height
+
+        class FitOnResize(QObject):
+            def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+                if event.type() == QEvent.Type.Resize:
+                    fit()
+                return False
+
+        self._on_resize = FitOnResize(native)  # parented to the label: lives as long
+        native.installEventFilter(self._on_resize)
+        self._fit_height()
+
+    @property
+    def value(self) -> str:
+        return Label.value.fget(self)
+
+    @value.setter
+    def value(self, text: str) -> None:
+        Label.value.fset(self, text)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        native = self.native
+        needed = native.heightForWidth(native.width()) if native.text() else 0
+        if needed != native.minimumHeight():
+            native.setMinimumHeight(max(needed, 0))
