@@ -15,8 +15,9 @@ import numpy as np
 
 from ..errors import InputError, InputTypeError
 from ..progress import Cancelled, Progress, StopLike, as_stop, check_stop, run_to_end
+from .families import compare_psf_families
 from .params import DegradationParams
-from .quality import assess_fit
+from .quality import LAG1_DOUBTFUL, assess_fit
 from .registration import integer_offset, subpixel_shift
 from .simulate import axis_operator
 
@@ -262,6 +263,13 @@ def iter_fit(
         scale=s,
         expected_scale=expected_scale,
     )
+    families = None
+    if stats["residual_lag1"] > LAG1_DOUBTFUL:  # what does the Gaussian miss?
+        yield Progress(4, total, "comparing PSF families")
+        sg, stop_now = math.sqrt(sy * sx), lambda: check_stop(should_stop)
+        families = compare_psf_families(crop, lr, s, sg, dy, dx, stop_now)
+        if families.better:
+            quality = quality.worse(quality.verdict, families.reason())
     poisson_a = None
     if poisson:
         poisson_a, noise_var = _fit_poisson_gaussian(gain * sim, residual, noise_var)
@@ -301,6 +309,7 @@ def iter_fit(
             "lr_image_noise_std": None if own is None else math.sqrt(own[0]),
             "noise_from": noise if own is not None else "residual",
             "quality": quality.as_dict(),
+            "psf_families_residual_std": families and families.residual_std,
         },
     )
     yield Progress(5, total, "done")
@@ -384,17 +393,8 @@ def fit_degradation(
         ``notes["quality"]`` (``{"verdict": "ok" | "doubtful" | "failed", "reasons": [...]}``,
         see :mod:`napari_sisr.core.degradation.quality`).
     """
-    gen = iter_fit(
-        hr,
-        lr,
-        scale,
-        anisotropic=anisotropic,
-        poisson=poisson,
-        stop=stop,
-        expected_scale=expected_scale,
-        noise=noise,
-    )
-    return run_to_end(gen, progress)
+    options = dict(anisotropic=anisotropic, poisson=poisson, expected_scale=expected_scale)
+    return run_to_end(iter_fit(hr, lr, scale, stop=stop, noise=noise, **options), progress)
 
 
 __all__ += ["Cancelled"]

@@ -10,7 +10,9 @@ different fields; these checks tell such numbers from a fit. Thresholds:
 * **residual whiteness** (mean lag-1 autocorrelation): white noise gives about 0 (within
   ``2 / sqrt(n)``); good real fits give 0.1-0.25, and about 0.4 when the HR capture is itself
   noisy (its noise, blurred into the simulation, is smooth). Above :data:`LAG1_DOUBTFUL` most
-  of the residual is structure the model does not explain: doubtful.
+  of the residual is structure the model does not explain: doubtful. The fit then compares
+  other PSF families on held-out pixels (:mod:`.families`) and names one that explains the
+  pair better.
 * **search bounds**: a PSF width at the upper bound of the search, or a refined shift at the
   limit of its search window (the scale around the correlation estimate), means the optimum
   lies outside what was searched: failed. A width at the lower bound is doubtful: either the
