@@ -412,3 +412,13 @@ def test_form_opens_with_the_core_defaults(make_napari_viewer):
         f.scale.setCurrentText(scale)
         shown = (f.deg.sigma_lo.value(), f.deg.sigma_hi.value())
         assert shown == pytest.approx(DegradationRange().for_scale(int(scale)).sigma)
+
+
+def test_the_form_fits_a_narrow_dock_with_long_names(widget):
+    """The form has no horizontal scroll bar: combo boxes as wide as their longest entry
+    ("(none: a simulated held-out LR)", a long layer name) made it 540 px wide, and a dock
+    narrower than that cut off the right part of every row."""
+    viewer, w = widget
+    viewer.add_image(np.zeros((64, 64), np.float32), name="a rather long layer name " * 3)
+    w.form.refresh_layers()
+    assert w.form.minimumSizeHint().width() <= 400, w.form.minimumSizeHint().width()

@@ -1,4 +1,4 @@
-"""Labels whose long lines wrap at the dock's width."""
+"""Text that fits a narrow dock: labels that wrap, combo boxes that elide."""
 
 from __future__ import annotations
 
@@ -50,3 +50,21 @@ class WrappingLabel(Label):
         needed = native.heightForWidth(native.width()) if native.text() else 0
         if needed != native.minimumHeight():
             native.setMinimumHeight(max(needed, 0))
+
+
+def fit_to_dock(root, chars: int = 12) -> None:
+    """Let the rows of ``root`` fit a narrow dock: combo boxes narrower than their longest
+    entry (they elide it), and form rows that put a field under its label when the two do
+    not fit side by side.
+
+    A Qt combo box asks for the width of its longest entry: "(none: a simulated held-out LR)"
+    or a long layer name made the Train widget's form 540 px wide, and a dock narrower than
+    that cut off the right part of every row.
+    """
+    from qtpy.QtWidgets import QComboBox, QFormLayout
+
+    for combo in root.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(chars)
+    for form in root.findChildren(QFormLayout):
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)

@@ -43,7 +43,7 @@ from .._layers import (
     layer_plane,
     viewer_camera,
 )
-from .._text import WrappingLabel
+from .._text import WrappingLabel, fit_to_dock
 from .job import ResampledHR, fit_job
 from .options import fit_options
 from .preview import PreviewControls, frame_beside, preview_job, preview_window
@@ -112,6 +112,7 @@ class FitDegradationWidget(Container):
             ],
             scrollable=True,
         )
+        fit_to_dock(self.native)
         self.hr_layer.tooltip = "High-resolution image of the field (e.g. the x60 capture)"
         self.lr_layer.tooltip = "Real low-resolution capture of the same field"
         self.channel.tooltip = (

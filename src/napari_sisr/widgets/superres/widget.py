@@ -30,7 +30,7 @@ from .._jobs import JobControls, error_message, notify_error, notify_warning
 from .._layers import image_layer_choices
 from .._models import ModelCache, default_registry
 from .._settings import plugin_defaults
-from .._text import WrappingLabel
+from .._text import WrappingLabel, fit_to_dock
 from .degradation import DegradationControls
 from .job import LayerDone, Note, Notice, SRSettings, SRTask, prepare_tasks, sr_job
 from .layers import map_contrast_limits, open_result
@@ -144,6 +144,7 @@ class SuperResolveWidget(Container):
             scrollable=True,
         )
         self._tooltips()
+        fit_to_dock(self.native)
 
         self.layers.native.setMaximumHeight(120)
         self.all_layers.changed.connect(lambda v: setattr(self.layers, "enabled", not v))

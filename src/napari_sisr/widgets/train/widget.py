@@ -30,6 +30,7 @@ from ...core.training.loop import WORSE_THAN_BICUBIC
 from .._jobs import JobRunner, notify_error, notify_info, notify_warning
 from .._models import default_registry, register_model
 from .._plot import LinePlot
+from .._text import fit_to_dock
 from .export import BmzExportButton
 from .form import PREVIEW_LAYER, TrainForm
 from .job import JobError, build_config, run_history
@@ -87,6 +88,7 @@ class TrainWidget(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setWidget(self.form)
+        fit_to_dock(self.form)  # no horizontal scroll bar: rows must fit the dock
         panel = QWidget()
         lay = QVBoxLayout(panel)
         lay.setContentsMargins(0, 4, 0, 0)
