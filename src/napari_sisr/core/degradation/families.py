@@ -77,12 +77,11 @@ class _Forward:
 
     def __init__(self, hr: np.ndarray, s: int, dy: float, dx: float, lr_shape, radius: int):
         c = _box_mean(hr, s)
-        self.r, self.s = radius, s
+        self.r = radius
         self.iy, self.ix = math.floor(dy), math.floor(dx)
         self.fy, self.fx = dy - self.iy, dx - self.ix
         k = 2 * radius + 1
         self.shape = tuple(n + k - 1 for n in c.shape)  # the "full" convolution
-        self.c_shape = c.shape
         self.fc = np.fft.rfft2(c, self.shape)
         # LR pixels whose every kernel tap reads inside C, and where they sit in "full"
         rows = s * np.arange(lr_shape[0]) - self.iy + radius
@@ -212,7 +211,8 @@ def compare_psf_families(
 
     ``lr`` and ``hr`` as the fit took them, ``dy, dx`` the fitted shift of ``hr`` (HR px),
     ``sigma`` the fitted Gaussian width (HR px). The Gaussian's and the Airy disc's widths are
-    searched around ``sigma`` (the comparison's sampling differs a little from the fit's).
+    searched around ``sigma`` (the comparison's sampling differs a little from the fit's),
+    each scored by its held-out residual: a small optimism that both share.
     """
     from scipy.special import j1
 
@@ -254,8 +254,8 @@ def compare_psf_families(
     gauss = gaussian(sg)
     scores = {GAUSSIAN: family(gauss, ones)}
     stop_check()
-    # the Airy disc's best-fitting Gaussian has sigma ~ 1.2 width: search around the fit
-    widths = sigma / 1.2 * np.geomspace(0.5, 2.0, 9)
+    # the Gaussian closest to an Airy disc of width w has sigma 1.32 w: search around the fit
+    widths = sigma / 1.32 * np.geomspace(0.5, 2.0, 9)
     scores[AIRY] = min(family(airy(wd), ones) for wd in widths)
     stop_check()
     scores[GAUSSIAN + BACKGROUND] = family(gauss, smooth)
