@@ -199,17 +199,7 @@ def widget_superresolve():
     widget.set_model(model)
     viewer.layers.selection = {lr}
     widget.tile.value = 64
-    widget.run()
-    wait_until(lambda: not widget.running)
-    if widget.controls.runner.last_state != "done":
-        raise RuntimeError(f"super-resolving did not finish: {widget.controls.status.value}")
-    sr = viewer.layers[f"{lr.name} x4 SR"]
-    viewer.layers.move(viewer.layers.index(hr), len(viewer.layers))  # LR | SR | HR
-    viewer.canvas.grid.enabled = True
-    viewer.canvas.grid.shape = (1, 3)
-    viewer.layers.selection = {sr}
-    wait_until(lambda: True)
-    viewer.reset_view()
+    _run_side_by_side(viewer, widget, lr, hr)
     camera = viewer.scene.camera
     camera.zoom *= ZOOM
     camera.center = (camera.center[0] + 250, camera.center[1] - 20)
@@ -246,14 +236,26 @@ def widget_superresolve_aware():
     wait_until(lambda: not widget.degradation.tune_runner.busy, timeout=600)
     if widget.degradation.tuned is None:
         raise RuntimeError(f"tuning did not finish: {widget.degradation.shown.value}")
+    _run_side_by_side(viewer, widget, lr, hr, score=True)
+    print(widget.degradation.shown.value, widget.scoring.scored.table(), sep="\n")  # the caption's
+    viewer.scene.camera.zoom *= 1.6
+    wait_until(lambda: True)  # the dock's layout takes in the scores first
+    _scroll_to_bottom(widget)  # the scores under the degradation group
+    wait_until(lambda: True)
+    return viewer
+
+
+def _run_side_by_side(viewer, widget, lr, hr, score: bool = False) -> None:
+    """Super-resolve ``lr`` in the widget (and score it against ``hr``), then show LR | SR |
+    HR side by side, the result selected."""
     widget.run()
     wait_until(lambda: not widget.running)
     if widget.controls.runner.last_state != "done":
         raise RuntimeError(f"super-resolving did not finish: {widget.controls.status.value}")
-    if widget.scoring.score() is None:
-        raise RuntimeError("scoring did not start")
-    wait_until(lambda: not widget.scoring.runner.busy)
-    print(widget.degradation.shown.value, widget.scoring.scored.table(), sep="\n")  # the caption's
+    if score:
+        if widget.scoring.score() is None:
+            raise RuntimeError("scoring did not start")
+        wait_until(lambda: not widget.scoring.runner.busy)
     sr = viewer.layers[f"{lr.name} x4 SR"]
     viewer.layers.move(viewer.layers.index(hr), len(viewer.layers))  # LR | SR | HR
     viewer.canvas.grid.enabled = True
@@ -261,11 +263,6 @@ def widget_superresolve_aware():
     viewer.layers.selection = {sr}
     wait_until(lambda: True)
     viewer.reset_view()
-    viewer.scene.camera.zoom *= 1.6
-    wait_until(lambda: True)  # the dock's layout takes in the scores first
-    _scroll_to_bottom(widget)  # the scores under the degradation group
-    wait_until(lambda: True)
-    return viewer
 
 
 def _scroll_to_bottom(widget) -> None:
