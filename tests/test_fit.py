@@ -185,6 +185,9 @@ def test_a_residual_far_from_white_names_the_psf_family_that_explains_it(actin):
     reasons = hazy.notes["quality"]["reasons"]
     assert hazy.residual_lag1 > 0.5 and any("with a smooth background" in r for r in reasons)
     assert any("paired mode" in r for r in reasons), reasons
+    plain_fit = fit_degradation(hr, lr + haze, 2, families=False)  # evaluate's and tune's fit
+    assert plain_fit.notes["psf_families_residual_std"] is None
+    assert not any("explained better" in r for r in plain_fit.notes["quality"]["reasons"])
 
     wings = ndimage.gaussian_filter(hr, 1.0) + 0.5 * ndimage.gaussian_filter(hr, 6.0)
     winged = wings.reshape(192, 2, 192, 2).mean(axis=(1, 3))

@@ -350,7 +350,7 @@ def evaluate(
 
     fit = None
     if sigma is None:
-        fit = fit_degradation(hr, lr, s)
+        fit = fit_degradation(hr, lr, s, families=False)  # RL needs the Gaussian only
         sigma = fit.sigma
     if rl_iterations is None:
         rl_iterations = choose_rl_iterations(lr, hr, s, sigma)
@@ -379,7 +379,7 @@ def evaluate(
         c = PredictConfig.build(config)
         if is_degradation_aware(net) and c.degradation is None:
             # told the degradation fitted on this very pair, as the RL baseline is its PSF
-            fit = fit or fit_degradation(hr, lr, s)
+            fit = fit or fit_degradation(hr, lr, s, families=False)
             c = c.model_copy(update={"degradation": Steering(fit=fit)})
             steered = "the fit of this pair"
         net_out = predict(lr.astype(np.float32), net, config=c, dtype="float32")

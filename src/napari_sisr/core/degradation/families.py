@@ -26,6 +26,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import fft as sfft
 
 __all__ = ["FamilyScores", "compare_psf_families", "BETTER_RATIO", "WHAT"]
 
@@ -36,6 +37,7 @@ _BLOCK = 16  # LR px: the checkerboard's blocks
 _GRID = 4  # control points of the smooth background per axis
 _CG_ITERS = 60
 _MAX_LR = 128  # LR px a side: the central window compared
+_MAX_HR = 768  # its HR side after binning, at most (a scale of 7 cannot be binned)
 GAUSSIAN, AIRY, FREE = "Gaussian PSF", "Airy disc", "free-form kernel"
 BACKGROUND = " with a smooth background"
 #: What each family says about the microscope, for the verdict.
@@ -81,8 +83,10 @@ class _Forward:
         self.iy, self.ix = math.floor(dy), math.floor(dx)
         self.fy, self.fx = dy - self.iy, dx - self.ix
         k = 2 * radius + 1
-        self.shape = tuple(n + k - 1 for n in c.shape)  # the "full" convolution
-        self.fc = np.fft.rfft2(c, self.shape)
+        # the "full" convolution, padded to a size the FFT is fast at (awkward sizes ran 3x
+        # slower); the padding holds zeros, so nothing wraps around onto the pixels used
+        self.shape = tuple(sfft.next_fast_len(n + k - 1, real=True) for n in c.shape)
+        self.fc = sfft.rfft2(c, self.shape)
         # LR pixels whose every kernel tap reads inside C, and where they sit in "full"
         rows = s * np.arange(lr_shape[0]) - self.iy + radius
         cols = s * np.arange(lr_shape[1]) - self.ix + radius
@@ -92,13 +96,13 @@ class _Forward:
         self.rows, self.cols = rows[ok_r], cols[ok_c]
 
     def __call__(self, kernel: np.ndarray) -> np.ndarray:
-        full = np.fft.irfft2(self.fc * np.fft.rfft2(kernel, self.shape), self.shape)
+        full = sfft.irfft2(self.fc * sfft.rfft2(kernel, self.shape), self.shape)
         return full[np.ix_(self.rows, self.cols)]
 
     def adjoint(self, resid: np.ndarray) -> np.ndarray:
         spread = np.zeros(self.shape)
         spread[np.ix_(self.rows, self.cols)] = resid
-        corr = np.fft.irfft2(np.conj(self.fc) * np.fft.rfft2(spread), self.shape)
+        corr = sfft.irfft2(np.conj(self.fc) * sfft.rfft2(spread), self.shape)
         k = 2 * self.r + 1
         return corr[:k, :k]
 
@@ -182,17 +186,18 @@ def _free_form(fwd: _Forward, lr, extra, fit, test, start, stop_check):
 
 
 def _reduce(hr, lr, s: int, sigma: float, dy: float, dx: float):
-    """The pair on a central window of at most ``_MAX_LR`` LR px a side, with the HR image
-    binned by the largest power of two that leaves a scale of 2 and a PSF of 1.5 px: the
-    comparison costs the same on a gigapixel or 8x pair (the fit of a 477 x 418 TIRF / STORM
-    pair at 8x spent 400 s in it otherwise). Returns ``(hr, lr, s, sigma, dy, dx)``."""
+    """The pair on a central window of at most ``_MAX_LR`` LR px and ``_MAX_HR`` (binned) HR
+    px a side, with the HR image binned by the largest power of two that leaves a scale of 2
+    and a PSF of 1.5 px: the comparison costs about the same on any pair (the fit of a 477 x
+    418 TIRF / STORM pair at 8x spent 400 s in it otherwise, and 60 s at scale 7, which no
+    binning divides). Returns ``(hr, lr, s, sigma, dy, dx)``."""
     b = 1
     while s % (2 * b) == 0 and s // (2 * b) >= 2 and sigma / (2 * b) >= 1.5:
         b *= 2
-    pad = s * (int(math.ceil(3 * sigma)) + 2)
+    pad = int(math.ceil(3 * sigma)) + 2 + s  # HR px: the kernel's reach and a block
     window = []
     for n_lr, n_hr, d in zip(lr.shape, hr.shape, (dy, dx), strict=True):
-        n = min(n_lr, _MAX_LR)
+        n = max(min(n_lr, _MAX_LR, (_MAX_HR * b - 2 * pad) // s), 1)
         i0 = (n_lr - n) // 2
         h0 = max(int(math.floor(s * i0 - d)) - pad, 0) // b * b
         h1 = min(int(math.ceil(s * (i0 + n) - d)) + pad, n_hr) // b * b

@@ -148,6 +148,7 @@ def iter_fit(
     stop: StopLike = None,
     expected_scale: float | None = None,
     noise: str = "residual",
+    families: bool = True,
 ) -> Generator[Progress, None, DegradationParams]:
     """Generator form of :func:`fit_degradation`: yields :class:`Progress`, returns the params."""
     should_stop = as_stop(stop)
@@ -263,13 +264,13 @@ def iter_fit(
         scale=s,
         expected_scale=expected_scale,
     )
-    families = None
-    if stats["residual_lag1"] > LAG1_DOUBTFUL:  # what does the Gaussian miss?
+    compared = None
+    if families and stats["residual_lag1"] > LAG1_DOUBTFUL:  # what does the Gaussian miss?
         yield Progress(4, total, "comparing PSF families")
         sg, stop_now = math.sqrt(sy * sx), lambda: check_stop(should_stop)
-        families = compare_psf_families(crop, lr, s, sg, dy, dx, stop_now)
-        if families.better:
-            quality = quality.worse(quality.verdict, families.reason())
+        compared = compare_psf_families(crop, lr, s, sg, dy, dx, stop_now)
+        if compared.better:
+            quality = quality.worse(quality.verdict, compared.reason())
     poisson_a = None
     if poisson:
         poisson_a, noise_var = _fit_poisson_gaussian(gain * sim, residual, noise_var)
@@ -298,10 +299,7 @@ def iter_fit(
         notes={
             "lr_offset_in_hr_lr_px": [oy, ox],
             "overlap_correlation": score,
-            "fitted_region_lr_px": [
-                [inner[0].start, inner[0].stop],
-                [inner[1].start, inner[1].stop],
-            ],
+            "fitted_region_lr_px": [[r.start, r.stop] for r in inner],
             "optimizer_evaluations": nfev,
             "lr_shape": [my, mx],
             "hr_shape": [ny, nx],
@@ -309,7 +307,7 @@ def iter_fit(
             "lr_image_noise_std": None if own is None else math.sqrt(own[0]),
             "noise_from": noise if own is not None else "residual",
             "quality": quality.as_dict(),
-            "psf_families_residual_std": families and families.residual_std,
+            "psf_families_residual_std": compared and compared.residual_std,
         },
     )
     yield Progress(5, total, "done")
@@ -340,13 +338,10 @@ def _fit_poisson_gaussian(
     mean_var = np.bincount(idx, res2, nbins)[keep] / counts[keep]
     if keep.sum() < 3 or np.ptp(mean_sig) == 0:
         return 0.0, fallback_var
-    w = counts[keep].astype(np.float64)
     design = np.stack([mean_sig, np.ones_like(mean_sig)], axis=1)
-    sw = np.sqrt(w)[:, None]
+    sw = np.sqrt(counts[keep].astype(np.float64))[:, None]
     (a, b), *_ = np.linalg.lstsq(design * sw, mean_var * sw[:, 0], rcond=None)
-    a = max(float(a), 0.0)
-    b = max(float(b), 0.0)
-    return a, b
+    return max(float(a), 0.0), max(float(b), 0.0)
 
 
 def fit_degradation(
@@ -360,6 +355,7 @@ def fit_degradation(
     progress=None,
     expected_scale: float | None = None,
     noise: str = "residual",
+    families: bool = True,
 ) -> DegradationParams:
     """Fit ``LR = gain * D_s(K_sigma * T_shift(HR)) + offset + noise`` to a real pair.
 
@@ -385,6 +381,9 @@ def fit_degradation(
         falls back to the residual where the image is too clipped). Both are kept
         (``residual_std``, ``notes["lr_image_noise_std"]``). Training on real pairs did better
         with the residual's noise, also where it is mostly model mismatch (the verdict says).
+    families : bool
+        Where the residual is far from white, compare other PSF families and name a better
+        one in the verdict (:mod:`.families`); off where only the Gaussian fit is wanted.
 
     Returns
     -------
@@ -394,7 +393,8 @@ def fit_degradation(
         see :mod:`napari_sisr.core.degradation.quality`).
     """
     options = dict(anisotropic=anisotropic, poisson=poisson, expected_scale=expected_scale)
-    return run_to_end(iter_fit(hr, lr, scale, stop=stop, noise=noise, **options), progress)
+    gen = iter_fit(hr, lr, scale, stop=stop, noise=noise, families=families, **options)
+    return run_to_end(gen, progress)
 
 
 __all__ += ["Cancelled"]

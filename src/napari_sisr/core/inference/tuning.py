@@ -147,7 +147,7 @@ def iter_tune_steering(
     lr, hr = prepare_pair(lr, hr, s)
     if degradation is None:
         yield Progress(0, 1, "fitting the degradation of the pair")
-        degradation = fit_degradation(hr, lr, s)
+        degradation = fit_degradation(hr, lr, s, families=False)
     fit = degradation
     if int(fit.scale) != s:
         raise InputError(f"the degradation is for x{fit.scale}, the model for x{s}")
