@@ -51,10 +51,26 @@ WHAT = {
 
 @dataclass(frozen=True)
 class FamilyScores:
-    """Held-out residual std (LR units) of each family, and the best that fits better."""
+    """Held-out residual std (LR units) of each family (none where the pair is too small)."""
 
     residual_std: dict[str, float]
-    better: str | None
+
+    def fitting_better(self) -> list[str]:
+        """The families that fit better than the Gaussian PSF (see :data:`BETTER_RATIO`),
+        best first."""
+        ref = self.residual_std.get(GAUSSIAN)
+        if ref is None:
+            return []
+        better = [
+            name for name, std in self.residual_std.items()
+            if name != GAUSSIAN and std**2 <= BETTER_RATIO * ref**2
+        ]  # fmt: skip
+        return sorted(better, key=self.residual_std.get)
+
+    @property
+    def better(self) -> str | None:
+        """The family that fits best, where one fits better than the Gaussian PSF."""
+        return next(iter(self.fitting_better()), None)
 
     def reason(self) -> str | None:
         """The verdict's sentence naming the better family, or ``None``."""
@@ -62,9 +78,7 @@ class FamilyScores:
             return None
         ref = self.residual_std[GAUSSIAN]
         ratios = ", ".join(
-            f"{name} {std / ref:.2f}"
-            for name, std in sorted(self.residual_std.items(), key=lambda kv: kv[1])
-            if name != GAUSSIAN and std**2 <= BETTER_RATIO * ref**2
+            f"{name} {self.residual_std[name] / ref:.2f}" for name in self.fitting_better()
         )
         return (
             f"the pair is explained better by a {self.better} ({WHAT[self.better]}; held-out "
@@ -225,7 +239,7 @@ def compare_psf_families(
     radius = int(math.ceil(3 * sigma)) + 1
     fwd = _Forward(hr, s, dy, dx, lr.shape, radius)
     if len(fwd.lr_rows) < 2 * _BLOCK or len(fwd.lr_cols) < 2 * _BLOCK:
-        return FamilyScores({}, None)
+        return FamilyScores({})
     target = lr[np.ix_(fwd.lr_rows, fwd.lr_cols)].astype(float)
     yy, xx = np.indices(target.shape)
     halves = ((yy // _BLOCK + xx // _BLOCK) % 2).astype(bool)
@@ -270,7 +284,4 @@ def compare_psf_families(
                 fwd, target, extra, fit, test, gauss, stop_check
             )
         )
-    ref = scores[GAUSSIAN] ** 2
-    candidates = [n for n in scores if n != GAUSSIAN and scores[n] ** 2 <= BETTER_RATIO * ref]
-    better = min(candidates, key=scores.get) if candidates else None
-    return FamilyScores(scores, better)
+    return FamilyScores(scores)
