@@ -49,11 +49,13 @@ def run(args) -> int:
     from ..core.errors import InputError
     from ..core.io.images import read_image, to_gray
 
+    def separate() -> dict:  # the optics as separate flags, as given or read from --optics
+        return {"--wavelength": args.wavelength, "--na": args.na, "--pixel-size": args.pixel_size}
+
     if args.optics is not None:
         from ..core.inference.steering import Optics
 
-        flags = {"--sigma": args.sigma, "--wavelength": args.wavelength, "--na": args.na,
-                 "--pixel-size": args.pixel_size}  # fmt: skip
+        flags = {"--sigma": args.sigma, **separate()}
         named = [f for f, v in flags.items() if v is not None]
         if named:
             raise InputError(f"give --optics or {named[0]}, not both")
@@ -65,7 +67,7 @@ def run(args) -> int:
         args.wavelength, args.na, args.pixel_size = o.wavelength_nm, o.na, o.pixel_nm / 1000
         if "modality" in args.optics.lower():  # else --modality (default widefield) holds
             args.modality = o.modality
-    optics = {"--wavelength": args.wavelength, "--na": args.na, "--pixel-size": args.pixel_size}
+    optics = separate()
     given = [k for k, v in optics.items() if v is not None]
     if args.sigma is not None and given:
         raise InputError(f"give --sigma or the optics, not both (got --sigma and {given[0]})")
