@@ -339,3 +339,26 @@ def test_held_out_grid_tells_an_aware_model_what_each_steering_knows(
         assert seen[0].sigma == 2.0 and seen[0].scale == 2 and seen[0].noise_var > 0
     else:
         assert seen == [told]
+
+
+def test_width_selection_rules_pick_the_largest_width_they_allow():
+    from bench_sigma_selection import discrepancy_rule, gains, knee_rule
+
+    case = {
+        "sigma": 1.5,
+        "estimate": 0.5,
+        "widths": np.array([0.0, 1.0, 2.0, 3.0]),
+        "discrepancy": np.array([0.8, 0.9, 0.96, 1.2]),
+        "lap": np.array([1.0, 0.9, 1.0, 2.0]),
+        "psnr": np.array([30.0, 32.0, 31.0, 20.0]),
+        "bicubic": 30.5,
+    }
+    assert discrepancy_rule(case, 0.95) == 1.0
+    assert discrepancy_rule(case, 0.5) == 0.0  # nothing consistent enough: no sharpening
+    assert knee_rule(case, 0.2) == 2.0  # within 1.2 x the least (0.9): 0, 1 and 2
+    assert knee_rule(case, 0.0) == 1.0
+    # PSNR interpolated between the sweep's widths; a case below bicubic is counted
+    mean, below = gains([case], lambda c: c["sigma"])
+    assert mean == pytest.approx(31.5 - 30.5) and below == 0
+    assert gains([case], lambda c: c["estimate"]) == (pytest.approx(0.5), 0)
+    assert gains([case], lambda c: 2.5) == (pytest.approx(25.5 - 30.5), 1)
