@@ -181,6 +181,11 @@ def main(argv=None) -> int:
     print("\nevery parameter, tuning / held out (the best on held out is not a fair choice):")
     for name, rows in (("discrepancy c", disc), ("smoothness knee t", knee)):
         print(f"  {name}: " + ", ".join(f"{v:g}: {a:+.2f} / {b:+.2f}" for v, a, b in rows))
+    print("\ntold the true width off by d HR px (kept >= 0), held out (below bicubic):")
+    for d in (-1.0, -0.5, -0.25, 0.25, 0.5, 1.0):
+        d *= s / 2
+        h_gain, below = gains(held, lambda x, d=d: max(0.0, x["sigma"] + d))
+        print(f"  {d:+g}: {h_gain:+.2f} ({below})")
     return 0
 
 
