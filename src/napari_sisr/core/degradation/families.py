@@ -74,14 +74,13 @@ class FamilyScores:
 
     def reason(self) -> str | None:
         """The verdict's sentence naming the better family, or ``None``."""
-        if self.better is None:
+        names = self.fitting_better()
+        if not names:
             return None
-        ref = self.residual_std[GAUSSIAN]
-        ratios = ", ".join(
-            f"{name} {self.residual_std[name] / ref:.2f}" for name in self.fitting_better()
-        )
+        best, ref = names[0], self.residual_std[GAUSSIAN]
+        ratios = ", ".join(f"{name} {self.residual_std[name] / ref:.2f}" for name in names)
         return (
-            f"the pair is explained better by a {self.better} ({WHAT[self.better]}; held-out "
+            f"the pair is explained better by a {best} ({WHAT[best]}; held-out "
             f"residual relative to the Gaussian PSF's: {ratios}): a simulation from this fit "
             "stays Gaussian, training on the pair itself (paired mode: train --lr, or the "
             "Train widget's paired LR) learns the real degradation"
