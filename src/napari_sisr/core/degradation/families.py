@@ -268,9 +268,9 @@ def compare_psf_families(
         return fwd.centred(profile)
 
     near = np.geomspace(0.8, 1.25, 5)
-    sg = min(sigma * near, key=lambda w: family(gaussian(w), ones))
+    scores = {}
+    scores[GAUSSIAN], sg = min((family(gaussian(w), ones), w) for w in sigma * near)
     gauss = gaussian(sg)
-    scores = {GAUSSIAN: family(gauss, ones)}
     stop_check()
     # the Gaussian closest to an Airy disc of width w has sigma 1.32 w: search around the fit
     widths = sigma / 1.32 * np.geomspace(0.5, 2.0, 9)
