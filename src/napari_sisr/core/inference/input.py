@@ -69,7 +69,6 @@ class SRInput:
     pixel_size: dict[str, float] = field(default_factory=dict)
     translate: dict[str, float] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
-    stats_source: Any = None  # coarse level in the internal layout, for statistics
     name: str = "image"
     #: ``axes`` were guessed from the shape (no names given, none in the file): a leading
     #: axis named "z" may as well be time.
@@ -107,86 +106,27 @@ def guess_rgb(shape: tuple[int, ...]) -> bool:
     return len(shape) >= 3 and shape[-1] in (3, 4) and min(shape[-3:-1]) > 4
 
 
-def _tiff_metadata(path: Path) -> dict[str, Any]:
-    """Axis names and pixel sizes from OME-TIFF or ImageJ TIFF metadata (best effort)."""
-    import tifffile
-
-    out: dict[str, Any] = {}
-    try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            axes = series.axes.lower().replace("s", "c")
-            if set(axes) <= set("tczyx") and len(set(axes)) == len(axes):
-                out["axes"] = axes
-            if tif.ome_metadata:
-                import xml.etree.ElementTree as ET
-
-                root = ET.fromstring(tif.ome_metadata)
-                out["optics"] = _ome_optics(root)
-                pix = next((e for e in root.iter() if e.tag.endswith("Pixels")), None)
-                if pix is not None:
-                    for a in "xyz":
-                        v = pix.get(f"PhysicalSize{a.upper()}")
-                        if v is not None:
-                            out.setdefault("scale", {})[a] = float(v)
-                            unit = pix.get(f"PhysicalSize{a.upper()}Unit", "µm")
-                            out.setdefault("units", {})[a] = (
-                                "micrometer" if unit in ("µm", "um") else unit
-                            )
-            elif tif.imagej_metadata:
-                page = tif.pages[0]
-                res = page.tags.get("XResolution"), page.tags.get("YResolution")
-                unit = tif.imagej_metadata.get("unit", "")
-                if all(res) and unit in ("micron", "um", "µm", "\\u00B5m"):
-                    for a, tag in zip("xy", res, strict=True):
-                        num, den = tag.value
-                        out.setdefault("scale", {})[a] = den / num
-                        out.setdefault("units", {})[a] = "micrometer"
-                    if tif.imagej_metadata.get("spacing"):
-                        out["scale"]["z"] = float(tif.imagej_metadata["spacing"])
-                        out["units"]["z"] = "micrometer"
-    except Exception:  # noqa: BLE001 - metadata is optional; the pixels still load
-        return {}
-    return out
-
-
-def _ome_optics(root) -> dict[str, float]:
-    """The objective's NA and the first channel's emission wavelength (nm) of OME-XML."""
-    optics: dict[str, float] = {}
-    for e in root.iter():
-        tag = e.tag.rsplit("}", 1)[-1]
-        try:
-            if tag == "Objective" and e.get("LensNA") and "na" not in optics:
-                optics["na"] = float(e.get("LensNA"))
-            if tag == "Channel" and e.get("EmissionWavelength") and "wavelength_nm" not in optics:
-                unit = e.get("EmissionWavelengthUnit", "nm")
-                factor = {"nm": 1.0, "µm": 1e3, "um": 1e3}.get(unit)
-                if factor:
-                    optics["wavelength_nm"] = float(e.get("EmissionWavelength")) * factor
-        except ValueError:
-            continue
-    return optics
-
-
-def _open_path(path: Path, level: int) -> tuple[Any, dict[str, Any], Any]:
-    """Lazy array, metadata and a coarse level (for statistics) of a file or folder."""
+def _open_path(path: Path, level: int) -> tuple[Any, dict[str, Any]]:
+    """Lazy array and metadata of a file or folder."""
     from ..io.dtypes import check_dtype
     from ..io.images import TIFF_SUFFIXES, open_lazy, open_zarr
     from ..io.ngff import is_url
 
     if is_url(path) or path.is_dir():  # zarr / OME-Zarr: opened and parsed once
-        arr, meta, coarse = open_zarr(path, level)
+        arr, meta = open_zarr(path, level)
         check_dtype(arr, str(path))
-        return arr, meta, coarse
+        return arr, meta
     if not path.exists():
         raise InputNotFoundError(f"image not found: {path}")
     arr = open_lazy(path, level=level)
     meta: dict[str, Any] = {}
     if path.suffix.lower() in TIFF_SUFFIXES:
-        meta = _tiff_metadata(path)
+        from ..io.metadata import read_tiff_metadata
+
+        meta = read_tiff_metadata(path)
         if "axes" in meta and len(meta["axes"]) != arr.ndim:
             meta.pop("axes")
-    return arr, meta, None
+    return arr, meta
 
 
 def canonical_input(
@@ -200,7 +140,6 @@ def canonical_input(
 ) -> SRInput:
     """Build the internal view of ``image`` (see the module docstring)."""
     meta: dict[str, Any] = {}
-    coarse = None
     name = "image"
     layer_scale = layer_translate = None
     if isinstance(image, str | os.PathLike):
@@ -210,7 +149,7 @@ def canonical_input(
         path = str(image) if remote else Path(image)
         base = str(image).rstrip("/").rsplit("/", 1)[-1] if remote else path.name
         name = base.split(".")[0] or name
-        image, meta, coarse = _open_path(path, level)
+        image, meta = _open_path(path, level)
     elif hasattr(image, "data") and hasattr(image, "multiscale") and not hasattr(image, "dtype"):
         layer = image  # a napari layer (duck-typed: core never imports napari)
         name = str(getattr(layer, "name", name))
@@ -231,7 +170,6 @@ def canonical_input(
         levels = list(image)
         if not 0 <= level < len(levels):
             raise InputError(f"multiscale image has {len(levels)} levels; level {level} requested")
-        coarse = levels[-1] if len(levels) > level + 1 else None
         if layer_scale is not None and level:
             f = np.array(levels[0].shape, float) / np.array(levels[level].shape, float)
             layer_scale = tuple(np.array(layer_scale[-len(f) :]) * f)
@@ -265,12 +203,10 @@ def canonical_input(
         axes = _guess_axes(layout)
     sizes, units, trans = _physical(axes, meta, pixel_size, layer_scale, layer_translate)
     internal = layout.to_internal(data)
-    stats = layout.to_internal(_to_dask(coarse)) if coarse is not None else None
     optics = dict(meta.get("optics") or {})
     return SRInput(
-        internal, layout, np.dtype(data.dtype), axes, sizes, trans, units, stats, name, guessed,
-        optics,
-    )  # fmt: skip
+        internal, layout, np.dtype(data.dtype), axes, sizes, trans, units, name, guessed, optics
+    )
 
 
 def _guess_axes(layout: Layout) -> str | None:
@@ -323,6 +259,10 @@ def _physical(axes, meta, pixel_size, layer_scale, layer_translate):
             sizes["y"] = sizes["x"] = float(pixel_size)
         else:
             sizes["y"], sizes["x"] = (float(v) for v in pixel_size)
-        for a in ("y", "x"):
-            units.setdefault(a, "micrometer")
+        given = pixel_size.keys() if isinstance(pixel_size, dict) else ("y", "x")
+        for a in given:
+            units[a] = "micrometer"  # a pixel size given here is in micrometres
+    from ..io.units import length_unit
+
+    units = {a: length_unit(u) or u for a, u in units.items()}
     return sizes, units, trans

@@ -1,9 +1,10 @@
 """Global intensity normalisation for inference.
 
-Statistics come from a strided sample of the whole image (or from a coarse pyramid level),
-never from single tiles, so every tile sees the same mapping and no seams appear. The network
-works on ``(x - low) / (high - low)``; its output is mapped back with the same numbers and cast
-to the requested dtype (integers rounded and clipped to their range).
+Statistics come from a sample of the processed pixels spread over the whole image, chosen by the
+image's shape alone: never from single tiles (every tile sees the same mapping, so no seams
+appear), never from a pyramid's coarse level (the container does not change the answer). The
+network works on ``(x - low) / (high - low)``; its output is mapped back with the same numbers
+and cast to the requested dtype (integers rounded and clipped to their range).
 """
 
 from __future__ import annotations
@@ -20,45 +21,56 @@ DEFAULT_NORMALIZATION = {"mode": "percentile", "low": 0.1, "high": 99.9}
 MAX_SAMPLE = 1 << 22  # pixels per channel read for the statistics
 
 
-def strided_sample(x, max_pixels: int = MAX_SAMPLE) -> np.ndarray:
+#: Windows per axis of a plane that is sampled rather than read whole.
+SAMPLE_GRID = 16
+#: Smallest window side (px) of a sampled plane.
+MIN_WINDOW = 8
+
+
+def sample_windows(h: int, w: int, budget: int) -> list[tuple[slice, slice]]:
+    """The regions of an ``h x w`` plane read for its statistics, from its shape alone.
+
+    A plane of at most ``budget`` pixels is read whole; a larger one through a regular grid of
+    :data:`SAMPLE_GRID` x :data:`SAMPLE_GRID` square windows spread over it (about ``budget``
+    pixels in all). Chunks and pyramids play no part, so the same pixels give the same sample
+    whatever holds them, and a chunked store reads only the chunks under the windows.
+    """
+    if h * w <= budget:
+        return [(slice(0, h), slice(0, w))]
+    ny, nx = min(SAMPLE_GRID, h), min(SAMPLE_GRID, w)
+    side = max(MIN_WINDOW, math.isqrt(max(1, budget // (ny * nx))))
+    sy, sx = max(1, min(side, h // ny)), max(1, min(side, w // nx))
+    ys = np.linspace(0, h - sy, ny).round().astype(int)
+    xs = np.linspace(0, w - sx, nx).round().astype(int)
+    return [(slice(y, y + sy), slice(x, x + sx)) for y in ys.tolist() for x in xs.tolist()]
+
+
+def strided_sample(x, max_pixels: int | None = None) -> np.ndarray:
     """A regular sample of ``x`` (shape ``(..., Y, X, C)``) as an ``(n, C)`` numpy array.
 
-    Leading axes and Y/X are strided evenly so that about ``max_pixels`` pixels are read; of a
-    dask array with many chunks only evenly spaced chunk rows and columns are read.
+    The first leading axis is strided so that about 16 planes are read; each plane is read
+    whole up to ``max_pixels / planes`` pixels, else through :func:`sample_windows`. The rule
+    depends on the shape only: numpy, dask of any chunking, TIFF and OME-Zarr (with or
+    without a pyramid) holding the same pixels give the same sample. ``max_pixels`` defaults
+    to :data:`MAX_SAMPLE`.
     """
-    x = _chunk_subset(x)
+    max_pixels = MAX_SAMPLE if max_pixels is None else int(max_pixels)
     shape = x.shape
     lead, (h, w) = shape[:-3], shape[-3:-1]
-    index: list[Any] = []
+    index: tuple = ()
     planes = 1
     if lead:  # stride the first leading axis so that about 16 planes are read
         rest = math.prod(lead[1:])
         step0 = max(1, math.ceil(lead[0] / max(1, 16 // rest)))
-        index = [slice(None, None, step0)] + [slice(None)] * (len(lead) - 1)
+        index = (slice(None, None, step0),) + (slice(None),) * (len(lead) - 1)
         planes = math.ceil(lead[0] / step0) * rest
-    step = max(1, math.ceil(math.sqrt(h * w * planes / max_pixels)))
-    index += [slice(None, None, step), slice(None, None, step), slice(None)]
-    sample = x[tuple(index)]
-    if hasattr(sample, "compute"):
-        sample = sample.compute()
-    sample = np.asarray(sample)
-    return sample.reshape(-1, shape[-1])
+    windows = sample_windows(h, w, max(1, max_pixels // planes))
+    pieces = [x[index + (ys, xs, slice(None))] for ys, xs in windows]
+    if any(hasattr(p, "compute") for p in pieces):
+        import dask
 
-
-def _chunk_subset(x, per_axis: int = 8):
-    """For chunked (dask) arrays: evenly spaced chunk rows and columns only, so that a huge
-    image costs at most ``per_axis**2`` chunk reads per plane instead of a full pass."""
-    chunks = getattr(x, "chunks", None)
-    if chunks is None or not hasattr(x, "blocks"):
-        return x
-    lead = (slice(None),) * (x.ndim - 3)
-    for axis in (-3, -2):
-        n = len(chunks[axis])
-        if n > per_axis:
-            pick = np.unique(np.linspace(0, n - 1, per_axis).round().astype(int)).tolist()
-            index = lead + ((pick,) if axis == -3 else (slice(None), pick))
-            x = x.blocks[index]
-    return x
+        pieces = dask.compute(*pieces)
+    return np.concatenate([np.asarray(p).reshape(-1, shape[-1]) for p in pieces])
 
 
 def check_finite(sample: np.ndarray, what: str = "image") -> None:

@@ -224,13 +224,12 @@ def _stats(inp: SRInput, info: ModelInfo, normalization, intensity_range, joint:
     """The normalisation ``(low, high)`` (or ``None``) and the pixel sample it came from."""
     n_ch = inp.data.shape[-1]
     norm = {**info.normalization, **(normalization or {})}
-    source = inp.stats_source if inp.stats_source is not None else inp.data
     if intensity_range is not None:
         lo, hi = (float(v) for v in intensity_range)
         return (np.full(n_ch, lo), np.full(n_ch, hi)), None
     if norm.get("mode") == "none":
         return None, None
-    sample = strided_sample(source)
+    sample = strided_sample(inp.data)
     per_channel = bool(norm.get("per_channel", not joint))
     return intensity_stats(sample, norm, per_channel=per_channel), sample
 

@@ -8,11 +8,12 @@ loaded whole.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, InputNotFoundError, InputTypeError, output_exists
+from ..errors import InputError, InputNotFoundError, InputTypeError, describe, output_exists
 from .dtypes import check_dtype
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8", ".tf2")
@@ -66,7 +67,6 @@ def open_lazy(path: str | os.PathLike, level: int = 0):
         Pyramid level for multiscale sources (0 = full resolution).
     """
     import dask.array as da
-    import zarr
 
     from .ngff import is_url
 
@@ -88,10 +88,9 @@ def open_lazy(path: str | os.PathLike, level: int = 0):
             raise InputError(f"could not read TIFF {path}: {err}") from None
         if not 0 <= level < n_levels:
             raise InputError(f"{path} has {n_levels} pyramid level(s); level {level} requested")
-        store = tifffile.imread(path, aszarr=True, level=level)
-        node = zarr.open(store, mode="r")
-        arr = node if hasattr(node, "shape") else node[str(level)]
-        out = da.from_zarr(arr)
+        arr = TiffLevel(path, level)
+        meta = np.empty((0,) * arr.ndim, arr.dtype)
+        out = da.from_array(arr, chunks=arr.chunks, asarray=True, lock=False, meta=meta)
     elif path.is_dir():
         out = open_zarr(path, level)[0]
     else:
@@ -100,13 +99,60 @@ def open_lazy(path: str | os.PathLike, level: int = 0):
     return out
 
 
+_TIFF_OPEN = threading.Lock()
+
+
+class TiffLevel:
+    """One pyramid level of a TIFF's first series as an array read on demand.
+
+    tifffile's zarr store holds an open file and a lock, neither of which can be sent to the
+    workers of a dask cluster; this object carries only the path and the level, and each
+    process that reads from it opens the file once for itself. So a TIFF input runs on a
+    cluster as it does in one process.
+    """
+
+    def __init__(self, path: str | os.PathLike, level: int = 0) -> None:
+        self.path, self.level = str(path), int(level)
+        arr = self._array()
+        self.shape = tuple(int(n) for n in arr.shape)
+        self.dtype = np.dtype(arr.dtype)
+        self.chunks = tuple(int(n) for n in arr.chunks)
+        self.ndim = len(self.shape)
+
+    def _array(self):
+        arr = self.__dict__.get("_arr")
+        if arr is None:
+            import tifffile
+            import zarr
+
+            with _TIFF_OPEN:
+                arr = self.__dict__.get("_arr")
+                if arr is None:
+                    store = tifffile.imread(self.path, aszarr=True, level=self.level)
+                    node = zarr.open(store, mode="r")
+                    arr = node if hasattr(node, "shape") else node[str(self.level)]
+                    self._arr = arr
+        return arr
+
+    def __getitem__(self, key):
+        try:
+            return np.asarray(self._array()[key])
+        except Exception as err:  # noqa: BLE001 - decoder errors of a damaged file
+            raise InputError(f"could not read TIFF {self.path}: {describe(err)}") from None
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_arr"}
+
+    def __repr__(self) -> str:
+        return f"TiffLevel({self.path!r}, level={self.level})"
+
+
 def open_zarr(location, level: int = 0):
     """A zarr array or an OME-Zarr image (any NGFF version, local or remote), opened and its
     metadata parsed once.
 
-    Returns the dask array of level ``level``, that level's metadata (axes, units, pixel size,
-    offset, number of levels; ``{}`` for a plain array) and the coarsest level as a dask array
-    (``None`` when there is none coarser), for statistics.
+    Returns the dask array of level ``level`` and that level's metadata (axes, units, pixel
+    size, offset, number of levels; ``{}`` for a plain array).
     """
     import dask.array as da
 
@@ -115,15 +161,14 @@ def open_zarr(location, level: int = 0):
 
     node = open_group(location)
     if hasattr(node, "shape"):
-        return da.from_zarr(node), {}, None
+        return da.from_zarr(node), {}
     check_complete(location, dict(node.attrs))  # interrupted napari-sisr output: refuse
     ms = read_multiscales(node)
     if ms is None or not ms.paths:
         raise InputError(f"{location} is a zarr group without OME multiscales metadata")
     if level >= len(ms.paths):
         raise InputError(f"{location} has {len(ms.paths)} levels; level {level} requested")
-    coarse = da.from_zarr(node[ms.paths[-1]]) if len(ms.paths) > level + 1 else None
-    return da.from_zarr(node[ms.paths[level]]), ms.level(level), coarse
+    return da.from_zarr(node[ms.paths[level]]), ms.level(level)
 
 
 def write_tiff(path: str | os.PathLike, data: np.ndarray, *, overwrite: bool = True) -> Path:

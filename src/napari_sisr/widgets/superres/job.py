@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,9 @@ class SRTask:
     src_dtype: np.dtype
     layer_kwargs: dict[str, Any]
     out: Path | None = None
+    #: the source layer itself, for the GUI thread only (where its result goes); the worker
+    #: reads ``source``
+    layer: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,8 @@ def snapshot(layer: napari.layers.Image) -> SimpleNamespace:
     """What inference reads from a layer, detached from it (safe to use in a worker).
 
     :func:`~napari_sisr.core.inference.input.canonical_input` takes this like a layer: RGB flag,
-    multiscale levels (statistics from the coarsest), and scale / translate / units / axis
-    labels for the physical metadata of an OME-Zarr output.
+    multiscale levels (the processed level gives the statistics), and scale / translate / units
+    / axis labels for the physical metadata of an OME-Zarr output.
     """
     data = list(layer.data) if layer.multiscale else layer.data
     return SimpleNamespace(
@@ -123,10 +126,14 @@ def prepare_tasks(
     tasks = []
     for layer, path in zip(layers, paths, strict=True):
         data = level0(layer)
-        kwargs = sr_layer_kwargs(layer, settings.scale, data.dtype, meta={"model": settings.model})
+        kwargs = sr_layer_kwargs(
+            layer, settings.scale, data.dtype, meta={"model": settings.model}, model=settings.model
+        )
         if path is None:
             check_fits_in_memory(layer.name, data.shape, data.dtype, settings.scale, layer.rgb)
-        tasks.append(SRTask(layer.name, snapshot(layer), np.dtype(data.dtype), kwargs, path))
+        tasks.append(
+            SRTask(layer.name, snapshot(layer), np.dtype(data.dtype), kwargs, path, layer=layer)
+        )
     return tasks
 
 
