@@ -276,7 +276,7 @@ def test_layer_units_and_axis_labels_become_the_input_metadata():
 
     inp = canonical_input(layer((4, 16, 16), False, ("t", "y", "x"), ("pixel", "um", "um")))
     assert inp.axes == "tyx" and not inp.axes_guessed
-    assert inp.units == {"y": "um", "x": "um"}
+    assert inp.units == {"y": "micrometer", "x": "micrometer"}  # UDUNITS names inside
     rgb = canonical_input(layer((16, 16, 3), True, ("y", "x"), ("micrometer", "micrometer")))
     assert rgb.axes == "yxc" and rgb.units == {"y": "micrometer", "x": "micrometer"}
     plain = canonical_input(layer((4, 16, 16), False, ("-3", "-2", "-1"), ("pixel",) * 3))

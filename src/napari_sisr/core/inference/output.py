@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import InputError, output_exists, write_failed
 from ..io.omezarr import OmeZarrWriter, StoreLock, ngff_order
+from ..io.units import ome_symbol
 from .execute import NumpySink, ZarrSink, iter_execute, local_workers, store_graph
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,10 @@ def write_sr_tiff(path: Path, data: np.ndarray, job) -> Path:
     if axes and len(axes) == data.ndim:
         meta["axes"] = axes[:-1] + "S" if rgb else axes
         for a, s in zip(axes, scale, strict=True):
-            if a in "XYZ" and a.lower() in job.inp.pixel_size:
+            unit = ome_symbol(units.get(a.lower(), "micrometer"))
+            if a in "XYZ" and a.lower() in job.inp.pixel_size and unit is not None:
                 meta[f"PhysicalSize{a}"] = s
-                unit = units.get(a.lower(), "micrometer")
-                meta[f"PhysicalSize{a}Unit"] = "µm" if unit == "micrometer" else unit
+                meta[f"PhysicalSize{a}Unit"] = unit
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     try:

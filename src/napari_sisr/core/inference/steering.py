@@ -234,26 +234,34 @@ def _optics_sigma(optics: Optics, inp, scale: int) -> float:
     if optics.pixel_nm is not None:
         pixel_um = optics.pixel_nm / 1000.0
     else:
-        size = inp.pixel_size.get("x") if inp is not None else None
-        unit = (inp.units.get("x") if inp is not None else None) or "micrometer"
-        if size is None or unit not in ("micrometer", "µm", "um"):
+        pixel_um = _pixel_um(inp)
+        if pixel_um is None:
             raise InputError(
                 "the optics need the LR pixel size: give pixel=.. (nm), or an image that "
-                "states its pixel size in micrometres"
+                "states its pixel size"
             )
-        pixel_um = float(size)
     return sigma_from_optics(optics.wavelength_nm, optics.na, pixel_um, scale, optics.modality)
+
+
+def _pixel_um(inp) -> float | None:
+    """The image's pixel size along x in micrometres (``None`` when it states none)."""
+    from ..io.units import to_micrometres
+
+    size = inp.pixel_size.get("x") if inp is not None else None
+    if size is None:
+        return None
+    return to_micrometres(size, inp.units.get("x") or "micrometer")
 
 
 def _default_sigma(meta: dict, inp, scale: int) -> tuple[tuple[float, float], str]:
     found = getattr(inp, "optics", None) or {}
-    if "na" in found and "wavelength_nm" in found and inp.pixel_size.get("x"):
+    if "na" in found and "wavelength_nm" in found and _pixel_um(inp):
         try:
             optics = Optics(na=found["na"], wavelength_nm=found["wavelength_nm"])
             sigma = _optics_sigma(optics, inp, scale)
             return (sigma, sigma), (
                 f"the image's metadata: NA {found['na']:g}, emission "
-                f"{found['wavelength_nm']:g} nm, pixel {1000 * inp.pixel_size['x']:.4g} nm"
+                f"{found['wavelength_nm']:g} nm, pixel {1000 * _pixel_um(inp):.4g} nm"
             )
         except (InputError, ValueError):
             pass

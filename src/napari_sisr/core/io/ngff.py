@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError, InputNotFoundError
+from .units import length_unit
 
 __all__ = ["Multiscales", "is_url", "open_group", "read_multiscales"]
 
@@ -139,7 +140,11 @@ def _parse_entry(version: str, ms: dict, ndim: int | None) -> Multiscales:
     if not axes:
         axes = [{"name": a} for a in "tczyx"[-(ndim or 5) :]]
     names = "".join(a["name"] if isinstance(a, dict) else str(a) for a in axes)
-    units = {a["name"]: str(a["unit"]) for a in axes if isinstance(a, dict) and a.get("unit")}
+    units = {
+        a["name"]: length_unit(a["unit"]) or str(a["unit"])
+        for a in axes
+        if isinstance(a, dict) and a.get("unit")
+    }
     out = Multiscales(version, names, units)
     for ds in ms.get("datasets") or []:
         scale, trans = _transforms(ds.get("coordinateTransformations"))

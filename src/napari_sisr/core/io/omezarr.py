@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import InputError, output_exists, write_failed
 from .dtypes import cast_to
+from .units import length_unit
 
 #: OME-NGFF versions this writer produces, and the zarr format each is stored in.
 NGFF_VERSIONS = {"0.4": 2, "0.5": 3}
@@ -200,8 +201,8 @@ class OmeZarrWriter:
         axes = []
         for a in self.axes:
             entry = {"name": a, "type": AXIS_TYPES[a]}
-            if self.units.get(a):
-                entry["unit"] = self.units[a]
+            if self.units.get(a):  # lengths by their UDUNITS-2 name, as NGFF requires
+                entry["unit"] = length_unit(self.units[a]) or self.units[a]
             axes.append(entry)
         datasets = []
         for k in range(self.levels):
