@@ -29,3 +29,35 @@ def test_gui_check_detects_napari():
     code = CODE.replace("import napari_sisr.cli", "import napari_sisr.cli, magicgui")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "magicgui" in out.stdout
+
+
+HELP = """
+import sys
+from napari_sisr.cli import main
+for argv in {argvs!r}:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        assert exc.code in (0, 2), exc.code
+print("torch" in sys.modules)
+"""
+
+
+def test_help_and_argument_errors_do_not_import_torch():
+    """``--help`` of every command and an argument error answer without importing torch
+    (it took seconds of the 6 s ``napari-sisr --help`` used to take)."""
+    from napari_sisr.cli import SUBCOMMANDS
+
+    names = [m.__name__.rsplit(".", 1)[-1].replace("_", "-") for m in SUBCOMMANDS]
+    argvs = [["--help"], *[[n, "--help"] for n in names], ["predict"], ["fit", "a", "b"]]
+    out = subprocess.run(
+        [sys.executable, "-c", HELP.format(argvs=argvs)], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False", "torch was imported"
+
+
+def test_the_torch_probe_sees_torch():
+    code = HELP.format(argvs=[["--help"]]).replace("print(", "import torch\nprint(")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == "True"
