@@ -422,3 +422,38 @@ def test_the_form_fits_a_narrow_dock_with_long_names(widget):
     viewer.add_image(np.zeros((64, 64), np.float32), name="a rather long layer name " * 3)
     w.form.refresh_layers()
     assert w.form.minimumSizeHint().width() <= 400, w.form.minimumSizeHint().width()
+
+
+def test_widget_and_command_line_build_the_same_request(make_napari_viewer, actin, tmp_path):
+    """The same HR image, fit and run folder give the same training config from the form's
+    defaults as from `napari-sisr train`'s: same start (the bundled model of the scale), same
+    schedule, same validation split."""
+    import tifffile
+
+    from napari_sisr.cli import build_parser
+    from napari_sisr.cli.train import build_config as cli_config
+    from napari_sisr.core.degradation.params import DegradationParams
+    from napari_sisr.widgets.train.job import build_config as widget_config
+
+    hr = actin[:256, :256].astype(np.float32)
+    tifffile.imwrite(tmp_path / "hr.tif", hr)
+    fit = tmp_path / "fit.json"
+    DegradationParams(scale=4, sigma=4.7, noise_var=0.25).save(fit)
+    args = build_parser().parse_args(
+        ["train", "--hr", str(tmp_path / "hr.tif"), "--degradation", str(fit), "--scale", "4",
+         "--out", str(tmp_path / "cli")]
+    )  # fmt: skip
+    cli = cli_config(args)
+
+    viewer = make_napari_viewer()
+    viewer.add_image(hr, name="hr")
+    _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
+    w.form.set_hr_layers(["hr"])
+    w.form.load_degradation(fit)
+    w.form.run_dir.setText(str(tmp_path / "widget"))
+    widget = widget_config(viewer, w.form.values(), loaded=w.form.loaded_params)
+
+    assert w.form.init_reference() == "auto"
+    assert widget.init == cli.init == "default-4x"
+    front_end_only = {"out", "preview_every"}  # where it goes; the widget's live preview
+    assert widget.model_dump(exclude=front_end_only) == cli.model_dump(exclude=front_end_only)

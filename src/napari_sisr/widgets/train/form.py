@@ -45,6 +45,9 @@ PREVIEW_LAYER = "SR preview (training)"
 SCRATCH = "(random initialisation)"
 AUTO_START = "bundled model of the scale (automatic)"
 FROM_FILE = "model file…"
+#: The combo's data of :data:`SCRATCH` (``None`` is what an empty combo answers: it must not
+#: read as "random weights", or a freshly filled combo would start there).
+_RANDOM = "random"
 
 
 class TrainForm(QWidget):
@@ -79,7 +82,9 @@ class TrainForm(QWidget):
         f.addRow("paired LR", self.lr_combo)
         self.val_mode = QComboBox()
         self.val_mode.addItems(["fraction of images", "held-out layer"])
-        self.val_fraction = dspin(0.05, 0.9, 0.2, 0.05, 2)
+        self.val_fraction = dspin(
+            0.05, 0.9, TrainConfig.model_fields["val_fraction"].default, 0.05, 2
+        )
         self.val_layer = QComboBox()
         self.val_stack = QStackedWidget()
         self.val_stack.addWidget(self.val_fraction)
@@ -260,10 +265,12 @@ class TrainForm(QWidget):
         from .._models import available_models
 
         current = self.init_model.currentData()
+        if current is None:  # first fill: the default start, as on the command line
+            current = TrainConfig.model_fields["init"].default
         self.init_model.blockSignals(True)
         self.init_model.clear()
         self.init_model.addItem(AUTO_START, AUTO_INIT)
-        self.init_model.addItem(SCRATCH, None)
+        self.init_model.addItem(SCRATCH, _RANDOM)
         for label, ref in available_models().items():
             self.init_model.addItem(label, ref)
         self.init_model.addItem(FROM_FILE, FROM_FILE)
@@ -276,7 +283,7 @@ class TrainForm(QWidget):
         ref = self.init_model.currentData()
         if ref == FROM_FILE:
             return self.init_path.text().strip() or None
-        return ref
+        return None if ref in (_RANDOM, None) else ref
 
     def _on_init_changed(self, *_: Any) -> None:
         """Show the model's architecture, preset and scale, which fine-tuning must keep."""
