@@ -69,6 +69,17 @@ def _n_records():
     return len(notification_manager.records)
 
 
+def _result(viewer, source: str):
+    """The result layer of ``source`` (named ``<source> x<s> SR (<model>)``), or None."""
+    found = [
+        lyr for lyr in viewer.layers
+        if lyr.name.startswith(f"{source} x") and " SR (" in lyr.name
+        and not lyr.name.endswith("(live)")
+    ]  # fmt: skip
+    assert len(found) <= 1, [lyr.name for lyr in found]
+    return found[0] if found else None
+
+
 def _assert_centres_align(src, sr, s):
     """World positions of result pixel centres = sub-pixel positions inside the source pixel."""
     rng = np.random.default_rng(1)
@@ -86,7 +97,7 @@ def test_2d_result_matches_predict_and_overlays_source(qtbot, widget, nuclei, mo
         img, name="nuclei", scale=(0.5, 0.25), translate=(10, -3), colormap="magma"
     )
     _run(qtbot, w)
-    sr = viewer.layers["nuclei x2 SR"]
+    sr = _result(viewer, "nuclei")
     assert sr.data.shape == (128, 160)
     np.testing.assert_allclose(sr.scale, (0.25, 0.125))
     np.testing.assert_allclose(sr.translate, (10 - 0.25 * 0.5, -3 - 0.125 * 0.5))
@@ -112,7 +123,7 @@ def test_another_tools_bioimage_io_package_runs_like_predict(qtbot, widget, nucl
     img = nuclei[100:164, 200:280]
     viewer.add_image(img, name="nuclei")
     _run(qtbot, w)
-    sr = viewer.layers["nuclei x2 SR"]
+    sr = _result(viewer, "nuclei")
     np.testing.assert_array_equal(np.asarray(sr.data), _reference(img, pkg))
 
 
@@ -120,7 +131,7 @@ def test_rotated_source_still_aligns(qtbot, widget, nuclei):
     viewer, w = widget
     src = viewer.add_image(nuclei[:40, :48], name="rot", scale=(2, 3), rotate=30)
     _run(qtbot, w)
-    _assert_centres_align(src, viewer.layers["rot x2 SR"], 2)
+    _assert_centres_align(src, _result(viewer, "rot"), 2)
 
 
 def test_zstack_keeps_slider_axis(qtbot, widget, model_path):
@@ -130,7 +141,7 @@ def test_zstack_keeps_slider_axis(qtbot, widget, model_path):
     stack = tifffile.imread(shared_path("stack_3d/arabidopsis_embryo_zyx.tif"))[40:43, 30:70, 30:78]
     src = viewer.add_image(stack, name="embryo", scale=(0.35, 0.79, 0.79), translate=(5, 0, 0))
     _run(qtbot, w)
-    sr = viewer.layers["embryo x2 SR"]
+    sr = _result(viewer, "embryo")
     assert sr.data.shape == (3, 80, 96)
     assert sr.scale[0] == pytest.approx(0.35) and sr.translate[0] == pytest.approx(5)
     _assert_centres_align(src, sr, 2)
@@ -146,7 +157,7 @@ def test_rgb_stays_rgb(qtbot, widget, rgb_model_path):
     src = viewer.add_image(rgb, name="he")
     assert src.rgb
     _run(qtbot, w)
-    sr = viewer.layers["he x2 SR"]
+    sr = _result(viewer, "he")
     assert sr.rgb and sr.data.shape == (80, 112, 3)
     _assert_centres_align(src, sr, 2)
     np.testing.assert_array_equal(np.asarray(sr.data), _reference(rgb, rgb_model_path, rgb=True))
@@ -161,9 +172,9 @@ def test_all_image_layers_batch(qtbot, widget, nuclei, model_path):
     w.all_layers.value = True
     _run(qtbot, w)
     # each layer gets its own result (not the other's, not a mix)
-    np.testing.assert_array_equal(viewer.layers["a x2 SR"].data, _reference(a, model_path))
-    np.testing.assert_array_equal(viewer.layers["b x2 SR"].data, _reference(b, model_path))
-    assert "mask x2 SR" not in [lyr.name for lyr in viewer.layers]
+    np.testing.assert_array_equal(_result(viewer, "a").data, _reference(a, model_path))
+    np.testing.assert_array_equal(_result(viewer, "b").data, _reference(b, model_path))
+    assert _result(viewer, "mask") is None
 
 
 @pytest.fixture
@@ -278,7 +289,7 @@ def test_omezarr_output_is_zarr_backed_multiscale(qtbot, widget, nuclei, model_p
     w.out_path.value = out
     w.tile.value = 64
     _run(qtbot, w)
-    sr = viewer.layers["n x2 SR"]
+    sr = _result(viewer, "n")
     assert sr.multiscale and len(sr.data) >= 2
     assert all(isinstance(level, da.Array) for level in sr.data)
     assert sr.data[0].shape == (512, 512) and sr.data[1].shape == (256, 256)
@@ -293,11 +304,11 @@ def test_omezarr_output_is_zarr_backed_multiscale(qtbot, widget, nuclei, model_p
     n = _n_records()
     _run(qtbot, w)
     assert "exists" in " | ".join(_errors_since(n))
-    assert "n x2 SR" not in viewer.layers
+    assert _result(viewer, "n") is None
     # ...unless asked to
     w.overwrite.value = True
     _run(qtbot, w)
-    assert "n x2 SR" in viewer.layers
+    assert _result(viewer, "n") is not None
 
 
 def test_cancelled_omezarr_leaves_no_layer_and_rerun_finishes(
@@ -318,14 +329,14 @@ def test_cancelled_omezarr_leaves_no_layer_and_rerun_finishes(
     qtbot.waitUntil(held_job.held.is_set, timeout=60_000)  # under way: some tiles written
     w.cancel()
     qtbot.waitUntil(lambda: not w.running, timeout=60_000)
-    assert "n x2 SR" not in viewer.layers
+    assert _result(viewer, "n") is None
     state = read_state(out)  # never marked complete, no multiscales metadata
     done = sum(b - a for a, b in state["done_chunks"])
     assert not state["complete"] and 0 < done < state["total_chunks"]
     assert "multiscales" not in dict(zarr.open_group(str(out), mode="r").attrs)
     _run(qtbot, w)  # the same job again picks up the interrupted output
     assert held_job.resumed == [0, done]
-    sr = viewer.layers["n x2 SR"]
+    sr = _result(viewer, "n")
     data = sr.data[0] if sr.multiscale else sr.data
     np.testing.assert_array_equal(np.asarray(data), _reference(img, model_path, tile=16))
 
@@ -370,7 +381,7 @@ def test_live_preview_matches_full_run_and_follows_the_view(
     viewer_camera(viewer).center = (3 + 20, 4 + 30)
     viewer_camera(viewer).zoom = viewer_camera(viewer).zoom * 4
     w.live.enabled_box.value = True
-    name = "n x2 SR (live)"
+    name = "n x2 SR (tiny_x2) (live)"
     qtbot.waitUntil(lambda: name in viewer.layers and not w.live.runner.busy, timeout=60_000)
     first = viewer.layers[name]
     _assert_window_matches(src, first, full)
@@ -437,7 +448,7 @@ def test_manual_halo_reaches_inference(qtbot, widget, nuclei, model_path):
     w.halo.value = 1
     w.tile.value = 16
     _run(qtbot, w)
-    got = np.asarray(viewer.layers["h x2 SR"].data)
+    got = np.asarray(_result(viewer, "h").data)
     np.testing.assert_array_equal(got, _reference(img, model_path, tile=16, halo=1))
     assert not np.array_equal(got, _reference(img, model_path, tile=16))  # halo matters here
 
@@ -449,7 +460,7 @@ def test_ensemble_box_reaches_inference(qtbot, widget, nuclei, model_path):
     assert not w.ensemble.value  # off by default: 8x the compute
     w.ensemble.value = True
     _run(qtbot, w)
-    got = np.asarray(viewer.layers["e x2 SR"].data)
+    got = np.asarray(_result(viewer, "e").data)
     np.testing.assert_array_equal(got, _reference(img, model_path, ensemble=True))
     assert not np.array_equal(got, _reference(img, model_path))
 
@@ -484,12 +495,47 @@ def test_result_is_scored_against_a_reference_layer(qtbot, widget, actin, model_
     assert worker is not None
     qtbot.waitUntil(lambda: not w.scoring.runner.busy, timeout=60_000)
     table = w.scoring.table.value
-    assert "bicubic + RL" in table and "lr x2 SR" in table and "PSNR" in table
+    assert "bicubic + RL" in table and "lr x2 SR (tiny_x2)" in table and "PSNR" in table
     assert "registered by a shift of" in table and "border of" in table
     # the notes and a long layer name wrap: as aligned text they widened the dock to 1100 px
     assert _widest(w) <= narrow, (_widest(w), narrow)
     label = w.scoring.table.native  # and it is as tall as its wrapped lines
     assert label.minimumHeight() >= label.heightForWidth(label.width()) > 0
+
+
+def test_score_reads_the_newest_result_of_the_layer(qtbot, widget, actin, model_path, tmp_path):
+    """Two runs with two models: each result is named after its model, and the score is of
+    the result just made (held by the widget), never of an older one found by its name."""
+    from napari_sisr import DegradationParams, simulate_lr
+
+    viewer, w = widget
+    hr = actin[:128, :160].astype(np.float32)
+    lr = simulate_lr(hr, DegradationParams(scale=2, sigma=1.0), rng=np.random.default_rng(0))
+    viewer.add_image(hr, name="hr")
+    src = viewer.add_image(lr, name="lr")
+    viewer.layers.selection = {src}
+    w.scoring.reference.reset_choices()
+    w.scoring.reference.value = viewer.layers["hr"]
+    _run(qtbot, w)
+    first = viewer.layers["lr x2 SR (tiny_x2)"]
+    other = _tiny_model(tmp_path / "models" / "other_x2")
+    import torch
+
+    from napari_sisr.core.archs import build_generator
+
+    torch.manual_seed(5)  # other weights: another result
+    save_model(other, build_generator("srresnet", "fast", 2, 1, n_blocks=1, nf=8), {})
+    w.set_model(other)
+    _run(qtbot, w)
+    second = viewer.layers["lr x2 SR (other_x2)"]
+    assert not np.array_equal(np.asarray(first.data), np.asarray(second.data))
+    w.scoring.score()
+    qtbot.waitUntil(lambda: not w.scoring.runner.busy, timeout=60_000)
+    assert "lr x2 SR (other_x2)" in w.scoring.table.value
+    from napari_sisr.core.evaluate import evaluate
+
+    want = evaluate(lr, hr, 2, sr=np.asarray(second.data), label="x")
+    assert w.scoring.scored.scores[second.name] == want.scores["x"]
 
 
 def _widest(w) -> int:
@@ -510,7 +556,7 @@ def test_opens_with_the_default_model_chosen(make_napari_viewer, nuclei, qtbot):
     import napari_sisr
 
     expected = np.asarray(napari_sisr.predict(nuclei[:48, :48], DEFAULT_MODEL))
-    np.testing.assert_array_equal(viewer.layers["n x4 SR"].data, expected)
+    np.testing.assert_array_equal(_result(viewer, "n").data, expected)
 
 
 def test_trained_models_are_listed_by_run_with_their_gain_and_removable(widget, tmp_path):
@@ -544,7 +590,7 @@ def test_an_image_unlike_the_training_images_gets_a_warning(qtbot, widget):
     n = _n_records()
     _run(qtbot, w)
     assert any("trained on widefield fluorescence" in m for m in _errors_since(n))
-    assert "phase x4 SR" in viewer.layers  # a warning, not a refusal
+    assert _result(viewer, "phase") is not None  # a warning, not a refusal
 
 
 def test_units_and_axis_labels_follow_the_source(qtbot, widget, nuclei, tmp_path):
@@ -558,7 +604,7 @@ def test_units_and_axis_labels_follow_the_source(qtbot, widget, nuclei, tmp_path
     )
     viewer.layers.selection = {src}
     _run(qtbot, w)
-    sr = viewer.layers["cal x2 SR"]
+    sr = _result(viewer, "cal")
     assert [str(u) for u in sr.units] == ["micrometer", "micrometer"]
     assert tuple(sr.axis_labels) == ("y", "x")
     np.testing.assert_allclose(sr.scale, (0.15, 0.15))
@@ -611,7 +657,7 @@ def test_degradation_group_steers_runs_and_the_live_preview(
     _run(qtbot, w)
     steer = {"sigma": 2.5, "noise_std": 0.03}
     want = _reference(img, aware, degradation=steer)
-    np.testing.assert_allclose(viewer.layers["n x2 SR"].data, want, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(_result(viewer, "n").data, want, rtol=0, atol=1e-3)
     assert "2.50 HR px (typed in)" in w.degradation.shown.value
     # from a fit: its file's values
     fit = DegradationParams(scale=2, sigma=0.8, noise_var=4.0).save(tmp_path / "fit.json")
@@ -621,7 +667,7 @@ def test_degradation_group_steers_runs_and_the_live_preview(
     # the live preview follows a change of sigma
     w.degradation.mode.value = "typed in"
     w.live.enabled_box.value = True
-    name = "n x2 SR (live)"
+    name = "n x2 SR (aware_x2) (live)"
     qtbot.waitUntil(lambda: name in viewer.layers and not w.live.runner.busy, timeout=60_000)
     before = np.array(viewer.layers[name].data)
     w.degradation.sigma.value = 0.3
@@ -677,7 +723,7 @@ def test_degradation_tuned_on_a_reference_layer_steers_the_run(qtbot, widget, ac
     assert w.settings().config.degradation.fit is tuned
     _run(qtbot, w)
     want = _reference(lr.astype(np.float32), aware, degradation=tuned)
-    np.testing.assert_allclose(viewer.layers["lr x2 SR"].data, want, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(_result(viewer, "lr").data, want, rtol=0, atol=1e-3)
     assert "tuned on a pair" in w.degradation.shown.value
     # saved for the command line, it reads back as what the run was told
     saved = w.degradation.save_tuned(tmp_path / "tuned.json")

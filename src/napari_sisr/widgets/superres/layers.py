@@ -72,21 +72,41 @@ def map_contrast_limits(limits, src_dtype, dst_dtype) -> list[float]:
     return [lo, hi]
 
 
-def result_name(source: str, s: int) -> str:
-    """``"<source> x<s> SR"``."""
-    return f"{source} x{s} SR"
+def result_name(source: str, s: int, model: str | None = None) -> str:
+    """``"<source> x<s> SR (<model>)"``: two results of one image tell their models apart."""
+    return f"{source} x{s} SR" + (f" ({model})" if model else "")
+
+
+def model_name(ref: str | None) -> str | None:
+    """A model reference as a result's name shows it: a bundled name as it is, a file by its
+    run folder (``runs/cells/model.json`` -> ``cells``) or its stem."""
+    if not ref:
+        return None
+    from pathlib import Path
+
+    path = Path(str(ref))
+    if path.suffix.lower() not in (".json", ".safetensors", ".zip"):
+        return str(ref)
+    stem = path.name[: -len(path.suffix)]
+    return path.parent.name if stem in ("model", "model_best", "model_last") else stem
 
 
 def sr_layer_kwargs(
-    layer: napari.layers.Image, s: int, out_dtype, *, meta: dict[str, Any] | None = None
+    layer: napari.layers.Image,
+    s: int,
+    out_dtype,
+    *,
+    meta: dict[str, Any] | None = None,
+    model: str | None = None,
 ) -> dict[str, Any]:
-    """``add_image`` keyword arguments that overlay the result exactly on ``layer``."""
+    """``add_image`` keyword arguments that overlay the result exactly on ``layer``; the
+    result is named after ``model`` (a reference, see :func:`model_name`) when given."""
     from napari.utils.transforms import Affine
 
     linear = Affine(rotate=layer.rotate, shear=layer.shear, ndim=layer.ndim).linear_matrix
     scale, translate = sr_scale_translate(layer.scale, layer.translate, s, linear=linear)
     kwargs: dict[str, Any] = {
-        "name": result_name(layer.name, s),
+        "name": result_name(layer.name, s, model_name(model)),
         "scale": scale,
         "translate": translate,
         "affine": layer.affine.affine_matrix,

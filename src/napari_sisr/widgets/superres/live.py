@@ -117,7 +117,7 @@ class LivePreview(Container):
         except InputError as err:
             self.status.value = str(err)
             return
-        kwargs = sr_layer_kwargs(layer, settings.scale, level0(layer).dtype)
+        kwargs = sr_layer_kwargs(layer, settings.scale, level0(layer).dtype, model=settings.model)
         name = f"{kwargs['name']} (live)"
         # The cached result belongs to this very data object (held, so never confused with a
         # new array at a recycled address) and these settings; new data drops it.

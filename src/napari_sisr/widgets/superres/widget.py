@@ -63,6 +63,9 @@ class SuperResolveWidget(Container):
         self._registry = default_registry()
         self._cache = ModelCache()
         self._last_model: str | None = None
+        #: (source layer, result layer) of every result this widget added, newest last: the
+        #: score reads the result it is given, never one found by its name
+        self._results: list[tuple[object, object]] = []
 
         self.layers = Select(label="Layers", choices=self._layer_choices, name="layers")
         self.all_layers = CheckBox(text="all image layers", value=False, name="all_layers")
@@ -374,7 +377,17 @@ class SuperResolveWidget(Container):
         kwargs["contrast_limits"] = map_contrast_limits(
             kwargs["contrast_limits"], task.src_dtype, first.dtype
         )
-        self.viewer.add_image(data, multiscale=isinstance(data, list), **kwargs)
+        result = self.viewer.add_image(data, multiscale=isinstance(data, list), **kwargs)
+        source = task.layer
+        self._results = [(s, r) for s, r in self._results if r in self.viewer.layers]
+        self._results.append((source, result))
+
+    def latest_result(self, source):
+        """The newest result of ``source`` this widget added that is still in the viewer."""
+        for src, result in reversed(self._results):
+            if src is source and result in self.viewer.layers:
+                return result
+        return None
 
     def _tooltips(self) -> None:
         for name, text in TOOLTIPS.items():
