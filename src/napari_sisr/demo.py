@@ -12,8 +12,10 @@
    (LR / bicubic / SR / HR, with the scores on it) and the parameter files are saved.
 
 ``--gui`` opens napari with the HR and simulated LR images and the three widgets docked.
-The images are read from the shared data folder (``$NAPARI_SISR_DATA``, or ``../shared/data``
-beside the repository); without it the demo uses ``skimage.data.cell()`` and skips the pair.
+The images are the package's own real samples (:mod:`napari_sisr.sample_data`), read from the
+shared data folder instead when it is there (``$NAPARI_SISR_DATA``, or ``../shared/data``
+beside the repository): the demo runs the same from an installed wheel. The figures are drawn
+with matplotlib when it is installed, else as plain image montages.
 """
 
 from __future__ import annotations
@@ -98,15 +100,15 @@ def fit_panels(
 
 
 def _load_hr(data: Path | None) -> tuple[np.ndarray, str]:
+    """The BPAE actin image: the shared folder's full field, else the package's sample."""
+    name = "BPAE actin (widefield, CC-BY-4.0)"
     if data is not None and (data / "fluorescence_2d" / "BPAE_actin.tif").exists():
         from .core.io.images import read_image
 
-        return read_image(data / "fluorescence_2d" / "BPAE_actin.tif").astype(np.float64), (
-            "BPAE actin (widefield, CC-BY-4.0)"
-        )
-    from skimage.data import cell
+        return read_image(data / "fluorescence_2d" / "BPAE_actin.tif").astype(np.float64), name
+    from .sample_data import bpae_actin_hr
 
-    return cell().astype(np.float64), "skimage.data.cell() (phase image, CC0)"
+    return bpae_actin_hr().astype(np.float64), name
 
 
 def simulated_capture(hr: np.ndarray):
@@ -133,16 +135,15 @@ def simulated_capture(hr: np.ndarray):
     return true, fit, lr
 
 
-def real_pair(data: Path):
-    """Step 2: fit the TIRF (LR) / STORM (HR) pair after resampling to an integer scale."""
+def real_pair():
+    """Step 2: fit the TIRF (LR) / STORM (HR) pair after resampling to an integer scale (the
+    package carries the pair, CC-BY-4.0)."""
     from .core.degradation.fit import fit_degradation
     from .core.degradation.pairs import estimate_ratio, resample_hr
     from .core.degradation.unpaired import estimate_noise
-    from .core.io.images import read_image
+    from .sample_data import tirf_storm_pair
 
-    folder = data / "pairs" / "tirf_storm"
-    lr = read_image(folder / "cell2_tirf_lr.jpg").astype(np.float64)
-    hr = read_image(folder / "cell2_storm_hr.jpg").astype(np.float64)
+    lr, hr = (np.asarray(a, dtype=np.float64) for a in tirf_storm_pair())
     _say(f"  TIRF (LR) {lr.shape[0]}x{lr.shape[1]}, STORM (HR) {hr.shape[0]}x{hr.shape[1]}")
     t0 = time.perf_counter()
     ratio, corr = estimate_ratio(hr, lr)
@@ -162,21 +163,62 @@ def real_pair(data: Path):
     return hr8, lr, fit
 
 
-def _figure(out: Path, rows) -> Path:
-    import matplotlib
-
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend, or ``None`` where matplotlib is not installed
+    (it is not a dependency of the package: the figures become plain montages)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _montage(path: Path, rows: list[list[np.ndarray]]) -> Path:
+    """Panels side by side (rows of equal-height images), each scaled to 8 bit by its own
+    0.5 / 99.5 percentiles, as a PNG without labels."""
+    import imageio.v3 as iio
+
+    def scaled(img, h, w):
+        img = np.asarray(img, dtype=np.float64)
+        ky, kx = max(1, h // img.shape[0]), max(1, w // img.shape[1])
+        img = np.kron(img, np.ones((ky, kx)))[:h, :w]
+        pad = [(0, h - img.shape[0]), (0, w - img.shape[1])]
+        lo, hi = np.percentile(img, [0.5, 99.5])
+        out = np.clip((img - lo) / max(hi - lo, 1e-12), 0, 1)
+        return np.pad(out, pad)
+
+    h = max(p.shape[0] for row in rows for p in row)
+    w = max(p.shape[1] for row in rows for p in row)
+    gap = np.ones((h, 4))
+    lines = [np.hstack([x for p in row for x in (scaled(p, h, w), gap)]) for row in rows]
+    width = max(line.shape[1] for line in lines)
+    lines = [np.pad(ln, [(0, 4), (0, width - ln.shape[1])], constant_values=1) for ln in lines]
+    iio.imwrite(path, (np.vstack(lines) * 255).astype(np.uint8))
+    return path
+
+
+def _figure(out: Path, rows) -> Path:
     from .core.degradation.simulate import simulate_lr
 
+    plt = _pyplot()
+    path = out / "demo_fit.png"
+    if plt is None:  # LR capture | simulated LR | residual, one row per fit
+        panels = []
+        for hr, lr, params, _title, _label in rows:
+            sim = simulate_lr(hr, params, noise=False).astype(np.float64)
+            ny, nx = min(sim.shape[0], lr.shape[0]), min(sim.shape[1], lr.shape[1])
+            lr_c, sim_c = lr[:ny, :nx], sim[:ny, :nx]
+            panels.append([lr_c, sim_c, lr_c - sim_c])
+        return _montage(path, panels)
     fig, axes = plt.subplots(len(rows), 4, figsize=(13, 3.6 * len(rows)), squeeze=False)
     for ax_row, (hr, lr, params, title, lr_label) in zip(axes, rows, strict=True):
         sim = simulate_lr(hr, params, noise=False).astype(np.float64)
         ny, nx = min(sim.shape[0], lr.shape[0]), min(sim.shape[1], lr.shape[1])
         fit_panels(ax_row, lr[:ny, :nx], sim[:ny, :nx], params, title, lr_label)
     fig.tight_layout()
-    path = out / "demo_fit.png"
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
@@ -228,11 +270,6 @@ def super_resolve(hr: np.ndarray, name: str, out: Path, model: str = "default-4x
 
 
 def _sr_figure(out: Path, lr, bic, sr, hr, scores, crop: int = 256) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     s = hr.shape[0] // lr.shape[0]
     y0, x0 = (hr.shape[0] - crop) // 2 // s * s, (hr.shape[1] - crop) // 2 // s * s
     win = (slice(y0, y0 + crop), slice(x0, x0 + crop))
@@ -243,6 +280,10 @@ def _sr_figure(out: Path, lr, bic, sr, hr, scores, crop: int = 256) -> Path:
         (sr[win], "napari-sisr\nPSNR {:.2f} dB, SSIM {:.3f}".format(*scores["SR"])),
         (hr[win], "HR (real image)"),
     ]
+    path = out / "demo_sr.png"
+    plt = _pyplot()
+    if plt is None:  # LR | bicubic | SR | HR, the scores are printed above
+        return _montage(path, [[p for p, _ in panels]])
     fig, axes = plt.subplots(1, 4, figsize=(14, 4.6))
     for ax, (img, title) in zip(axes, panels, strict=True):
         ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
@@ -250,7 +291,6 @@ def _sr_figure(out: Path, lr, bic, sr, hr, scores, crop: int = 256) -> Path:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
-    path = out / "demo_sr.png"
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
@@ -304,10 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     data = find_data_dir()
     if data is None:
-        _say(
-            "shared data folder not found (set NAPARI_SISR_DATA): using skimage.data.cell() "
-            "and skipping the real pair"
-        )
+        _say("shared data folder not found: using the package's own samples (a 512 x 512 crop)")
     hr, name = _load_hr(data)
     _say(f"1/4 simulated capture: HR = {name}")
     _say(f"    (a SIMULATION with known parameters: {TRUE}, noise std {NOISE_FRACTION:.0%})")
@@ -316,18 +353,19 @@ def main(argv: list[str] | None = None) -> int:
     rows = [(hr, lr, fit, f"simulated capture of {name.split(' (')[0]}", "LR capture (simulated)")]
     if args.gui:
         return _gui(hr, lr, true.scale)
-    if data is not None and (data / "pairs" / "tirf_storm").is_dir():
-        _say("\n2/4 real pair: TIRF (LR) vs STORM (HR) of one cell, CC-BY-4.0")
-        hr8, tirf, pair_fit = real_pair(data)
-        pair_fit.save(out / "fit_tirf_storm.json")
-        rows.append(
-            (hr8, tirf, pair_fit, "real pair: TIRF vs STORM (resampled to x8)", "real LR (TIRF)")
-        )
+    _say("\n2/4 real pair: TIRF (LR) vs STORM (HR) of one cell, CC-BY-4.0")
+    hr8, tirf, pair_fit = real_pair()
+    pair_fit.save(out / "fit_tirf_storm.json")
+    rows.append(
+        (hr8, tirf, pair_fit, "real pair: TIRF vs STORM (resampled to x8)", "real LR (TIRF)")
+    )
     _say("\n3/4 super-resolution with the bundled default model")
     lr_sr, bic, sr, hr_sr, scores = super_resolve(hr, name.split(" (")[0], out)
     _say("\n4/4 figures")
     path = _figure(out, rows)
     sr_path = _sr_figure(out, lr_sr, bic, sr, hr_sr, scores)
+    if _pyplot() is None:
+        _say("  (matplotlib is not installed: the figures are plain montages without labels)")
     _say(f"  saved {path}, {sr_path} and the parameter files in {out}/")
     _say(f"done in {time.perf_counter() - t0:.0f} s")
     return 0
