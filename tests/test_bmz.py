@@ -42,6 +42,31 @@ def test_bundled_model_package_passes_the_bioimageio_model_test(package):
         assert any("onnx" in n for n in names)
 
 
+@pytest.mark.parametrize("shape", [(512, 512), (301, 257)])
+def test_bioimageio_core_runs_any_size_as_napari_sisr_does(package, actin, shape):
+    """Whole images of any size run through bioimageio.core (the package once declared sizes
+    in steps of 8 from 94 px, refusing 512 x 512), and its result is ours in normalised units,
+    to 1e-4 of the range, with bioimageio.core's blocks of two sizes and ours tiled or not."""
+    core = pytest.importorskip("bioimageio.core")
+    import logging
+
+    image = actin[: shape[0], : shape[1]].astype(np.float32)
+    lo, hi = np.percentile(image, [1.0, 99.8])  # default-2x's normalisation
+    opts = dict(engine="torch", precision="fp32", dtype="float32")
+    ours = {
+        tile: (np.asarray(predict(image, "default-2x", tile=tile, **opts)) - lo) / (hi - lo)
+        for tile in (96, 4096)
+    }
+    logging.getLogger("bioimageio").setLevel(logging.ERROR)
+    for blocks in (60, 200):
+        out = core.predict(model=package, inputs={"raw": image[None, None]},
+                           blocksize_parameter=blocks)  # fmt: skip
+        got = out.members["sr"].data.values[0, 0]
+        for tile, want in ours.items():
+            err = np.abs(got - want).max() / np.ptp(want)
+            assert err <= 1e-4, (blocks, tile, err)
+
+
 def test_package_content_and_card(package):
     import yaml
 

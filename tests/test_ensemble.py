@@ -30,8 +30,10 @@ def image(nuclei):
 
 
 def by_hand(net, plane, ways):
-    """The ensemble computed with torch's own flips and rotations, one whole-image pass each."""
-    x = torch.from_numpy(plane)[None, None]
+    """The ensemble computed with torch's own flips and rotations, one whole-image pass each
+    (of the image padded "symmetric" by the receptive field, as predict pads it)."""
+    rf, s = int(net.receptive_field), int(net.scale)
+    x = torch.from_numpy(np.pad(plane, rf, mode="symmetric"))[None, None]
     outs = []
     with torch.inference_mode():
         for k, mirror in ways:
@@ -40,7 +42,7 @@ def by_hand(net, plane, ways):
             y = net(t)
             y = torch.flip(y, dims=(-1,)) if mirror else y
             outs.append(torch.rot90(y, -k, dims=(-2, -1))[0, 0].numpy())
-    return np.mean(outs, axis=0)
+    return np.mean(outs, axis=0)[rf * s : -rf * s, rf * s : -rf * s]
 
 
 def test_orientations_are_distinct_and_undone_exactly():

@@ -11,6 +11,8 @@ from napari_sisr.core.inference.tiling import (
     blend_weights,
     make_plan,
     stitch,
+    symmetric_indices,
+    take_window,
 )
 
 CASES = [
@@ -36,9 +38,9 @@ def test_cores_partition_the_plane_and_windows_are_equal(shape, tile, halo, scal
     assert (out_count == 1).all()
     assert len(windows) == 1
     (wy, wx) = windows.pop()
-    assert wy <= min(shape[0], tile + 2 * halo) and wx <= min(shape[1], tile + 2 * halo)
+    assert wy <= tile + 2 * halo and wx <= tile + 2 * halo
     cores = {t.core[1].stop - t.core[1].start for t in plan.tiles[: plan.grid[1]]}
-    assert max(cores) <= tile and wx == min(shape[1], max(cores) + 2 * halo)
+    assert max(cores) <= tile and wx == max(cores) + 2 * halo
     assert len(plan) == plan.grid[0] * plan.grid[1]
 
 
@@ -48,9 +50,7 @@ def test_halo_lies_inside_the_window_unless_at_the_border(shape, tile, halo, sca
     for t in plan.tiles:
         for ax in (0, 1):
             src, core = t.src[ax], t.core[ax]
-            assert src.start <= core.start and core.stop <= src.stop
-            assert src.start == 0 or core.start - src.start >= halo
-            assert src.stop == shape[ax] or src.stop - core.stop >= halo
+            assert core.start - src.start == halo and src.stop - core.stop >= halo
             crop, dst = t.crop[ax], t.dst[ax]
             assert crop.start == (core.start - src.start) * scale
             assert crop.stop - crop.start == dst.stop - dst.start
@@ -61,8 +61,24 @@ def test_stitch_of_an_upscaling_function_is_the_upscaled_image():
     rng = np.random.default_rng(0)
     img = rng.random((45, 70))
     plan = make_plan(img.shape, 16, 3, 2)
-    outs = [np.kron(img[t.src], np.ones((2, 2))) for t in plan.tiles]
+    outs = [np.kron(take_window(img, t.src), np.ones((2, 2))) for t in plan.tiles]
     np.testing.assert_array_equal(stitch(plan, outs), np.kron(img, np.ones((2, 2))))
+
+
+@pytest.mark.parametrize(("shape", "tile", "halo", "scale"), CASES)
+def test_windows_past_the_border_mirror_the_image(shape, tile, halo, scale):
+    """A window that reaches past the image holds the image padded "symmetric" (the edge pixel
+    repeated), as numpy and bioimage.io's runners pad: also windows larger than the image."""
+    img = np.random.default_rng(1).random(shape)
+    plan = make_plan(shape, tile, halo, scale)
+    pad = max(halo, *(t.src[0].stop - shape[0] for t in plan.tiles),
+              *(t.src[1].stop - shape[1] for t in plan.tiles), 0)  # fmt: skip
+    padded = np.pad(img, pad, mode="symmetric")
+    for t in plan.tiles:
+        want = padded[t.src[0].start + pad : t.src[0].stop + pad,
+                      t.src[1].start + pad : t.src[1].stop + pad]  # fmt: skip
+        np.testing.assert_array_equal(take_window(img, t.src), want)
+    assert list(symmetric_indices(-3, 4, 3)) == [2, 1, 0, 0, 1, 2, 2]
 
 
 def test_blocks_group_tiles_of_a_row_and_match_chunks():
@@ -94,7 +110,7 @@ def test_blend_weights_are_positive_and_one_in_the_core_interior():
 def test_cores_are_balanced():
     plan = make_plan((680, 1100), 512, 16, 4)
     ys = [t.core[0].stop - t.core[0].start for t in plan.tiles[:: plan.grid[1]]]
-    assert ys == [352, 328] and plan.window == (384, 400)
+    assert ys == [352, 328] and plan.window == (384, 400)  # cores + 2 x 16 halo
     xs = [t.dst[1].stop - t.dst[1].start for t in plan.tiles[: plan.grid[1]]]
     assert xs[:-1] == [1472, 1472] and 1472 % 64 == 0  # pyramid-friendly full blocks
 

@@ -7,10 +7,15 @@ files) that deepImageJ, ilastik, Fiji or ``bioimageio.core`` can run:
   importable from this package, with the model's settings as its keyword arguments) and as
   TorchScript (traced, for consumers without this package) and, when the ``onnx`` package is
   installed, ONNX with free batch and sizes;
-* one input tensor ``(batch, channel, y, x)`` with any size from twice the receptive field,
+* one input tensor ``(batch, channel, y, x)`` of any size (from twice the receptive field),
   preprocessed by ``scale_range`` at the model's percentiles (this package's normalisation);
   the output is ``scale`` times larger along y and x, with a halo of the receptive field (output
-  pixels that a tile edge changes), in the same normalised units;
+  pixels that a tile edge changes), in the same normalised units. bioimage.io's runners pad
+  the image "symmetric" by that halo, as this package's tiling does, so
+  ``bioimageio.core.predict(model=zip, inputs={"raw": image[None, None]},
+  blocksize_parameter=n)`` gives this package's result, normalised, to float round-off
+  (without ``blocksize_parameter`` bioimageio.core takes the percentiles of the padded image,
+  which shifts them);
 * test input and output tensors (a crop of the bundled real image and this network's
   result), a cover (LR | SR), documentation from the model card and the citations of the
   architecture and of the degradation-fitting method.
@@ -111,11 +116,18 @@ def _documentation(meta: dict[str, Any], name: str) -> str:
         "",
         "## Input and output",
         "",
-        f"- input: {meta['in_channels']} channel(s), any size from twice the receptive field "
-        f"({meta.get('receptive_field')} px), scaled to the {_percentiles(meta)['low']} / "
-        f"{_percentiles(meta)['high']} percentiles (`scale_range`);",
+        f"- input: {meta['in_channels']} channel(s), any size from "
+        f"{_min_side(meta['receptive_field'])} px, scaled to "
+        f"the {_percentiles(meta)['low']} / {_percentiles(meta)['high']} percentiles "
+        '(`scale_range`), padded "symmetric" by the halo of '
+        f"{meta.get('receptive_field')} px;",
         f"- output: {meta['scale']}x larger, in the same normalised units. Tiles must overlap "
         "by the halo for seam-free results.",
+        "",
+        "`bioimageio.core.predict(model=..., inputs={'raw': image[None, None]}, "
+        "blocksize_parameter=n)` reproduces napari-sisr's result (normalised) to float "
+        "round-off; without `blocksize_parameter` the percentiles are taken of the padded "
+        "image, which shifts them slightly.",
         "",
     ]
     if card.get("modalities"):
@@ -152,7 +164,7 @@ def _rdf(meta: dict, name: str, test_side: int, files: dict[str, str]) -> dict[s
     norm = _percentiles(meta)
     channels = [f"c{i}" for i in range(c)]
     head = [{"type": "batch"}, {"type": "channel", "channel_names": channels}]  # both tensors
-    space_in = [{"type": "space", "id": a, "size": {"min": _min_side(rf), "step": 8}} for a in "yx"]
+    space_in = [{"type": "space", "id": a, "size": {"min": _min_side(rf), "step": 1}} for a in "yx"]
     space_out = [
         {"type": "space", "id": a, "size": {"tensor_id": "raw", "axis_id": a}, "scale": 1 / s,
          "halo": rf * s}
@@ -279,8 +291,7 @@ def export_bmz(
         raise output_exists(out)
     weights, json_path = resolve_model_path(model)
     c = int(meta["in_channels"])
-    smallest = _min_side(meta["receptive_field"])
-    side = smallest + 8 * max(0, -(-(128 - smallest) // 8))  # a valid size of at least 128
+    side = 128
     try:
         with tempfile.TemporaryDirectory() as tmp:
             _build(Path(tmp), net, meta, name, c, side, weights, json_path, out)
@@ -308,7 +319,7 @@ def _build(root: Path, net, meta, name, c, side, weights, json_path, out: Path) 
     shutil.copyfile(json_path, root / "model.json")
     x = _test_input(c, side)
     x_norm = _normalise(x, **_percentiles(meta))
-    with torch.no_grad():
+    with torch.no_grad():  # bioimage.io's model test runs the test input without padding
         y = net(torch.from_numpy(x_norm)).numpy()
     np.save(root / files["test_input"], x)
     np.save(root / files["test_output"], y.astype(np.float32))
@@ -360,8 +371,9 @@ def _export_onnx(net, c: int, side: int, path: Path) -> bool:
 
 
 def _min_side(rf: int) -> int:
-    """Smallest input side of the package: the output keeps something beside its halos."""
-    return 2 * int(rf) + 16
+    """Smallest input side a package declares: the network takes any size (the image is
+    padded by the halo), but bioimage.io asks an output of more than its two halos."""
+    return 2 * int(rf) + 2
 
 
 def _percentiles(meta: dict) -> dict[str, float]:

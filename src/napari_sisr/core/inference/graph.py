@@ -19,7 +19,15 @@ import numpy as np
 
 from ..errors import InputError
 from .intensity import denormalize, normalize
-from .tiling import Block, Tile, TilePlan, blend_sources, blend_weights
+from .tiling import (
+    Block,
+    Tile,
+    TilePlan,
+    blend_sources,
+    blend_weights,
+    symmetric_indices,
+    take_window,
+)
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,7 @@ def calibration_batches(
     lead = (0,) * (x.ndim - 3)
     out = []
     for t in tiles:
-        window = np.asarray(x[lead + (t.src[0], t.src[1])])
+        window = np.moveaxis(take_window(np.moveaxis(x[lead], -1, 0), t.src), 0, -1)
         crop = side + 2 * plan.halo
         y0, x0 = (max(0, (window.shape[i] - crop) // 2) for i in (0, 1))
         window = window[y0 : y0 + crop, x0 : x0 + crop]
@@ -154,20 +162,81 @@ def blend_block(spec: JobSpec, dst, tiles: list[Tile], *parts) -> np.ndarray:
     return denormalize(acc / wsum[..., None], spec.stats, spec.out_dtype)
 
 
-def _graph_block(runner, spec, block, shape, dtype, specs, *parts):
-    window = assemble(shape, dtype, specs, *parts)
-    return run_block(runner, spec, block, window.reshape(window.shape[-3:]))[
-        (None,) * (len(shape) - 3)
-    ]
+def _mirrored(window: np.ndarray, index) -> np.ndarray:
+    """A ``(Ly, Lx, C)`` window from the image pixels it needs: ``index`` holds, per axis,
+    the positions in what was read (``None``: all of it, in order)."""
+    iy, ix = index
+    if iy is not None:
+        window = window[iy]
+    if ix is not None:
+        window = window[:, ix]
+    return window
 
 
-def _graph_tile(runner, spec, plan, tile, shape, dtype, specs, *parts):
+def _graph_block(runner, spec, block, shape, dtype, specs, index, *parts):
     window = assemble(shape, dtype, specs, *parts)
-    return run_tile_for_blend(runner, spec, plan, tile, window.reshape(window.shape[-3:]))
+    window = _mirrored(window.reshape(window.shape[-3:]), index)
+    return run_block(runner, spec, block, window)[(None,) * (len(shape) - 3)]
+
+
+def _graph_tile(runner, spec, plan, tile, shape, dtype, specs, index, *parts):
+    window = assemble(shape, dtype, specs, *parts)
+    window = _mirrored(window.reshape(window.shape[-3:]), index)
+    return run_tile_for_blend(runner, spec, plan, tile, window)
 
 
 def _graph_blend(spec, dst, tiles, nlead, *parts):
     return blend_block(spec, dst, tiles, *parts)[(None,) * nlead]
+
+
+def _window_request(x, lead: tuple, src) -> tuple:
+    """What a window of ``x`` reads: the image pixels it covers or mirrors (shape, in-chunk
+    and in-window slices, chunk keys) and the positions of its pixels in what is read."""
+    ranges, index = [], []
+    for sl, n in zip(src, x.shape[-3:-1], strict=True):
+        idx = symmetric_indices(sl.start, sl.stop, n)
+        lo, hi = int(idx.min()), int(idx.max()) + 1
+        ranges.append((lo, hi))
+        inside = lo == sl.start and hi == sl.stop
+        index.append(None if inside else idx - lo)
+    request = [(i, i + 1) for i in lead] + ranges + [(0, x.shape[-1])]
+    pieces = window_pieces(x.chunks, request)
+    shape = tuple(b - a for a, b in request)
+    specs = [(p[1], p[2]) for p in pieces]
+    keys = [(x.name, *p[0]) for p in pieces]
+    return shape, specs, tuple(index), keys
+
+
+def _blend_tasks(dsk, name, runner_key, x, spec, plan, blocks, lead) -> None:
+    """Tasks of one plane in blending mode: every tile's weighted output, then each block
+    the weighted average of the tiles that overlap it."""
+    tkeys = {}
+    for t in plan.tiles:
+        shape, specs, index, keys = _window_request(x, lead, t.src)
+        k = (name + "-tile", *lead, *t.index)
+        dsk[k] = (_graph_tile, runner_key, spec, plan, t, shape, x.dtype, specs, index, *keys)
+        tkeys[t.index] = k
+    for b in blocks:
+        src_tiles = blend_sources(plan, b.dst)
+        deps = [tkeys[t.index] for t in src_tiles]
+        dsk[(name, *lead, *b.index, 0)] = (_graph_blend, spec, b.dst, src_tiles, x.ndim - 3, *deps)
+
+
+def _block_tasks(dsk, name, runner_key, x, spec, blocks, lead) -> None:
+    """Tasks of one plane: each block's window, through the network, cropped to its cores."""
+    for b in blocks:
+        shape, specs, index, keys = _window_request(x, lead, b.src)
+        dsk[(name, *lead, *b.index, 0)] = (
+            _graph_block,
+            runner_key,
+            spec,
+            b,
+            shape,
+            x.dtype,
+            specs,
+            index,
+            *keys,
+        )
 
 
 def build_graph(x, runner, spec: JobSpec, plan: TilePlan, batch: int, blend: bool):
@@ -181,57 +250,17 @@ def build_graph(x, runner, spec: JobSpec, plan: TilePlan, batch: int, blend: boo
 
     name = "sisr-" + tokenize(x.name, id(runner), repr(spec), plan.tile, plan.halo, batch, blend)
     runner_key = ("sisr-model-" + name[5:],)
-    nlead = x.ndim - 3
-    C = x.shape[-1]
     blocks = plan.blocks(1 if blend else batch)
     dsk: dict[Any, Any] = {runner_key: runner}
     order = []
-
-    def window_task(lead, src):
-        request = [(i, i + 1) for i in lead] + [(src[0].start, src[0].stop)]
-        request += [(src[1].start, src[1].stop), (0, C)]
-        pieces = window_pieces(x.chunks, request)
-        shape = tuple(b - a for a, b in request)
-        specs = [(p[1], p[2]) for p in pieces]
-        keys = [(x.name, *p[0]) for p in pieces]
-        return shape, specs, keys
-
     for lead in np.ndindex(*x.shape[:-3]):
         if blend:
-            tkeys = {}
-            for t in plan.tiles:
-                shape, specs, keys = window_task(lead, t.src)
-                k = (name + "-tile", *lead, *t.index)
-                dsk[k] = (_graph_tile, runner_key, spec, plan, t, shape, x.dtype, specs, *keys)
-                tkeys[t.index] = k
-            for b in blocks:
-                src_tiles = blend_sources(plan, b.dst)
-                deps = [tkeys[t.index] for t in src_tiles]
-                dsk[(name, *lead, *b.index, 0)] = (
-                    _graph_blend,
-                    spec,
-                    b.dst,
-                    src_tiles,
-                    nlead,
-                    *deps,
-                )
-                order.append((lead, b))
+            _blend_tasks(dsk, name, runner_key, x, spec, plan, blocks, lead)
         else:
-            for b in blocks:
-                shape, specs, keys = window_task(lead, b.src)
-                dsk[(name, *lead, *b.index, 0)] = (
-                    _graph_block,
-                    runner_key,
-                    spec,
-                    b,
-                    shape,
-                    x.dtype,
-                    specs,
-                    *keys,
-                )
-                order.append((lead, b))
+            _block_tasks(dsk, name, runner_key, x, spec, blocks, lead)
+        order += [(lead, b) for b in blocks]
     ys, xs = plan.block_chunks(1 if blend else batch)
-    chunks = tuple((1,) * n for n in x.shape[:-3]) + (ys, xs, (C,))
+    chunks = tuple((1,) * n for n in x.shape[:-3]) + (ys, xs, (x.shape[-1],))
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
     meta = np.empty((0,) * x.ndim, dtype=spec.out_dtype)
     return da.Array(graph, name, chunks, meta=meta), order

@@ -298,7 +298,7 @@ class ModelRunner:
         return self._split(x)
 
     def _split(self, x: np.ndarray) -> np.ndarray:
-        from .tiling import make_plan, stitch
+        from .tiling import make_plan, stitch, take_window
 
         ny, nx = x.shape[-2:]
         core = max(ny, nx) - 2 * self.halo
@@ -307,7 +307,7 @@ class ModelRunner:
             raise MemoryError(f"a tile of {ny}x{nx} px does not fit in memory even when split")
         self._say(f"a {ny}x{nx} px tile ran out of memory; retrying with {new} px tiles")
         plan = make_plan((ny, nx), new, self.halo, self.scale)
-        outs = [np.moveaxis(self(x[..., t.src[0], t.src[1]]), (0, 1), (-2, -1)) for t in plan.tiles]
+        outs = [np.moveaxis(self(take_window(x, t.src)), (0, 1), (-2, -1)) for t in plan.tiles]
         return np.moveaxis(stitch(plan, outs), (-2, -1), (0, 1))
 
     def _say(self, msg: str) -> None:

@@ -2,12 +2,13 @@
 kept, and where that part goes in the super-resolved image.
 
 A plan covers one ``(Y, X)`` plane. Tile *cores* partition the plane on a regular grid; each tile
-reads its core plus ``halo`` pixels on every side. Every window has the same shape: where the
-halo would leave the image, the window is shifted inwards instead of padded, so a tile at the
-image border sees exactly what an untiled run sees there (the network's own zero padding) and
-all tiles can be batched. With ``halo`` at least the network's receptive field, every kept output
-pixel depends only on pixels inside its window, and stitching by plain slicing reproduces the
-untiled output to float round-off.
+reads its core plus ``halo`` pixels on every side, and every window has the same shape (so all
+tiles can be batched). Where a window reaches past the image, the missing pixels are the image
+mirrored at its border (:func:`symmetric_indices`, numpy's and bioimage.io's "symmetric"
+padding): an untiled run is the network on the image padded by the halo, and an exported
+bioimage.io package run by its own tools gives the same pixels. With ``halo`` at least the
+network's receptive field, every kept output pixel depends only on pixels inside its window,
+and stitching by plain slicing reproduces the untiled output to float round-off.
 
 For networks with global operations (no finite receptive field) :func:`blend_weights` gives
 weights that cross-fade overlapping tile outputs instead.
@@ -79,21 +80,38 @@ def axis_windows(n: int, tile: int, halo: int) -> list[tuple[int, int, int, int]
     """Split one axis of length ``n`` into ``(core0, core1, src0, src1)`` windows.
 
     Cores are at most ``tile`` long and balanced (:func:`balanced_core`; the last may be
-    shorter); every window is ``min(n, core + 2 * halo)`` long, with at least ``halo`` pixels
-    between a core and a window edge that lies inside the image.
+    shorter); every window is ``min(core, n) + 2 * halo`` long and starts ``halo`` before its
+    core, so it may reach past the image (``src0 < 0``, ``src1 > n``): those pixels are
+    mirrored (:func:`symmetric_indices`).
     """
     if n < 1:
         raise InputError(f"axis length must be >= 1, got {n}")
     if tile < 1 or halo < 0:
         raise InputError(f"tile must be >= 1 and halo >= 0, got tile={tile}, halo={halo}")
     core = balanced_core(n, tile)
-    length = min(n, core + 2 * halo)
-    out = []
-    for c0 in range(0, n, core):
-        c1 = min(c0 + core, n)
-        s0 = min(max(c0 - halo, 0), n - length)
-        out.append((c0, c1, s0, s0 + length))
-    return out
+    length = min(core, n) + 2 * halo
+    return [(c0, min(c0 + core, n), c0 - halo, c0 - halo + length) for c0 in range(0, n, core)]
+
+
+def symmetric_indices(start: int, stop: int, n: int) -> np.ndarray:
+    """Image indices of window positions ``start .. stop-1`` on an axis of ``n`` pixels:
+    inside the image each position itself, outside it the image mirrored at its edge with
+    the edge pixel repeated (``-1 -> 0``, ``n -> n-1``; numpy's ``mode="symmetric"``)."""
+    q = np.mod(np.arange(start, stop), 2 * n)
+    return np.where(q < n, q, 2 * n - 1 - q)
+
+
+def take_window(image, src: Slice2) -> np.ndarray:
+    """The window ``src`` of ``image`` (its last two axes are Y and X; ``(..., Y, X)``), with
+    the image mirrored where the window reaches past it."""
+    (ys, xs), (h, w) = src, image.shape[-2:]
+    if ys.start >= 0 and xs.start >= 0 and ys.stop <= h and xs.stop <= w:
+        return np.asarray(image[..., ys, xs])
+    iy = symmetric_indices(ys.start, ys.stop, h)
+    ix = symmetric_indices(xs.start, xs.stop, w)
+    y0, x0 = int(iy.min()), int(ix.min())  # read only the pixels needed (lazy arrays too)
+    box = np.asarray(image[..., y0 : int(iy.max()) + 1, x0 : int(ix.max()) + 1])
+    return box[..., (iy - y0)[:, None], (ix - x0)[None, :]]
 
 
 @dataclass(frozen=True)
