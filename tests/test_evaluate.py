@@ -113,3 +113,46 @@ def test_cli_scores_a_model_with_the_self_ensemble(tmp_path, pair, capsys):
         assert main(["evaluate", "default-4x", *args, *extra]) == 0
         scores.append(json.loads(capsys.readouterr().out)["scores"]["default-4x"]["psnr"])
     assert scores[0] != scores[1]  # a different output, scored the same way
+
+
+def test_a_pair_the_model_was_trained_on_is_said_and_its_held_out_part_scored(
+    tmp_path, pair, one_torch_thread, capsys
+):
+    """Training records which planes of which capture it used and which band it held out;
+    a score on that pair says so and scores the held-out band apart, the CLI as the API."""
+    from napari_sisr import TrainConfig, train
+
+    lr, hr, truth = pair
+    config = TrainConfig(
+        hr=[hr], out=tmp_path / "run", scale=4, patch=32, batch=2, iters=2,
+        arch_overrides={"n_blocks": 1, "nf": 8}, adversarial=False, val_every=2,
+        val_max_size=64, ema=None, degradation=truth, init=None,
+    )  # fmt: skip
+    train(config)
+    model = tmp_path / "run" / "model.json"
+    record = json.loads(model.read_text())["training_data"]
+    assert [(r["use"], r["region_yx"]) for r in record] == [
+        ("trained", [[0, 204], [0, 256]]),
+        ("held out", [[204, 256], [0, 256]]),
+    ]
+    scored = evaluate(lr, hr, 4, model=str(model), rl_iterations=2, sigma=2.0)
+    assert scored.overlap is not None and scored.overlap.held_out == ((204, 256), (0, 256))
+    assert scored.held_out is not None and "model" in scored.held_out.scores
+    assert "training data" in scored.notes() and "held-out part" in scored.table()
+    # an SR image of another model's making names no overlap; told the record, it does
+    sr = bicubic_upsample(prepare_pair(lr, hr, 4)[0], 4)
+    assert evaluate(lr, hr, 4, sr=sr, rl_iterations=2, sigma=2.0).overlap is None
+    told = evaluate(lr, hr, 4, sr=sr, rl_iterations=2, sigma=2.0, training_data=record)
+    assert told.overlap is not None
+    # the same field captured anew (other pixels): no overlap
+    other = hr + np.random.default_rng(3).normal(0, 1, hr.shape)
+    assert evaluate(lr, other, 4, sr=sr, training_data=record, sigma=2.0).overlap is None
+    tifffile.imwrite(tmp_path / "lr.tif", lr.astype(np.float32))
+    tifffile.imwrite(tmp_path / "hr.tif", hr)
+    code = main(["evaluate", str(model), str(tmp_path / "lr.tif"), str(tmp_path / "hr.tif"),
+                 "--scale", "4", "--sigma", "2", "--rl-iterations", "2"])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0 and "training data" in out.err
+    summary = json.loads(out.out.strip().splitlines()[-1])
+    assert summary["training_overlap"]["held_out_yx"] == [[204, 256], [0, 256]]
+    assert "model.json" in summary["held_out"]

@@ -22,7 +22,10 @@ def add(sub) -> None:
             "upsampling), match each by its own least-squares gain and offset, leave out a "
             "border of 4 x scale HR px and print PSNR / SSIM of nearest, bicubic, bicubic + "
             "Richardson-Lucy (PSF fitted on the pair) and the model or image given. The table "
-            "goes to stderr, one JSON line to stdout."
+            "goes to stderr, one JSON line to stdout. When the model was trained on this pair "
+            "(its training record holds the HR image, or the LR capture it trained on), a "
+            "warning says which part, and the part held out from training is scored apart "
+            "('training_overlap' and 'held_out' in the JSON line)."
         ),
     )
     p.add_argument(
@@ -92,10 +95,24 @@ def run(args) -> int:
     if "steered_by" in scored.extra:
         print(f"{label} (degradation-aware) was told {scored.extra['steered_by']}", file=sys.stderr)
     summary = {
-        "scores": {k: {"psnr": v.psnr, "ssim": v.ssim} for k, v in scored.scores.items()},
+        "scores": _scores(scored),
         "shift_yx": list(scored.shift_yx),
         "border": scored.border,
         **scored.extra,
     }
+    if scored.overlap is not None:
+        print(f"warning: {scored.overlap.sentence()}", file=sys.stderr)
+        summary["training_overlap"] = {
+            "source": scored.overlap.name,
+            "trained_yx": [list(r) for r in scored.overlap.trained],
+            "held_out_yx": [list(r) for r in scored.overlap.held_out]
+            if scored.overlap.held_out
+            else None,
+        }
+        summary["held_out"] = _scores(scored.held_out) if scored.held_out else None
     print(json.dumps(summary))
     return 0
+
+
+def _scores(scored) -> dict:
+    return {k: {"psnr": v.psnr, "ssim": v.ssim} for k, v in scored.scores.items()}

@@ -28,6 +28,7 @@ import numpy as np
 
 from .degradation.registration import subpixel_shift
 from .errors import InputError
+from .training.provenance import Overlap
 
 __all__ = [
     "PairScore",
@@ -71,6 +72,10 @@ class Scored:
     shift_yx: tuple[float, float]
     border: int
     extra: dict = field(default_factory=dict)
+    #: the pair is (part of) the scored model's training data (see :func:`evaluate`)
+    overlap: Overlap | None = None
+    #: the scores of the part of that pair held out from training
+    held_out: Scored | None = None
 
     def gain_over(self, method: str, baseline: str = "bicubic") -> float:
         return self.scores[method].psnr - self.scores[baseline].psnr
@@ -90,6 +95,10 @@ class Scored:
                 f"{self.extra['sigma']:.3g} HR px"
             )
         notes.append(f"border of {self.border} HR px left out")
+        if self.overlap is not None:
+            notes.append(self.overlap.sentence())
+            if self.overlap.held_out is not None and self.held_out is None:
+                notes.append("the held-out part is too small to score")
         return "; ".join(notes)
 
     def table(self) -> str:
@@ -100,7 +109,11 @@ class Scored:
         for name, s in self.scores.items():
             mark = " *" if name == best else ""
             lines.append(f"{name.ljust(width)}  {s.psnr:7.2f}  {s.ssim:.4f}{mark}")
-        return "\n".join([*lines, self.notes()])
+        lines.append(self.notes())
+        if self.held_out is not None:
+            lines += ["", "the held-out part of the pair (never trained on):"]
+            lines += self.held_out.table().splitlines()[:-1]
+        return "\n".join(lines)
 
 
 def _as_plane(arr, what: str) -> np.ndarray:
@@ -313,6 +326,7 @@ def evaluate(
     rl_iterations: int | None = None,
     config=None,
     label: str | None = None,
+    training_data: list | None = None,
 ) -> Scored:
     """Score a super-resolved image (or a model) against a real HR capture, with baselines.
 
@@ -337,17 +351,25 @@ def evaluate(
         Inference settings for ``model``.
     label : str, optional
         Name of the ``sr`` / ``model`` row (default ``"sr"`` / ``"model"``).
+    training_data : list, optional
+        What the model that made ``sr`` was trained on (its ``training_data`` record); read
+        from ``model`` itself when a model is given.
 
     Returns
     -------
     Scored
         ``nearest``, ``bicubic``, ``bicubic + RL`` and, when given, the SR image or model.
+        When the pair is the model's training data, ``overlap`` says which part was trained
+        on and ``held_out`` holds the scores of the part held out from training (``None``
+        when none was).
     """
+    from .degradation.fit import fit_degradation
+    from .training.provenance import find_overlap
+
+    raw_lr, raw_hr = np.asarray(lr), np.asarray(hr)
     lr, hr = prepare_pair(lr, hr, scale)
     s = int(scale)
     bic = bicubic_upsample(lr, s)
-    from .degradation.fit import fit_degradation
-
     fit = None
     if sigma is None:
         fit = fit_degradation(hr, lr, s, families=False)  # RL needs the Gaussian only
@@ -363,29 +385,57 @@ def evaluate(
         outputs[label or "sr"] = _as_plane(sr, "SR")
     steered = None
     if model is not None:
-        from .inference.config import PredictConfig
-        from .inference.predict import predict
-        from .inference.runner import resolve_model
-        from .inference.steering import Steering, is_degradation_aware
-
-        net, meta = resolve_model(model)
-        if int(getattr(net, "scale", s)) != s:
-            named = model if isinstance(model, str | os.PathLike) else "model"
-            name = label or meta.get("name") or named
-            raise InputError(
-                f"the model {name} super-resolves x{int(net.scale)}, the pair is at x{s}: "
-                "choose a model of the pair's scale"
-            )
-        c = PredictConfig.build(config)
-        if is_degradation_aware(net) and c.degradation is None:
-            # told the degradation fitted on this very pair, as the RL baseline is its PSF
-            fit = fit or fit_degradation(hr, lr, s, families=False)
-            c = c.model_copy(update={"degradation": Steering(fit=fit)})
-            steered = "the fit of this pair"
-        net_out = predict(lr.astype(np.float32), net, config=c, dtype="float32")
-        outputs[label or "model"] = np.asarray(net_out, dtype=np.float64)
+        out, steered, fit, trained_on = _model_output(model, lr, hr, s, config, label, fit)
+        outputs[label or "model"] = out
+        training_data = trained_on or training_data
     scored = score_outputs(outputs, hr, s)
     scored.extra.update(sigma=float(sigma), rl_iterations=int(rl_iterations))
     if steered:
         scored.extra["steered_by"] = steered
+    overlap = find_overlap(training_data, raw_lr, raw_hr)
+    if overlap is not None:
+        scored.overlap = overlap
+        scored.held_out = _score_region(outputs, hr, s, overlap.held_out)
     return scored
+
+
+def _model_output(model, lr, hr, s: int, config, label, fit):
+    """A model's output on ``lr`` for :func:`evaluate`: the output, how a degradation-aware
+    model was steered (``None`` when told nothing by evaluate), the pair's fit (when made)
+    and the model's training record."""
+    from .degradation.fit import fit_degradation
+    from .inference.config import PredictConfig
+    from .inference.predict import predict
+    from .inference.runner import resolve_model
+    from .inference.steering import Steering, is_degradation_aware
+
+    net, meta = resolve_model(model)
+    if int(getattr(net, "scale", s)) != s:
+        named = model if isinstance(model, str | os.PathLike) else "model"
+        name = label or meta.get("name") or named
+        raise InputError(
+            f"the model {name} super-resolves x{int(net.scale)}, the pair is at x{s}: "
+            "choose a model of the pair's scale"
+        )
+    c = PredictConfig.build(config)
+    steered = None
+    if is_degradation_aware(net) and c.degradation is None:
+        # told the degradation fitted on this very pair, as the RL baseline is its PSF
+        fit = fit or fit_degradation(hr, lr, s, families=False)
+        c = c.model_copy(update={"degradation": Steering(fit=fit)})
+        steered = "the fit of this pair"
+    out = predict(lr.astype(np.float32), net, config=c, dtype="float32")
+    return np.asarray(out, dtype=np.float64), steered, fit, meta.get("training_data")
+
+
+def _score_region(outputs: dict, hr: np.ndarray, s: int, region) -> Scored | None:
+    """The scores of every output on one region of the HR grid (``None`` when there is no
+    region, or it is too small to score past the border)."""
+    if region is None:
+        return None
+    (y0, y1), (x0, x1) = region
+    y1, x1 = min(y1, hr.shape[0]), min(x1, hr.shape[1])
+    if min(y1 - y0, x1 - x0) < 2 * BORDER_PER_SCALE * s + 4 * s:
+        return None
+    crop = (slice(y0, y1), slice(x0, x1))
+    return score_outputs({k: v[crop] for k, v in outputs.items()}, hr[crop], s)

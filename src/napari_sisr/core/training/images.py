@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .provenance import plane_digests
 
 __all__ = [
     "TrainImage",
@@ -188,12 +189,13 @@ def load_images(
             )
         rng = percentile_range(planes, percentiles)
         norm = _normalise(planes, rng, f"{what} image {name}")
+        extra = {"digests": plane_digests(planes), "shape_yx": list(planes.shape[-2:])}
         lo = np.broadcast_to(rng[:, 0], (planes.shape[0], n_ch))
         hi = np.broadcast_to(rng[:, 1], (planes.shape[0], n_ch))
         if in_channels == 1 and n_ch > 1:
             norm = norm.reshape(-1, 1, *norm.shape[-2:])
             lo, hi = lo.reshape(-1, 1), hi.reshape(-1, 1)
-        images.append(TrainImage(name, norm, np.array(lo), np.array(hi)))
+        images.append(TrainImage(name, norm, np.array(lo), np.array(hi), extra=extra))
     return images
 
 
@@ -214,6 +216,7 @@ def attach_lr(hr: list[TrainImage], lr: list[TrainImage], scale: int) -> list[Tr
             )
         h.data = h.data[..., : ly * scale, : lx * scale]
         h.lr = low.data
+        h.extra = {**h.extra, "lr_digests": low.extra.get("digests", [])}
     return hr
 
 
@@ -243,7 +246,8 @@ def onto_lr_grid(
             f"{data.shape[:2]} vs {low.data.shape[:2]}"
         )
     data = np.ascontiguousarray(data[..., : ly * scale, : lx * scale], dtype=np.float32)
-    return TrainImage(img.name, data, img.lo, img.hi, low.data, img.note)
+    extra = {**img.extra, "lr_digests": low.extra.get("digests", [])}
+    return TrainImage(img.name, data, img.lo, img.hi, low.data, img.note, extra)
 
 
 def _band(img: TrainImage, start: int, stop: int, axis: int, scale: int, note: str) -> TrainImage:
@@ -254,7 +258,11 @@ def _band(img: TrainImage, start: int, stop: int, axis: int, scale: int, note: s
         lsl = list(sl)
         lsl[axis] = slice(start // scale, stop // scale)
         lr = img.lr[tuple(lsl)]
-    return TrainImage(img.name, img.data[tuple(sl)], img.lo, img.hi, lr, note)
+    ny, nx = img.shape_yx
+    region = [[0, ny], [0, nx]]
+    region[axis - 2] = [start, stop]
+    extra = {**img.extra, "region": region}
+    return TrainImage(img.name, img.data[tuple(sl)], img.lo, img.hi, lr, note, extra)
 
 
 def split_validation(

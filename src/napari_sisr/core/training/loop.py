@@ -144,6 +144,7 @@ def _export(trainer: Trainer, path: Path, metrics: dict, kind: str) -> Path:
         "normalization": {"mode": "percentile", "low": c.percentiles[0], "high": c.percentiles[1]},
         "degradation": _degradation_meta(c),
         "validation": validation,
+        "training_data": trainer.provenance,
         "card": {"input_statistics": trainer.input_statistics},
         "training": {
             "steps": trainer.step,

@@ -30,6 +30,7 @@ from .patches import (
     match_inference_normalisation,
     soften,
 )
+from .provenance import run_provenance
 
 #: State-dict keys of the condition network of a degradation-aware generator.
 COND_PARTS = ("cond_net.", "modulation.")
@@ -134,6 +135,9 @@ class Trainer:
         if c.real_lr and not c.real_fraction:
             for img in train:
                 img.lr = None  # trained on simulated captures, validated on real ones
+        self.provenance = run_provenance(
+            train, val, real_lr_trained=bool(c.real_lr and c.real_fraction), paired=c.paired
+        )
         check_patch_fits(train, c.patch)
         self.input_statistics = training_statistics(train)
         self.sampler = PatchSampler(train, c.patch, c.scale)

@@ -1,6 +1,7 @@
 """Scoring a Super-resolve result against a reference layer (a real HR capture of the field).
 
-The result of the first chosen layer (``"<name> x<s> SR"``) and the reference are compared
+The newest result of the first chosen layer (held by the widget, not looked up by its name)
+and the reference are compared
 on the plane shown by the dims sliders with :func:`napari_sisr.evaluate`'s protocol, beside
 nearest, bicubic and bicubic + Richardson-Lucy (PSF fitted on the pair), in a worker thread.
 """
@@ -16,7 +17,6 @@ from ...core.errors import InputError
 from .._jobs import JobRunner, notify_error
 from .._layers import image_layer_choices, layer_plane
 from .._text import WrappingLabel
-from .layers import result_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from .widget import SuperResolveWidget
@@ -25,13 +25,28 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_SCORED_PX = 4096 * 4096
 
 
-def score_job(lr, hr, sr, scale: int, label: str, *, stop=None):
-    """Worker job: the scores of ``sr`` and of the baselines against ``hr``."""
+def score_job(lr, hr, sr, scale: int, label: str, model: str | None = None, *, stop=None):
+    """Worker job: the scores of ``sr`` and of the baselines against ``hr`` (and, when the
+    pair is the training data of ``model``, of the part held out from training)."""
     from ...core.evaluate import evaluate
+    from ...core.modelio import read_model_meta
     from ...core.progress import Progress
 
     yield Progress(0, 1, "fitting the PSF and scoring")
-    scored = evaluate(np.asarray(lr), np.asarray(hr), scale, sr=np.asarray(sr), label=label)
+    trained_on = None
+    if model:
+        try:
+            trained_on = read_model_meta(model).get("training_data")
+        except (InputError, OSError):
+            trained_on = None  # the model file went away: scored without the check
+    scored = evaluate(
+        np.asarray(lr),
+        np.asarray(hr),
+        scale,
+        sr=np.asarray(sr),
+        label=label,
+        training_data=trained_on,
+    )
     yield Progress(1, 1, "done")
     return scored
 
@@ -63,12 +78,12 @@ class ScoreControls(Container):
     def score(self, *_):
         """Score the first chosen layer's result against the reference (returns the worker)."""
         try:
-            lr, hr, sr, scale, label = self._planes()
+            lr, hr, sr, scale, label, model = self._planes()
         except InputError as err:
             notify_error(f"Score: {err}")
             return None
         return self.runner.start(
-            score_job, lr.data, hr.data, sr.data, scale, label,
+            score_job, lr.data, hr.data, sr.data, scale, label, model,
             on_done=self._show, description="Score",
         )  # fmt: skip
 
@@ -80,18 +95,20 @@ class ScoreControls(Container):
         if not sources:
             raise InputError("choose the layer whose result is scored")
         src = sources[0]
-        scale = self.owner.settings().scale
-        name = result_name(src.name, scale)
-        if name not in self.owner.viewer.layers:
-            raise InputError(f"no result {name!r} yet: super-resolve {src.name!r} first")
+        result = self.owner.latest_result(src)
+        if result is None:
+            raise InputError(f"no result of {src.name!r} yet: super-resolve it first")
+        scale = int(result.metadata["napari_sisr"]["scale_factor"])
+        model = result.metadata["napari_sisr"].get("model")
+        name = result.name
         point = self.owner.viewer.dims.point
-        planes = [layer_plane(lyr, point) for lyr in (src, ref, self.owner.viewer.layers[name])]
+        planes = [layer_plane(lyr, point) for lyr in (src, ref, result)]
         if np.prod(planes[1].shape) > MAX_SCORED_PX:
             raise InputError(
                 f"the reference plane is {planes[1].shape[0]} x {planes[1].shape[1]} px: too "
                 "large to score here; score a crop with napari-sisr evaluate"
             )
-        return (*planes, scale, name)
+        return (*planes, scale, name, model)
 
     def _show(self, scored) -> None:
         self.scored = scored
@@ -112,7 +129,16 @@ def scores_html(scored) -> str:
             f"<tr><td>{b}{escape(name)}{nb}</td><td align='right'>{b}{s.psnr:.2f}{nb}</td>"
             f"<td align='right'>{s.ssim:.4f}</td></tr>"
         )
-    return (
+    html = (
         f"<table cellspacing='0' cellpadding='2'>{''.join(rows)}</table>"
         f"<p><small>best PSNR in bold; {escape(scored.notes())}</small></p>"
     )
+    if scored.overlap is not None:
+        warn = "<p><b>Trained on this pair:</b> its score says how well the model remembers.</p>"
+        held = (
+            "<p>The part held out from training:</p>" + scores_html(scored.held_out)
+            if scored.held_out is not None
+            else ""
+        )
+        html = warn + html + held
+    return html
