@@ -13,8 +13,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "napari_sisr"
 
@@ -131,11 +129,55 @@ def test_core_never_imports_front_ends():
     assert not {m: d for m, d in bad.items() if d}
 
 
-@pytest.mark.parametrize("limit", [400])
-def test_no_module_over_the_limit(limit):
-    long = {
-        str(p.relative_to(SRC)): n
-        for p in (SRC / PACKAGE).rglob("*.py")
-        if (n := len(p.read_text(encoding="utf-8").splitlines())) > limit
-    }
-    assert not long, f"modules over {limit} lines: {long}"
+#: Longest function body (lines, docstring excluded) the package allows.
+FUNCTION_LIMIT = 60
+#: Functions allowed past the limit, with why: declarative tables a reader scans, not logic.
+LONG_BY_NATURE = {
+    "napari_sisr/cli/train.py:add": "the train command's option table",
+    "napari_sisr/cli/predict.py:add": "the predict command's option table",
+    "napari_sisr/core/bmz.py:_rdf": "the bioimage.io description, one nested literal",
+}
+#: Functions past the limit that are still to be split, at most as long as they are now.
+TO_SPLIT = {
+    "napari_sisr/core/degradation/fit.py:iter_fit": 173,
+    "napari_sisr/core/training/loop.py:_run": 129,
+    "napari_sisr/core/inference/tuning.py:iter_tune_steering": 111,
+    "napari_sisr/widgets/superres/widget.py:__init__": 110,
+    "napari_sisr/widgets/train/job.py:build_config": 108,
+    "napari_sisr/core/inference/predict.py:prepare": 92,
+    "napari_sisr/widgets/fit/widget.py:__init__": 86,
+    "napari_sisr/cli/train.py:build_config": 85,
+    "napari_sisr/core/inference/input.py:canonical_input": 77,
+    "napari_sisr/core/io/bmz_foreign.py:foreign_meta": 71,
+    "napari_sisr/widgets/train/widget.py:__init__": 69,
+    "napari_sisr/widgets/train/degradation.py:__init__": 66,
+    "napari_sisr/widgets/superres/degradation.py:__init__": 62,
+}
+
+
+def function_lengths() -> dict[str, int]:
+    """``module path:function name`` -> lines of its body without the docstring."""
+    out = {}
+    for path in sorted((SRC / PACKAGE).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            n = node.end_lineno - node.lineno + 1
+            if ast.get_docstring(node) is not None:
+                first = node.body[0]
+                n -= first.end_lineno - first.lineno + 1
+            key = f"{path.relative_to(SRC).as_posix()}:{node.name}"
+            out[key] = max(n, out.get(key, 0))
+    return out
+
+
+def test_functions_stay_short():
+    """Functions, not modules, are what a reader holds in mind: none past the limit but the
+    declarative tables named above, and the ones still to split never grow."""
+    lengths = function_lengths()
+    long = {k: n for k, n in lengths.items() if n > FUNCTION_LIMIT and k not in LONG_BY_NATURE}
+    grown = {k: n for k, n in long.items() if n > TO_SPLIT.get(k, FUNCTION_LIMIT)}
+    assert not grown, f"functions over {FUNCTION_LIMIT} lines: {grown}"
+    stale = {k for k in TO_SPLIT if lengths.get(k, 0) <= FUNCTION_LIMIT}
+    assert not stale, f"split now, take them off TO_SPLIT: {sorted(stale)}"
