@@ -138,5 +138,5 @@ def test_foreign_or_broken_zips_are_refused(tmp_path):
         predict(np.zeros((32, 32), np.float32), str(foreign))
     broken = tmp_path / "broken.zip"
     broken.write_bytes(b"not a zip")
-    with pytest.raises(InputError, match="not a readable zip"):
+    with pytest.raises(InputError, match="broken.zip cannot be read"):
         predict(np.zeros((32, 32), np.float32), str(broken))

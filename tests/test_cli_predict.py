@@ -131,7 +131,7 @@ def test_corrupt_model_and_channel_mismatch(tif, model_path, tmp_path, capsys):
         rc = main(["predict", str(tif), "-o", str(tmp_path / "o.zarr"), "--model",
                    str(tmp_path / given)])  # fmt: skip
         err = capsys.readouterr().err
-        assert rc == 2 and "m2.json is corrupt" in err and "not found" not in err, err
+        assert rc == 2 and "m2.json is not valid JSON" in err and "not found" not in err, err
 
 
 def test_no_stray_progress_bar_before_an_error(capsys):

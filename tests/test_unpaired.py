@@ -87,7 +87,7 @@ def test_sigma_from_optics_matches_the_airy_width():
     [
         ({"wavelength_nm": -520}, "wavelength_nm"),
         ({"na": 0.0}, "na"),
-        ({"na": 2.0}, "not physical"),
+        ({"na": 2.0}, "outside what a light microscope has"),
         ({"lr_pixel_um": float("nan")}, "lr_pixel_um"),
         ({"modality": "lightsheet"}, "modality"),
     ],
@@ -144,7 +144,10 @@ def test_cli_noise_from_optics_and_sigma(tmp_path, actin):
     [
         (["--na", 1.4], "missing --wavelength, --pixel-size"),
         (["--sigma", 2, "--na", 1.4], "not both"),
-        (["--wavelength", 520, "--na", 3.0, "--pixel-size", 0.1], "not physical"),
+        (
+            ["--wavelength", 520, "--na", 3.0, "--pixel-size", 0.1],
+            "outside what a light microscope has",
+        ),
         (["--optics", "NA=1.4,wavelength=520"], "pixel size is needed"),
         (["--optics", "NA=1.4,wavelength=520,pixel=100", "--sigma", 2], "--optics or --sigma"),
         (["--optics", "NA=1.4,wavelength=520,pixel=100", "--na", 1.2], "--optics or --na"),

@@ -137,36 +137,50 @@ def read_pair(hr_path: str, lr_path: str, channel: int | None):
     return planes[0], planes[1]
 
 
-def key_values(items: list[str], flag: str) -> dict:
+def key_values(items: list[str], flag: str, numbers: bool = False) -> dict:
     """``["n_blocks=8", "skip=bicubic"]`` -> ``{"n_blocks": 8, "skip": "bicubic"}`` (``flag``
-    names the option in errors)."""
+    names the option in errors; with ``numbers`` every value must be a finite number)."""
+    import math
+
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"{flag} expects KEY=VALUE, got {item!r}")
+        if key.strip() in out:
+            raise InputError(f"{flag} gives {key.strip()!r} twice")
         try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
+            parsed = json.loads(value)
+        except (json.JSONDecodeError, RecursionError):
+            parsed = value
+        if numbers and not (
+            isinstance(parsed, int | float)
+            and not isinstance(parsed, bool)
+            and math.isfinite(parsed)
+        ):
+            raise InputError(f"{flag} {item}: the value must be a number, got {value!r}")
+        out[key.strip()] = parsed
     return out
 
 
-def check_params_output(output: str, overwrite: bool) -> None:
-    """Refuse an ``output`` for degradation parameters that is not a .json name, or that
-    exists unless ``overwrite``."""
+def check_params_output(output: str, overwrite: bool, inputs=()) -> None:
+    """Refuse an ``output`` for degradation parameters that is not a .json name, that is one
+    of the command's ``inputs`` (however spelt), or that exists unless ``overwrite``."""
     from pathlib import Path
 
     from ..core.errors import OutputExistsError
+    from ..core.io.guard import check_not_input
 
     path = Path(output)
     if path.suffix.lower() != ".json":
         raise InputError(f"-o {path.name}: the parameters are JSON, give a .json name")
+    check_not_input(path, inputs)
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
 
 
-def save_params(params, output: str, overwrite: bool) -> None:
-    """Write degradation parameters to ``output``: a .json name, never over a file unasked."""
-    check_params_output(output, overwrite)
+def save_params(params, output: str, overwrite: bool, inputs=()) -> None:
+    """Write degradation parameters to ``output``: a .json name, never over a file unasked,
+    never over an input."""
+    check_params_output(output, overwrite, inputs)
     params.save(output)

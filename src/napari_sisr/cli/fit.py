@@ -85,7 +85,7 @@ def run(args) -> int:
     if quality["verdict"] != "ok":
         print(line, file=sys.stderr)
     if args.output:
-        save_params(params, args.output, args.overwrite)
+        save_params(params, args.output, args.overwrite, inputs=(args.hr, args.lr))
     print(json.dumps({**params.summary(), "quality": quality}))
     return 0
 

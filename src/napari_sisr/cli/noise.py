@@ -95,6 +95,6 @@ def run(args) -> int:
         poisson=args.poisson,
     )
     if args.output:
-        save_params(params, args.output, args.overwrite)
+        save_params(params, args.output, args.overwrite, inputs=(args.lr,))
     print(json.dumps(params.summary()))
     return 0

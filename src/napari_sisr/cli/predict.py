@@ -154,7 +154,9 @@ def expand_inputs(items: list[str]) -> list[Path]:
             found = sorted(
                 p
                 for p in path.iterdir()
-                if (p.is_file() or _is_zarr(p)) and p.suffix.lower() in IMAGE_SUFFIXES
+                if (p.is_file() or _is_zarr(p))
+                and p.suffix.lower() in IMAGE_SUFFIXES
+                and not p.name.startswith(".")  # hidden files, macOS "._" resource forks
             )
             if not found:
                 raise InputError(f"no images (TIFF, PNG, JPEG, zarr) in folder {path}")
@@ -233,10 +235,7 @@ def _write_8bit(path: Path, result, quiet: bool) -> str:
 
 
 def run(args) -> int:
-    from ..core.inference.predict import iter_predict, prepare
     from ..core.inference.runner import resolve_model
-    from ..core.progress import run_to_end
-    from ._common import progress_printer
 
     config = predict_config(args)
     inputs = expand_inputs(args.inputs)
@@ -245,39 +244,63 @@ def run(args) -> int:
         if _same_place(src, dst):
             raise InputError(f"the output {dst} would replace the input {src}: choose another -o")
     model, _ = resolve_model(args.model)  # load once, clear error if missing or corrupt
+    failed = []
     for src, dst in targets:
-        if dst.suffix == "":
-            nbytes = prepare(str(src), model, config).lazy.nbytes
-            small = src.is_file() and nbytes <= TIFF_OUT_MAX_BYTES
-            dst = dst.with_suffix(".tif" if small else ".zarr")
-        if dst.exists() and not args.overwrite and dst.suffix.lower() != ".zarr":
-            raise OutputExistsError(f"{dst} exists; pass --overwrite to replace it")
-        eight_bit = dst.suffix.lower() in EIGHT_BIT_SUFFIXES
-        t0 = time.perf_counter()
-        gen = iter_predict(
-            str(src),
-            model,
-            out=None if eight_bit else dst,
-            overwrite=args.overwrite,
-            scheduler=args.scheduler,
-            config=config,
-        )
-        result = run_to_end(gen, progress_printer(args.quiet))
-        written = str(result.dtype)
-        if eight_bit:
-            written = _write_8bit(dst, result, args.quiet)
+        try:
+            _predict_one(src, dst, model, config, args)
+        except InputError as err:
+            if len(targets) == 1:
+                raise
+            failed.append(src)  # one bad file in a batch: said, and the others still run
+            print(f"napari-sisr predict: error: {src}: {err}", file=sys.stderr)
+    if failed:
+        done = len(targets) - len(failed)
         print(
-            json.dumps(
-                {
-                    "input": str(src),
-                    "output": str(dst),
-                    "shape": list(result.shape),
-                    "dtype": written,
-                    "seconds": round(time.perf_counter() - t0, 2),
-                }
-            )
+            f"napari-sisr predict: {done} of {len(targets)} images done; failed: "
+            + ", ".join(str(p) for p in failed),
+            file=sys.stderr,
         )
+        return 2
     return 0
+
+
+def _predict_one(src: Path, dst: Path, model, config, args) -> None:
+    """Super-resolve one input to one output and print its JSON line."""
+    from ..core.inference.predict import iter_predict, prepare
+    from ..core.progress import run_to_end
+    from ._common import progress_printer
+
+    if dst.suffix == "":
+        nbytes = prepare(str(src), model, config).lazy.nbytes
+        small = src.is_file() and nbytes <= TIFF_OUT_MAX_BYTES
+        dst = dst.with_suffix(".tif" if small else ".zarr")
+    if dst.exists() and not args.overwrite and dst.suffix.lower() != ".zarr":
+        raise OutputExistsError(f"{dst} exists; pass --overwrite to replace it")
+    eight_bit = dst.suffix.lower() in EIGHT_BIT_SUFFIXES
+    t0 = time.perf_counter()
+    gen = iter_predict(
+        str(src),
+        model,
+        out=None if eight_bit else dst,
+        overwrite=args.overwrite,
+        scheduler=args.scheduler,
+        config=config,
+    )
+    result = run_to_end(gen, progress_printer(args.quiet))
+    written = str(result.dtype)
+    if eight_bit:
+        written = _write_8bit(dst, result, args.quiet)
+    print(
+        json.dumps(
+            {
+                "input": str(src),
+                "output": str(dst),
+                "shape": list(result.shape),
+                "dtype": written,
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+        )
+    )
 
 
 def _int(value: str, flag: str) -> int:

@@ -42,9 +42,11 @@ def run(args) -> int:
 
     from ..core.degradation.params import DegradationParams
     from ..core.degradation.simulate import simulate_lr
+    from ..core.io.guard import check_not_input
     from ..core.io.images import TIFF_SUFFIXES, read_image, write_image
 
     out = Path(args.output)
+    check_not_input(out, [i for i in (args.hr, args.params) if i])
     if out.exists() and not args.overwrite:
         raise OutputExistsError(f"{out} exists; pass --overwrite to replace it")
     params = DegradationParams.load(args.params) if args.params else DegradationParams()
@@ -71,8 +73,9 @@ def run(args) -> int:
         )
     lr = simulate_lr(hr, params, rng=np.random.default_rng(args.seed))
     if args.dtype == "input" and hr.dtype.kind in "ui":
-        info = np.iinfo(hr.dtype)
-        lr = np.clip(np.rint(lr), info.min, info.max).astype(hr.dtype)
+        from ..core.io.dtypes import cast_to
+
+        lr = cast_to(lr, hr.dtype)
     write_image(out, lr)
     print(json.dumps({"output": str(out), "shape": list(lr.shape), **params.summary()}))
     return 0

@@ -228,7 +228,7 @@ def build_config(args):
     if args.arch_option:
         fields["arch_overrides"] = key_values(args.arch_option, "--arch-option")
     if args.loss:
-        fields["loss_weights"] = key_values(args.loss, "--loss")
+        fields["loss_weights"] = key_values(args.loss, "--loss", numbers=True)
     if args.no_gan or args.gan:
         fields["adversarial"] = bool(args.gan)
     if args.degradation:

@@ -39,8 +39,9 @@ def run(args) -> int:
     from ..core.degradation.params import DegradationParams
     from ..core.inference.tuning import tune_steering
 
+    inputs = (args.lr, args.hr, args.degradation, args.model)
     if args.output:  # refuse before the work, not after it
-        check_params_output(args.output, args.overwrite)
+        check_params_output(args.output, args.overwrite, [i for i in inputs if i])
     hr, lr = read_pair(args.hr, args.lr, args.channel)
     fit = DegradationParams.load(args.degradation) if args.degradation else None
     tuned = tune_steering(

@@ -338,12 +338,10 @@ def _build(root: Path, net, meta, name, c, side, weights, json_path, out: Path) 
     if isinstance(descr, InvalidDescr):
         problems = " ".join(str(descr.get_reason()).split())[:800]
         raise InputError(f"the bioimage.io description did not validate: {problems}")
-    tmp_zip = out.with_name(f".{out.name}.partial")
-    try:
+    from .io.guard import staged
+
+    with staged(out) as tmp_zip:
         save_bioimageio_package(descr, output_path=tmp_zip)
-        os.replace(tmp_zip, out)
-    finally:
-        tmp_zip.unlink(missing_ok=True)
 
 
 def _export_onnx(net, c: int, side: int, path: Path) -> bool:

@@ -366,6 +366,7 @@ def evaluate(
     from .degradation.fit import fit_degradation
     from .training.provenance import find_overlap
 
+    _check_baseline_settings(sigma, rl_iterations)
     raw_lr, raw_hr = np.asarray(lr), np.asarray(hr)
     lr, hr = prepare_pair(lr, hr, scale)
     s = int(scale)
@@ -397,6 +398,19 @@ def evaluate(
         scored.overlap = overlap
         scored.held_out = _score_region(outputs, hr, s, overlap.held_out)
     return scored
+
+
+#: Richardson-Lucy iterations a score may ask for (beyond, it only amplifies noise).
+MAX_RL_ITERATIONS = 1000
+
+
+def _check_baseline_settings(sigma, rl_iterations) -> None:
+    if sigma is not None and not (math.isfinite(float(sigma)) and 0 <= float(sigma) <= 64):
+        raise InputError(f"sigma must be a PSF width from 0 to 64 HR px, got {sigma}")
+    if rl_iterations is not None and not 0 <= int(rl_iterations) <= MAX_RL_ITERATIONS:
+        raise InputError(
+            f"Richardson-Lucy iterations must be from 0 to {MAX_RL_ITERATIONS}, got {rl_iterations}"
+        )
 
 
 def _model_output(model, lr, hr, s: int, config, label, fit):

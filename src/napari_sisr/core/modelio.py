@@ -24,12 +24,17 @@ DEFAULT_MODEL = "default-4x"
 
 
 def _paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """Weights and JSON of a model path: the name keeps its dots (``exp.v2`` ->
+    ``exp.v2.safetensors``); only a ``.json`` or ``.safetensors`` ending is the file's."""
     path = Path(path)
     if path.is_dir():
         path = path / "model"
-    if path.suffix in (".json", ".safetensors"):
-        path = path.with_suffix("")
-    return path.with_suffix(".safetensors"), path.with_suffix(".json")
+    stem = path.name
+    for suffix in (".json", ".safetensors"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    return path.with_name(stem + ".safetensors"), path.with_name(stem + ".json")
 
 
 def bundled_models() -> dict[str, Path]:
@@ -82,6 +87,7 @@ def save_model(path: str | os.PathLike, net, meta: dict[str, Any]) -> Path:
     from safetensors.torch import save_file
 
     from .io.atomic import atomic_write_text
+    from .io.guard import staged
 
     weights, meta_path = _paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
@@ -100,14 +106,9 @@ def save_model(path: str | os.PathLike, net, meta: dict[str, Any]) -> Path:
         pass
     info.update(meta)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    tmp = weights.with_name(f".{weights.name}.partial")
-    try:
+    with staged(weights) as tmp:
         save_file(state, str(tmp), metadata={"format": MODEL_FORMAT})
         info["weights_sha256"] = file_digest(tmp)
-        os.replace(tmp, weights)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     atomic_write_text(meta_path, json.dumps(info, indent=2, default=_json_default) + "\n")
     return meta_path
 
@@ -137,11 +138,10 @@ def read_model_meta(name_or_path: str | os.PathLike) -> dict[str, Any]:
 
     if is_foreign_bmz(name_or_path):  # another tool's package: its description, translated
         return dict(load_model(name_or_path).meta)
+    from .io.guard import load_json
+
     _, meta_path = resolve_model_path(name_or_path)
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"model config {meta_path} is corrupt: {err}") from None
+    meta = load_json(meta_path, "model config")
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         raise InputError(f"{meta_path} is not a napari-sisr model config")
     check_model_meta(meta, meta_path)
@@ -166,6 +166,10 @@ def check_model_meta(meta: dict[str, Any], where: os.PathLike | str) -> None:
             raise bad(key, f"an integer from 1 to {top}")
     if not isinstance(meta.get("arch_kwargs", {}), dict):
         raise bad("arch_kwargs", "an object of settings")
+    for key in ("card", "steering", "degradation", "validation", "training", "training_data"):
+        want = list if key == "training_data" else dict
+        if meta.get(key) is not None and not isinstance(meta[key], want):
+            raise bad(key, "a list" if want is list else "an object")
     if not isinstance(meta.get("preset") or "fast", str):
         raise bad("preset", "a preset name")
     rf = meta.get("receptive_field")
@@ -195,10 +199,12 @@ def _read_pair(name_or_path, weights: Path, tries: int = 20) -> tuple[dict[str, 
     import hashlib
     import time
 
+    from .io.guard import memory_budget, read_bytes
+
     for attempt in range(tries):
         meta = read_model_meta(name_or_path)
         try:
-            data = weights.read_bytes()
+            data = read_bytes(weights, "model weights", memory_budget())
         except OSError as err:
             raise InputError(f"model weights {weights} are unreadable: {err}") from None
         want = meta.get("weights_sha256")
@@ -209,6 +215,19 @@ def _read_pair(name_or_path, weights: Path, tries: int = 20) -> tuple[dict[str, 
         f"model weights {weights} are not the ones its JSON was written with (changed by hand, "
         "or replaced without their JSON)"
     )
+
+
+def check_weights(state: dict, where) -> None:
+    """Refuse weights that are not floating point or not finite: a network built from them
+    gives NaN, inf or a constant image, whatever the input."""
+    for name, tensor in state.items():
+        if not tensor.is_floating_point():
+            raise InputError(
+                f"model weights {where}: {name} is stored as {tensor.dtype}, not as floating "
+                "point: these are not weights of a napari-sisr model"
+            )
+        if not bool(tensor.isfinite().all()):
+            raise InputError(f"model weights {where}: {name} holds NaN or infinite values")
 
 
 def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
@@ -237,6 +256,7 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
         state = load(data)
     except (SafetensorError, OSError, ValueError) as err:
         raise InputError(f"model weights {weights} are corrupt or unreadable: {err}") from None
+    check_weights(state, weights)
     try:
         missing, unexpected = net.load_state_dict(state, strict=False)
     except RuntimeError as err:  # tensors of the wrong shapes

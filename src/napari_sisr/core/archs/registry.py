@@ -67,6 +67,15 @@ def _check_settings(spec: ArchSpec, kwargs: dict[str, Any]) -> None:
     import math
 
     params = inspect.signature(spec.generator).parameters
+    free = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = sorted(k for k in params if k not in ("self", "scale", "in_channels", "preset"))
+    for key in kwargs:
+        if key in ("scale", "in_channels", "preset"):
+            raise InputError(f"{spec.name}: {key} is set by the model itself, not as a setting")
+        if key not in params and not free:
+            raise InputError(
+                f"{spec.name} has no setting {key!r} (its settings: {', '.join(named)})"
+            )
     for key, value in kwargs.items():
         default = params[key].default if key in params else None
         if isinstance(default, bool):

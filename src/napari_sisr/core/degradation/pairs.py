@@ -20,6 +20,10 @@ from ..errors import InputError
 __all__ = ["block_mean", "estimate_ratio", "resample_hr"]
 
 
+#: HR pixels per LR pixel a pair may have (a microscope pair is within these).
+MIN_RATIO, MAX_RATIO = 0.5, 64.0
+
+
 def resample_hr(hr: np.ndarray, ratio: float, scale: int) -> np.ndarray:
     """Resample an HR plane with ``ratio`` HR pixels per LR pixel to exactly ``scale``.
 
@@ -40,12 +44,18 @@ def resample_hr(hr: np.ndarray, ratio: float, scale: int) -> np.ndarray:
     """
     from scipy import ndimage
 
-    if not (math.isfinite(ratio) and ratio > 0):
-        raise InputError(f"ratio must be a positive number, got {ratio}")
+    if not (math.isfinite(ratio) and MIN_RATIO <= ratio <= MAX_RATIO):
+        raise InputError(
+            f"the HR/LR pixel ratio must be a number from {MIN_RATIO:g} to {MAX_RATIO:g} (HR "
+            f"pixels per LR pixel), got {ratio}"
+        )
     hr = np.asarray(hr, dtype=np.float64)
     if hr.ndim != 2:
         raise InputError(f"expected a 2D HR image, got shape {hr.shape}")
     zoom = scale / ratio
+    from ..io.guard import check_whole_read
+
+    check_whole_read([round(n * zoom) for n in hr.shape], np.float64, "the resampled HR image")
     if abs(zoom - 1) < 1e-9:
         return hr.copy()
     if zoom < 1:

@@ -7,7 +7,6 @@ package's defaults everywhere (command line, widgets, Python).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -16,12 +15,18 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..errors import InputError, InputNotFoundError
+from ..errors import InputError
 from ..io.atomic import atomic_write_text
 
 CONFIG_VERSION = 1
 #: Largest translation between an HR and an LR field, HR pixels (a gigapixel slide's side).
 MAX_SHIFT = 100_000.0
+
+
+#: Largest intensity (LR units) an offset or a noise std may reach, and largest gain: with
+#: them, any image of float32 values simulates to finite float32 values.
+MAX_INTENSITY = 1e15
+MAX_GAIN = 1e12
 
 
 class DegradationParams(BaseModel):
@@ -65,11 +70,12 @@ class DegradationParams(BaseModel):
     sigma_y: float | None = Field(None, ge=0.0, le=64.0)
     sigma_x: float | None = Field(None, ge=0.0, le=64.0)
     sigma_z: float | None = Field(None, ge=0.0, le=64.0)
-    noise_var: float = Field(0.0, ge=0.0)
-    poisson_a: float | None = Field(None, ge=0.0)
+    # intensity bounds keep every simulated value finite (float32 holds 3.4e38)
+    noise_var: float = Field(0.0, ge=0.0, le=MAX_INTENSITY**2)
+    poisson_a: float | None = Field(None, ge=0.0, le=MAX_INTENSITY)
     shift_yx: tuple[float, float] = (0.0, 0.0)  # bounded by _check_shift
-    gain: float = 1.0
-    offset: float = 0.0
+    gain: float = Field(1.0, ge=-MAX_GAIN, le=MAX_GAIN)
+    offset: float = Field(0.0, ge=-MAX_INTENSITY, le=MAX_INTENSITY)
     residual_std: float | None = None
     residual_lag1: float | None = None
     source: str = Field("manual", description="'manual', 'fit', 'unpaired', 'optics' or 'tuned'")
@@ -180,15 +186,10 @@ class DegradationParams(BaseModel):
     @classmethod
     def load(cls, path: str | os.PathLike) -> DegradationParams:
         """Read parameters written by :meth:`save` (or any JSON with the same keys)."""
+        from ..io.guard import load_json
+
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputNotFoundError(f"degradation file not found: {path}") from None
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path} is not valid JSON: {err}") from None
-        except UnicodeDecodeError:
-            raise InputError(f"{path} is not a JSON text file") from None
+        data = load_json(path, "degradation file")
         if not isinstance(data, dict):
             raise InputError(f"{path} does not hold degradation parameters (a JSON object)")
         return _validated(cls, data, where=f"{path}: ")

@@ -185,6 +185,13 @@ def _apply_plane_ops(planes: np.ndarray, ay: sp.csr_matrix, ax: sp.csr_matrix) -
 
 
 def _check_hr(hr: np.ndarray) -> np.ndarray:
+    import os
+
+    if isinstance(hr, str | os.PathLike):
+        raise InputTypeError(
+            f"simulate_lr takes an image array, not a path ({hr}): read it first (e.g. "
+            "napari_sisr.core.io.images.read_image)"
+        )
     hr = np.asarray(hr)
     if hr.dtype.kind not in "uif":
         raise InputTypeError(f"unsupported image dtype {hr.dtype}: expected integers or floats")
@@ -217,13 +224,37 @@ def add_noise(
     return signal + np.sqrt(var) * rng.standard_normal(signal.shape)
 
 
+def _as_params(params, fields: dict) -> DegradationParams:
+    """``params`` as validated parameters: given, a dict of fields, or the keyword fields."""
+    from .params import _validated
+
+    if params is None:
+        return _validated(DegradationParams, fields)
+    if isinstance(params, dict):
+        return _validated(DegradationParams, {**params, **fields})
+    if not isinstance(params, DegradationParams):
+        raise InputTypeError(
+            f"params must be DegradationParams or a dict of its fields, not {type(params).__name__}"
+        )
+    return params.updated(**fields) if fields else params
+
+
+def _as_rng(rng) -> np.random.Generator:
+    if rng is None or isinstance(rng, np.random.Generator):
+        return np.random.default_rng(rng)
+    if isinstance(rng, int | np.integer) and not isinstance(rng, bool) and 0 <= rng < 2**128:
+        return np.random.default_rng(int(rng))
+    raise InputTypeError(f"rng must be a numpy Generator or a seed from 0 to 2**128, got {rng!r}")
+
+
 def simulate_lr(
     hr: np.ndarray,
-    params: DegradationParams,
+    params: DegradationParams | dict | None = None,
     rng: np.random.Generator | int | None = None,
     *,
     rgb: bool | None = None,
     noise: bool = True,
+    **fields,
 ) -> np.ndarray:
     """Simulate the low-resolution capture of a high-resolution image (numpy twin).
 
@@ -232,20 +263,24 @@ def simulate_lr(
     hr : array_like
         HR image of shape ``(..., Y, X)``, or ``(Y, X, C)`` for RGB. Leading axes (Z, T, C)
         are degraded plane by plane; with ``params.sigma_z`` set, axis ``-3`` is blurred too.
-    params : DegradationParams
-        The degradation model.
+    params : DegradationParams or dict
+        The degradation model (a dict of its fields is validated the same way).
     rng : numpy.random.Generator or int, optional
         Source of the noise; an int seeds a new generator.
     rgb : bool, optional
         Treat the last axis as colour channels. Default: a last axis of 3 or 4 on a 3D array.
     noise : bool
         Add noise (``False`` gives the noise-free simulation).
+    **fields
+        Fields of :class:`DegradationParams` laid over ``params`` (``scale=2, sigma=1.5``).
 
     Returns
     -------
     numpy.ndarray
         float32 LR image with Y and X divided by ``params.scale`` (remainders dropped).
     """
+    params = _as_params(params, fields)
+    rng = _as_rng(rng)
     hr = _check_hr(hr)
     is_rgb = _is_rgb(hr, rgb)
     work = np.moveaxis(hr, -1, 0) if is_rgb else hr
@@ -275,7 +310,14 @@ def simulate_lr(
     lr = (lr + params.offset).reshape(lead + (my, mx))
     if is_rgb:
         lr = np.moveaxis(lr, 0, -1)
-    return lr.astype(np.float32)
+    with np.errstate(over="ignore"):
+        out = lr.astype(np.float32)
+    if not np.isfinite(out).all():
+        raise InputError(
+            "the simulated capture exceeds the float32 range: the HR image's intensities "
+            f"times the gain ({params.gain:g}) plus the offset and noise are too large"
+        )
+    return out
 
 
 def _dense(mat: sp.csr_matrix, torch, device, dtype):

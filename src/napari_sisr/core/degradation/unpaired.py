@@ -21,6 +21,12 @@ PSF_FACTORS = {"widefield": 0.21, "confocal": 0.15}
 _POISSON_BINS = 8
 
 
+#: Physical ranges of optics values (NA, emission wavelength in nm, pixel size in um).
+OPTICS_RANGES = {"na": (0.05, 1.7), "wavelength_nm": (200.0, 2000.0), "pixel_um": (0.001, 100.0)}
+#: PSF widths (HR px) the optics may give: past these the units are wrong, not the optics.
+MIN_SIGMA_HR, MAX_SIGMA_HR = 0.01, 64.0
+
+
 def sigma_from_optics(
     wavelength_nm: float,
     na: float,
@@ -48,11 +54,26 @@ def sigma_from_optics(
     for name, v in {"wavelength_nm": wavelength_nm, "na": na, "lr_pixel_um": lr_pixel_um}.items():
         if not (math.isfinite(v) and v > 0):
             raise InputError(f"{name} must be a positive number, got {v}")
-    if na > 1.7:
-        raise InputError(f"NA {na} is not physical (max about 1.7 for oil immersion)")
+    for name, v, (lo, hi), unit in (
+        ("NA", na, OPTICS_RANGES["na"], ""),
+        ("emission wavelength", wavelength_nm, OPTICS_RANGES["wavelength_nm"], " nm"),
+        ("LR pixel size", lr_pixel_um, OPTICS_RANGES["pixel_um"], " um"),
+    ):
+        if not lo <= v <= hi:
+            raise InputError(
+                f"{name} {v:g}{unit} is outside what a light microscope has ({lo:g} to "
+                f"{hi:g}{unit}): check the value and its unit"
+            )
     sigma_um = PSF_FACTORS[modality] * (wavelength_nm * 1e-3) / na
     hr_pixel_um = lr_pixel_um / scale
-    return sigma_um / hr_pixel_um
+    sigma = sigma_um / hr_pixel_um
+    if not MIN_SIGMA_HR <= sigma <= MAX_SIGMA_HR:
+        raise InputError(
+            f"these optics give a PSF of {sigma:.3g} HR px (sigma {sigma_um * 1000:.0f} nm, HR "
+            f"pixel {hr_pixel_um * 1000:.3g} nm): outside {MIN_SIGMA_HR:g} to {MAX_SIGMA_HR:g} "
+            "HR px; is the pixel size in micrometres?"
+        )
+    return sigma
 
 
 def estimate_noise(lr: np.ndarray, poisson: bool = False) -> tuple[float, float | None]:

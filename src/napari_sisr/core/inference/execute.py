@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..progress import Cancelled
 from .input import Layout
 
@@ -179,13 +180,17 @@ def get_client(scheduler):
     """A ``distributed.Client`` from a Client or a scheduler address; and whether we own it."""
     try:
         from distributed import Client
-    except ImportError:  # pragma: no cover - optional dependency
-        raise ImportError(
-            "running on a cluster needs the 'distributed' package: pip install distributed"
+    except ImportError:  # an optional dependency
+        raise InputError(
+            "running on a cluster needs the 'distributed' package: pip install "
+            "'napari-sisr[distributed]'"
         ) from None
     if isinstance(scheduler, Client):
         return scheduler, False
-    return Client(str(scheduler)), True
+    try:
+        return Client(str(scheduler), timeout="20s"), True
+    except (OSError, TimeoutError, ValueError) as err:
+        raise InputError(f"cannot reach the dask scheduler {scheduler}: {err}") from None
 
 
 def cluster_threads(client) -> dict[str, int]:

@@ -91,7 +91,14 @@ def _net_input(spec: JobSpec, x: np.ndarray) -> np.ndarray:
 
 
 def _net_output(spec: JobSpec, y: np.ndarray, n: int) -> np.ndarray:
-    """Network output ``(N, c, Y, X)`` -> ``(n, Y, X, C)``."""
+    """Network output ``(N, c, Y, X)`` -> ``(n, Y, X, C)``; an output that is not finite
+    everywhere is refused (weights out of range, or intensities the network cannot take)."""
+    if not np.isfinite(y).all():
+        bad = int((~np.isfinite(y)).sum())
+        raise InputError(
+            f"the model's output holds {bad} non-finite values (NaN or inf): its weights are "
+            "damaged or out of range for this image, so the job stopped"
+        )
     y = y.reshape(n, -1, *y.shape[-2:])
     return np.moveaxis(y, 1, -1)
 

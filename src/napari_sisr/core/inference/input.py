@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, InputNotFoundError
+from ..errors import InputError, InputNotFoundError, InputTypeError
 from ..io.dtypes import check_dtype
 
 
@@ -109,7 +109,7 @@ def guess_rgb(shape: tuple[int, ...]) -> bool:
 def _open_path(path: Path, level: int) -> tuple[Any, dict[str, Any]]:
     """Lazy array and metadata of a file or folder."""
     from ..io.dtypes import check_dtype
-    from ..io.images import TIFF_SUFFIXES, open_lazy, open_zarr
+    from ..io.images import PLAIN_SUFFIXES, TIFF_SUFFIXES, open_lazy, open_zarr
     from ..io.ngff import is_url
 
     if is_url(path) or path.is_dir():  # zarr / OME-Zarr: opened and parsed once
@@ -120,6 +120,8 @@ def _open_path(path: Path, level: int) -> tuple[Any, dict[str, Any]]:
         raise InputNotFoundError(f"image not found: {path}")
     arr = open_lazy(path, level=level)
     meta: dict[str, Any] = {}
+    if path.suffix.lower() in PLAIN_SUFFIXES and arr.ndim == 3 and arr.shape[-1] in (2, 3, 4):
+        meta["axes"] = "yxc"  # grey + alpha, RGB, RGBA: the channels are last
     if path.suffix.lower() in TIFF_SUFFIXES:
         from ..io.metadata import read_tiff_metadata
 
@@ -139,28 +141,8 @@ def canonical_input(
     pixel_size: float | tuple | dict | None = None,
 ) -> SRInput:
     """Build the internal view of ``image`` (see the module docstring)."""
-    meta: dict[str, Any] = {}
-    name = "image"
-    layer_scale = layer_translate = None
-    if isinstance(image, str | os.PathLike):
-        from ..io.ngff import is_url
-
-        remote = is_url(image)
-        path = str(image) if remote else Path(image)
-        base = str(image).rstrip("/").rsplit("/", 1)[-1] if remote else path.name
-        name = base.split(".")[0] or name
-        image, meta = _open_path(path, level)
-    elif hasattr(image, "data") and hasattr(image, "multiscale") and not hasattr(image, "dtype"):
-        layer = image  # a napari layer (duck-typed: core never imports napari)
-        name = str(getattr(layer, "name", name))
-        if rgb is None:
-            rgb = bool(getattr(layer, "rgb", False))
-        layer_scale = tuple(getattr(layer, "scale", ()) or ()) or None
-        layer_translate = tuple(getattr(layer, "translate", ()) or ()) or None
-        meta.update(_layer_axes_units(layer))
-        image = layer.data
-        if getattr(layer, "multiscale", False):
-            image = list(image)
+    image, meta, name, rgb, placement = _source(_plain_input(image), rgb, level)
+    layer_scale, layer_translate = placement
     if isinstance(image, list | tuple) and not (image and hasattr(image[0], "shape")):
         try:  # nested lists of numbers: an array
             image = np.asarray(image)
@@ -178,22 +160,8 @@ def canonical_input(
     data = _to_dask(image)
     shape = tuple(data.shape)
     axes = axes or meta.get("axes")
-    if axes is not None:
-        axes = axes.lower()
-        if len(axes) != len(shape):
-            raise InputError(f"axes {axes!r} do not match the image's {len(shape)} dimensions")
-        if len(set(axes)) != len(axes) or not set(axes) <= set("tczyx"):
-            raise InputError(f"axes {axes!r} must name each of t, c, z, y, x at most once")
-        if channel_axis is None and "c" in axes:
-            channel_axis = axes.index("c")
-    if channel_axis is not None:
-        if not -len(shape) <= int(channel_axis) < len(shape):
-            raise InputError(
-                f"channel_axis {channel_axis} does not exist in an image of shape {shape}"
-            )
-        channel_axis = int(channel_axis) % len(shape)
-    elif rgb or (rgb is None and guess_rgb(shape)):
-        channel_axis = len(shape) - 1
+    channel_axis = _channel_axis(shape, axes, channel_axis, rgb)
+    axes = axes.lower() if axes is not None else None
     min_nd = 3 if channel_axis is not None else 2
     if len(shape) < min_nd:
         raise InputError(f"expected an image of at least {min_nd} dimensions, got shape {shape}")
@@ -207,6 +175,72 @@ def canonical_input(
     return SRInput(
         internal, layout, np.dtype(data.dtype), axes, sizes, trans, units, name, guessed, optics
     )
+
+
+def _source(image, rgb, level: int):
+    """The pixels of a path or a layer (else ``image`` itself), with the metadata found, a
+    name, the RGB flag, and a layer's scale and translate."""
+    meta: dict[str, Any] = {}
+    name = "image"
+    placement = (None, None)
+    if isinstance(image, str | os.PathLike):
+        from ..io.ngff import is_url
+
+        remote = is_url(image)
+        path = str(image) if remote else Path(image)
+        base = str(image).rstrip("/").rsplit("/", 1)[-1] if remote else path.name
+        name = base.split(".")[0] or name
+        image, meta = _open_path(path, level)
+    elif hasattr(image, "data") and hasattr(image, "multiscale") and not hasattr(image, "dtype"):
+        layer = image  # a napari layer (duck-typed: core never imports napari)
+        name = str(getattr(layer, "name", name))
+        if rgb is None:
+            rgb = bool(getattr(layer, "rgb", False))
+        placement = (
+            tuple(getattr(layer, "scale", ()) or ()) or None,
+            tuple(getattr(layer, "translate", ()) or ()) or None,
+        )
+        meta.update(_layer_axes_units(layer))
+        image = list(layer.data) if getattr(layer, "multiscale", False) else layer.data
+    return image, meta, name, rgb, placement
+
+
+def _channel_axis(shape: tuple, axes: str | None, channel_axis, rgb) -> int | None:
+    """The channel axis from the axis names, the argument, or the RGB rule (checked)."""
+    if axes is not None:
+        axes = axes.lower()
+        if len(axes) != len(shape):
+            raise InputError(f"axes {axes!r} do not match the image's {len(shape)} dimensions")
+        if len(set(axes)) != len(axes) or not set(axes) <= set("tczyx"):
+            raise InputError(f"axes {axes!r} must name each of t, c, z, y, x at most once")
+        if channel_axis is None and "c" in axes:
+            channel_axis = axes.index("c")
+    if channel_axis is not None:
+        if not -len(shape) <= int(channel_axis) < len(shape):
+            raise InputError(
+                f"channel_axis {channel_axis} does not exist in an image of shape {shape}"
+            )
+        return int(channel_axis) % len(shape)
+    if rgb or (rgb is None and guess_rgb(shape)):
+        return len(shape) - 1
+    return None
+
+
+def _plain_input(image):
+    """Refuse what cannot be an image, by name; a torch tensor becomes its numpy array."""
+    if image is None:
+        raise InputError("no image given (None): pass an array, a layer or a file path")
+    if isinstance(image, dict | set | bytes):
+        raise InputTypeError(
+            f"a {type(image).__name__} is not an image: pass an array, a layer or a file path"
+        )
+    if type(image).__module__.split(".")[0] == "torch" and hasattr(image, "detach"):
+        image = image.detach().cpu().numpy()
+    if isinstance(image, np.ndarray):
+        check_dtype(image, "image")
+        if image.ndim < 2:
+            raise InputError(f"expected an image of at least 2 dimensions, got shape {image.shape}")
+    return image
 
 
 def _guess_axes(layout: Layout) -> str | None:

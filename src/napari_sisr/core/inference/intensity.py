@@ -123,13 +123,25 @@ def intensity_stats(
     return lo.astype(np.float64), hi.astype(np.float64)
 
 
+def _wide(dtype) -> bool:
+    """Whether intensities of ``dtype`` need float64 arithmetic: float64 values can be far
+    below float32's smallest normal number (they would flush to zero), 64-bit integers far
+    above its precision."""
+    dtype = np.dtype(dtype)
+    return dtype.itemsize == 8 and dtype.kind in "uif"
+
+
 def normalize(window: np.ndarray, stats) -> np.ndarray:
-    """Map a ``(..., C)`` window to float32 network input."""
+    """Map a ``(..., C)`` window to float32 network input (in float64 arithmetic for 64-bit
+    intensities, so that tiny or huge values keep their contrast)."""
+    if stats is None:
+        return window.astype(np.float32, copy=True)
+    lo, hi = stats
+    if _wide(window.dtype):
+        return ((window.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
     x = window.astype(np.float32, copy=True)
-    if stats is not None:
-        lo, hi = stats
-        x -= lo.astype(np.float32)
-        x *= (1.0 / (hi - lo)).astype(np.float32)
+    x -= lo.astype(np.float32)
+    x *= (1.0 / (hi - lo)).astype(np.float32)
     return x
 
 
@@ -137,5 +149,8 @@ def denormalize(y: np.ndarray, stats, dtype) -> np.ndarray:
     """Map network output (``(..., C)``, float32) back to intensities of ``dtype``."""
     if stats is not None:
         lo, hi = stats
-        y = y * (hi - lo).astype(np.float32) + lo.astype(np.float32)
+        if _wide(dtype):
+            y = y.astype(np.float64) * (hi - lo) + lo
+        else:
+            y = y * (hi - lo).astype(np.float32) + lo.astype(np.float32)
     return cast_to(y, dtype)

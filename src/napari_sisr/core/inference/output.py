@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, output_exists, write_failed
+from ..errors import InputError, output_exists
+from ..io.guard import check_whole_read, staged
 from ..io.omezarr import OmeZarrWriter, StoreLock, ngff_order
 from ..io.units import ome_symbol
 from .execute import NumpySink, ZarrSink, iter_execute, local_workers, store_graph
@@ -94,34 +94,50 @@ class TiffTarget(MemoryTarget):
         return self.out
 
 
+def _ome_axes(job, data: np.ndarray) -> tuple[str, np.ndarray, bool]:
+    """The OME-TIFF axes of a result, the data in that order, and whether it is RGB.
+
+    Leading axes that had no name get distinct unused letters (two "Q" axes are not OME); a
+    channel axis that is last but not RGB moves before Y and X (OME's samples axis holds
+    colours only); ``""`` when the axes cannot be named.
+    """
+    axes = (job.inp.axes or "").upper()
+    if not axes or len(axes) != data.ndim:
+        return "", data, False
+    if job.inp.axes_guessed:  # unnamed leading axes stay unnamed ("Q"), not "Z"
+        lead = job.inp.layout.lead
+        used = {a for i, a in enumerate(axes) if i not in lead}
+        free = [a for a in "QTZ" if a not in used]
+        named = list(axes)
+        for i in lead:
+            named[i] = free.pop(0) if free else "?"
+        axes = "".join(named)
+    rgb = job.inp.layout.channel == data.ndim - 1 and data.shape[-1] in (3, 4)
+    if rgb:
+        axes = axes[:-1] + "S"
+    elif axes[-1] == "C":
+        data = np.moveaxis(data, -1, -3)
+        axes = axes[:-3] + "C" + axes[-3:-1]
+    if "?" in axes or len(set(axes)) != len(axes):
+        return "", data, rgb
+    return axes, data, rgb
+
+
 def write_sr_tiff(path: Path, data: np.ndarray, job) -> Path:
     """Write a result as OME-TIFF with the output pixel sizes, via a temporary file."""
     import tifffile
 
     scale, _, units = job.out_axes_scale()
-    axes = (job.inp.axes or "").upper()
-    if job.inp.axes_guessed and axes:  # unnamed leading axes stay unnamed ("Q"), not "Z"
-        lead = set(job.inp.layout.lead)
-        axes = "".join("Q" if i in lead else a for i, a in enumerate(axes))
-    rgb = job.inp.layout.channel == data.ndim - 1 and data.shape[-1] in (3, 4)
-    meta: dict = {}
-    if axes and len(axes) == data.ndim:
-        meta["axes"] = axes[:-1] + "S" if rgb else axes
-        for a, s in zip(axes, scale, strict=True):
-            unit = ome_symbol(units.get(a.lower(), "micrometer"))
-            if a in "XYZ" and a.lower() in job.inp.pixel_size and unit is not None:
-                meta[f"PhysicalSize{a}"] = s
-                meta[f"PhysicalSize{a}Unit"] = unit
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
+    given = (job.inp.axes or "").upper()
+    axes, data, rgb = _ome_axes(job, data)
+    meta: dict = {"axes": axes} if axes else {}
+    for a, s in zip(given, scale, strict=False):
+        unit = ome_symbol(units.get(a.lower(), "micrometer"))
+        if axes and a in "XYZ" and a.lower() in job.inp.pixel_size and unit is not None:
+            meta[f"PhysicalSize{a}"] = s
+            meta[f"PhysicalSize{a}Unit"] = unit
+    with staged(path) as tmp:  # a full disk or a failure: no partial file left
         tifffile.imwrite(tmp, data, ome=True, metadata=meta, photometric="rgb" if rgb else None)
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)  # a full disk or a failure: no partial file left
-        if isinstance(err, OSError):
-            raise write_failed(path, err) from err
-        raise
     return path
 
 
@@ -199,6 +215,9 @@ class ZarrTarget:
 
 def open_target(job, out, *, overwrite: bool = False, client=None):
     """The output target for ``out`` (``None``, ``*.tif``, or an OME-Zarr folder)."""
+    if out is None or Path(out).suffix.lower() in TIFF_SUFFIXES:
+        remedy = "write it to an OME-Zarr folder (out='result.ome.zarr'), which is streamed"
+        check_whole_read(job.lazy.shape, job.lazy.dtype, "the result", remedy)
     if out is None:
         return MemoryTarget(job, client)
     path = Path(out)

@@ -331,6 +331,10 @@ def iter_predict(
         if c.torch_threads is None:
             c = c.model_copy(update={"torch_threads": cluster_threads(client)})
     target = None
+    if out is not None and isinstance(image, str | os.PathLike):
+        from ..io.guard import check_not_input
+
+        check_not_input(out, [image])
     try:
         job = prepare(image, model, c)
         job.runner.stop = stop_fn

@@ -51,9 +51,9 @@ class Optics(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    na: float = Field(gt=0, le=1.7)
-    wavelength_nm: float = Field(gt=0, le=5000)
-    pixel_nm: float | None = Field(None, gt=0)
+    na: float = Field(ge=0.05, le=1.7)
+    wavelength_nm: float = Field(ge=200, le=2000)
+    pixel_nm: float | None = Field(None, ge=1, le=100_000)
     modality: Literal["widefield", "confocal"] = "widefield"
 
     @classmethod
@@ -144,6 +144,8 @@ class Steered:
     condition: tuple[float, float, float, float]
     note: str
     warnings: list[str] = field(default_factory=list)
+    #: where each value came from ("sigma", "noise"): "the fit", "typed in", ...
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 def is_degradation_aware(net) -> bool:
@@ -217,7 +219,7 @@ def resolve_steering(steer: Steering | None, net, meta: dict, inp, stats) -> Ste
         f"of the intensity range ({where['noise']})"
         + (f", Poisson gain {poisson_a:.2g}" if poisson_a else "")
     )
-    return Steered(condition, note, unread + _range_warnings(meta, condition))
+    return Steered(condition, note, unread + _range_warnings(meta, condition), dict(where))
 
 
 def _span(stats) -> float:

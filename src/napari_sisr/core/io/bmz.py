@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import zipfile
+import tempfile
 from pathlib import Path
 
 from ..errors import InputError
@@ -22,7 +22,7 @@ OWN_FILES = ("model.safetensors", "model.json")
 
 
 def is_bmz(path: str | os.PathLike) -> bool:
-    """Whether ``path`` names a bioimage.io package (a ``.zip``)."""
+    """Whether ``path`` names a bioimage.io package (a ``.zip`` file)."""
     return str(path).lower().endswith(".zip") and Path(path).is_file()
 
 
@@ -34,31 +34,30 @@ def unpack_bmz(path: str | os.PathLike) -> Path:
     napari-sisr (foreign packages carry no model this package can rebuild safely).
     """
     from ..inference.engines import cache_dir
+    from .guard import open_zip, read_member
 
     path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = set(z.namelist())
-            if "rdf.yaml" not in names and "bioimageio.yaml" not in names:
-                raise InputError(f"{path.name} is a zip but not a bioimage.io model package")
-            if not set(OWN_FILES) <= names:
-                raise InputError(
-                    f"{path.name} is a bioimage.io package from another tool: it loads as a "
-                    "network (load_model, --model), not as a napari-sisr model file"
-                )
-            digest = hashlib.sha256()
-            for member in OWN_FILES:
-                digest.update(z.read(member))
-            folder = cache_dir() / "bmz" / digest.hexdigest()[:16]
-            if not (folder / "model.json").exists():
-                tmp = folder.with_name(f".{folder.name}.{os.getpid()}")
-                tmp.mkdir(parents=True, exist_ok=True)
-                for member in OWN_FILES:
-                    (tmp / member).write_bytes(z.read(member))
-                try:
-                    os.replace(tmp, folder)
-                except OSError:  # another process got there first
-                    shutil.rmtree(tmp, ignore_errors=True)
-    except zipfile.BadZipFile as err:
-        raise InputError(f"{path.name} is not a readable zip file: {err}") from None
+    with open_zip(path, "bioimage.io package") as z:
+        names = set(z.namelist())
+        if "rdf.yaml" not in names and "bioimageio.yaml" not in names:
+            raise InputError(f"{path.name} is a zip but not a bioimage.io model package")
+        if not set(OWN_FILES) <= names:
+            raise InputError(
+                f"{path.name} is a bioimage.io package from another tool: it loads as a "
+                "network (load_model, --model), not as a napari-sisr model file"
+            )
+        members = {m: read_member(z, m, path.name) for m in OWN_FILES}
+    digest = hashlib.sha256()
+    for member in OWN_FILES:
+        digest.update(members[member])
+    folder = cache_dir() / "bmz" / digest.hexdigest()[:16]
+    if not (folder / "model.json").exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+        for member, data in members.items():
+            (tmp / member).write_bytes(data)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process got there first
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder / "model.json"

@@ -30,8 +30,8 @@ import hashlib
 import math
 import os
 import shutil
+import tempfile
 import threading
-import zipfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -48,14 +48,15 @@ RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 def is_foreign_bmz(path: str | os.PathLike) -> bool:
     """A bioimage.io zip without this package's own model files inside."""
     from .bmz import OWN_FILES, is_bmz
+    from .guard import open_zip
 
     if not is_bmz(path):
         return False
     try:
-        with zipfile.ZipFile(path) as z:
+        with open_zip(path) as z:
             names = set(z.namelist())
-    except zipfile.BadZipFile:
-        return False
+    except InputError:
+        return False  # the loader of our own packages names the problem
     return bool(names & set(RDF_NAMES)) and not set(OWN_FILES) <= names
 
 
@@ -72,35 +73,31 @@ def _unpack(path: Path) -> tuple[dict, Path]:
 
 @lru_cache(maxsize=16)
 def _unpack_version(where: str, mtime_ns: int, size: int) -> tuple[dict, Path]:
-    import yaml
 
     from ..inference.engines import cache_dir
+    from .guard import MAX_TEXT_BYTES, load_yaml, open_zip, read_member
 
     path = Path(where)
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-            rdf_name = next(n for n in RDF_NAMES if n in names)
-            rdf = yaml.safe_load(z.read(rdf_name))
-            if not isinstance(rdf, dict):
-                raise InputError(f"{path.name}: {rdf_name} is not a description")
-            onnx = _weights_entry(rdf, path.name)
-            source = str(onnx.get("source") or "")
-            if source not in names:
-                raise InputError(f"{path.name}: its ONNX weights {source!r} are not in the zip")
-            data = z.read(source)
-    except zipfile.BadZipFile as err:
-        raise InputError(f"{path.name} is not a readable zip file: {err}") from None
-    except yaml.YAMLError as err:
-        raise InputError(f"{path.name}: its description is not valid YAML ({err})") from None
+    with open_zip(path, "bioimage.io package") as z:
+        names = z.namelist()
+        rdf_name = next(n for n in RDF_NAMES if n in names)
+        text = read_member(z, rdf_name, path.name, MAX_TEXT_BYTES)
+        rdf = load_yaml(text.decode("utf-8", errors="replace"), f"{path.name}: {rdf_name}")
+        if not isinstance(rdf, dict):
+            raise InputError(f"{path.name}: {rdf_name} is not a description")
+        onnx = _weights_entry(rdf, path.name)
+        source = str(onnx.get("source") or "")
+        if source not in names:
+            raise InputError(f"{path.name}: its ONNX weights {source!r} are not in the zip")
+        data = read_member(z, source, path.name)
     digest = hashlib.sha256(data).hexdigest()
     want = onnx.get("sha256")
     if want and want != digest:
         raise InputError(f"{path.name}: the ONNX weights do not match their sha256 in the rdf")
     folder = cache_dir() / "bmz" / f"onnx-{digest[:16]}"
     if not (folder / "weights.onnx").exists():
-        tmp = folder.with_name(f".{folder.name}.{os.getpid()}")
-        tmp.mkdir(parents=True, exist_ok=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
         (tmp / "weights.onnx").write_bytes(data)
         try:
             os.replace(tmp, folder)
@@ -390,5 +387,13 @@ def load_foreign_bmz(path: str | os.PathLike) -> ForeignModel:
     """The network of another tool's bioimage.io zip (see the module doc), eval mode."""
     path = Path(path)
     rdf, onnx_path = _unpack(path)
-    model = ForeignModel(foreign_meta(rdf, path.name), onnx_path)
-    return model.eval()
+    try:
+        meta = foreign_meta(rdf, path.name)
+    except (TypeError, KeyError, AttributeError, IndexError, ValueError) as err:
+        if isinstance(err, InputError):
+            raise
+        raise InputError(
+            f"{path.name}: its description is not of the shape bioimage.io models have "
+            f"({type(err).__name__}: {err})"
+        ) from None
+    return ForeignModel(meta, onnx_path).eval()

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError, InputNotFoundError
+from ..errors import InputError, InputNotFoundError, describe
 from .units import length_unit
 
 __all__ = ["Multiscales", "is_url", "open_group", "read_multiscales"]
@@ -52,10 +52,24 @@ def open_group(location: str | os.PathLike):
             raise InputNotFoundError(f"no zarr data at {location}") from None
         except Exception as err:  # noqa: BLE001 - network and store errors of many kinds
             raise InputError(f"cannot open {location}: {type(err).__name__}: {err}") from None
+    from pathlib import Path
+
+    from .guard import not_special
+
+    path = Path(location)
+    if not path.exists():
+        raise InputNotFoundError(f"no zarr data at {location}")
+    if not path.is_dir():
+        not_special(path, "zarr store")
+        raise InputError(f"{location} is a file, not a zarr store (a folder)")
     try:
         return zarr.open(str(location), mode="r")
     except (FileNotFoundError, KeyError):
         raise InputNotFoundError(f"no zarr data at {location}") from None
+    except RecursionError:
+        raise InputError(f"the zarr metadata of {location} is nested too deeply") from None
+    except Exception as err:  # noqa: BLE001 - malformed metadata, unknown codecs, ...
+        raise InputError(f"cannot open the zarr store {location}: {describe(err)}") from None
 
 
 @dataclass
@@ -155,7 +169,18 @@ def _parse_entry(version: str, ms: dict, ndim: int | None) -> Multiscales:
 
 
 def read_multiscales(group) -> Multiscales | None:
-    """The multiscale metadata of an opened zarr group, or ``None`` if it has none."""
+    """The multiscale metadata of an opened zarr group, or ``None`` if it has none;
+    :class:`InputError` when it is there but malformed."""
+    try:
+        return _read_multiscales(group)
+    except (TypeError, KeyError, ValueError, AttributeError, IndexError) as err:
+        raise InputError(
+            f"the OME-Zarr multiscales metadata of {getattr(group, 'store', group)} is "
+            f"malformed: {describe(err)}"
+        ) from None
+
+
+def _read_multiscales(group) -> Multiscales | None:
     found = _attrs_multiscales(dict(group.attrs))
     if found is None:
         return None

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, output_exists, write_failed
+from .atomic import current_umask
 from .dtypes import cast_to
 from .units import length_unit
 
@@ -147,8 +149,10 @@ class OmeZarrWriter:
             shutil.rmtree(self.path) if self.path.is_dir() else os.remove(self.path)
         # Built beside the output and renamed into place: a store either does not exist or is
         # whole (arrays and job state), so a kill during creation leaves nothing to trip on.
-        tmp = self.path.with_name(f".{self.path.name}.creating-{os.getpid()}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}.creating-"))
         try:
+            os.chmod(tmp, 0o777 & ~current_umask())  # as mkdir would make it, not 0700
             self._create(tmp, job, total)
             os.replace(tmp, self.path)
         except BaseException:

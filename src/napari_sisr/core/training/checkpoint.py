@@ -155,12 +155,19 @@ def save_checkpoint(
     return final
 
 
+def _read_json(path: Path):
+    from ..io.guard import load_json
+
+    return load_json(path, "checkpoint file")
+
+
 def _complete(folder: Path) -> bool:
     try:
-        meta = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        meta = _read_json(folder / STATE_JSON)
+    except (OSError, ValueError):  # InputError is a ValueError
         return False
-    return meta.get("format") == CHECKPOINT_FORMAT and (folder / STATE_TENSORS).is_file()
+    ok = isinstance(meta, dict) and meta.get("format") == CHECKPOINT_FORMAT
+    return ok and (folder / STATE_TENSORS).is_file()
 
 
 def _prune(root: Path, keep: int, protect: str) -> None:
@@ -178,28 +185,38 @@ def latest_checkpoint(root: str | os.PathLike) -> Path | None:
     Follows ``latest.json``; if it is missing or points at something incomplete, falls back to
     the newest complete ``step_*`` folder.
     """
+    return next(iter(complete_checkpoints(root)), None)
+
+
+def complete_checkpoints(root: str | os.PathLike) -> list[Path]:
+    """Complete checkpoint folders under ``root``, newest first (the one ``latest.json``
+    names leads when it is complete)."""
     root = Path(root)
+    out = []
     try:
-        pointer = json.loads((root / LATEST).read_text(encoding="utf-8"))
-        folder = root / pointer["path"]
-        if _complete(folder):
-            return folder
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        pointer = _read_json(root / LATEST)
+        folder = root / str(pointer["path"])
+        if folder.parent == root and _complete(folder):
+            out.append(folder)
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     for folder in sorted(root.glob("step_*"), reverse=True):
-        if _complete(folder):
-            return folder
-    return None
+        if folder not in out and _complete(folder):
+            out.append(folder)
+    return out
 
 
 def load_checkpoint(folder: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read a checkpoint folder: ``(tensors, meta)``."""
+    """Read a checkpoint folder: ``(tensors, meta)``; :class:`CheckpointError` naming the
+    folder when it is unreadable (cut short, corrupt)."""
+    from safetensors import SafetensorError
+
     folder = Path(folder)
     try:
-        meta = json.loads((folder / STATE_JSON).read_text(encoding="utf-8"))
+        meta = _read_json(folder / STATE_JSON)
         tensors = load_file(str(folder / STATE_TENSORS), device="cpu")
-    except (OSError, json.JSONDecodeError, ValueError) as err:
+    except (OSError, ValueError, SafetensorError) as err:
         raise CheckpointError(f"checkpoint {folder} is unreadable: {err}") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{folder} is not a napari-sisr checkpoint")
     return tensors, meta

@@ -92,8 +92,8 @@ class TrainConfig(BaseModel):
     )
     degradation: DegradationParams | None = None
     blind: DegradationRange | None = None
-    patch: int = Field(128, ge=16, description="HR patch size (pixels)")
-    batch: int = Field(8, ge=1)
+    patch: int = Field(128, ge=16, le=4096, description="HR patch size (pixels)")
+    batch: int = Field(8, ge=1, le=4096)
     val_max_size: int = Field(512, ge=32, description="validation images cropped to this (HR)")
     # ---- model
     scale: int | None = Field(None, ge=1, le=16)
@@ -106,7 +106,7 @@ class TrainConfig(BaseModel):
         "scale where the run's network is its own (see training.start); None: random weights",
     )
     # ---- schedule
-    iters: int = Field(2000, ge=1)
+    iters: int = Field(2000, ge=1, le=10**9)
     warmup: int | None = Field(
         None, ge=0, description="content-only generator steps before the GAN (default: preset)"
     )
@@ -144,12 +144,19 @@ class TrainConfig(BaseModel):
     log_every: int = Field(10, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
     export: Literal["best", "last"] = "best"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32, description="seed of the run's random numbers")
     device: str = Field("auto", description="'auto' (a GPU when there is one), 'cpu', 'cuda:N'")
     threads: int | None = Field(None, ge=1, description="CPU threads of this run's torch")
     out: Path | None = None
     resume: bool = False
     overwrite: bool = False
+
+    @field_validator("out", mode="before")
+    @classmethod
+    def _check_out(cls, v: Any) -> Any:
+        if v is not None and not str(v).strip():
+            raise InputError("the run folder (out) is empty: name a folder")
+        return v
 
     @field_validator("percentiles")
     @classmethod

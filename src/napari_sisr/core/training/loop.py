@@ -13,6 +13,7 @@ Run folder layout::
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from collections.abc import Generator
@@ -25,10 +26,18 @@ from ..devices import thread_count
 from ..errors import InputError, OutputExistsError
 from ..io.atomic import atomic_write_text
 from ..progress import Progress, Scores, StopLike, TrainProgress, as_stop, run_to_end
-from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    complete_checkpoints,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .config import TrainConfig
 from .schedule import should_stop_early
 from .session import Trainer, TrainingDiverged
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -77,15 +86,37 @@ class TrainResult:
         return worse_than_bicubic(self.best_metrics)
 
 
+#: The file that marks a folder as a run folder of this package (written when a run starts).
+RUN_MARKER = ".napari-sisr-run"
+#: What a run writes in its folder; anything else is the user's.
+RUN_FILES = {"config.json", "log.jsonl", "checkpoints", RUN_MARKER} | {
+    f"{stem}{suffix}"
+    for stem in ("model", "model_best", "model_last")
+    for suffix in (".json", ".safetensors")
+}
+
+
+def _foreign(out: Path) -> list[str]:
+    """Names in ``out`` that a run did not write (its hidden temporaries excepted)."""
+    if not out.is_dir():
+        return []
+    return sorted(
+        p.name for p in out.iterdir() if p.name not in RUN_FILES and not p.name.startswith(".")
+    )
+
+
 def check_run_dir(out: str | Path | None, resume: bool, overwrite: bool = False) -> bool:
     """Check a run folder against the wish to resume; returns whether it holds a run.
 
-    Raises :class:`InputError` when there is nothing to resume, and
+    Raises :class:`InputError` when there is nothing to resume, or the folder holds files no
+    run wrote (the user's own: never replaced without ``overwrite``), and
     :class:`OutputExistsError` when a new run would replace one without ``overwrite``.
     """
-    if out is None:
+    if out is None or not str(out).strip():
         raise InputError("no output folder: set out (the run folder)")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"the run folder {out} is a file: choose a folder")
     ckpt = out / "checkpoints"
     has_run = latest_checkpoint(ckpt) is not None if ckpt.exists() else False
     if resume and not has_run:
@@ -93,10 +124,18 @@ def check_run_dir(out: str | Path | None, resume: bool, overwrite: bool = False)
             f"nothing to resume: {out} holds no checkpoint (a run stops before its first one "
             "when it is killed early): start it again without resume"
         )
-    if not resume and has_run and not overwrite:
+    ours = (out / RUN_MARKER).is_file()
+    used = out.is_dir() and any(out.iterdir())
+    if not resume and not overwrite and used and (has_run or not ours or _foreign(out)):
+        if has_run:
+            raise OutputExistsError(
+                f"{out} already holds a training run: resume it (--resume), choose another "
+                "folder, or replace it (--overwrite; overwrite=True in Python)"
+            )
+        names = ", ".join((_foreign(out) or sorted(p.name for p in out.iterdir()))[:5])
         raise OutputExistsError(
-            f"{out} already holds a training run: resume it (--resume), choose another folder, "
-            "or replace it (--overwrite; overwrite=True in Python)"
+            f"{out} holds files a run did not write ({names}): choose an empty or new folder, "
+            "or replace them (--overwrite; overwrite=True in Python)"
         )
     return has_run
 
@@ -109,7 +148,29 @@ def _prepare_run_dir(config: TrainConfig) -> Path:
         shutil.rmtree(ckpt)
         (out / "log.jsonl").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+    if not (out / RUN_MARKER).is_file():
+        atomic_write_text(out / RUN_MARKER, json.dumps({"napari_sisr": "run folder"}) + "\n")
     return out
+
+
+def _resume(trainer: Trainer, ckpt_dir: Path) -> Generator[Progress, None, None]:
+    """Load the newest checkpoint that reads back whole; a newer one that does not (cut
+    short by a full disk or a kill) is skipped, and the progress says so."""
+    problems = []
+    for folder in complete_checkpoints(ckpt_dir):
+        try:
+            trainer.load_state(*load_checkpoint(folder))
+        except CheckpointError as err:
+            problems.append(str(err))
+            continue
+        if problems:
+            yield Progress(0, 1, f"resuming from {folder.name}: a newer checkpoint was unreadable")
+            log.warning("skipped unreadable checkpoints: %s", "; ".join(problems))
+        return
+    raise CheckpointError(
+        f"no checkpoint in {ckpt_dir} reads back whole ({'; '.join(problems) or 'none found'}): "
+        "start the run again without resume"
+    )
 
 
 def _degradation_meta(config: TrainConfig) -> dict[str, Any]:
@@ -217,6 +278,18 @@ def iter_train(
 
 
 def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
+    from ..io.omezarr import StoreLock
+
+    if c.out is None or not str(c.out).strip():
+        raise InputError("no output folder: set out (the run folder)")
+    lock = StoreLock(Path(c.out)).acquire()  # one job per run folder
+    try:
+        return (yield from _run_locked(c, stop_fn))
+    finally:
+        lock.release()
+
+
+def _run_locked(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
     created = c.out is not None and not Path(c.out).exists()
     out = _prepare_run_dir(c)
     ckpt_dir = out / "checkpoints"
@@ -229,8 +302,7 @@ def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
         raise
     resume_step = None
     if c.resume:
-        folder = latest_checkpoint(ckpt_dir)
-        trainer.load_state(*load_checkpoint(folder))
+        yield from _resume(trainer, ckpt_dir)
         resume_step = trainer.step
     atomic_write_text(
         out / "config.json",
@@ -348,15 +420,17 @@ def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
 
 
 def _publish(chosen: Path, out: Path) -> None:
-    """Copy the chosen model to ``model.*``: weights first, JSON last, each renamed into place."""
+    """Copy the chosen model to ``model.*``: weights first, JSON last, each staged under an
+    unpredictable name and renamed into place."""
+    from ..io.guard import staged
+
     try:
         for suffix in (".safetensors", ".json"):
-            tmp = out / f".model{suffix}.partial"
-            shutil.copyfile(chosen.with_suffix(suffix), tmp)
-            tmp.replace(out / f"model{suffix}")
-    except OSError as err:
+            with staged(out / f"model{suffix}") as tmp:
+                shutil.copyfile(chosen.with_suffix(suffix), tmp)
+    except (OSError, InputError) as err:
         raise CheckpointError(
-            err.errno, f"could not write {out / 'model.json'} ({err.strerror or err})"
+            getattr(err, "errno", None), f"could not write {out / 'model.json'} ({err})"
         ) from err
 
 

@@ -368,7 +368,19 @@ class Trainer:
         return tensors, meta
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-        """Restore what :meth:`state` produced."""
+        """Restore what :meth:`state` produced (:class:`CheckpointError` naming what is
+        missing or does not fit, for a state written by another version or damaged)."""
+        from .checkpoint import CheckpointError
+
+        try:
+            self._load_state(tensors, meta)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            if isinstance(err, InputError):
+                raise
+            what = f"lacks {err}" if isinstance(err, KeyError) else f"does not fit: {err}"
+            raise CheckpointError(f"the checkpoint's state {what}") from None
+
+    def _load_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
         saved = meta.get("config", {})
         keys = ("init", "arch", "preset", "scale", "in_channels", "arch_overrides", "adversarial")
         for key in keys:
