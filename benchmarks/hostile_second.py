@@ -506,6 +506,9 @@ def tracebacks(root: Path, f: dict):
         ("a dataset path with ..", lambda ms: ms["datasets"][0].update(path="../outside")),
         ("an absolute dataset path", lambda ms: ms["datasets"][0].update(path="/etc")),
     ):
+        if not ome.is_dir():  # the store to damage could not even be written
+            yield "tracebacks", f"an OME-Zarr with {label}", verdict(rc, err)
+            continue
         work = root / "ome_work.zarr"
         shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(ome, work)

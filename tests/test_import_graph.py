@@ -142,7 +142,7 @@ TO_SPLIT = {
     "napari_sisr/core/degradation/fit.py:iter_fit": 173,
     "napari_sisr/core/training/loop.py:_run_locked": 128,
     "napari_sisr/core/inference/tuning.py:iter_tune_steering": 111,
-    "napari_sisr/widgets/superres/widget.py:__init__": 110,
+    "napari_sisr/widgets/superres/widget.py:__init__": 96,
     "napari_sisr/widgets/train/job.py:build_config": 108,
     "napari_sisr/core/inference/predict.py:prepare": 92,
     "napari_sisr/widgets/fit/widget.py:__init__": 86,

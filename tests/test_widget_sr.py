@@ -74,7 +74,7 @@ def _result(viewer, source: str):
     found = [
         lyr for lyr in viewer.layers
         if lyr.name.startswith(f"{source} x") and " SR (" in lyr.name
-        and not lyr.name.endswith("(live)")
+        and not lyr.name.endswith(("(live)", " evidence"))
     ]  # fmt: skip
     assert len(found) <= 1, [lyr.name for lyr in found]
     return found[0] if found else None
@@ -731,3 +731,27 @@ def test_degradation_tuned_on_a_reference_layer_steers_the_run(qtbot, widget, ac
     # another model: what was tuned for this one is dropped, and a run asks to tune again
     w.set_model(_aware_model(tmp_path / "models" / "aware_other_x2"))
     assert w.degradation.tuned is None
+
+
+def test_each_result_gets_its_evidence_map_and_table(qtbot, widget, actin):
+    """The z-score map lies on the source's grid (so napari draws it over the result), is not
+    offered as a source, and the table gives the resolutions and the disagreeing fraction."""
+    from napari_sisr import DegradationParams, simulate_lr
+
+    viewer, w = widget
+    lr = simulate_lr(actin[:96, :128].astype(np.float32), DegradationParams(scale=2, sigma=1.0),
+                     rng=np.random.default_rng(0))  # fmt: skip
+    src = viewer.add_image(lr, name="cap", scale=(0.5, 0.5))
+    viewer.layers.selection = {src}
+    assert w.evidence.on  # on by default
+    _run(qtbot, w)
+    ev = viewer.layers["cap x2 SR (tiny_x2) evidence"]
+    assert ev.data.shape == lr.shape and tuple(ev.scale) == (0.5, 0.5)
+    assert ev not in [lyr for _, lyr in w._layer_choices()]
+    table = w.evidence.table.value
+    assert "resolution: capture" in table and "pixels disagreeing" in table
+    w.evidence.enabled_box.value = False
+    viewer.layers.remove(ev)
+    viewer.layers.selection = {src}
+    _run(qtbot, w)
+    assert "cap x2 SR (tiny_x2) evidence" not in viewer.layers

@@ -37,6 +37,7 @@ SECTIONS = {
     "Training": ("napari_sisr.core.training",),
     "Super-resolution": ("napari_sisr.core.inference",),
     "Scoring against real captures": ("napari_sisr.core.evaluate",),
+    "Evidence without ground truth": ("napari_sisr.core.evidence",),
     "Networks and model files": (
         "napari_sisr.core.archs",
         "napari_sisr.core.modelio",

@@ -35,6 +35,9 @@ _LAZY = {
     "TrainResult": "napari_sisr.core.training",
     "TrainingDiverged": "napari_sisr.core.training",
     "evaluate": "napari_sisr.core.evaluate",
+    "evidence": "napari_sisr.core.evidence",
+    "resolution": "napari_sisr.core.evidence",
+    "Evidence": "napari_sisr.core.evidence",
     "tune_steering": "napari_sisr.core.inference.tuning",
     "TunedSteering": "napari_sisr.core.inference.tuning",
     "Scored": "napari_sisr.core.evaluate",
@@ -63,6 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core.degradation.unpaired import estimate_noise, sigma_from_optics, unpaired_params
     from .core.errors import InputError
     from .core.evaluate import Scored, evaluate
+    from .core.evidence import Evidence, evidence, resolution
     from .core.inference.config import PredictConfig
     from .core.inference.predict import iter_predict, predict
     from .core.inference.tiling import make_plan

@@ -14,10 +14,34 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from . import evaluate, export_bmz, fit, models, noise, predict, simulate, train, tune
+from . import (
+    evaluate,
+    evidence,
+    export_bmz,
+    fit,
+    models,
+    noise,
+    predict,
+    resolution,
+    simulate,
+    train,
+    tune,
+)
 
 #: Subcommand modules, in the order ``--help`` lists them.
-SUBCOMMANDS = [simulate, fit, noise, train, predict, evaluate, tune, models, export_bmz]
+SUBCOMMANDS = [
+    simulate,
+    fit,
+    noise,
+    train,
+    predict,
+    evidence,
+    resolution,
+    evaluate,
+    tune,
+    models,
+    export_bmz,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,6 +50,13 @@ def add(sub) -> None:
     )
     p.add_argument("--dtype", choices=["input", "float32"], default="input", help="output dtype")
     p.add_argument(
+        "--evidence",
+        action="store_true",
+        help="also measure how far the capture supports the result: a z-score map "
+        "(<out>.evidence.tif, or an 'evidence' group in an OME-Zarr output), the resolution "
+        "and the uncertainty, summarised in the JSON line (see 'napari-sisr evidence')",
+    )
+    p.add_argument(
         "--format",
         choices=["auto", "zarr", "tif"],
         default="auto",
@@ -290,17 +297,52 @@ def _predict_one(src: Path, dst: Path, model, config, args) -> None:
     written = str(result.dtype)
     if eight_bit:
         written = _write_8bit(dst, result, args.quiet)
-    print(
-        json.dumps(
-            {
-                "input": str(src),
-                "output": str(dst),
-                "shape": list(result.shape),
-                "dtype": written,
-                "seconds": round(time.perf_counter() - t0, 2),
-            }
+    line = {
+        "input": str(src),
+        "output": str(dst),
+        "shape": list(result.shape),
+        "dtype": written,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    if args.evidence:
+        line["evidence"] = _evidence(src, dst, result, model, config, args.quiet)
+    print(json.dumps(line))
+
+
+def _evidence(src: Path, dst: Path, result, model, config, quiet: bool) -> dict:
+    """The evidence of one result, its maps written beside (or into) the output."""
+    from ..core.evidence.job import evidence_of_result, write_evidence, zarr_evidence_array
+    from ..core.inference.input import canonical_input
+
+    if not quiet:
+        print("measuring the evidence (consistency, resolution, uncertainty)", file=sys.stderr)
+    scale = int(model.scale)
+    if dst.suffix.lower() == ".zarr" or dst.is_dir():
+        lr_shape = canonical_input(str(src)).data.shape
+        z_out = zarr_evidence_array(dst, lr_shape)
+        summary = evidence_of_result(str(src), result, model, scale, config, z_out=z_out)
+        summary["map"] = f"{dst}/evidence/z"
+    else:
+        summary = evidence_of_result(str(src), result, model, scale, config)
+        layout = canonical_input(str(src)).layout
+        summary["map"] = str(write_evidence(dst, summary.pop("z"), layout))
+    middle = summary.get("middle") or {}
+    if not quiet and middle:
+        print(
+            f"evidence: {100 * summary['flagged_fraction']:.2f} % of the capture's pixels "
+            f"disagree with the result beyond 3 noise std; resolution "
+            f"{_res(middle.get('resolution_lr'))} -> {_res(middle.get('resolution_sr'))}",
+            file=sys.stderr,
         )
-    )
+        for note in middle.get("notes", []):
+            print(f"evidence: {note}", file=sys.stderr)
+    return summary
+
+
+def _res(r) -> str:
+    if not r:
+        return "?"
+    return f"{r['value']:.0f} nm" if r["unit"] == "nm" else f"{r['value']:.2f} px"
 
 
 def _int(value: str, flag: str) -> int:

@@ -78,9 +78,9 @@ def read_bytes(path: str | os.PathLike, what: str, limit: int) -> bytes:
     if size > limit:
         raise InputError(f"{what} {path} is {size / 2**20:.0f} MiB, more than {_mib(limit)}")
     with open(path, "rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:  # grew while read
-        raise InputError(f"{what} {path} is larger than {_mib(limit)}")
+        data = fh.read(size + 1)  # read(n) allocates n bytes: ask for what the file holds
+    if len(data) > size:  # grew while read
+        raise InputError(f"{what} {path} changed while it was read")
     return data
 
 
@@ -164,18 +164,54 @@ def read_member(z, name: str, what: str, limit: int | None = None) -> bytes:
             f"{what}: {name} inflates to {info.file_size / 2**30:.1f} GiB, more than a model "
             f"file holds ({limit / 2**30:.0f} GiB)"
         )
-    with z.open(info) as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise InputError(f"{what}: {name} inflates beyond {limit / 2**30:.0f} GiB")
-    return data
+    with z.open(info) as fh:  # zipfile stops at the declared size and checks the CRC
+        return fh.read()
 
 
 def memory_budget() -> int:
-    """Bytes a whole-image read may take: :data:`MEMORY_FRACTION` of the free memory."""
+    """Bytes a whole-image read may take: :data:`MEMORY_FRACTION` of the memory this process
+    can still get (the free memory, within the limits of the process and its container)."""
     import psutil
 
-    return int(psutil.virtual_memory().available * MEMORY_FRACTION)
+    free = psutil.virtual_memory().available
+    for limit in (_address_space_left(), _cgroup_left()):
+        if limit is not None:
+            free = min(free, limit)
+    return int(max(free, 0) * MEMORY_FRACTION)
+
+
+def _address_space_left() -> int | None:
+    """What an address-space limit (``ulimit -v``) leaves this process, if one is set."""
+    try:
+        import resource
+
+        import psutil
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        return int(soft - psutil.Process().memory_info().vms)
+    except (ImportError, OSError, ValueError):
+        return None
+
+
+def _cgroup_left() -> int | None:
+    """What a container's memory limit (cgroup v2 or v1) leaves, if one is set."""
+    for limit, used in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        try:
+            cap = Path(limit).read_text().strip()
+            if cap == "max" or int(cap) >= 2**60:
+                return None
+            return int(cap) - int(Path(used).read_text().strip())
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def check_whole_read(shape: Iterable[int], dtype, where: str, remedy: str = "") -> None:

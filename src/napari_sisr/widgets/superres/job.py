@@ -63,6 +63,8 @@ class SRSettings:
     scale: int
     config: PredictConfig
     overwrite: bool = False
+    #: measure the evidence of each result (consistency map, resolution, uncertainty)
+    evidence: bool = False
 
 
 @dataclass
@@ -73,6 +75,16 @@ class Notice(Progress):
 @dataclass
 class Note(Progress):
     """What the current layer's job chose for the user (``message``; e.g. its degradation)."""
+
+
+@dataclass
+class EvidenceDone(Progress):
+    """The evidence of one layer's result: its z-score maps (the source's layout and grid)
+    and the summaries (:func:`~napari_sisr.core.evidence.job.evidence_of_result`)."""
+
+    index: int = 0
+    z: Any = None
+    summary: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -200,4 +212,19 @@ def sr_job(
                 eta_s=update.eta_s,
             )
         yield LayerDone((i + 1) * UNITS, total, f"{prefix}: done", index=i, result=result)
+        if settings.evidence:
+            yield Progress((i + 1) * UNITS, total, f"{prefix}: measuring the evidence")
+            yield _evidence(i, task, result, net, settings, total)
     return len(tasks)
+
+
+def _evidence(i: int, task: SRTask, result, net, settings: SRSettings, total: int):
+    """The evidence of one result (in the worker), as an :class:`EvidenceDone` update."""
+    from ...core.evidence.job import evidence_of_result
+    from ...core.inference.input import canonical_input
+
+    result = result[0] if isinstance(result, list) else result
+    summary = evidence_of_result(task.source, result, net, settings.scale, settings.config)
+    z = canonical_input(task.source).layout.to_user(summary.pop("z"))
+    return EvidenceDone((i + 1) * UNITS, total, f"{task.name}: evidence", index=i, z=z,
+                        summary=summary)  # fmt: skip

@@ -32,7 +32,17 @@ from .._models import ModelCache, default_registry
 from .._settings import plugin_defaults
 from .._text import WrappingLabel, fit_to_dock
 from .degradation import DegradationControls
-from .job import LayerDone, Note, Notice, SRSettings, SRTask, prepare_tasks, sr_job
+from .evidence import EvidenceControls
+from .job import (
+    EvidenceDone,
+    LayerDone,
+    Note,
+    Notice,
+    SRSettings,
+    SRTask,
+    prepare_tasks,
+    sr_job,
+)
 from .layers import map_contrast_limits, open_result
 from .live import LivePreview
 from .score import ScoreControls
@@ -88,23 +98,7 @@ class SuperResolveWidget(Container):
             label="Halo (px)",
         )
         halo_row.margins = (0, 0, 0, 0)
-        devices = available_devices()
-        self.device = ComboBox(
-            label="Device",
-            choices=devices,
-            value=default.device if default.device in devices else "auto",
-            name="device",
-        )
-        engines = ["auto", *installed_engines()]
-        self.engine = ComboBox(
-            label="Engine",
-            choices=engines,
-            value=default.engine if default.engine in engines else "auto",
-            name="engine",
-        )
-        self.precision = ComboBox(
-            label="Precision", choices=list(PRECISIONS), value=default.precision, name="precision"
-        )
+        self._engine_controls(default)
         self.ensemble = CheckBox(
             text="average 8 orientations (8x slower)",
             value=PredictConfig.model_fields["ensemble"].default,
@@ -121,6 +115,7 @@ class SuperResolveWidget(Container):
         )
         self.controls = JobControls("Super-resolve")
         self.degradation = DegradationControls(self)
+        self.evidence = EvidenceControls()
         self.live = LivePreview(self)
         self.scoring = ScoreControls(self)
         super().__init__(
@@ -141,6 +136,7 @@ class SuperResolveWidget(Container):
                 self.out_path,
                 self.overwrite,
                 self.controls,
+                self.evidence,
                 self.live,
                 self.scoring,
             ],
@@ -168,6 +164,26 @@ class SuperResolveWidget(Container):
         if DEFAULT_MODEL in self._registry.available().values():
             self.model.value = DEFAULT_MODEL  # the command line's default: a first click works
         self._on_model_changed(self.model.value)
+
+    def _engine_controls(self, default) -> None:
+        """Device, engine and precision, from the plugin settings where they are valid."""
+        devices = available_devices()
+        self.device = ComboBox(
+            label="Device",
+            choices=devices,
+            value=default.device if default.device in devices else "auto",
+            name="device",
+        )
+        engines = ["auto", *installed_engines()]
+        self.engine = ComboBox(
+            label="Engine",
+            choices=engines,
+            value=default.engine if default.engine in engines else "auto",
+            name="engine",
+        )
+        self.precision = ComboBox(
+            label="Precision", choices=list(PRECISIONS), value=default.precision, name="precision"
+        )
 
     def _on_output_changed(self, value) -> None:
         self.out_path.visible = self.overwrite.visible = value == OME_ZARR
@@ -323,6 +339,7 @@ class SuperResolveWidget(Container):
             scale=int(meta["scale"]),
             config=config,
             overwrite=bool(self.overwrite.value) and self.output.value == OME_ZARR,
+            evidence=self.evidence.on,
         )
 
     def run(self, *_):
@@ -358,6 +375,17 @@ class SuperResolveWidget(Container):
             return
         if isinstance(update, Note):
             self.degradation.show([update.message])
+            return
+        if isinstance(update, EvidenceDone):
+            task = tasks[update.index]
+            try:
+                with self.keeping_selection():
+                    self.evidence.show(
+                        self.viewer, task.layer, task.layer_kwargs["name"], update.z,
+                        update.summary,
+                    )  # fmt: skip
+            except Exception as err:  # showing a result must never raise into Qt
+                notify_error(error_message(f"Evidence of {task.name!r}", err))
             return
         if not isinstance(update, LayerDone):
             return
@@ -395,8 +423,8 @@ class SuperResolveWidget(Container):
 
 
 def _is_source(layer) -> bool:
-    """An image layer that is not a live preview."""
+    """An image layer that is not a live preview or an evidence map."""
     from napari.layers import Image
 
     meta = layer.metadata.get("napari_sisr", {}) if isinstance(layer, Image) else {}
-    return isinstance(layer, Image) and not meta.get("live", False)
+    return isinstance(layer, Image) and not meta.get("live") and not meta.get("evidence_of")

@@ -1,0 +1,192 @@
+"""The consistency map of images of any size, tile by tile.
+
+:func:`~.consistency.consistency` works on one plane in memory; here the same computation runs
+over LR tiles with a halo (the PSF's reach), reading only the SR and LR windows each tile
+needs from numpy, dask or zarr arrays, in two passes: the tiles give the gain and offset (and
+a central crop of the capture the noise model), then every tile's z-scores are written to
+``out`` and the summaries accumulated. The tiled map equals the whole-plane map to round-off
+(tested): the halo covers the blur. Captures beyond 4096 x 4096 px take the gain and offset
+from 64 tiles spread over them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+from .forward import WHITE_LAG1, Z_FLAG, Region, _linear, degrade, regions
+
+#: LR tile side of the tiled computation.
+TILE = 512
+#: Largest LR crop the noise model is estimated from.
+NOISE_CROP = 1024
+
+
+@dataclass
+class Sums:
+    """Running sums of what the summaries need."""
+
+    n: int = 0
+    flagged: int = 0
+    sq: float = 0.0
+    a: float = 0.0
+    b: float = 0.0
+    aa: float = 0.0
+    bb: float = 0.0
+    ab: float = 0.0
+    lag_num: float = 0.0
+    lag_den: float = 0.0
+    regions: list[Region] = field(default_factory=list)
+
+    def add(self, lr, sim, z, resid, origin) -> None:
+        self.n += lr.size
+        self.flagged += int((np.abs(z) > Z_FLAG).sum())
+        self.sq += float((resid**2).sum())
+        self.a += float(lr.sum())
+        self.b += float(sim.sum())
+        self.aa += float((lr**2).sum())
+        self.bb += float((sim**2).sum())
+        self.ab += float((lr * sim).sum())
+        r = resid - resid.mean()
+        self.lag_num += float((r[1:] * r[:-1]).sum() + (r[:, 1:] * r[:, :-1]).sum())
+        self.lag_den += float((r * r).sum()) * 2
+        oy, ox = origin
+        for reg in regions(z):
+            y0, x0, y1, x1 = reg.bbox
+            self.regions.append(Region((y0 + oy, x0 + ox, y1 + oy, x1 + ox), reg.pixels,
+                                       reg.mean_z))  # fmt: skip
+
+    def rsp(self) -> float:
+        n = max(self.n, 1)
+        cov = self.ab / n - (self.a / n) * (self.b / n)
+        va, vb = self.aa / n - (self.a / n) ** 2, self.bb / n - (self.b / n) ** 2
+        return float(cov / math.sqrt(va * vb)) if va > 0 and vb > 0 else 0.0
+
+
+def capture_noise(lr) -> tuple[tuple[float, float], str]:
+    """The noise model of a capture from a central crop of it: Poisson counts for a
+    photon-counting capture (:func:`.split.is_counts`), else the Poisson-Gaussian estimate."""
+    from ..degradation.unpaired import estimate_noise
+    from .split import is_counts
+
+    h, w = (int(n) for n in lr.shape)
+    cy, cx, n = h // 2, w // 2, NOISE_CROP // 2
+    crop = np.asarray(lr[max(cy - n, 0) : cy + n, max(cx - n, 0) : cx + n], np.float64)
+    if is_counts(crop):
+        return (0.0, 1.0), "photon counts (variance = counts)"
+    return estimate_noise(crop, poisson=True), "estimated from the capture"
+
+
+def _tiles(shape: tuple[int, int], tile: int):
+    for y in range(0, shape[0], tile):
+        for x in range(0, shape[1], tile):
+            yield y, x, min(y + tile, shape[0]), min(x + tile, shape[1])
+
+
+def _window(sr, lr, box, halo, s):
+    """The LR tile with its halo (clipped to the image) and the matching SR window."""
+    y0, x0, y1, x1 = box
+    h, w = lr.shape
+    a0, b0 = max(y0 - halo, 0), max(x0 - halo, 0)
+    a1, b1 = min(y1 + halo, h), min(x1 + halo, w)
+    low = np.asarray(lr[a0:a1, b0:b1], dtype=np.float64)
+    high = np.asarray(sr[a0 * s : a1 * s, b0 * s : b1 * s], dtype=np.float64)
+    inner = (slice(y0 - a0, y1 - a0), slice(x0 - b0, x1 - b0))
+    return low, high, inner
+
+
+def _gain_offset(sr, lr, boxes, halo, s, sigma_yx, shift_yx) -> tuple[float, float]:
+    """The gain and offset from every tile (a tiled map equals the whole-plane one), or from
+    64 tiles spread over a capture of more than 4096 x 4096 px."""
+    h, w = lr.shape
+    sample = boxes if h * w <= 4096**2 else boxes[:: max(1, len(boxes) // 64)]
+    xs, ys = [], []
+    for box in sample:
+        low, high, inner = _window(sr, lr, box, halo, s)
+        xs.append(degrade(high, s, sigma_yx, shift_yx)[inner].ravel())
+        ys.append(low[inner].ravel())
+    return _linear(np.concatenate(xs), np.concatenate(ys))
+
+
+def consistency_tiled(
+    sr,
+    lr,
+    scale: int,
+    sigma_yx: tuple[float, float],
+    *,
+    shift_yx: tuple[float, float] = (0.0, 0.0),
+    noise=None,
+    out=None,
+    tile: int = TILE,
+) -> tuple[np.ndarray | None, dict]:
+    """z-scores of ``sr`` against ``lr`` tile by tile (module docstring).
+
+    Parameters
+    ----------
+    sr, lr : 2D array-likes (numpy, dask, zarr)
+        The SR plane (``scale`` times the LR plane) and the capture.
+    sigma_yx : (float, float)
+        The PSF in HR px.
+    shift_yx : (float, float)
+        Translation of ``sr`` against ``lr`` in HR px (0 for an SR image of that capture).
+    noise : (noise_var, poisson_a), optional
+        The capture's noise model in its units; estimated from a central crop when omitted.
+    out : 2D array-like, optional
+        Where the z-scores go (e.g. a zarr array of the LR shape); a numpy array is made and
+        returned when omitted.
+
+    Returns
+    -------
+    z, summary
+        The z-score map (``out`` itself, or a new array), and its summaries as
+        :meth:`~.consistency.Consistency.summary` gives them.
+    """
+    s = int(scale)
+    h, w = (int(n) for n in lr.shape)
+    if tuple(sr.shape) < (h * s, w * s):
+        raise InputError(f"the SR plane {tuple(sr.shape)} is not {s} times the capture {(h, w)}")
+    halo = int(math.ceil((4 * max(sigma_yx) + s + max(map(abs, shift_yx))) / s)) + 1
+    boxes = list(_tiles((h, w), tile))
+    g, o = _gain_offset(sr, lr, boxes, halo, s, sigma_yx, shift_yx)
+    noise_source = "given"
+    if noise is None:
+        noise, noise_source = capture_noise(lr)
+    noise_var, poisson_a = float(noise[0]), float(noise[1] or 0.0)
+    z_out = out if out is not None else np.full((h, w), np.nan, np.float32)
+    sums = Sums()
+    lo, hi = float("inf"), float("-inf")
+    for box in boxes:
+        low, high, inner = _window(sr, lr, box, halo, s)
+        sim = g * degrade(high, s, sigma_yx, shift_yx)[inner] + o
+        cap = low[inner]
+        resid = cap - sim
+        var = noise_var + poisson_a * np.clip(sim, 0.0, None)
+        z = resid / np.sqrt(np.maximum(var, 1e-30))
+        z_out[box[0] : box[2], box[1] : box[3]] = z.astype(np.float32)
+        sums.add(cap, sim, z, resid, box[:2])
+        lo, hi = min(lo, float(cap.min())), max(hi, float(cap.max()))
+    span = (hi - lo) or 1.0
+    lag = sums.lag_num / sums.lag_den if sums.lag_den > 0 else 0.0
+    notes = []
+    if abs(lag) > WHITE_LAG1:
+        notes.append(
+            f"the residual is not white (lag-1 autocorrelation {lag:.2f}): part of the "
+            "disagreement is the degradation model's, not the result's"
+        )
+    summary = {
+        "rse": math.sqrt(sums.sq / max(sums.n, 1)) / span,
+        "rsp": sums.rsp(),
+        "flagged_fraction": sums.flagged / max(sums.n, 1),
+        "regions": [r.as_dict() for r in sorted(sums.regions, key=lambda r: -r.pixels)[:50]],
+        "n_regions": len(sums.regions),
+        "residual_lag1": lag,
+        "sigma_hr_px": float(math.sqrt(sigma_yx[0] * sigma_yx[1])),
+        "noise_source": noise_source,
+        "gain": g,
+        "offset": o,
+        "notes": notes,
+    }
+    return (z_out if out is None else None), summary
