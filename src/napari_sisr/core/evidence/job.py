@@ -83,8 +83,11 @@ def evidence_of_result(image, result, model, scale: int, config=None, *, z_out=N
         "flagged_fraction": float(np.mean(flagged)),
         "rse": float(np.mean([p[2].rse for p in per_plane])),
         "rsp": float(np.mean([p[2].rsp for p in per_plane])),
-        "worst_plane": {"index": list(worst[0]), "channel": worst[1],
-                        "flagged_fraction": worst[2].flagged_fraction},  # fmt: skip
+        "worst_plane": {
+            "index": list(worst[0]),
+            "channel": worst[1],
+            "flagged_fraction": worst[2].flagged_fraction,
+        },  # fmt: skip
         "middle": middle_summary,
     }
     if z_out is None:
