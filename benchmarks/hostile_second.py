@@ -115,7 +115,7 @@ def redirected_writes(root: Path, f: dict):
         ("predict -o o.tif", ["predict", lr, "-o", root / "w1" / "o.tif", "--model", model, "-q"],
          root / "w1" / ".o.tif.partial"),
         ("predict -o o.png", ["predict", lr, "-o", root / "w2" / "o.png", "--model", model,
-                              "--dtype", "uint8", "-q"], root / "w2" / ".o.png.partial"),
+                              "-q"], root / "w2" / ".o.png.partial"),
         ("simulate -o s.tif", ["simulate", hr, "-o", root / "w3" / "s.tif", "--scale", "2"],
          root / "w3" / ".s.tif.partial"),
         ("export-bmz -o m.zip", ["export-bmz", model, "-o", root / "w4" / "m.zip"],
@@ -663,20 +663,21 @@ def unclear_messages(root: Path, f: dict):
     import tifffile
 
     hr, lr, model = f["hr"], f["lr"], f["model"]
-    for label, args, name in (
+    for label, args, name, fsize in (
         ("predict -o .tif on a full disk", ["predict", hr, "-o", root / "d1.tif", "--model",
-                                            model, "-q"], "d1.tif"),
+                                            model, "-q"], "d1.tif", 4096),
         ("predict -o .png on a full disk", ["predict", hr, "-o", root / "d2.png", "--model",
-                                            model, "--dtype", "uint8", "-q"], "d2.png"),
+                                            model, "-q"], "d2.png", 4096),
         ("simulate -o on a full disk", ["simulate", hr, "-o", root / "d3.tif", "--scale", "1"],
-         "d3.tif"),
+         "d3.tif", 4096),
         ("fit -o on a full disk", ["fit", hr, lr, "--scale", "4", "-o", root / "d4.json", "-q"],
-         "d4.json"),
-        ("export-bmz on a full disk", ["export-bmz", model, "-o", root / "d5.zip"], "d5.zip"),
+         "d4.json", 256),
+        ("export-bmz on a full disk", ["export-bmz", model, "-o", root / "d5.zip"], "d5.zip",
+         4096),
         ("train on a full disk", ["train", "--hr", hr, "--iters", "2", "--out", root / "d6",
-                                  "--no-gan", "-q"], "d6"),
+                                  "--no-gan", "-q"], "d6", 4096),
     ):  # fmt: skip
-        rc, err = cli(args, root, fsize=4096)
+        rc, err = cli(args, root, fsize=fsize)
         v = verdict(rc, err)
         if v == "handled" and name not in err:
             v = "unclear message"

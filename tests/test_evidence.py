@@ -102,8 +102,24 @@ def test_the_bundled_sted_image_is_finer_than_its_confocal_capture():
 def test_frc_of_an_image_with_itself_and_with_independent_noise():
     rng = np.random.default_rng(0)
     a = rng.random((128, 128))
-    assert frc_resolution(a, a).kc == pytest.approx(1.0)
-    assert frc_resolution(a, rng.random((128, 128))).kc < 0.2
+    same = frc_resolution(a, a)
+    assert same.kc == pytest.approx(1.0) and same.at_limit and "or finer" in same.text()
+    other = frc_resolution(a, rng.random((128, 128)))
+    assert other.kc < 0.2 and not other.at_limit
+
+
+def test_photon_counts_given_as_the_noise_are_scored_as_counts():
+    """A noise model given as "variance = counts" scores a photon-count capture with the
+    Poisson law, as the estimate from the capture does (a Gaussian z at a few counts flags
+    every pixel that caught two photons where 0.3 were expected)."""
+    rng = np.random.default_rng(3)
+    truth = np.full((256, 256), 0.4) + 3.0 * (rng.random((256, 256)) > 0.97)
+    lr = rng.poisson(simulate_lr(truth, DegradationParams(scale=2, sigma=1.0))).astype(float)
+    found = consistency(truth, lr, 2, sigma=1.0)
+    given = consistency(truth, lr, 2, sigma=1.0, noise=(0.0, 1.0))
+    assert "photon counts" in found.noise_source and "photon counts" in given.noise_source
+    np.testing.assert_allclose(given.z, found.z)
+    assert given.flagged_fraction < 0.003
 
 
 def test_split_halves_are_independent_and_sum_to_the_capture():

@@ -423,3 +423,49 @@ def test_layouts_that_tripped_the_ome_writer(tmp_path):
         with tifffile.TiffFile(out) as tif:
             axes = tif.series[0].axes
         assert len(set(axes)) == len(axes), (name, axes)
+
+
+# ----------------------------------------------------------------------------- found by the harness
+
+
+def test_a_package_whose_rdf_is_not_a_model_is_named(tmp_path, private_cache):
+    save_model(tmp_path / "m", tiny(), {})
+    pkg = tmp_path / "p.zip"
+    with zipfile.ZipFile(pkg, "w") as z:
+        z.writestr("rdf.yaml", "- just\n- a list\n")
+        z.write(tmp_path / "m.json", "model.json")
+        z.write(tmp_path / "m.safetensors", "model.safetensors")
+    with pytest.raises(InputError, match="does not describe a model"):
+        load_model(pkg)
+
+
+def test_a_full_disk_while_saving_weights_is_named(tmp_path, monkeypatch):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: "
+                              "StorageFull, message: \"No space left on device\" })")  # fmt: skip
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    with pytest.raises(InputError, match="disk full"):
+        save_model(tmp_path / "m", tiny(), {})
+    assert not list(tmp_path.iterdir())  # nothing half-written left behind
+
+
+@pytest.mark.parametrize("size", [65.0, {"y": 0.1, "x": 65.0}])
+def test_a_pixel_size_in_nanometres_is_named(size):
+    with pytest.raises(ValueError, match="unit is micrometres") as err:
+        predict(np.zeros((16, 16), np.float32), tiny(), pixel_size=size, **OPTS)
+    assert is_expected(err.value)
+
+
+def test_train_validation_names_the_flag(tmp_path, capsys):
+    from napari_sisr.cli import main
+
+    hr = tmp_path / "hr.tif"
+    tifffile.imwrite(hr, np.zeros((64, 64), np.float32))
+    code = main(["train", "--hr", str(hr), "--scale", "2", "--patch", "3", "-o",
+                 str(tmp_path / "run")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "error: --patch: " in err

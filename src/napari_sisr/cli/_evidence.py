@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.errors import InputError
-
-#: Largest pixel size (um, in the sample) a microscope image has: larger is a unit mistake.
-MAX_PIXEL_UM = 50.0
+from ..core.inference.config import MAX_PIXEL_UM
 
 
 def read_plane(path: str, channel: int | None) -> tuple[np.ndarray, float | None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..core.errors import InputError
+from ..core.errors import InputError, describe
 from ._common import key_values, progress_printer
 
 
@@ -26,7 +26,7 @@ def add(sub) -> None:
         metavar="PATH",
         help="HR training images (with --resume, default: those of RUN_DIR/config.json)",
     )
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    p.add_argument("-o", "--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument(
         "--scale",
         type=int,
@@ -272,7 +272,36 @@ def build_config(args):
             given.pop("blind" if "degradation" in fields else "degradation", None)
     if not given.get("hr"):
         raise InputError("give the HR training images with --hr")
-    return TrainConfig(**given)
+    from pydantic import ValidationError
+
+    try:
+        return TrainConfig(**given)
+    except (ValidationError, InputError) as err:
+        text = _flags(describe(err))
+        if args.arch_option and " setting " in text and "--arch-option" not in text:
+            text += " (given with --arch-option)"
+        raise InputError(text) from None
+
+
+#: Settings whose command-line flag is not ``--`` plus the setting's name with dashes.
+_FLAGS = {"arch_overrides": "--arch-option", "loss_weights": "--loss", "blind": "--blind-*",
+          "lr": "--lr", "iters": "--iters"}  # fmt: skip
+
+
+def _flags(text: str) -> str:
+    """A validation message with each setting named by its flag (``arch_overrides: ...`` ->
+    ``--arch-option: ...``), so the user knows which option to change."""
+    import re
+
+    def flag(m):
+        name = m.group(1)
+        return _FLAGS.get(name, "--" + name.replace("_", "-")) + ":"
+
+    from ..core.training.config import TrainConfig
+
+    settings = set(TrainConfig.model_fields)
+    return re.sub(r"\b([a-z_]+):", lambda m: flag(m) if m.group(1) in settings else m.group(0),
+                  text)  # fmt: skip
 
 
 def fitted_capture(params, hr: list[str] | None) -> list[str] | None:

@@ -9,6 +9,7 @@ looks complete but is not.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -84,6 +85,7 @@ def save_model(path: str | os.PathLike, net, meta: dict[str, Any]) -> Path:
     ``meta`` is merged over what the network reports about itself (arch, preset, scale,
     channels, arch kwargs, receptive field).
     """
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     from .io.atomic import atomic_write_text
@@ -107,7 +109,11 @@ def save_model(path: str | os.PathLike, net, meta: dict[str, Any]) -> Path:
     info.update(meta)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     with staged(weights) as tmp:
-        save_file(state, str(tmp), metadata={"format": MODEL_FORMAT})
+        try:
+            save_file(state, str(tmp), metadata={"format": MODEL_FORMAT})
+        except SafetensorError as err:  # a full disk reaches us as this
+            raise OSError(errno.ENOSPC if "space" in str(err).lower() else errno.EIO,
+                          " ".join(str(err).split())) from None  # fmt: skip
         info["weights_sha256"] = file_digest(tmp)
     atomic_write_text(meta_path, json.dumps(info, indent=2, default=_json_default) + "\n")
     return meta_path

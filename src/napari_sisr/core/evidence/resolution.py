@@ -45,15 +45,18 @@ class Resolution:
     kc: float
     amplitude: float
     method: str
+    at_limit: bool = False  # the curve never fell below its threshold: a bound, not a value
 
     def as_dict(self) -> dict:
         return {"value": self.value, "unit": self.unit, "kc": self.kc,
-                "amplitude": self.amplitude, "method": self.method}  # fmt: skip
+                "amplitude": self.amplitude, "method": self.method,
+                "at_limit": self.at_limit}  # fmt: skip
 
     def text(self) -> str:
         if not math.isfinite(self.value):
             return "not measurable (no signal above the noise)"
-        return f"{self.value:.0f} nm" if self.unit == "nm" else f"{self.value:.2f} px"
+        value = f"{self.value:.0f} nm" if self.unit == "nm" else f"{self.value:.2f} px"
+        return f"the pixel limit ({value}) or finer" if self.at_limit else value
 
 
 def _square(image, max_side: int = MAX_SIDE) -> np.ndarray:
@@ -235,6 +238,7 @@ def frc_resolution(a, b, pixel_size_nm: float | None = None) -> Resolution:
         kc = float(f0 + (c0 - FRC_THRESHOLD) * (f1 - f0) / (c0 - c1)) if c0 != c1 else float(f1)
     amp = float(np.mean(smooth[: max(2, len(smooth) // 20)]))
     px = 2.0 / max(kc, 1e-6)
+    limit = len(below) == 0
     if pixel_size_nm:
-        return Resolution(px * float(pixel_size_nm), "nm", kc, amp, "frc")
-    return Resolution(px, "px", kc, amp, "frc")
+        return Resolution(px * float(pixel_size_nm), "nm", kc, amp, "frc", limit)
+    return Resolution(px, "px", kc, amp, "frc", limit)

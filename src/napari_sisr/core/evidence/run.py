@@ -17,6 +17,7 @@ cost does not grow with the image.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -237,16 +238,25 @@ def _split_resolution(model, lr, config, steered, px_hr, rng) -> Resolution:
     """FRC resolution of the results of two recorrupted halves of ``lr``."""
     from .split import split_halves
 
-    a, b, _ = split_halves(lr, rng=rng)
+    a, b, how = split_halves(lr, rng=rng)
     cond = steered.condition if steered is not None else None
     if cond is not None:  # each half carries twice the noise variance
         cond = (cond[0], cond[1], cond[2] * math.sqrt(2), cond[3] * 2)
-    return frc_resolution(_run(model, a, config, cond), _run(model, b, config, cond), px_hr)
+    res = frc_resolution(_run(model, a, config, cond), _run(model, b, config, cond), px_hr)
+    return dataclasses.replace(res, method=f"frc of the results of two halves ({how})")
 
 
 def _compare(out: Evidence) -> None:
     split, dec = out.resolution_split, out.resolution_sr
     if split is None or not (math.isfinite(split.value) and math.isfinite(dec.value)):
+        return
+    if split.at_limit:
+        if "recorrupted" in split.method:
+            out.notes.append(
+                "the results of the two halves agree up to the pixel limit: with the noise "
+                "estimated rather than counted, the halves may share part of it (processed or "
+                "correlated noise), so this bound says little; photon counts split exactly"
+            )
         return
     if split.value > DISAGREE * dec.value:
         out.notes.append(

@@ -66,6 +66,26 @@ class Sums:
         return float(cov / math.sqrt(va * vb)) if va > 0 and vb > 0 else 0.0
 
 
+def gaussian_z(resid: np.ndarray, expected: np.ndarray, noise) -> np.ndarray:
+    """Residuals in units of the Poisson-Gaussian noise std at each pixel."""
+    var = float(noise[0]) + float(noise[1] or 0.0) * np.clip(expected, 0.0, None)
+    return resid / np.sqrt(np.maximum(var, 1e-30))
+
+
+def poisson_z(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """The z-score of each count under a Poisson law of the expected mean: the standard
+    normal quantile of its tail probability (at a few counts a Gaussian z would flag every
+    pixel that catches two photons where 0.3 were expected)."""
+    from scipy import stats
+
+    lam = np.clip(expected, 1e-3, None)
+    k = np.round(counts)
+    up = stats.poisson.sf(k - 1, lam)  # P(X >= k)
+    down = stats.poisson.cdf(k, lam)  # P(X <= k)
+    z = np.where(k > lam, stats.norm.isf(np.clip(up, 1e-300, 0.5)), 0.0)
+    return np.where(k < lam, -stats.norm.isf(np.clip(down, 1e-300, 0.5)), z)
+
+
 def capture_noise(lr) -> tuple[tuple[float, float], str]:
     """The noise model of a capture from a central crop of it: Poisson counts for a
     photon-counting capture (:func:`.split.is_counts`), else the Poisson-Gaussian estimate."""
@@ -154,7 +174,9 @@ def consistency_tiled(
     noise_source = "given"
     if noise is None:
         noise, noise_source = capture_noise(lr)
-    noise_var, poisson_a = float(noise[0]), float(noise[1] or 0.0)
+    elif float(noise[0]) == 0.0 and float(noise[1] or 0.0) == 1.0:
+        noise_source = "given: photon counts (variance = counts)"
+    counts = "photon counts" in noise_source
     z_out = out if out is not None else np.full((h, w), np.nan, np.float32)
     sums = Sums()
     lo, hi = float("inf"), float("-inf")
@@ -163,8 +185,7 @@ def consistency_tiled(
         sim = g * degrade(high, s, sigma_yx, shift_yx)[inner] + o
         cap = low[inner]
         resid = cap - sim
-        var = noise_var + poisson_a * np.clip(sim, 0.0, None)
-        z = resid / np.sqrt(np.maximum(var, 1e-30))
+        z = poisson_z(cap, sim) if counts else gaussian_z(resid, sim, noise)
         z_out[box[0] : box[2], box[1] : box[3]] = z.astype(np.float32)
         sums.add(cap, sim, z, resid, box[:2])
         lo, hi = min(lo, float(cap.min())), max(hi, float(cap.max()))

@@ -23,6 +23,8 @@ __all__ = ["DEFAULT_TILE", "ENGINES", "PRECISIONS", "PredictConfig"]
 #: ``default-4x`` ran 15 % faster at 512 (benchmarks/bench_engines.py); a tile still takes only
 #: a few seconds, so progress and cancelling stay responsive.
 DEFAULT_TILE = 512
+#: Largest lateral pixel size (um, in the sample) of a microscope image: more is a unit mistake.
+MAX_PIXEL_UM = 50.0
 
 
 class PredictConfig(BaseModel):
@@ -137,6 +139,13 @@ class PredictConfig(BaseModel):
         for x in [] if v is None else values:
             if not (math.isfinite(float(x)) and float(x) > 0):
                 raise InputError(f"pixel size must be a positive number, got {v}")
+        lateral = [v.get(a) for a in "yx"] if isinstance(v, dict) else list(values or [])
+        for x in (float(x) for x in lateral if x is not None):
+            if x > MAX_PIXEL_UM:
+                raise InputError(
+                    f"pixel size {x:g} um is more than a microscope image has in the sample "
+                    f"({MAX_PIXEL_UM:g} um): the unit is micrometres (65 nm is 0.065)"
+                )
         return v
 
     @field_validator("intensity_range")

@@ -34,7 +34,7 @@ def unpack_bmz(path: str | os.PathLike) -> Path:
     napari-sisr (foreign packages carry no model this package can rebuild safely).
     """
     from ..inference.engines import cache_dir
-    from .guard import open_zip, read_member
+    from .guard import MAX_TEXT_BYTES, load_yaml, open_zip, read_member
 
     path = Path(path)
     with open_zip(path, "bioimage.io package") as z:
@@ -46,6 +46,11 @@ def unpack_bmz(path: str | os.PathLike) -> Path:
                 f"{path.name} is a bioimage.io package from another tool: it loads as a "
                 "network (load_model, --model), not as a napari-sisr model file"
             )
+        rdf_name = "rdf.yaml" if "rdf.yaml" in names else "bioimageio.yaml"
+        text = read_member(z, rdf_name, path.name, MAX_TEXT_BYTES).decode("utf-8", "replace")
+        rdf = load_yaml(text, f"{path.name}: {rdf_name}")
+        if not isinstance(rdf, dict) or rdf.get("type", "model") != "model":
+            raise InputError(f"{path.name}: {rdf_name} does not describe a model")
         members = {m: read_member(z, m, path.name) for m in OWN_FILES}
     digest = hashlib.sha256()
     for member in OWN_FILES:

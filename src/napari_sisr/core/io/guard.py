@@ -155,9 +155,9 @@ def describe_zip(err: BaseException) -> str:
 
 def read_member(z, name: str, what: str, limit: int | None = None) -> bytes:
     """One member of an open zip, refused when it declares more than ``limit`` bytes
-    (default :data:`MAX_ZIP_MEMBER`: a member that inflates to gigabytes from a few
-    kilobytes) and read to at most that."""
-    limit = MAX_ZIP_MEMBER if limit is None else limit
+    (default :data:`MAX_ZIP_MEMBER`, within the memory budget: a member that inflates to
+    gigabytes from a few kilobytes) and read to at most that."""
+    limit = min(MAX_ZIP_MEMBER, memory_budget()) if limit is None else limit
     info = z.getinfo(name)
     if info.file_size > limit:
         raise InputError(
