@@ -271,7 +271,7 @@ def cost(side: int):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", default=",".join(PAIRS))
+    ap.add_argument("--pairs", default=",".join(PAIRS), help="comma-separated, or none")
     ap.add_argument("--sections", default="calibration,sensitivity,failures,resolution,split")
     ap.add_argument("--results", help="append the records to this JSON-lines file")
     ap.add_argument("--nanopyx", help="nanopyx's decorrelation figures (JSON)")
@@ -287,7 +287,7 @@ def main(argv=None) -> int:
 
     from napari_sisr.core.modelio import bundled_models
 
-    for name in args.pairs.split(","):
+    for name in [p for p in args.pairs.split(",") if p and p != "none"]:
         lr, hr, s = load_pair(name)
         fit = _fit(lr, hr, s)
         rng = np.random.default_rng(0)

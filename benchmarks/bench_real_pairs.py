@@ -23,6 +23,14 @@ Methods, side by side:
   image, the PSF width as the model card says: read from the image for ``aware-2x``);
   ``aware-card``: the same with the PSF width fixed at the card's default (what automatic
   steering did before a card read it from the image);
+* ``aware-optics``: the same model steered by the optics alone (NA, emission wavelength,
+  modality and the LR pixel size; :data:`OPTICS`: the pairs whose pixel size the files state,
+  with the optics assumed as named there, not documented by the data);
+* ``adapted``: the same model adapted to the test half's LR capture alone (``napari-sisr
+  adapt LR --degradation FIT.json``, the fit of the training half: "calibrated once"), with
+  the defaults (kept as it is where the capture lies inside its trained range and splits are
+  estimated); ``adapted-always``: adapted in every case (``--always``); their wall time is
+  reported;
 * ``naive``: trained on the training half's HR with bicubic downsampling as the degradation
   (what most papers do), in paired mode;
 * ``chain-init``: trained on the training half's HR degraded by the fitted model (the point
@@ -106,7 +114,16 @@ VERSUS_ALSO = {
 #: With ``--versus`` only: a zero-shot method against the default chain trained on the pair.
 VERSUS_TRAINED = {"aware": ("chain-init",), "aware-tuned": ("chain-init",)}
 METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", "aware-tuned", "aware-auto",
-           "aware-card", *TRAINED)  # fmt: skip
+           "aware-card", "aware-optics", "adapted", "adapted-always", *TRAINED)  # fmt: skip
+#: Optics of the pairs whose LR pixel size the files state: NA, emission (nm), modality. The
+#: data does not document them; these are the usual values of such instruments (an oil
+#: objective of NA 1.4; the dyes' emission peaks), named as assumptions wherever reported.
+OPTICS = {
+    "sted_561": {"na": 1.4, "wavelength_nm": 600.0, "pixel_nm": 60.0, "modality": "confocal"},
+    "sted_640": {"na": 1.4, "wavelength_nm": 660.0, "pixel_nm": 60.0, "modality": "confocal"},
+    "sim_high": {"na": 1.49, "wavelength_nm": 520.0, "pixel_nm": 60.0, "modality": "widefield"},
+    "sim_low": {"na": 1.49, "wavelength_nm": 520.0, "pixel_nm": 60.0, "modality": "widefield"},
+}
 #: The degradation-aware model of a scale (``{s}``: the scale), a bundled name or a path.
 AWARE_MODEL = "aware-{s}x"
 
@@ -345,6 +362,21 @@ def run_pair(
                 outputs[m] = np.asarray(sr, float)
                 if m == "aware-auto" and net.meta["steering"].get("sigma_from_image"):
                     sigma_read = estimate_sigma(lr_in, s)
+            elif m == "aware-optics" and _aware_model(aware, s) and name in OPTICS:
+                steer = {"optics": OPTICS[name]}
+                outputs[m] = np.asarray(
+                    predict(lr_in, _aware_model(aware, s), dtype="float32", degradation=steer),
+                    float)  # fmt: skip
+            elif m in ("adapted", "adapted-always") and _aware_model(aware, s):
+                from napari_sisr import adapt
+
+                t0 = time.perf_counter()
+                run = adapt(images=[lr_in], degradation=fit, scale=s, model=_aware_model(aware, s),
+                            out=work / f"{name}-{k}-{m}", always=m == "adapted-always",
+                            overwrite=True)  # fmt: skip
+                seconds[m] = {"wall": time.perf_counter() - t0, "adapted": run.best_step > 0}
+                outputs[m] = np.asarray(predict(lr_in, str(run.model), dtype="float32",
+                                                degradation=fit), float)  # fmt: skip
             elif (
                 m in TRAINED and kept and (old := kept / f"{name}-{k}-{m}" / "model.json").exists()
             ):

@@ -294,7 +294,7 @@ def test_cli_flags_steer_and_print_the_choice(tmp_path, image):
     net = steered_net()
     model = save_model(tmp_path / "da", net, {"normalization": {"mode": "percentile"}})
     tifffile.imwrite(tmp_path / "lr.tif", image)
-    DegradationParams(scale=2, sigma=1.2, noise_var=9.0).save(tmp_path / "fit.json")
+    DegradationParams(scale=2, sigma=1.2, noise_var=9.0, source="fit").save(tmp_path / "fit.json")
     outs, notes = {}, {}
     for name, extra in {
         "auto": [],

@@ -35,6 +35,7 @@ docstring.
 SECTIONS = {
     "Degradation model": ("napari_sisr.core.degradation",),
     "Training": ("napari_sisr.core.training",),
+    "Adaptation to your captures (no HR image)": ("napari_sisr.core.adapt",),
     "Super-resolution": ("napari_sisr.core.inference",),
     "Scoring against real captures": ("napari_sisr.core.evaluate",),
     "Evidence without ground truth": ("napari_sisr.core.evidence",),

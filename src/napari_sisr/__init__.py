@@ -38,6 +38,12 @@ _LAZY = {
     "evidence": "napari_sisr.core.evidence",
     "resolution": "napari_sisr.core.evidence",
     "Evidence": "napari_sisr.core.evidence",
+    "adapt": "napari_sisr.core.adapt",
+    "iter_adapt": "napari_sisr.core.adapt",
+    "AdaptConfig": "napari_sisr.core.adapt",
+    "AdaptResult": "napari_sisr.core.adapt",
+    "fit_beads": "napari_sisr.core.degradation.beads",
+    "BeadFit": "napari_sisr.core.degradation.beads",
     "tune_steering": "napari_sisr.core.inference.tuning",
     "TunedSteering": "napari_sisr.core.inference.tuning",
     "Scored": "napari_sisr.core.evaluate",
@@ -56,8 +62,10 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .core.adapt import AdaptConfig, AdaptResult, adapt, iter_adapt
     from .core.archs import ARCHS, build_discriminator, build_generator
     from .core.bmz import export_bmz
+    from .core.degradation.beads import BeadFit, fit_beads
     from .core.degradation.blur_estimate import estimate_sigma
     from .core.degradation.fit import fit_degradation, iter_fit
     from .core.degradation.pairs import estimate_ratio, resample_hr

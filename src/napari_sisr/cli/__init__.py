@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from . import (
+    adapt,
     evaluate,
     evidence,
     export_bmz,
@@ -22,6 +23,7 @@ from . import (
     models,
     noise,
     predict,
+    psf,
     resolution,
     simulate,
     train,
@@ -32,8 +34,10 @@ from . import (
 SUBCOMMANDS = [
     simulate,
     fit,
+    psf,
     noise,
     train,
+    adapt,
     predict,
     evidence,
     resolution,

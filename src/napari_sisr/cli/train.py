@@ -272,13 +272,20 @@ def build_config(args):
             given.pop("blind" if "degradation" in fields else "degradation", None)
     if not given.get("hr"):
         raise InputError("give the HR training images with --hr")
+    return _validated(given, bool(args.arch_option))
+
+
+def _validated(given: dict, arch_options: bool):
+    """The :class:`TrainConfig` of ``given``; a setting out of range is named by its flag."""
     from pydantic import ValidationError
+
+    from ..core.training.config import TrainConfig
 
     try:
         return TrainConfig(**given)
     except (ValidationError, InputError) as err:
         text = _flags(describe(err))
-        if args.arch_option and " setting " in text and "--arch-option" not in text:
+        if arch_options and " setting " in text and "--arch-option" not in text:
             text += " (given with --arch-option)"
         raise InputError(text) from None
 

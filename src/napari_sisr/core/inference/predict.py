@@ -47,6 +47,8 @@ class PreparedJob:
     ngff: str = "0.4"  # OME-Zarr version of a folder output
     #: what the user should read before the result (the degradation a model was told)
     notes: list[str] = field(default_factory=list)
+    #: how a degradation-aware model was steered (None for the others)
+    steered: Any = None
 
     @property
     def lazy(self):
@@ -105,6 +107,20 @@ def _weights_hash(net) -> str:
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def _steer(net, c, info, inp, stats, notes: list, warnings: list):
+    """A degradation-aware model told the image's degradation (a steered copy, and how it was
+    steered; the note and warnings added to the job's); other models as they are."""
+    if not is_degradation_aware(net):
+        return net, None
+    steered = resolve_steering(c.degradation, net, info.meta, inp, stats)
+    notes.append(steered.note)
+    log.info(steered.note)
+    for warning in steered.warnings:
+        log.warning(warning, extra={"job_warning": True})
+    warnings += steered.warnings
+    return net.with_condition(steered.condition), steered
 
 
 def prepare(image, model, config: PredictConfig | None = None, **options) -> PreparedJob:
@@ -169,14 +185,7 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
             log.warning(warning, extra={"job_warning": True})
             warnings.append(warning)
     notes = []
-    if is_degradation_aware(net):  # told the image's degradation: a steered copy runs
-        steered = resolve_steering(c.degradation, net, info.meta, inp, stats)
-        net = net.with_condition(steered.condition)
-        notes.append(steered.note)
-        log.info(steered.note)
-        for warning in steered.warnings:
-            log.warning(warning, extra={"job_warning": True})
-        warnings += steered.warnings
+    net, steered = _steer(net, c, info, inp, stats, notes, warnings)
     engine = pick_engine(c.engine, c.device, exportable=_is_project_model(net))
     precision = pick_precision(c.precision, c.device, engine)
     runner = ModelRunner(
@@ -201,7 +210,7 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
     internal, order = build_graph(inp.data, runner, spec, plan, batch, blend)
     return PreparedJob(
         inp, info, runner, spec, plan, batch, bool(blend), internal, order, warnings, c.ngff,
-        notes,
+        notes, steered,
     )  # fmt: skip
 
 

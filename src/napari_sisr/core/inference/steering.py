@@ -26,6 +26,7 @@ from ..degradation.params import DegradationParams, _validated
 from ..errors import InputError
 
 __all__ = [
+    "SOURCES",
     "Optics",
     "Steering",
     "Steered",
@@ -137,6 +138,23 @@ class Steering(BaseModel):
         )
 
 
+#: Where a PSF width can come from, best first: the order the automatic route prefers.
+SOURCES = ("adapted", "fit", "beads", "metadata", "optics", "typed", "auto")
+#: A degradation JSON's ``source`` -> its tag in :data:`SOURCES` and how the note names it.
+_FIT_ORIGIN = {
+    "fit": ("fit", "the fit"),
+    "tuned": ("fit", "the steering tuned on a pair"),
+    "beads": ("beads", "the bead measurement"),
+    "optics": ("optics", "the optics"),
+    "unpaired": ("optics", "the optics"),
+    "metadata": ("metadata", "the file's metadata"),
+    "adapted": ("adapted", "the adaptation"),
+    "manual": ("typed", "the degradation given"),
+}
+#: Sources that measure the PSF only: the noise is then read from the image.
+PSF_ONLY = ("beads", "optics", "metadata")
+
+
 @dataclass
 class Steered:
     """The condition a job runs with and how it was chosen."""
@@ -146,6 +164,8 @@ class Steered:
     warnings: list[str] = field(default_factory=list)
     #: where each value came from ("sigma", "noise"): "the fit", "typed in", ...
     sources: dict[str, str] = field(default_factory=dict)
+    #: the same as tags of :data:`SOURCES` ("fit", "beads", ..., "auto")
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def is_degradation_aware(net) -> bool:
@@ -180,46 +200,59 @@ def resolve_steering(steer: Steering | None, net, meta: dict, inp, stats) -> Ste
     s = int(net.scale)
     span = _span(stats)
     where: dict[str, str] = {}
+    tags: dict[str, str] = {}
     sigma_yx: tuple[float, float] | None = None
     noise_std = poisson_a = None
     if steer.fit is not None:
         f = steer.fit
         k = s / f.scale
         sigma_yx = (f.sigma_yx[0] * k, f.sigma_yx[1] * k)
-        noise_std = f.noise_std / span
-        poisson_a = (f.poisson_a or 0.0) / span
+        tag, origin = _FIT_ORIGIN.get(f.source, ("typed", f"the degradation ({f.source})"))
         rescaled = f", its x{f.scale} PSF rescaled to x{s}" if f.scale != s else ""
-        origin = "the steering tuned on a pair" if f.source == "tuned" else "the fit"
-        where.update(sigma=origin + rescaled, noise=origin)
+        where["sigma"], tags["sigma"] = origin + rescaled, tag
+        if tag not in PSF_ONLY:
+            noise_std = f.noise_std / span
+            poisson_a = (f.poisson_a or 0.0) / span
+            where["noise"], tags["noise"] = origin, tag
     if steer.optics is not None:
         sigma = _optics_sigma(steer.optics, inp, s)
-        sigma_yx, where["sigma"] = (sigma, sigma), "the optics given"
+        sigma_yx, where["sigma"], tags["sigma"] = (sigma, sigma), "the optics given", "optics"
     if steer.sigma is not None:
-        sigma_yx, where["sigma"] = (steer.sigma, steer.sigma), "typed in"
+        sigma_yx, where["sigma"], tags["sigma"] = (steer.sigma, steer.sigma), "typed in", "typed"
     if steer.noise_std is not None:
-        noise_std, where["noise"] = steer.noise_std, "typed in"
+        noise_std, where["noise"], tags["noise"] = steer.noise_std, "typed in", "typed"
     if steer.poisson_a is not None:
         poisson_a = steer.poisson_a
     if sigma_yx is None:
-        sigma_yx, where["sigma"] = _default_sigma(meta, inp, s)
+        sigma_yx, where["sigma"], tags["sigma"] = _default_sigma(meta, inp, s)
     unread: list[str] = []
     if noise_std is None:
         noise_std, unread = _estimated_noise(inp, stats, meta)
         where["noise"] = (
             "assumed; not estimable from the image" if unread else "estimated from the image"
         )
+        tags["noise"] = "auto"
     poisson_a = float(poisson_a or 0.0)
     condition = (float(sigma_yx[0]), float(sigma_yx[1]), float(noise_std), poisson_a)
-    sig = (
-        f"{sigma_yx[0]:.2f}" if abs(sigma_yx[0] - sigma_yx[1]) < 1e-6
-        else f"{sigma_yx[0]:.2f} x {sigma_yx[1]:.2f}"
-    )  # fmt: skip
     note = (
-        f"degradation: PSF sigma {sig} HR px ({where['sigma']}), noise {100 * noise_std:.2f} % "
-        f"of the intensity range ({where['noise']})"
+        f"degradation: PSF sigma {_sigma_text(sigma_yx, inp, s)} ({where['sigma']}), noise "
+        f"{100 * noise_std:.2f} % of the intensity range ({where['noise']})"
         + (f", Poisson gain {poisson_a:.2g}" if poisson_a else "")
     )
-    return Steered(condition, note, unread + _range_warnings(meta, condition), dict(where))
+    warnings = unread + _range_warnings(meta, condition)
+    return Steered(condition, note, warnings, dict(where), tags)
+
+
+def _sigma_text(sigma_yx, inp, scale: int) -> str:
+    """``4.70 HR px = 71 nm`` (nm where the image states its pixel size)."""
+    sy, sx = sigma_yx
+    text = f"{sy:.2f}" if abs(sy - sx) < 1e-6 else f"{sy:.2f} x {sx:.2f}"
+    px = _pixel_um(inp)
+    if px is None:
+        return f"{text} HR px"
+    hr_nm = 1000.0 * px / scale
+    nm = f"{sy * hr_nm:.0f}" if abs(sy - sx) < 1e-6 else f"{sy * hr_nm:.0f} x {sx * hr_nm:.0f}"
+    return f"{text} HR px = {nm} nm"
 
 
 def _span(stats) -> float:
@@ -255,31 +288,55 @@ def _pixel_um(inp) -> float | None:
     return to_micrometres(size, inp.units.get("x") or "micrometer")
 
 
-def _default_sigma(meta: dict, inp, scale: int) -> tuple[tuple[float, float], str]:
+def _default_sigma(meta: dict, inp, scale: int) -> tuple[tuple[float, float], str, str]:
+    """The PSF width when none is given, its origin in words and its tag: the PSF an adapted
+    model was adapted to, else the file's optics, else the image's own estimate where the card
+    allows it, else the card's default."""
+    steering = meta.get("steering") or {}
+    if steering.get("source") == "adapted" and steering.get("sigma") is not None:
+        sy = float(steering.get("sigma_y", steering["sigma"]))
+        sx = float(steering.get("sigma_x", steering["sigma"]))
+        return (sy, sx), "the PSF this model was adapted to", "adapted"
     found = getattr(inp, "optics", None) or {}
     if "na" in found and "wavelength_nm" in found and _pixel_um(inp):
         try:
-            optics = Optics(na=found["na"], wavelength_nm=found["wavelength_nm"])
+            optics = Optics(na=found["na"], wavelength_nm=found["wavelength_nm"],
+                            modality=found.get("modality") or "widefield")  # fmt: skip
             sigma = _optics_sigma(optics, inp, scale)
-            return (sigma, sigma), (
-                f"the image's metadata: NA {found['na']:g}, emission "
-                f"{found['wavelength_nm']:g} nm, pixel {1000 * _pixel_um(inp):.4g} nm"
+            return (
+                (sigma, sigma),
+                (
+                    f"the image's metadata: NA {found['na']:g}, emission "
+                    f"{found['wavelength_nm']:g} nm, pixel {1000 * _pixel_um(inp):.4g} nm, "
+                    f"{optics.modality}"
+                ),
+                "metadata",
             )
         except (InputError, ValueError):
             pass
-    steering = meta.get("steering") or {}
     if steering.get("sigma_from_image") and inp is not None:
         sigma = _image_sigma(inp, scale, meta)
         if sigma is not None:
-            return (sigma, sigma), (
-                "estimated from the image, which can read a sharp image as blurred: give the "
-                "width if you know it; the image states no optics"
+            return (
+                (sigma, sigma),
+                (
+                    "estimated from the image, which can read a sharp image as blurred: give the "
+                    "width if you know it; the image states no optics"
+                ),
+                "auto",
             )
     card = steering.get("sigma")
     if card is None:
         trained = (meta.get("degradation") or {}).get("sigma") or [scale * 0.25, scale * 0.6]
         card = float(np.mean(trained))
-    return (float(card), float(card)), "the model card's default; the image states no optics"
+    return (
+        (float(card), float(card)),
+        (
+            "the model card's default; the image states no optics: a fit, beads or the optics "
+            "give a better result"
+        ),
+        "auto",
+    )
 
 
 def _central_crop(inp, side: int = 1024) -> np.ndarray:
