@@ -203,7 +203,7 @@ def resolution(name, lr, hr, s, nanopyx):
     r_lr = decorrelation(lr, px)
     r_hr = decorrelation(hr, px / s if px else None)
     out = {"lr": r_lr.value, "hr": r_hr.value, "unit": r_lr.unit,
-           "hr_finer": r_hr.value * (1 if px else s) < r_lr.value}  # fmt: skip
+           "hr_finer": r_hr.value / (1 if px else s) < r_lr.value}  # fmt: skip
     if not px:  # in LR pixels: the HR figure divided by the scale
         out["hr"] = r_hr.value / s
     if nanopyx and name in nanopyx:

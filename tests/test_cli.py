@@ -216,3 +216,18 @@ def test_a_flag_is_not_taken_for_a_longer_one_it_begins(capsys):
         main(["fit", "--hr", "hr.tif", "lr.tif", "--scale", "4"])
     assert exit_.value.code == 2
     assert "unrecognized arguments: --hr" in capsys.readouterr().err
+
+
+def test_the_model_follows_what_the_user_gave(tmp_path, capsys):
+    """Without --model, a PSF from any source picks the aware model, nothing the blind one,
+    and the choice is said."""
+    from napari_sisr.cli import main
+
+    img = tmp_path / "lr.tif"
+    tifffile.imwrite(img, (np.random.default_rng(0).random((48, 48)) * 1000).astype(np.uint16))
+    assert main(["predict", str(img), "-o", str(tmp_path / "a.tif"), "-q"]) == 0
+    assert "model default-4x: the blind model, as no PSF was given" in capsys.readouterr().err
+    assert main(["predict", str(img), "-o", str(tmp_path / "b.tif"), "-q", "--sigma", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "model aware-4x" in err and "the PSF width given" in err
+    assert "PSF sigma 3.00 HR px (typed in)" in err

@@ -35,6 +35,14 @@ def test_api_reference_is_current():
     )
 
 
+def test_the_measurements_page_is_generated_from_the_results():
+    page = (DOCS / "without-ground-truth.md").read_text(encoding="utf-8")
+    assert page == _load_script("no_ground_truth_tables").render(), (
+        "docs/without-ground-truth.md is out of date: run "
+        "python docs/scripts/no_ground_truth_tables.py"
+    )
+
+
 def test_api_reference_covers_every_public_name():
     import napari_sisr
 

@@ -150,7 +150,6 @@ TO_SPLIT = {
     "napari_sisr/core/io/bmz_foreign.py:foreign_meta": 71,
     "napari_sisr/widgets/train/widget.py:__init__": 69,
     "napari_sisr/widgets/train/degradation.py:__init__": 66,
-    "napari_sisr/widgets/superres/degradation.py:__init__": 62,
 }
 
 

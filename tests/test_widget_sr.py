@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import shared_path
@@ -755,3 +757,30 @@ def test_each_result_gets_its_evidence_map_and_table(qtbot, widget, actin):
     viewer.layers.selection = {src}
     _run(qtbot, w)
     assert "cap x2 SR (tiny_x2) evidence" not in viewer.layers
+
+
+def test_adapt_to_this_image_adds_the_adapted_model(qtbot, widget, actin, tmp_path, monkeypatch):
+    """With the PSF given, *Adapt to this image* adapts the model to the chosen layer in the
+    background, adds the result to the model list and chooses it; without a PSF it asks."""
+    from napari_sisr import DegradationParams, simulate_lr
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    viewer, w = widget
+    w.set_model(_aware_model(tmp_path / "models" / "aware_adapt_x2"))
+    hr = actin[:256, :256] / actin[:256, :256].max() * 30.0
+    clean = simulate_lr(hr, DegradationParams(scale=2, sigma=1.2), noise=False)
+    counts = np.random.default_rng(0).poisson(np.clip(clean, 0, None)).astype(np.float32)
+    viewer.layers.selection = {viewer.add_image(counts, name="cells")}
+    d = w.degradation
+    assert d.adapt.native.isHidden()  # automatic: no PSF to adapt with
+    d.mode.value = "typed in"
+    assert not d.adapt.native.isHidden()
+    d.sigma.value = 1.2
+    d.adapt.settings = {"iters": 3, "patch": 16, "batch": 2, "val_every": 1}
+    assert d.adapt.start() is not None
+    qtbot.waitUntil(lambda: not d.adapt.runner.busy, timeout=120_000)
+    chosen = str(w.model.value)
+    assert chosen.endswith("model.json") and "cells-" in chosen
+    assert (tmp_path / "data") in Path(chosen).parents
+    assert "photon counts" in d.adapt.status.value
+    assert w.degradation.active  # the adapted model is degradation-aware too

@@ -27,8 +27,9 @@ def add(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output .zarr / .tif, or a folder")
     p.add_argument(
         "--model",
-        default=DEFAULT_MODEL,
-        help="bundled model name (see 'napari-sisr models') or a model path (.json / .safetensors)",
+        help="bundled model name (see 'napari-sisr models') or a model path (.json / "
+        f".safetensors); default: aware-4x where a PSF is given (flags below, or the image's "
+        f"metadata), else {DEFAULT_MODEL}",
     )
     p.add_argument(
         "--tile", type=int, help=f"tile size in input pixels (default {default['tile']})"
@@ -250,7 +251,13 @@ def run(args) -> int:
     for src, dst in targets:
         if _same_place(src, dst):
             raise InputError(f"the output {dst} would replace the input {src}: choose another -o")
-    model, _ = resolve_model(args.model)  # load once, clear error if missing or corrupt
+    name = args.model
+    if name is None:
+        from ..core.inference.route import default_route
+
+        name, why = default_route(config.degradation, _states_optics(inputs[0]))
+        print(why, file=sys.stderr)
+    model, _ = resolve_model(name)  # load once, clear error if missing or corrupt
     failed = []
     for src, dst in targets:
         try:
@@ -269,6 +276,18 @@ def run(args) -> int:
         )
         return 2
     return 0
+
+
+def _states_optics(path: Path) -> bool:
+    """Whether an input's metadata states NA, emission wavelength and a pixel size."""
+    from ..core.inference.input import canonical_input
+
+    try:
+        inp = canonical_input(str(path))
+    except (InputError, OSError):
+        return False
+    optics = getattr(inp, "optics", None) or {}
+    return "na" in optics and "wavelength_nm" in optics and bool(inp.pixel_size.get("x"))
 
 
 def _predict_one(src: Path, dst: Path, model, config, args) -> None:

@@ -279,13 +279,17 @@ def _optics_sigma(optics: Optics, inp, scale: int) -> float:
 
 
 def _pixel_um(inp) -> float | None:
-    """The image's pixel size along x in micrometres (``None`` when it states none)."""
-    from ..io.units import to_micrometres
+    """The image's pixel size along x in micrometres (``None`` when it states none, or a
+    scale without a length unit, as a napari layer has by default)."""
+    from ..io.units import length_unit, to_micrometres
 
     size = inp.pixel_size.get("x") if inp is not None else None
     if size is None:
         return None
-    return to_micrometres(size, inp.units.get("x") or "micrometer")
+    unit = inp.units.get("x")
+    if unit is None or length_unit(unit) is None:  # a scale without a unit: no physical size
+        return None
+    return to_micrometres(size, unit)
 
 
 def _default_sigma(meta: dict, inp, scale: int) -> tuple[tuple[float, float], str, str]:

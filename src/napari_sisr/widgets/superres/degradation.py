@@ -68,16 +68,29 @@ class DegradationControls(Container):
         self.tuned = None  # the DegradationParams the last tuning found
         self._tuned_model = ""  # and the model it was tuned for
         self.shown = WrappingLabel(value="", label="Told", name="deg_shown")  # a long note wraps
+        from .adapt import AdaptControls
+
+        self.adapt = AdaptControls(self._adapt_inputs, owner.set_model)
         super().__init__(
             widgets=[
                 self.mode, self.fit_path, self.sigma, self.noise, self.na, self.wavelength,
-                self.pixel, tune_row, self.shown,
+                self.pixel, tune_row, self.adapt, self.shown,
             ]
         )  # fmt: skip
         self.tune_runner = JobRunner(run_button=self.tune_button, cancel_button=self.tune_cancel)
         self.tune_runner.bind_lifetime(self.native)
         self.tune_button.changed.connect(self.tune)
         self.tune_save.changed.connect(lambda *_: self.save_tuned())
+        self._tooltips()
+        self.margins = (0, 0, 0, 0)
+        self.mode.changed.connect(self._on_mode)
+        for w in (self.mode, self.fit_path, self.sigma, self.noise, self.na, self.wavelength):
+            w.changed.connect(self._changed)
+        self.pixel.changed.connect(self._changed)
+        self.active = self.visible = False  # shown for degradation-aware models only
+        self._on_mode(AUTO)
+
+    def _tooltips(self) -> None:
         self.tune_save.tooltip = (
             "Save the tuned values as JSON, for 'napari-sisr predict --degradation' or the "
             "'from a fit (JSON)' mode"
@@ -87,20 +100,16 @@ class DegradationControls(Container):
             "keep those that best restore the reference layer (Score against, below): a real "
             "HR capture of the same field"
         )
-        self.margins = (0, 0, 0, 0)
         self.mode.tooltip = (
             "What this degradation-aware model is told about the image: automatic estimates "
             "the noise from the image and takes the PSF from its metadata or the model card"
         )
         self.sigma.tooltip = "Gaussian PSF standard deviation in pixels of the result"
         self.noise.tooltip = "Gaussian noise standard deviation, percent of the intensity range"
-        self.fit_path.tooltip = "The JSON that the Fit widget or 'napari-sisr fit' saved"
-        self.mode.changed.connect(self._on_mode)
-        for w in (self.mode, self.fit_path, self.sigma, self.noise, self.na, self.wavelength):
-            w.changed.connect(self._changed)
-        self.pixel.changed.connect(self._changed)
-        self.active = self.visible = False  # shown for degradation-aware models only
-        self._on_mode(AUTO)
+        self.fit_path.tooltip = (
+            "A degradation JSON: from the Fit widget, 'napari-sisr fit' or 'napari-sisr psf' "
+            "(beads)"
+        )
 
     def set_model(self, meta: dict | None) -> None:
         """Show the group only for degradation-aware models; start at the card's default."""
@@ -123,6 +132,7 @@ class DegradationControls(Container):
         for w in (self.na, self.wavelength, self.pixel):
             w.visible = mode == OPTICS
         self.tune_row.visible = mode == TUNED
+        self.adapt.visible = mode in (FIT, TYPED)  # adaptation needs the PSF
 
     def _changed(self, *_) -> None:
         self.owner.live.schedule()
@@ -156,6 +166,20 @@ class DegradationControls(Container):
         pixel = float(self.pixel.value) or None
         optics = Optics(na=self.na.value, wavelength_nm=self.wavelength.value, pixel_nm=pixel)
         return Steering(optics=optics)
+
+    def _adapt_inputs(self):
+        """What *Adapt to this image* needs: the model, the chosen layer's current plane, the
+        PSF of the controls and the layer's name (:class:`InputError` naming what is missing)."""
+        owner = self.owner
+        model = owner.chosen_model()
+        sources = owner.chosen_layers()
+        if not sources:
+            raise InputError("choose the layer to adapt to (its captures)")
+        steer = self.steering()
+        if steer is None:
+            raise InputError("give the PSF first: a fit or bead JSON, or a width typed in")
+        plane = layer_plane(sources[0], owner.viewer.dims.point)
+        return model, [plane.data], steer, sources[0].name
 
     # ------------------------------------------------------------------ tuning on a pair
     def tune(self, *_):
