@@ -164,7 +164,9 @@ def test_flags_left_out_keep_the_core_defaults(tmp_path, hr_files):
     assert cfg.scale == 4 and cfg.degradation_model().sigma == (1.0, 2.4)
     args = build_parser().parse_args(["predict", "in.tif", "-o", "out.tif"])
     assert predict_config(args) == PredictConfig()
-    assert args.model == "default-4x"
+    from napari_sisr.core.inference.route import default_route
+
+    assert args.model is None and default_route(None)[0] == "default-4x"  # nothing given
 
 
 def test_a_model_worse_than_bicubic_is_flagged(tmp_path, hr_files, capsys):

@@ -318,7 +318,7 @@ def test_cli_flags_steer_and_print_the_choice(tmp_path, image):
     assert np.abs(outs["typed"] - outs["optics"]).max() > 0
     bad = subprocess.run(
         [sys.executable, "-m", "napari_sisr", "predict", str(tmp_path / "lr.tif"), "-o",
-         str(tmp_path / "x.tif"), "--sigma", "1"],
+         str(tmp_path / "x.tif"), "--model", "default-4x", "--sigma", "1"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode != 0 and "not degradation-aware" in bad.stderr

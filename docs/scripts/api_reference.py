@@ -36,6 +36,7 @@ SECTIONS = {
     "Degradation model": ("napari_sisr.core.degradation",),
     "Training": ("napari_sisr.core.training",),
     "Adaptation to your captures (no HR image)": ("napari_sisr.core.adapt",),
+    "Isotropic stacks": ("napari_sisr.core.isotropic",),
     "Super-resolution": ("napari_sisr.core.inference",),
     "Scoring against real captures": ("napari_sisr.core.evaluate",),
     "Evidence without ground truth": ("napari_sisr.core.evidence",),

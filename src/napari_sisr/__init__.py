@@ -42,6 +42,9 @@ _LAZY = {
     "iter_adapt": "napari_sisr.core.adapt",
     "AdaptConfig": "napari_sisr.core.adapt",
     "AdaptResult": "napari_sisr.core.adapt",
+    "isotropic": "napari_sisr.core.isotropic",
+    "IsoResult": "napari_sisr.core.isotropic",
+    "fit_axial": "napari_sisr.core.isotropic",
     "fit_beads": "napari_sisr.core.degradation.beads",
     "BeadFit": "napari_sisr.core.degradation.beads",
     "tune_steering": "napari_sisr.core.inference.tuning",
@@ -79,6 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core.inference.predict import iter_predict, predict
     from .core.inference.tiling import make_plan
     from .core.inference.tuning import TunedSteering, tune_steering
+    from .core.isotropic import IsoResult, fit_axial, isotropic
     from .core.modelio import load_model, save_model
     from .core.progress import Cancelled, PredictProgress, Progress, Scores, TrainProgress
     from .core.training import TrainingDiverged, TrainResult, iter_train, train

@@ -51,7 +51,7 @@ def run(args) -> int:
     from ._common import save_params
     from ._evidence import pixel_size_nm
 
-    image, voxel = read_beads(args.beads, args.channel, args.pixel_size_um, args.z_step_um)
+    image, voxel = read_stack(args.beads, args.channel, args.pixel_size_um, args.z_step_um)
     fit = fit_beads(image, voxel, bead_nm=args.bead_nm)
     capture_um = None
     if args.capture_pixel_size_um is not None:
@@ -73,9 +73,9 @@ def run(args) -> int:
     return 0
 
 
-def read_beads(path: str, channel: int | None, pixel_um: float | None, z_um: float | None):
-    """The bead image (Z, Y, X) or (Y, X) of one channel and its voxel size (um), the sizes
-    given overriding the file's."""
+def read_stack(path: str, channel: int | None, pixel_um: float | None, z_um: float | None):
+    """An image (Z, Y, X) or (Y, X) of one channel and its voxel size (um: (z, y, x) or the
+    lateral one), the sizes given overriding the file's."""
     import numpy as np
 
     from ..core.errors import InputError

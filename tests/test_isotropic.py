@@ -1,0 +1,110 @@
+"""Isotropic stacks from the stack itself: the axial fit, the network, tiled application,
+the OME-Zarr output and the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tifffile
+from conftest import shared_path
+from scipy import ndimage
+
+from napari_sisr import isotropic
+from napari_sisr.cli import main
+from napari_sisr.core.errors import InputError
+from napari_sisr.core.isotropic import apply_isotropic, fit_axial, load_axial, save_axial
+from napari_sisr.core.isotropic.net import AxialSR
+
+
+@pytest.fixture(scope="module")
+def volume():
+    """An isotropic volume of blobs (lateral blur 1.2 px), and its z cut by 4 after an extra
+    axial blur of 2.5 px, with noise: (reference, anisotropic)."""
+    rng = np.random.default_rng(0)
+    vol = np.zeros((96, 64, 64))
+    idx = rng.integers(0, vol.shape, size=(400, 3))
+    vol[tuple(idx.T)] = rng.uniform(50, 200, 400)
+    vol = ndimage.gaussian_filter(vol, 1.2)
+    an = ndimage.gaussian_filter1d(vol, 2.5, axis=0)[2::4]
+    return vol, an + rng.normal(0, 0.01 * an.max(), an.shape)
+
+
+@pytest.mark.parametrize("sigma, f", [(2.0, 4), (4.0, 4), (6.0, 5)])
+def test_the_axial_blur_is_fitted_from_the_stack_alone(sigma, f):
+    rng = np.random.default_rng(0)
+    vol = np.zeros((160, 128, 128))
+    idx = rng.integers(0, vol.shape, size=(600, 3))
+    vol[tuple(idx.T)] = rng.uniform(50, 200, 600)
+    vol = ndimage.gaussian_filter(vol, 1.5)
+    an = ndimage.gaussian_filter1d(vol, sigma, axis=0)[::f]
+    an += rng.normal(0, 0.02 * an.max(), an.shape)
+    fit = fit_axial(an, z_step_um=0.1 * f, pixel_um=0.1)
+    assert fit.factor == f and fit.sigma == pytest.approx(sigma, rel=0.1)
+    assert fit.summary()["sigma_nm"] == pytest.approx(100 * fit.sigma)
+
+
+def test_restoration_beats_interpolation_and_tiles_agree(volume, tmp_path):
+    from napari_sisr.core.isotropic.net import interpolate_rows
+
+    ref, an = volume
+    res = isotropic(an, factor=4, train={"iters": 150, "val_every": 50})
+    out = np.asarray(res.stack)
+    assert out.shape == (an.shape[0] * 4, *an.shape[1:])
+    import torch
+
+    lin = interpolate_rows(torch.from_numpy(an.transpose(1, 0, 2)[:, None].astype(np.float32)), 4)
+    lin = lin[:, 0].numpy().transpose(1, 0, 2)
+    err = np.mean((out - ref[: out.shape[0]]) ** 2)
+    assert err < 0.8 * np.mean((lin - ref[: out.shape[0]]) ** 2)
+    # the saved network, applied in small blocks and tiles, gives the same stack
+    path = save_axial(tmp_path / "iso", AxialSR(4, 8, 1), {"lo": 0.0, "hi": 1.0})
+    a = apply_isotropic(an, str(path))
+    b = apply_isotropic(an, load_axial(path), block=5, tile=3)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.abs(a).max())
+
+
+def test_an_ome_zarr_output_carries_the_new_z_scale(volume, tmp_path):
+    from napari_sisr.core.io.omezarr import read_ngff_metadata
+
+    _, an = volume
+    out = tmp_path / "iso.ome.zarr"
+    res = isotropic(an, z_step_um=0.4, pixel_um=0.1, out=out, train={"iters": 5})
+    meta = read_ngff_metadata(out)
+    assert meta["axes"] == "zyx" and [meta["scale"][a] for a in "zyx"] == pytest.approx([0.1] * 3)
+    assert res.voxel_um == pytest.approx((0.1, 0.1, 0.1))
+    with pytest.raises(InputError, match="exists"):
+        isotropic(an, z_step_um=0.4, pixel_um=0.1, out=out, train={"iters": 1})
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"factor": 1}, "nothing to make isotropic"),
+    ({}, "z step and the xy pixel size are needed"),
+    ({"z_step_um": 4.0, "pixel_um": 65.0}, "0 to 50 um"),
+])  # fmt: skip
+def test_what_cannot_be_made_isotropic_is_named(volume, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        fit_axial(volume[1], **kwargs)
+
+
+def test_a_model_file_that_is_not_ours_is_refused(tmp_path):
+    (tmp_path / "m.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(InputError, match="not a napari-sisr isotropic model"):
+        load_axial(tmp_path / "m.json")
+
+
+def test_the_command_line_on_the_real_bead_stack(tmp_path, capsys):
+    path = shared_path("stack_3d/beads_zyx.tif")
+    small = tmp_path / "beads.tif"
+    data = tifffile.imread(path)[:, 40:120, 40:120]
+    tifffile.imwrite(small, data, imagej=True, resolution=(1 / 0.0225, 1 / 0.0225),
+                     metadata={"spacing": 0.125, "unit": "um", "axes": "ZYX"})  # fmt: skip
+    out = tmp_path / "iso.tif"
+    assert main(["isotropic", str(small), "-o", str(out), "--iters", "5", "-q"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["factor"] == 6 and line["z_out_um"] == pytest.approx(0.125 / 6)
+    with tifffile.TiffFile(out) as t:
+        assert t.series[0].shape == (data.shape[0] * 6, 80, 80)
+        assert t.imagej_metadata["spacing"] == pytest.approx(0.125 / 6)
+    assert main(["isotropic", str(small), "-o", str(out), "-q"]) == 2  # never over a file unasked
