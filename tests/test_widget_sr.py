@@ -784,3 +784,32 @@ def test_adapt_to_this_image_adds_the_adapted_model(qtbot, widget, actin, tmp_pa
     assert (tmp_path / "data") in Path(chosen).parents
     assert "photon counts" in d.adapt.status.value
     assert w.degradation.active  # the adapted model is degradation-aware too
+
+
+def test_make_isotropic_adds_a_stack_sampled_like_xy(qtbot, widget, tmp_path):
+    """A z-stack layer in um: *Make isotropic* adds its restoration with the z scale divided
+    by the factor, overlaying the source; a 2D layer gets a notification."""
+    from scipy import ndimage
+
+    viewer, w = widget
+    rng = np.random.default_rng(0)
+    vol = np.zeros((64, 64, 64))
+    idx = rng.integers(0, vol.shape, size=(200, 3))
+    vol[tuple(idx.T)] = 100.0
+    stack = ndimage.gaussian_filter1d(ndimage.gaussian_filter(vol, 1.2), 2.0, axis=0)[2::4]
+    layer = viewer.add_image(stack.astype(np.float32), name="stack", scale=(0.4, 0.1, 0.1),
+                             units=("um", "um", "um"))  # fmt: skip
+    viewer.layers.selection = {layer}
+    w.isotropic.train = {"iters": 3, "val_every": 1}
+    assert w.isotropic.start() is not None
+    qtbot.waitUntil(lambda: not w.isotropic.runner.busy, timeout=120_000)
+    out = viewer.layers["stack isotropic (z x4)"]
+    assert out.data.shape == (64, 64, 64)
+    assert list(out.scale) == pytest.approx([0.1, 0.1, 0.1])
+    assert out.translate[0] == pytest.approx(-0.2)  # fine plane 2 sits on source plane 0
+    assert "axial blur" in w.isotropic.status.value
+    flat = viewer.add_image(np.zeros((32, 32), np.float32), name="flat")
+    viewer.layers.selection = {flat}
+    n = _n_records()
+    assert w.isotropic.start() is None
+    assert any("not a z-stack" in m for m in _errors_since(n))

@@ -33,6 +33,7 @@ from .._settings import plugin_defaults
 from .._text import WrappingLabel, fit_to_dock
 from .degradation import DegradationControls
 from .evidence import EvidenceControls
+from .isotropic import IsotropicControls
 from .job import (
     EvidenceDone,
     LayerDone,
@@ -118,30 +119,8 @@ class SuperResolveWidget(Container):
         self.evidence = EvidenceControls()
         self.live = LivePreview(self)
         self.scoring = ScoreControls(self)
-        super().__init__(
-            widgets=[
-                self.layers,
-                self.all_layers,
-                self.model,
-                self.model_info,
-                self.forget_button,
-                self.degradation,
-                self.tile,
-                halo_row,
-                self.device,
-                self.engine,
-                self.precision,
-                self.ensemble,
-                self.output,
-                self.out_path,
-                self.overwrite,
-                self.controls,
-                self.evidence,
-                self.live,
-                self.scoring,
-            ],
-            scrollable=True,
-        )
+        self.isotropic = IsotropicControls(self._stack_layer, self._add_isotropic)
+        super().__init__(widgets=self._sections(halo_row), scrollable=True)
         self._tooltips()
         fit_to_dock(self.native)
 
@@ -214,6 +193,26 @@ class SuperResolveWidget(Container):
         chosen = [lyr for lyr in self.viewer.layers.selection if _is_source(lyr)]
         if chosen:
             self.layers.value = chosen
+
+    def _sections(self, halo_row) -> list:
+        """The widget's rows, top to bottom."""
+        return [
+            self.layers, self.all_layers, self.model, self.model_info, self.forget_button,
+            self.degradation, self.tile, halo_row, self.device, self.engine, self.precision,
+            self.ensemble, self.output, self.out_path, self.overwrite, self.controls,
+            self.evidence, self.live, self.scoring, self.isotropic,
+        ]  # fmt: skip
+
+    def _stack_layer(self):
+        """The chosen layer, for the isotropic section (:class:`InputError` when none)."""
+        chosen = self.chosen_layers()
+        if not chosen:
+            raise InputError("choose the z-stack layer")
+        return chosen[0]
+
+    def _add_isotropic(self, data, kwargs) -> None:
+        with self.keeping_selection():
+            self.viewer.add_image(data, **kwargs)
 
     def chosen_layers(self) -> list:
         """The layers a click on *Super-resolve* would process (never a live preview)."""
