@@ -118,17 +118,23 @@ def _window(sr, lr, box, halo, s):
     return low, high, inner
 
 
-def _gain_offset(sr, lr, boxes, halo, s, sigma_yx, shift_yx) -> tuple[float, float]:
+def _gain_offset(sr, lr, boxes, halo, s, sigma_yx, shift_yx):
     """The gain and offset from every tile (a tiled map equals the whole-plane one), or from
-    64 tiles spread over a capture of more than 4096 x 4096 px."""
+    64 tiles spread over a capture of more than 4096 x 4096 px; and the degraded tiles
+    (LR-sized) where every tile was used, so the second pass need not degrade them again."""
     h, w = lr.shape
-    sample = boxes if h * w <= 4096**2 else boxes[:: max(1, len(boxes) // 64)]
-    xs, ys = [], []
+    every = h * w <= 4096**2
+    sample = boxes if every else boxes[:: max(1, len(boxes) // 64)]
+    xs, ys, kept = [], [], {}
     for box in sample:
         low, high, inner = _window(sr, lr, box, halo, s)
-        xs.append(degrade(high, s, sigma_yx, shift_yx)[inner].ravel())
+        sim = degrade(high, s, sigma_yx, shift_yx)[inner]
+        xs.append(sim.ravel())
         ys.append(low[inner].ravel())
-    return _linear(np.concatenate(xs), np.concatenate(ys))
+        if every:
+            kept[box] = (sim, low[inner])
+    g, o = _linear(np.concatenate(xs), np.concatenate(ys))
+    return g, o, kept
 
 
 def consistency_tiled(
@@ -170,7 +176,7 @@ def consistency_tiled(
         raise InputError(f"the SR plane {tuple(sr.shape)} is not {s} times the capture {(h, w)}")
     halo = int(math.ceil((4 * max(sigma_yx) + s + max(map(abs, shift_yx))) / s)) + 1
     boxes = list(_tiles((h, w), tile))
-    g, o = _gain_offset(sr, lr, boxes, halo, s, sigma_yx, shift_yx)
+    g, o, kept = _gain_offset(sr, lr, boxes, halo, s, sigma_yx, shift_yx)
     noise_source = "given"
     if noise is None:
         noise, noise_source = capture_noise(lr)
@@ -181,9 +187,12 @@ def consistency_tiled(
     sums = Sums()
     lo, hi = float("inf"), float("-inf")
     for box in boxes:
-        low, high, inner = _window(sr, lr, box, halo, s)
-        sim = g * degrade(high, s, sigma_yx, shift_yx)[inner] + o
-        cap = low[inner]
+        if box in kept:
+            unit, cap = kept.pop(box)
+        else:
+            low, high, inner = _window(sr, lr, box, halo, s)
+            unit, cap = degrade(high, s, sigma_yx, shift_yx)[inner], low[inner]
+        sim = g * unit + o
         resid = cap - sim
         z = poisson_z(cap, sim) if counts else gaussian_z(resid, sim, noise)
         z_out[box[0] : box[2], box[1] : box[3]] = z.astype(np.float32)
