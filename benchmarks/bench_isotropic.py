@@ -11,8 +11,9 @@ Sections:
   linear and cubic interpolation along z and against the bundled 2D model of the factor
   applied to the xz and yz slices (then binned back along x / y, the two averaged).
 * ``acquired``: each stack as acquired, where its z step is at least twice its pixel size:
-  the decorrelation resolution of its xz slices (sampled like xy: linear interpolation
-  before, the restoration after) against that of its xy planes.
+  the decorrelation resolution along z of its xz slices (sampled like xy: linear
+  interpolation before, the restoration after; the frequencies within 30 degrees of the z
+  axis) against the resolution along x of the same slices.
 * ``scale``: a stack of ``--scale-shape`` voxels restored to OME-Zarr in blocks: wall time
   and peak RSS (bounded memory).
 
@@ -145,17 +146,18 @@ def acquired(name, rel, z_um, px_um, iters):
     f = res.fit.factor
     lin = _interp_z(stack, f, 1)
     nm = px_um * 1000
-    mid = stack.shape[0] // 2
-    lateral = decorrelation(stack[mid], nm).value
 
-    def axial(vol):
+    def along(vol, axis):
+        """The median directional decorrelation of central xz slices (axis 0: z, 1: x)."""
         ys = range(vol.shape[1] // 4, 3 * vol.shape[1] // 4, max(1, vol.shape[1] // 16))
-        vals = [decorrelation(vol[:, y, :], nm).value for y in ys]
+        vals = [decorrelation(vol[:, y, :], nm, axis=axis).value for y in ys]
         vals = [v for v in vals if np.isfinite(v)]
         return float(np.median(vals)) if vals else float("nan")
 
+    lateral = along(iso, 1)
     out = {"stack": name, "factor": f, "fitted_sigma_xy_px": res.fit.sigma,
-           "lateral_nm": lateral, "axial_before_nm": axial(lin), "axial_after_nm": axial(iso),
+           "lateral_nm": lateral, "axial_before_nm": along(lin, 0),
+           "axial_after_nm": along(iso, 0),
            "seconds": res.seconds}  # fmt: skip
     out["after_over_lateral"] = out["axial_after_nm"] / lateral
     out["before_over_lateral"] = out["axial_before_nm"] / lateral

@@ -108,6 +108,18 @@ def test_frc_of_an_image_with_itself_and_with_independent_noise():
     assert other.kc < 0.2 and not other.at_limit
 
 
+def test_a_directional_resolution_reads_the_blur_along_its_axis():
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    img = np.zeros((256, 256))
+    img[tuple(rng.integers(0, 256, size=(2, 3000)))] = 1.0
+    blurred = ndimage.gaussian_filter(img, (4.0, 1.0)) + rng.normal(0, 1e-3, img.shape)
+    along_y, along_x = (decorrelation(blurred, axis=a).value for a in (0, 1))
+    assert along_y > 2.5 * along_x
+    assert decorrelation(blurred).value < 1.5 * along_x  # the whole disc: the best direction
+
+
 def test_photon_counts_given_as_the_noise_are_scored_as_counts():
     """A noise model given as "variance = counts" scores a photon-count capture with the
     Poisson law, as the estimate from the capture does (a Gaussian z at a few counts flags

@@ -469,3 +469,19 @@ def test_train_validation_names_the_flag(tmp_path, capsys):
                  str(tmp_path / "run")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "error: --patch: " in err
+
+
+def test_a_json_written_to_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    """`fit -o` on a full disk said only "[Errno 27] File too large": the file is named."""
+    import errno
+
+    from napari_sisr.core.io import atomic
+
+    def full(fd, *args, **kwargs):
+        os.close(fd)
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(atomic.os, "fdopen", full)
+    with pytest.raises(InputError, match=r"could not write .*d\.json: File too large"):
+        DegradationParams(scale=2).save(tmp_path / "d.json")
+    assert not list(tmp_path.iterdir())

@@ -162,7 +162,11 @@ def _refined_widths(kcs: list[float], widths: np.ndarray, n: int) -> tuple[np.nd
     return np.exp(np.linspace(math.log(g1), math.log(g2), N_FILTERS)), best
 
 
-def decorrelation(image, pixel_size_nm: float | None = None) -> Resolution:
+#: Half-angle of the sector a directional analysis keeps around its axis (degrees).
+SECTOR_DEG = 30.0
+
+
+def decorrelation(image, pixel_size_nm: float | None = None, axis: int | None = None) -> Resolution:
     """The resolution of ``image`` by decorrelation analysis (module docstring).
 
     Parameters
@@ -171,10 +175,19 @@ def decorrelation(image, pixel_size_nm: float | None = None) -> Resolution:
         One plane; its central square of at most :data:`MAX_SIDE` px is analysed.
     pixel_size_nm : float, optional
         Pixel size in nanometres: the result in nm, else in pixels.
+    axis : {0, 1}, optional
+        Measure along this axis only (the frequencies within :data:`SECTOR_DEG` of it, as the
+        paper's sectorial analysis does): e.g. axis 0 of an xz slice is the axial resolution.
     """
     a = _apodise(_square(image))
     n = a.shape[0]
     f, kr = _spectrum(a)
+    if axis is not None:
+        if axis not in (0, 1):
+            raise InputError(f"axis must be 0 or 1, got {axis}")
+        k = np.abs(np.linspace(-1, 1, n))
+        along = k[:, None] * np.ones((1, n)) if axis == 0 else np.ones((n, 1)) * k[None, :]
+        f = np.where(along >= math.cos(math.radians(SECTOR_DEG)) * kr, f, 0)
     mag = np.abs(f)
     phase = np.where(mag > 0, f / np.where(mag > 0, mag, 1), 0)
     rings = _Rings(kr)

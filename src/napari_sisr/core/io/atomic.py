@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -12,6 +13,10 @@ def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+#: Errors of a write that ran out of room: a full disk, a quota, a file-size limit.
+_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -30,7 +35,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno in _FULL:
+            from ..errors import write_failed
+
+            raise write_failed(path, err) from err
         raise
