@@ -197,21 +197,20 @@ def main(argv=None) -> int:
     ap.add_argument("--results", help="append the records to this JSON-lines file")
     args = ap.parse_args(argv)
     sections = args.sections.split(",")
-    records = []
+
+    def record(rec):  # one line per measurement as it completes: a crash keeps the others
+        if args.results:
+            with open(args.results, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(rec, default=float) + "\n")
+
     for name, (rel, z_um, px_um) in STACKS.items():
         if "restore" in sections:
-            records.append(
-                {"restore": restore(name, rel, z_um, px_um, args.factor, args.blur, args.iters)}
-            )
+            record({"restore": restore(name, rel, z_um, px_um, args.factor, args.blur, args.iters)})
         if "acquired" in sections:
-            records.append({"acquired": acquired(name, rel, z_um, px_um, args.iters)})
+            record({"acquired": acquired(name, rel, z_um, px_um, args.iters)})
     if "scale" in sections:
         shape = tuple(int(v) for v in args.scale_shape.split(","))
-        records.append({"scale": scale(shape, args.iters)})
-    if args.results:
-        with open(args.results, "a", encoding="utf-8") as fh:
-            for r in records:
-                fh.write(json.dumps(r, default=float) + "\n")
+        record({"scale": scale(shape, args.iters)})
     return 0
 
 

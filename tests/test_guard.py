@@ -485,3 +485,21 @@ def test_a_json_written_to_a_full_disk_names_the_file(tmp_path, monkeypatch):
     with pytest.raises(InputError, match=r"could not write .*d\.json: File too large"):
         DegradationParams(scale=2).save(tmp_path / "d.json")
     assert not list(tmp_path.iterdir())
+
+
+def test_an_engine_cache_that_cannot_be_written_is_named(tmp_path, monkeypatch):
+    """A full disk while the ONNX graph is cached said "this model cannot be exported to
+    ONNX": the cache file and the ways out are named."""
+    import errno
+
+    from napari_sisr.core.inference import export
+
+    monkeypatch.setenv("NAPARI_SISR_CACHE_DIR", str(tmp_path / "cache"))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch.onnx, "export", full)
+    with pytest.raises(InputError, match=r"could not write .*\.onnx.*NAPARI_SISR_CACHE_DIR"):
+        export.export_onnx(tiny().eval(), (1, 16, 16), "k")
+    assert not list((tmp_path / "cache").glob("*"))

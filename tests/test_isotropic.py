@@ -108,3 +108,19 @@ def test_the_command_line_on_the_real_bead_stack(tmp_path, capsys):
         assert t.series[0].shape == (data.shape[0] * 6, 80, 80)
         assert t.imagej_metadata["spacing"] == pytest.approx(0.125 / 6)
     assert main(["isotropic", str(small), "-o", str(out), "-q"]) == 2  # never over a file unasked
+
+
+def test_a_wide_stack_gets_a_pyramid(tmp_path):
+    """Past 512 px a level of the pyramid is written with every block (the region of a block
+    is explicit, not open-ended)."""
+    from napari_sisr.core.io.omezarr import read_ngff_metadata
+
+    rng = np.random.default_rng(2)
+    stack = ndimage.gaussian_filter(rng.random((8, 40, 520)), 1.5).astype(np.float32)
+    out = tmp_path / "wide.ome.zarr"
+    isotropic(stack, factor=4, sigma=2.0, out=out, block=16, train={"iters": 2})
+    meta = read_ngff_metadata(out)
+    assert meta["levels"] == 2
+    full = np.asarray(apply_isotropic(stack, load_axial(save_axial(
+        tmp_path / "m", AxialSR(4, 4, 1), {"lo": 0.0, "hi": 1.0}))))  # fmt: skip
+    assert full.shape == (32, 40, 520)

@@ -54,6 +54,8 @@ def write_failed(path, err: OSError, left: str = "nothing was left behind") -> I
     """The error for an output that could not be written (a full disk, a quota, a file-size
     limit): names the file and the cause, instead of "262144 requested and 16328 written"."""
     reason = err.strerror or str(err) or type(err).__name__
+    if not err.strerror and "requested and" in reason and "written" in reason:  # a short write
+        reason = f"fewer bytes written than asked ({reason}): a full disk or a file-size limit"
     return InputError(f"could not write {path}: {reason} (is the disk full? {left})")
 
 

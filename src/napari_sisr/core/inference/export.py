@@ -109,6 +109,16 @@ def export_onnx(net, shape: tuple[int, int, int], key: str) -> Path:
                     dynamo=False,
                 )
             os.replace(tmp, path)
+        except OSError as err:  # the cache cannot be written: a full disk, a quota
+            tmp.unlink(missing_ok=True)
+            from ..errors import write_failed
+
+            raise write_failed(
+                path,
+                err,
+                "nothing was left behind; free space, set NAPARI_SISR_CACHE_DIR to "
+                "another disk, or run with engine torch (--engine torch)",
+            ) from err
         except Exception as err:
             tmp.unlink(missing_ok=True)
             raise InputError(f"this model cannot be exported to ONNX ({err})") from err

@@ -97,7 +97,8 @@ def iter_apply_isotropic(
         sub = (np.asarray(a[:, a0:a1, :], np.float32) - lo) / (hi - lo)
         rows = _block(net, sub, y0 - a0, y1 - a0, tile) * (hi - lo) + lo
         if writer is not None:
-            writer.write((slice(None), slice(y0, y1), slice(None)), rows.astype(np.float32))
+            region = (slice(0, shape[0]), slice(y0, y1), slice(0, shape[2]))
+            writer.write(region, rows.astype(np.float32))
             done.add(k)
             writer.mark(done, len(starts))
         else:
