@@ -13,7 +13,8 @@ Sections:
 * ``acquired``: each stack as acquired, where its z step is at least twice its pixel size:
   the decorrelation resolution along z of its xz slices (sampled like xy: linear
   interpolation before, the restoration after; the frequencies within 30 degrees of the z
-  axis) against the resolution along x of the same slices.
+  axis) against the resolution along x of the same slices; for a bead stack, also the
+  beads' fitted widths (z, y, x) before and after.
 * ``scale``: a stack of ``--scale-shape`` voxels restored to OME-Zarr in blocks: wall time
   and peak RSS (bounded memory).
 
@@ -161,6 +162,12 @@ def acquired(name, rel, z_um, px_um, iters):
            "seconds": res.seconds}  # fmt: skip
     out["after_over_lateral"] = out["axial_after_nm"] / lateral
     out["before_over_lateral"] = out["axial_before_nm"] / lateral
+    if "bead" in name:  # sparse beads mislead decorrelation: their fitted widths are the measure
+        from napari_sisr import fit_beads
+
+        before = fit_beads(stack, (z_um, px_um, px_um)).sigma_nm()
+        after = fit_beads(iso, (z_um / f, px_um, px_um)).sigma_nm()
+        out["bead_sigma_before_nm"], out["bead_sigma_after_nm"] = list(before), list(after)
     print(name, "acquired", json.dumps(out), flush=True)
     return out
 

@@ -281,6 +281,18 @@ def isotropic_section(records: list[dict]) -> list[str]:
                 f"lateral), {r['axial_after_nm']:.0f} nm after "
                 f"({r['after_over_lateral']:.2f}x)"
             )
+            if r["before_over_lateral"] < 1:
+                out[-1] += (
+                    "; decorrelation misreads this stack (before restoration the axial figure "
+                    "cannot be finer than the lateral one: a sparse stack is mostly noise)"
+                )
+            if "bead_sigma_before_nm" in r:
+                b, a = r["bead_sigma_before_nm"], r["bead_sigma_after_nm"]
+                out.append(
+                    f"  - the beads' fitted sigma (z, y, x): {b[0]:.0f}, {b[1]:.0f}, {b[2]:.0f} nm "
+                    f"before; {a[0]:.0f}, {a[1]:.0f}, {a[2]:.0f} nm after (axial / lateral "
+                    f"{b[0] / b[2]:.2f} before, {a[0] / a[2]:.2f} after)"
+                )
     for r in (r["scale"] for r in records if "scale" in r):
         out += ["", f"In blocks to OME-Zarr: a {' x '.join(map(str, r['shape']))} stack "
                 f"({r['voxels_in'] / 1e6:.0f} Mvoxel in, {4 * r['voxels_in'] / 1e6:.0f} out, "

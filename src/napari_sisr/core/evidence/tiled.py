@@ -137,6 +137,15 @@ def _gain_offset(sr, lr, boxes, halo, s, sigma_yx, shift_yx):
     return g, o, kept
 
 
+def _noise_model(lr, noise) -> tuple[tuple[float, float], str]:
+    """The noise model given (variance = counts is a photon-count capture's) or estimated."""
+    if noise is None:
+        return capture_noise(lr)
+    if float(noise[0]) == 0.0 and float(noise[1] or 0.0) == 1.0:
+        return noise, "given: photon counts (variance = counts)"
+    return noise, "given"
+
+
 def consistency_tiled(
     sr,
     lr,
@@ -177,11 +186,7 @@ def consistency_tiled(
     halo = int(math.ceil((4 * max(sigma_yx) + s + max(map(abs, shift_yx))) / s)) + 1
     boxes = list(_tiles((h, w), tile))
     g, o, kept = _gain_offset(sr, lr, boxes, halo, s, sigma_yx, shift_yx)
-    noise_source = "given"
-    if noise is None:
-        noise, noise_source = capture_noise(lr)
-    elif float(noise[0]) == 0.0 and float(noise[1] or 0.0) == 1.0:
-        noise_source = "given: photon counts (variance = counts)"
+    noise, noise_source = _noise_model(lr, noise)
     counts = "photon counts" in noise_source
     z_out = out if out is not None else np.full((h, w), np.nan, np.float32)
     sums = Sums()
