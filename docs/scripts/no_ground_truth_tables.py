@@ -302,6 +302,27 @@ def isotropic_section(records: list[dict]) -> list[str]:
     return out
 
 
+def adapt_time_section(records: list[dict]) -> list[str]:
+    if not records:
+        return []
+    out = [
+        "## Adaptation time",
+        "",
+        "One adaptation with the defaults (`benchmarks/bench_adapt_time.py`: a central crop of",
+        "a real widefield capture, the whole run from start to the exported model), on this",
+        "project's 2-core machines, no GPU:",
+        "",
+        "| capture | steps | time | CPU |",
+        "|---|---|---|---|",
+    ]
+    for r in records:
+        out.append(
+            f"| {r['side']} x {r['side']} px | {r['steps']} | {r['seconds'] / 60:.1f} min "
+            f"| {r['cpu']} |"
+        )
+    return out
+
+
 def render() -> str:
     head = [
         "# Without ground truth: the measurements",
@@ -316,6 +337,8 @@ def render() -> str:
     body += [""] + evidence_section(_read("evidence.jsonl"), _read("evidence_cost.jsonl"))
     iso = isotropic_section(_read("isotropic.jsonl"))
     body += ([""] + iso) if iso else []
+    timing = adapt_time_section(_read("adapt_time.jsonl"))
+    body += ([""] + timing) if timing else []
     return "\n".join(head + body) + "\n"
 
 
