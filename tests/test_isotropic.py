@@ -100,10 +100,22 @@ def test_the_command_line_on_the_real_bead_stack(tmp_path, capsys):
     data = tifffile.imread(path)[:, 40:120, 40:120]
     tifffile.imwrite(small, data, imagej=True, resolution=(1 / 0.0225, 1 / 0.0225),
                      metadata={"spacing": 0.125, "unit": "um", "axes": "ZYX"})  # fmt: skip
-    out = tmp_path / "iso.tif"
-    assert main(["isotropic", str(small), "-o", str(out), "--iters", "5", "-q"]) == 0
+    out, picture = tmp_path / "iso.tif", tmp_path / "fit.png"
+    args = [
+        "isotropic",
+        str(small),
+        "-o",
+        str(out),
+        "--iters",
+        "5",
+        "-q",
+        "--picture",
+        str(picture),
+    ]
+    assert main(args) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["factor"] == 6 and line["z_out_um"] == pytest.approx(0.125 / 6)
+    assert line["picture"] == str(picture) and picture.stat().st_size > 5000
     with tifffile.TiffFile(out) as t:
         assert t.series[0].shape == (data.shape[0] * 6, 80, 80)
         assert t.imagej_metadata["spacing"] == pytest.approx(0.125 / 6)
@@ -124,3 +136,26 @@ def test_a_wide_stack_gets_a_pyramid(tmp_path):
     full = np.asarray(apply_isotropic(stack, load_axial(save_axial(
         tmp_path / "m", AxialSR(4, 4, 1), {"lo": 0.0, "hi": 1.0}))))  # fmt: skip
     assert full.shape == (32, 40, 520)
+
+
+def test_the_fit_is_drawn_without_matplotlib_too(volume, tmp_path, monkeypatch):
+    """The picture's panels: an xy plane on its side, that plane degraded by the fit (blurred
+    and sampled 1 in 4, so smoother than the plane), the stack's xz slice, the restored one."""
+    import sys
+
+    import imageio.v3 as iio
+
+    from napari_sisr.core.isotropic.picture import axial_picture
+
+    _, an = volume
+    fit = fit_axial(an, factor=4)
+    restored = np.repeat(an, 4, axis=0)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # the plain row of panels
+    img = iio.imread(axial_picture(an, fit, tmp_path / "fit.png", restored)).astype(float)
+    z4, width = an.shape[0] * 4, an.shape[2]
+    assert img.shape == (z4, 4 * (width + 4))
+    panels = [img[:, k * (width + 4) : k * (width + 4) + width] for k in range(4)]
+    rows = min(an.shape[1], z4)  # the lateral plane is as tall as the xz view or the stack
+    rough = [np.abs(np.diff(p[:rows], axis=0)).mean() for p in panels]
+    assert rough[1] < 0.5 * rough[0]  # the degraded plane lost the plane's fine detail along z
+    assert np.array_equal(panels[2], panels[3])  # the xz slice, and here the same restored

@@ -32,6 +32,12 @@ def add(sub) -> None:
     p.add_argument("--iters", type=int, help="training steps (default 1500)")
     p.add_argument("--channel", type=int, help="use this channel (default the first)")
     p.add_argument("--save-model", metavar="PATH", help="also save the trained network here")
+    p.add_argument(
+        "--picture",
+        metavar="PNG",
+        help="also draw the fit to this PNG: the stack's xz slice beside an xy plane degraded "
+        "by the fit, and the restored xz slice",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
@@ -51,6 +57,8 @@ def run(args) -> int:
     if not zarr and out.suffix.lower() not in (".tif", ".tiff"):
         raise InputError(f"the output must be a .zarr folder or a .tif file, got {out.name}")
     check_not_input(out, [args.stack])
+    if args.picture:
+        check_not_input(Path(args.picture), [args.stack])
     if out.exists() and not args.overwrite:
         raise InputError(f"{out} exists: choose another -o or add --overwrite")
     data, voxel = read_stack(args.stack, args.channel, args.pixel_size_um, args.z_step_um)
@@ -66,13 +74,30 @@ def run(args) -> int:
                        train=train, overwrite=args.overwrite),
         progress_printer(args.quiet),
     )  # fmt: skip
+    restored = result.stack
     if not zarr:
-        _write_tif(out, np.asarray(result.stack), result.voxel_um)
+        restored = np.asarray(result.stack)
+        _write_tif(out, restored, result.voxel_um)
         result.stack = out
     for note in result.fit.notes:
         print(f"note: {note}", file=sys.stderr)
-    print(json.dumps(result.summary(), default=float))
+    summary = result.summary()
+    if args.picture:
+        summary["picture"] = _picture(data, result.fit, restored, args.picture)
+    print(json.dumps(summary, default=float))
     return 0
+
+
+def _picture(data, fit, restored, path) -> str:
+    """The fit's picture, with the restored xz slice (read from the store when it is one)."""
+    from ..core.isotropic.picture import axial_picture
+
+    if isinstance(restored, Path):
+        from ..core.io.ngff import open_group, read_multiscales
+
+        group = open_group(restored)
+        restored = group[read_multiscales(group).paths[0]]
+    return axial_picture(data, fit, path, restored)
 
 
 def _write_tif(path: Path, stack, voxel) -> None:
