@@ -178,10 +178,12 @@ def scale(shape, iters):
     from napari_sisr import isotropic
 
     rng = np.random.default_rng(0)
-    small = _load(STACKS["arabidopsis embryo (confocal)"][0])
-    reps = [int(np.ceil(s / t)) for s, t in zip(shape, small.shape, strict=True)]
-    stack = np.tile(small, reps)[: shape[0], : shape[1], : shape[2]].astype(np.float32)
-    stack += rng.normal(0, 1, stack.shape).astype(np.float32)
+    small = _load(STACKS["arabidopsis embryo (confocal)"][0]).astype(np.float32)
+    reps = [int(np.ceil(s / t)) for s, t in zip(shape[1:], small.shape[1:], strict=True)]
+    stack = np.empty(shape, np.float32)  # built a plane at a time: the input is all it holds
+    for k in range(shape[0]):
+        plane = np.tile(small[k % small.shape[0]], reps)[: shape[1], : shape[2]]
+        stack[k] = plane + rng.standard_normal(plane.shape, dtype=np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         res = isotropic(stack, factor=4, train={"iters": iters}, out=Path(tmp) / "iso.ome.zarr")

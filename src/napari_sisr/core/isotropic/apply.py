@@ -22,8 +22,14 @@ from ..progress import Progress, StopLike, as_stop, check_stop
 __all__ = ["apply_isotropic", "iter_apply_isotropic", "restore_slices"]
 
 
+#: Output pixels one forward pass makes at most (slices x tile): the network's activations
+#: are ``nf`` times that in float32, so a pass holds about 100 MB whatever the stack.
+PASS_PIXELS = 1 << 19
+
+
 def restore_slices(net, slices: np.ndarray, tile: int = 64) -> np.ndarray:
-    """``(N, H, W)`` normalised axial slices -> ``(N, H * factor, W)``, tile by tile."""
+    """``(N, H, W)`` normalised axial slices -> ``(N, H * factor, W)``, tile by tile, a few
+    slices at a time (``PASS_PIXELS``)."""
     import torch
 
     f, h_in = net.factor, net.halo
@@ -35,10 +41,14 @@ def restore_slices(net, slices: np.ndarray, tile: int = 64) -> np.ndarray:
         for c0 in range(0, w, tile * 4):
             c1 = min(c0 + tile * 4, w)
             b0, b1 = max(c0 - h_in, 0), min(c1 + h_in, w)
-            x = torch.from_numpy(np.ascontiguousarray(slices[:, None, a0:a1, b0:b1]))
-            with torch.no_grad():
-                y = net(x).numpy()[:, 0]
-            out[:, r0 * f : r1 * f, c0:c1] = y[:, (r0 - a0) * f : (r1 - a0) * f, c0 - b0 : c1 - b0]
+            step = max(1, PASS_PIXELS // ((a1 - a0) * f * (b1 - b0)))
+            for s0 in range(0, n, step):
+                x = np.ascontiguousarray(slices[s0 : s0 + step, None, a0:a1, b0:b1])
+                with torch.no_grad():
+                    y = net(torch.from_numpy(x)).numpy()[:, 0]
+                out[s0 : s0 + step, r0 * f : r1 * f, c0:c1] = y[
+                    :, (r0 - a0) * f : (r1 - a0) * f, c0 - b0 : c1 - b0
+                ]
     return out
 
 
@@ -59,7 +69,7 @@ def iter_apply_isotropic(
     *,
     out=None,
     voxel_um: tuple[float, float, float] | None = None,
-    block: int = 32,
+    block: int = 64,
     tile: int = 64,
     overwrite: bool = False,
     stop: StopLike = None,

@@ -25,6 +25,8 @@ __all__ = ["AxialFit", "fit_axial", "degrade_rows"]
 BAND = (0.04, 0.42)
 #: Most planes / slices the spectra are averaged over.
 MAX_SLICES = 256
+#: Most columns of a lateral plane the spectra are taken over.
+MAX_SIDE = 512
 
 
 @dataclass
@@ -66,16 +68,20 @@ def degrade_rows(plane: np.ndarray, sigma: float, factor: int, offset: int = 0) 
     return a[offset::factor]
 
 
-def _spectrum(slices: list[np.ndarray], n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _spectrum(slices, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean power spectrum along axis 0 over the first ``n`` samples (Hann window, mean
-    removed), on normalised frequencies (cycles per sample, 0 to 0.5)."""
+    removed), on normalised frequencies (cycles per sample, 0 to 0.5). ``slices``: a list, or
+    any iterable when ``n`` is given (each slice is then made, used and dropped in turn)."""
     n = n or min(s.shape[0] for s in slices)
     win = np.hanning(n)[:, None]
     acc = np.zeros(n // 2 + 1)
+    count = 0
     for s in slices:
-        a = s[:n] - s[:n].mean(axis=0, keepdims=True)
+        a = np.asarray(s[:n], np.float64)
+        a = a - a.mean(axis=0, keepdims=True)
         acc += (np.abs(np.fft.rfft(a * win, axis=0)) ** 2).mean(axis=1)
-    return np.fft.rfftfreq(n), acc / len(slices)
+        count += 1
+    return np.fft.rfftfreq(n), acc / max(count, 1)
 
 
 def _axial_slices(stack: np.ndarray, rng) -> list[np.ndarray]:
@@ -87,8 +93,24 @@ def _axial_slices(stack: np.ndarray, rng) -> list[np.ndarray]:
 
 def _lateral_planes(stack: np.ndarray, rng) -> list[np.ndarray]:
     zs = rng.choice(stack.shape[0], size=min(stack.shape[0], MAX_SLICES // 2), replace=False)
-    planes = [stack[i] for i in zs]
-    return planes + [p.T for p in planes]  # both lateral axes play the part of z
+    planes = [_central(stack[i]) for i in zs]
+    return planes + [_central(stack[i].T) for i in zs]  # both lateral axes play the part of z
+
+
+def _central(plane: np.ndarray) -> np.ndarray:
+    """The central ``MAX_SIDE`` columns of a plane: the spectrum along its rows is averaged
+    over columns, and more of them only cost time."""
+    w = plane.shape[1]
+    x0 = max(0, (w - MAX_SIDE) // 2)
+    return plane[:, x0 : x0 + MAX_SIDE]
+
+
+def all_finite(stack) -> bool:
+    """Whether every value of ``stack`` is finite, a plane at a time (no whole-stack copy)."""
+    a = stack if hasattr(stack, "dtype") else np.asarray(stack)
+    if not np.issubdtype(a.dtype, np.floating):
+        return True
+    return all(bool(np.isfinite(np.asarray(a[i])).all()) for i in range(a.shape[0]))
 
 
 def _cost(sim_f, sim_p, ref_f, ref_p, usable) -> float:
@@ -110,7 +132,7 @@ def _cost_function(a: np.ndarray, f: int, rng):
     ref_f, ref_p = _spectrum(_axial_slices(a, rng))
     planes = _lateral_planes(a, rng)
     try:
-        noise_var, _ = estimate_noise(a[a.shape[0] // 2])
+        noise_var, _ = estimate_noise(np.asarray(a[a.shape[0] // 2], np.float64))
     except InputError:
         noise_var = 0.0
     offsets = [int(rng.integers(f)) for _ in planes]
@@ -122,9 +144,10 @@ def _cost_function(a: np.ndarray, f: int, rng):
     ref_signal = ref_p - ref_noise
     usable = ref_signal > 0.5 * np.maximum(ref_noise, 1e-30 * ref_p.max())
 
+    n = min(len(range(o, p.shape[0], f)) for p, o in zip(planes, offsets, strict=True))
+
     def cost(sigma: float) -> float:
-        sim = [degrade_rows(p, sigma, f, o) for p, o in zip(planes, offsets, strict=True)]
-        n = min(x.shape[0] for x in sim)
+        sim = (degrade_rows(p, sigma, f, o) for p, o in zip(planes, offsets, strict=True))
         sf, sp = _spectrum(sim, n)
         if noise_var > 0:
             sp = sp - _spectrum([degrade_rows(w, sigma, f) for w in white], n)[1]
@@ -156,10 +179,10 @@ def fit_axial(
     """
     from scipy.optimize import minimize_scalar
 
-    a = np.asarray(stack, dtype=np.float64)
+    a = stack if isinstance(stack, np.ndarray) else np.asarray(stack)  # slices read as needed
     if a.ndim != 3:
         raise InputError(f"a z-stack is (Z, Y, X), got shape {a.shape}")
-    if not np.isfinite(a).all():
+    if not all_finite(a):
         raise InputError("the stack holds NaN or infinite values")
     ratio = _ratio(z_step_um, pixel_um, factor)
     f = max(1, int(round(ratio)))

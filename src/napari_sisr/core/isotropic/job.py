@@ -53,7 +53,7 @@ def iter_isotropic(
     out=None,
     model_out=None,
     train: dict | None = None,
-    block: int = 32,
+    block: int = 64,
     overwrite: bool = False,
     stop: StopLike = None,
 ) -> Generator[Progress, None, IsoResult]:

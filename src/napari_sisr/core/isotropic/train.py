@@ -47,17 +47,28 @@ class IsoTrained:
     seconds: float = 0.0
 
 
-def _normalised(stack: np.ndarray) -> tuple[np.ndarray, float, float]:
-    lo, hi = (float(v) for v in np.percentile(stack, (1.0, 99.8)))
+#: Most values the intensity range is read from (a regular sample of larger stacks).
+RANGE_SAMPLE = 1 << 20
+
+
+def intensity_range(stack) -> tuple[float, float]:
+    """The 1st and 99.8th percentiles of the stack (of a regular sample of its planes and
+    rows when it holds more than ``RANGE_SAMPLE`` values): what the network's 0 and 1 are."""
+    z, y, x = stack.shape
+    step_z = max(1, int(math.ceil(z * y * x / RANGE_SAMPLE)))
+    step_y = max(1, int(math.ceil(z * y * x / step_z / RANGE_SAMPLE)))
+    sample = np.array(stack[::step_z, ::step_y], np.float64, copy=True)  # sorted in place below
+    lo, hi = (float(v) for v in np.percentile(sample, (1.0, 99.8), overwrite_input=True))
     if not hi > lo:
         raise InputError("the stack is flat: nothing to learn from")
-    return ((stack - lo) / (hi - lo)).astype(np.float32), lo, hi
+    return lo, hi
 
 
-def _pairs(planes, idx, patch, f, sigma, noise_std, n, rng):
-    """``n`` (input, target) patches from the planes ``idx``."""
+def _pairs(planes, idx, patch, f, sigma, noise_std, n, rng, span):
+    """``n`` (input, target) patches from the planes ``idx``, normalised to ``span`` (lo, hi)."""
     from .fit import degrade_rows
 
+    lo, hi = span
     xs, ys = [], []
     for _ in range(n):
         p = planes[int(rng.choice(idx))]
@@ -65,7 +76,8 @@ def _pairs(planes, idx, patch, f, sigma, noise_std, n, rng):
             p = p.T
         h, w = p.shape
         y0, x0 = int(rng.integers(0, h - patch + 1)), int(rng.integers(0, w - patch + 1))
-        t = p[y0 : y0 + patch, x0 : x0 + patch]
+        t = (np.asarray(p[y0 : y0 + patch, x0 : x0 + patch], np.float64) - lo) / (hi - lo)
+        t = t.astype(np.float32)
         if rng.random() < 0.5:
             t = t[::-1]
         if rng.random() < 0.5:
@@ -99,14 +111,15 @@ def iter_train_isotropic(
     c = config or IsoTrainConfig()
     stop_fn = as_stop(stop)
     t0 = time.perf_counter()
-    a = np.asarray(stack, dtype=np.float64)
-    norm, lo, hi = _normalised(a)
+    a = stack if isinstance(stack, np.ndarray) else np.asarray(stack)  # planes read as needed
+    lo, hi = intensity_range(a)
     f, sigma = int(fit.factor), float(fit.sigma)
     patch = min(c.patch, *a.shape[1:]) // f * f
     if patch < 2 * f or patch < 16:
         raise InputError(f"the stack's planes ({a.shape[1]} x {a.shape[2]}) are too small")
     try:
-        noise_var = estimate_noise(norm[norm.shape[0] // 2].astype(np.float64))[0]
+        mid = (np.asarray(a[a.shape[0] // 2], np.float64) - lo) / (hi - lo)
+        noise_var = estimate_noise(mid)[0]
     except InputError:
         noise_var = 0.0
     noise_std = _lost_noise(noise_var, sigma)
@@ -115,7 +128,7 @@ def iter_train_isotropic(
     n_val = max(1, a.shape[0] // 10)
     val_idx, train_idx = order[:n_val], order[n_val:] if a.shape[0] > 1 else order
     val_rng = np.random.default_rng(c.seed + 1)
-    vx, vy = _pairs(norm, val_idx, patch, f, sigma, noise_std, 32, val_rng)
+    vx, vy = _pairs(a, val_idx, patch, f, sigma, noise_std, 32, val_rng, (lo, hi))
     torch.manual_seed(c.seed)
     net = AxialSR(f, c.nf, c.n_blocks)
     opt = torch.optim.Adam(net.parameters(), lr=c.learning_rate)
@@ -125,7 +138,7 @@ def iter_train_isotropic(
     for step in range(1, c.iters + 1):
         if stop_fn():
             break
-        x, y = _pairs(norm, train_idx, patch, f, sigma, noise_std, c.batch, rng)
+        x, y = _pairs(a, train_idx, patch, f, sigma, noise_std, c.batch, rng, (lo, hi))
         loss = torch.nn.functional.l1_loss(net(torch.from_numpy(x)), torch.from_numpy(y))
         opt.zero_grad()
         loss.backward()
