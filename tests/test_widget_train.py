@@ -203,6 +203,28 @@ def test_layer_list_follows_the_viewer(widget):
     assert "actin_b" not in names and "actin renamed" in names
 
 
+def test_results_previews_and_maps_are_not_offered_as_training_data(widget):
+    """Only captures are listed: a super-resolved result, its evidence map, an isotropic
+    stack and a fit's simulated LR are things the plugin computed, not data to train on."""
+    viewer, w = widget
+    img = np.zeros((64, 64), np.float32)
+    viewer.add_image(
+        img,
+        name="actin_a x2 SR (default-2x)",
+        metadata={"napari_sisr": {"source": "actin_a", "scale_factor": 2}},
+    )
+    viewer.add_image(img, name="map", metadata={"napari_sisr": {"evidence_of": "x"}})
+    viewer.add_image(
+        img[None].repeat(8, 0), name="iso", metadata={"napari_sisr": {"isotropic_of": "stack"}}
+    )
+    viewer.add_image(img, name="simulated LR")
+    viewer.add_image(img, name="a capture")
+    listed = {w.form.hr_list.item(i).text() for i in range(w.form.hr_list.count())}
+    assert listed == {"actin_a", "actin_b", "a capture"}
+    lr = {w.form.lr_combo.itemText(i) for i in range(w.form.lr_combo.count())}
+    assert "map" not in lr and "a capture" in lr
+
+
 def test_no_hr_layer_is_a_notification(widget, notes):
     viewer, w = widget
     w.form.set_hr_layers([])

@@ -24,6 +24,7 @@ __all__ = [
     "PlaneView",
     "add_aligned_image",
     "image_layer_choices",
+    "is_output",
     "layer_plane",
     "level0",
     "plane_shape",
@@ -131,6 +132,23 @@ def layer_plane(layer, point=None, channel: int | None = None) -> LayerPlane:
 def viewer_camera(viewer):
     """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
     return getattr(viewer, "scene", viewer).camera
+
+
+#: Layers the widgets write under fixed names (a fit's outputs, the training preview).
+OUTPUT_NAMES = ("simulated LR", "residual", "simulated LR (preview)", "SR preview (training)")
+#: Keys of ``metadata["napari_sisr"]`` that mark a layer this plugin computed.
+OUTPUT_KEYS = ("scale_factor", "evidence_of", "isotropic_of", "live")
+
+
+def is_output(layer) -> bool:
+    """A layer this plugin made (a fit's simulated LR / residual / preview, an SR result or
+    its live preview, an evidence map, an isotropic stack, the training preview): never a
+    capture to fit or train on."""
+    meta = getattr(layer, "metadata", None) or {}
+    made = meta.get("napari_sisr") if isinstance(meta, dict) else None
+    return layer.name in OUTPUT_NAMES or (
+        isinstance(made, dict) and any(k in made for k in OUTPUT_KEYS)
+    )
 
 
 def image_layer_choices(viewer: napari.viewer.Viewer) -> list[tuple[str, Any]]:

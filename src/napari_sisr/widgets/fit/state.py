@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from ...core.errors import InputError
-from .._layers import plane_shape
+from .._layers import OUTPUT_NAMES as _OUTPUT_NAMES
+from .._layers import is_output, plane_shape
 
 __all__ = [
     "OUTPUT_NAMES",
@@ -17,8 +18,8 @@ __all__ = [
     "ratio_hint",
 ]
 
-#: Layers the widget writes; never picked automatically as inputs.
-OUTPUT_NAMES = ("simulated LR", "residual", "simulated LR (preview)")
+#: Layers the Fit widget writes (simulated LR, residual, preview); never picked as inputs.
+OUTPUT_NAMES = _OUTPUT_NAMES[:3]
 
 
 def _near_int(x: float, tol: float) -> int | None:
@@ -56,13 +57,6 @@ def guess_scale(hr, lr) -> int | None:
         return None
     ky, kx = _near_int(hy / ly, 0.05), _near_int(hx / lx, 0.05)
     return ky if ky is not None and ky == kx else None
-
-
-def is_output(layer) -> bool:
-    """A layer this plugin made: a fit's simulated LR / residual / preview, or an SR result."""
-    meta = getattr(layer, "metadata", None) or {}
-    made = meta.get("napari_sisr") if isinstance(meta, dict) else None
-    return layer.name in OUTPUT_NAMES or (isinstance(made, dict) and "scale_factor" in made)
 
 
 def pick_pair(hr_combo, lr_combo):

@@ -102,8 +102,10 @@ class IsotropicControls(Container):
         scale[-3] = scale[-3] / f
         translate = list(src.translate)
         translate[-3] = translate[-3] - (f // 2) * scale[-3]
+        meta = {"napari_sisr": {"isotropic_of": src.name, "fit": result.fit.summary()}}
         self._add(np.asarray(result.stack), {"name": f"{src.name} isotropic (z x{f})",
-                                             "scale": scale, "translate": translate})  # fmt: skip
+                                             "scale": scale, "translate": translate,
+                                             "metadata": meta})  # fmt: skip
         last = result.validation[-1] if result.validation else None
         held = f"; held-out planes {last[1]:.1f} dB (linear {last[2]:.1f})" if last else ""
         self.status.value = (

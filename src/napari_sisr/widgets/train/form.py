@@ -30,6 +30,7 @@ from ...core.devices import available_devices
 from ...core.errors import InputError
 from ...core.training.config import DEFAULT_SCALE, TrainConfig, default_adversarial
 from ...core.training.start import AUTO_INIT
+from .._layers import OUTPUT_NAMES, is_output
 from .degradation import DegradationGroup
 from .fields import dspin, row, spin
 
@@ -41,7 +42,7 @@ NO_REAL = "(none: a simulated held-out LR)"
 #: Architecture selected when the widget opens (the reference SRResNet generator).
 DEFAULT_ARCH = "srresnet"
 #: The layer the Train widget shows its validation preview in (never offered as data).
-PREVIEW_LAYER = "SR preview (training)"
+PREVIEW_LAYER = OUTPUT_NAMES[3]  # "SR preview (training)"
 SCRATCH = "(random initialisation)"
 AUTO_START = "bundled model of the scale (automatic)"
 FROM_FILE = "model file…"
@@ -193,8 +194,8 @@ class TrainForm(QWidget):
         """Re-list image layers, keeping the choices (also across renames) where they exist."""
         from napari.layers import Image
 
-        layers = [
-            ly for ly in self.viewer.layers if isinstance(ly, Image) and ly.name != PREVIEW_LAYER
+        layers = [  # captures only: results, previews and maps are no training data
+            ly for ly in self.viewer.layers if isinstance(ly, Image) and not is_output(ly)
         ]
         for ly in layers:  # napari ignores a second connection of the same callback
             ly.events.name.connect(self.refresh_layers)
