@@ -28,19 +28,20 @@ def _views(stack: np.ndarray, fit: AxialFit, restored=None) -> list[tuple[str, n
     x0 = (x - w) // 2
     rows = min(y, z * f)  # as many lateral rows as the xz view has rows at the xy sampling
     y0 = (y - rows) // 2
-    plane = stack[z // 2, y0 : y0 + rows, x0 : x0 + w]
+    plane = np.asarray(stack[z // 2, y0 : y0 + rows, x0 : x0 + w], np.float64)
     sim = degrade_rows(plane, fit.sigma, f)
+    xz = np.asarray(stack[:, y // 2, x0 : x0 + w], np.float64)
     views = [
         ("xy plane on its side (the target)", plane),
         (
             f"xy plane degraded by the fit (sigma {fit.sigma:.2f} px, 1 in {f})",
             np.repeat(sim, f, 0),
         ),
-        ("the stack's xz slice", np.repeat(stack[:, y // 2, x0 : x0 + w], f, axis=0)),
+        ("the stack's xz slice", np.repeat(xz, f, axis=0)),
     ]
     if restored is not None:
-        xz = np.asarray(restored[:, y // 2, x0 : x0 + w], dtype=np.float64)  # a store: one slice
-        views.append(("restored xz slice", xz))
+        out = np.asarray(restored[:, y // 2, x0 : x0 + w], np.float64)  # a store: one slice
+        views.append(("restored xz slice", out))
     return views
 
 
@@ -50,9 +51,10 @@ def axial_picture(stack, fit: AxialFit, path, restored=None) -> str:
     Returns the path."""
     from ..io.guard import staged
 
-    data = np.asarray(stack, dtype=np.float64)
+    data = stack if hasattr(stack, "shape") else np.asarray(stack)  # read a slice at a time
     views = _views(data, fit, restored)
-    lo, hi = np.percentile(data, [0.5, 99.8])
+    shown = np.concatenate([views[0][1].ravel(), views[2][1].ravel()])  # the stack's own pixels
+    lo, hi = np.percentile(shown, [0.5, 99.8])
     hi = hi if hi > lo else lo + 1.0
     try:
         import matplotlib
