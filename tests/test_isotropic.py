@@ -190,3 +190,29 @@ def test_fit_and_training_read_the_stack_a_slice_at_a_time():
             tracemalloc.stop()
     grown = (peaks[1] - peaks[0]) / (32 * plane.nbytes)  # per byte of the 32 planes added
     assert grown < 0.25, f"peaks {peaks[0] >> 20} and {peaks[1] >> 20} MB"
+
+
+def test_a_bead_measurement_gives_the_axial_blur(volume, tmp_path, capsys):
+    """From a bead z-stack's widths: the blur an axial slice adds to an xy plane, in the
+    stack's pixels, sqrt(sigma_z^2 - sigma_xy^2); the command line uses it instead of fitting."""
+    from napari_sisr.core.degradation.params import DegradationParams
+    from napari_sisr.core.isotropic import axial_sigma_from_beads
+
+    def beads(z, y, x):
+        notes = {"beads": {"sigma_nm": {"z": z, "y": y, "x": x}}}
+        return DegradationParams(scale=4, sigma=1.0, source="beads", notes=notes)
+
+    assert axial_sigma_from_beads(beads(300, 100, 100), 0.1) == pytest.approx(8**0.5)
+    with pytest.raises(InputError, match="no axial width"):
+        axial_sigma_from_beads(DegradationParams(scale=4, sigma=1.0), 0.1)
+    with pytest.raises(InputError, match="no axial blur"):
+        axial_sigma_from_beads(beads(90, 100, 100), 0.1)
+    _, an = volume
+    stack, psf = tmp_path / "an.tif", tmp_path / "psf.json"
+    tifffile.imwrite(stack, an.astype(np.float32), imagej=True, resolution=(10, 10),
+                     metadata={"spacing": 0.4, "unit": "um", "axes": "ZYX"})  # fmt: skip
+    beads(300, 100, 100).save(psf)
+    args = ["isotropic", str(stack), "-o", str(tmp_path / "o.tif"), "--beads", str(psf)]
+    assert main([*args, "--iters", "2", "-q"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["sigma_xy_px"] == pytest.approx(8**0.5) and line["factor"] == 4

@@ -24,10 +24,17 @@ def add(sub) -> None:
     p.add_argument("--z-step-um", type=float, metavar="UM", help="z step, micrometres")
     p.add_argument("--pixel-size-um", type=float, metavar="UM", help="xy pixel size, micrometres")
     p.add_argument("--factor", type=int, help="xy pixels per z step, when the sizes are unknown")
-    p.add_argument(
+    blur = p.add_mutually_exclusive_group()
+    blur.add_argument(
         "--sigma",
         type=float,
-        help="the extra axial blur in xy pixels (e.g. from beads) instead of fitting it",
+        help="the extra axial blur in xy pixels instead of fitting it",
+    )
+    blur.add_argument(
+        "--beads",
+        metavar="PSF_JSON",
+        help="take the axial blur from a bead z-stack measured with napari-sisr psf "
+        "(sqrt(sigma_z^2 - sigma_xy^2), in this stack's pixels) instead of fitting it",
     )
     p.add_argument("--iters", type=int, help="training steps (default 1500)")
     p.add_argument("--channel", type=int, help="use this channel (default the first)")
@@ -66,11 +73,18 @@ def run(args) -> int:
         raise InputError(f"{args.stack} is not a z-stack (shape {data.shape})")
     z_um, px_um = (voxel[0], voxel[2]) if voxel else (None, None)
     train = {"iters": args.iters} if args.iters else {}
+    sigma = args.sigma
+    if args.beads:
+        if not px_um:
+            raise InputError("--beads needs the stack's pixel size (--pixel-size-um)")
+        from ..core.isotropic import axial_sigma_from_beads
+
+        sigma = axial_sigma_from_beads(args.beads, px_um)
     from ..core.isotropic.job import iter_isotropic
 
     result = run_to_end(
         iter_isotropic(data, z_step_um=z_um, pixel_um=px_um, factor=args.factor,
-                       sigma=args.sigma, out=out if zarr else None, model_out=args.save_model,
+                       sigma=sigma, out=out if zarr else None, model_out=args.save_model,
                        train=train, overwrite=args.overwrite),
         progress_printer(args.quiet),
     )  # fmt: skip

@@ -11,13 +11,23 @@ does the three.
 from __future__ import annotations
 
 from .apply import apply_isotropic, iter_apply_isotropic
-from .fit import AxialFit, fit_axial
+from .fit import AxialFit, axial_sigma_from_beads, fit_axial
 from .job import IsoResult, isotropic, iter_isotropic
 from .net import AxialSR, load_axial, save_axial
 from .train import IsoTrainConfig, train_isotropic
 
 __all__ = [
-    "AxialFit", "AxialSR", "IsoResult", "IsoTrainConfig", "apply_isotropic", "fit_axial",
-    "isotropic", "iter_apply_isotropic", "iter_isotropic", "load_axial", "save_axial",
+    "AxialFit",
+    "AxialSR",
+    "IsoResult",
+    "IsoTrainConfig",
+    "apply_isotropic",
+    "axial_sigma_from_beads",
+    "fit_axial",
+    "isotropic",
+    "iter_apply_isotropic",
+    "iter_isotropic",
+    "load_axial",
+    "save_axial",
     "train_isotropic",
-]  # fmt: skip
+]

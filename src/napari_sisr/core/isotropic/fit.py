@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["AxialFit", "fit_axial", "degrade_rows"]
+__all__ = ["AxialFit", "axial_sigma_from_beads", "fit_axial", "degrade_rows"]
 
 #: Normalised frequencies (cycles per coarse sample) the spectra are compared over.
 BAND = (0.04, 0.42)
@@ -231,3 +231,30 @@ def _ratio(z_step_um, pixel_um, factor) -> float:
         if not (math.isfinite(v) and 0 < v <= 50):
             raise InputError(f"the {name} must be 0 to 50 um, got {v}")
     return float(z_step_um) / float(pixel_um)
+
+
+def axial_sigma_from_beads(params, pixel_um: float) -> float:
+    """The extra axial blur (xy pixels of a stack of ``pixel_um``) that a bead measurement
+    gives: the stack's xy planes already carry the lateral PSF, so what an axial slice adds is
+    ``sqrt(sigma_z**2 - sigma_lateral**2)``. ``params``: the degradation JSON of
+    ``napari-sisr psf`` on a z-stack of beads (a path or its :class:`DegradationParams`)."""
+    from ..degradation.params import DegradationParams
+
+    p = params if isinstance(params, DegradationParams) else DegradationParams.load(params)
+    beads = p.notes.get("beads") if isinstance(p.notes, dict) else None
+    nm = (beads or {}).get("sigma_nm") or {}
+    if "z" not in nm:
+        raise InputError(
+            "the PSF JSON holds no axial width in nm: measure a z-stack of beads with its z step "
+            "and pixel size known (napari-sisr psf BEADS.tif -o psf.json)"
+        )
+    if not (math.isfinite(pixel_um) and 0 < pixel_um <= 50):
+        raise InputError(f"the pixel size must be 0 to 50 um, got {pixel_um}")
+    lateral = math.sqrt(float(nm["y"]) * float(nm["x"]))
+    extra = float(nm["z"]) ** 2 - lateral**2
+    if extra <= 0:
+        raise InputError(
+            f"the beads are as sharp along z ({nm['z']:.0f} nm) as laterally ({lateral:.0f} nm): "
+            "no axial blur to undo"
+        )
+    return math.sqrt(extra) / (1000.0 * pixel_um)
