@@ -216,3 +216,18 @@ def test_a_bead_measurement_gives_the_axial_blur(volume, tmp_path, capsys):
     assert main([*args, "--iters", "2", "-q"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["sigma_xy_px"] == pytest.approx(8**0.5) and line["factor"] == 4
+
+
+def test_a_device_that_is_not_here_is_named(volume, tmp_path, capsys):
+    import torch
+
+    _, an = volume
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available"):
+            isotropic(an, factor=4, train={"iters": 1, "device": "cuda"})
+    stack = tmp_path / "an.tif"
+    tifffile.imwrite(stack, an.astype(np.float32))
+    args = ["isotropic", str(stack), "-o", str(tmp_path / "o.tif"), "--factor", "4"]
+    assert main([*args, "--device", "tpu", "-q"]) == 2
+    assert "unknown device 'tpu'" in capsys.readouterr().err
+    assert main([*args, "--device", "cpu", "--iters", "1", "-q"]) == 0

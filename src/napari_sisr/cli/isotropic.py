@@ -37,6 +37,9 @@ def add(sub) -> None:
         "(sqrt(sigma_z^2 - sigma_xy^2), in this stack's pixels) instead of fitting it",
     )
     p.add_argument("--iters", type=int, help="training steps (default 1500)")
+    p.add_argument(
+        "--device", default="auto", help="auto (a GPU where there is one), cpu, cuda, cuda:N, mps"
+    )
     p.add_argument("--channel", type=int, help="use this channel (default the first)")
     p.add_argument("--save-model", metavar="PATH", help="also save the trained network here")
     p.add_argument(
@@ -73,6 +76,7 @@ def run(args) -> int:
         raise InputError(f"{args.stack} is not a z-stack (shape {data.shape})")
     z_um, px_um = (voxel[0], voxel[2]) if voxel else (None, None)
     train = {"iters": args.iters} if args.iters else {}
+    train["device"] = args.device
     sigma = args.sigma
     if args.beads:
         if not px_um:

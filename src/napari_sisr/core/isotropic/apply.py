@@ -33,6 +33,7 @@ def restore_slices(net, slices: np.ndarray, tile: int = 64) -> np.ndarray:
     import torch
 
     f, h_in = net.factor, net.halo
+    dev = next(net.parameters()).device  # where the network was trained or loaded
     n, h, w = slices.shape
     out = np.empty((n, h * f, w), np.float32)
     for r0 in range(0, h, tile):
@@ -45,7 +46,7 @@ def restore_slices(net, slices: np.ndarray, tile: int = 64) -> np.ndarray:
             for s0 in range(0, n, step):
                 x = np.ascontiguousarray(slices[s0 : s0 + step, None, a0:a1, b0:b1])
                 with torch.no_grad():
-                    y = net(torch.from_numpy(x)).numpy()[:, 0]
+                    y = net(torch.from_numpy(x).to(dev)).cpu().numpy()[:, 0]
                 out[s0 : s0 + step, r0 * f : r1 * f, c0:c1] = y[
                     :, (r0 - a0) * f : (r1 - a0) * f, c0 - b0 : c1 - b0
                 ]

@@ -36,6 +36,7 @@ class IsoTrainConfig(BaseModel):
     n_blocks: int = Field(4, ge=1, le=32)
     val_every: int = Field(100, ge=1)
     seed: int = Field(0, ge=0, lt=2**32)
+    device: str = Field("auto", description="auto (a GPU where there is one), cpu, cuda, mps")
 
 
 @dataclass
@@ -106,6 +107,7 @@ def iter_train_isotropic(
     import torch
 
     from ..degradation.unpaired import estimate_noise
+    from ..devices import torch_device
     from .net import AxialSR
 
     c = config or IsoTrainConfig()
@@ -129,17 +131,19 @@ def iter_train_isotropic(
     val_idx, train_idx = order[:n_val], order[n_val:] if a.shape[0] > 1 else order
     val_rng = np.random.default_rng(c.seed + 1)
     vx, vy = _pairs(a, val_idx, patch, f, sigma, noise_std, 32, val_rng, (lo, hi))
+    dev = torch_device(c.device)
     torch.manual_seed(c.seed)
-    net = AxialSR(f, c.nf, c.n_blocks)
+    net = AxialSR(f, c.nf, c.n_blocks).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=c.learning_rate)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, c.iters)
-    vx_t, vy_t = torch.from_numpy(vx), torch.from_numpy(vy)
+    vx_t, vy_t = torch.from_numpy(vx).to(dev), torch.from_numpy(vy).to(dev)
     best, best_state, history = -math.inf, None, []
     for step in range(1, c.iters + 1):
         if stop_fn():
             break
         x, y = _pairs(a, train_idx, patch, f, sigma, noise_std, c.batch, rng, (lo, hi))
-        loss = torch.nn.functional.l1_loss(net(torch.from_numpy(x)), torch.from_numpy(y))
+        x, y = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+        loss = torch.nn.functional.l1_loss(net(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
