@@ -45,11 +45,12 @@ class IsotropicControls(Container):
     """z step / pixel fields (used where the layer states none), Run / Cancel, a status line.
 
     ``layer()`` returns the chosen layer (or raises :class:`InputError`); ``add(layer_data,
-    kwargs)`` adds the result to the viewer.
+    kwargs)`` adds the result to the viewer; ``device()`` names the device to train and run on
+    (the widget's Device).
     """
 
-    def __init__(self, layer: Callable, add: Callable) -> None:
-        self._layer, self._add = layer, add
+    def __init__(self, layer: Callable, add: Callable, device: Callable[[], str] | None = None):
+        self._layer, self._add, self._device = layer, add, device or (lambda: "auto")
         self.z_step = FloatSpinBox(label="z step (um)", min=0.0, max=50.0, step=0.05,
                                    value=0.0, name="iso_z")  # fmt: skip
         self.pixel = FloatSpinBox(label="xy pixel (um)", min=0.0, max=50.0, step=0.01,
@@ -87,8 +88,9 @@ class IsotropicControls(Container):
             return None
         self.status.value = "fitting the axial blur..."
         self._source = layer
+        train = {"device": self._device(), **self.train}
         return self.runner.start(
-            isotropic_job, layer.data, z_um, px_um, self.train, on_done=self._done,
+            isotropic_job, layer.data, z_um, px_um, train, on_done=self._done,
             on_update=self._update, description="Isotropic",
         )  # fmt: skip
 

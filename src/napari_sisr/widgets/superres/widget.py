@@ -119,7 +119,7 @@ class SuperResolveWidget(Container):
         self.evidence = EvidenceControls()
         self.live = LivePreview(self)
         self.scoring = ScoreControls(self)
-        self.isotropic = IsotropicControls(self._stack_layer, self._add_isotropic)
+        self.isotropic = IsotropicControls(self._stack_layer, self._add_isotropic, self._device)
         super().__init__(widgets=self._sections(halo_row), scrollable=True)
         self._tooltips()
         fit_to_dock(self.native)
@@ -209,6 +209,9 @@ class SuperResolveWidget(Container):
         if not chosen:
             raise InputError("choose the z-stack layer")
         return chosen[0]
+
+    def _device(self) -> str:
+        return str(self.device.value)
 
     def _add_isotropic(self, data, kwargs) -> None:
         with self.keeping_selection():
