@@ -99,6 +99,19 @@ def _lost_noise(noise_var: float, sigma: float) -> float:
     return math.sqrt(noise_var * (1.0 - kept))
 
 
+def _noise_std(a, lo: float, hi: float, sigma: float) -> float:
+    """Std of the noise to add to a degraded plane (normalised units): what the blur took
+    from the middle plane's noise, which an axial sample keeps."""
+    from ..degradation.unpaired import estimate_noise
+
+    try:
+        mid = (np.asarray(a[a.shape[0] // 2], np.float64) - lo) / (hi - lo)
+        noise_var = estimate_noise(mid)[0]
+    except InputError:
+        noise_var = 0.0
+    return _lost_noise(noise_var, sigma)
+
+
 def iter_train_isotropic(
     stack, fit, config: IsoTrainConfig | None = None, stop: StopLike = None
 ) -> Generator[Progress, None, IsoTrained]:
@@ -106,7 +119,6 @@ def iter_train_isotropic(
     (:class:`~.fit.AxialFit`); yields a :class:`TrainProgress` per step."""
     import torch
 
-    from ..degradation.unpaired import estimate_noise
     from ..devices import torch_device
     from .net import AxialSR
 
@@ -119,12 +131,7 @@ def iter_train_isotropic(
     patch = min(c.patch, *a.shape[1:]) // f * f
     if patch < 2 * f or patch < 16:
         raise InputError(f"the stack's planes ({a.shape[1]} x {a.shape[2]}) are too small")
-    try:
-        mid = (np.asarray(a[a.shape[0] // 2], np.float64) - lo) / (hi - lo)
-        noise_var = estimate_noise(mid)[0]
-    except InputError:
-        noise_var = 0.0
-    noise_std = _lost_noise(noise_var, sigma)
+    noise_std = _noise_std(a, lo, hi, sigma)
     rng = np.random.default_rng(c.seed)
     order = rng.permutation(a.shape[0])
     n_val = max(1, a.shape[0] // 10)
