@@ -125,6 +125,14 @@ def restore(name, rel, z_um, px_um, f, blur, iters):
         "cubic": _scores(_interp_z(an, f, 3), ref),
         "isotropic": _scores(np.asarray(res.stack, np.float64), ref),
     }
+    nm = 1000 * px_um  # the reference is sampled like xy along z too
+    iso = np.asarray(res.stack, np.float64)
+    out["decorrelation_nm"] = {
+        "lateral": _along(ref, 1, nm),
+        "axial, reference": _along(ref, 0, nm),
+        "axial, linear": _along(_interp_z(an, f, 1), 0, nm),
+        "axial, isotropic": _along(iso, 0, nm),
+    }
     try:
         out["scores"][f"2D default-{f}x on xz/yz"] = _scores(_sr2d(an, f), ref)
     except Exception as err:  # noqa: BLE001 - e.g. no bundled model of that factor
@@ -133,9 +141,18 @@ def restore(name, rel, z_um, px_um, f, blur, iters):
     return out
 
 
+def _along(vol, axis, nm):
+    """The median directional decorrelation of central xz slices (axis 0: z, 1: x)."""
+    from napari_sisr.core.evidence import decorrelation
+
+    ys = range(vol.shape[1] // 4, 3 * vol.shape[1] // 4, max(1, vol.shape[1] // 16))
+    vals = [decorrelation(vol[:, y, :], nm, axis=axis).value for y in ys]
+    vals = [v for v in vals if np.isfinite(v)]
+    return float(np.median(vals)) if vals else float("nan")
+
+
 def acquired(name, rel, z_um, px_um, iters):
     from napari_sisr import isotropic
-    from napari_sisr.core.evidence import decorrelation
 
     stack = _load(rel)
     if z_um / px_um < 2:
@@ -148,17 +165,10 @@ def acquired(name, rel, z_um, px_um, iters):
     lin = _interp_z(stack, f, 1)
     nm = px_um * 1000
 
-    def along(vol, axis):
-        """The median directional decorrelation of central xz slices (axis 0: z, 1: x)."""
-        ys = range(vol.shape[1] // 4, 3 * vol.shape[1] // 4, max(1, vol.shape[1] // 16))
-        vals = [decorrelation(vol[:, y, :], nm, axis=axis).value for y in ys]
-        vals = [v for v in vals if np.isfinite(v)]
-        return float(np.median(vals)) if vals else float("nan")
-
-    lateral = along(iso, 1)
+    lateral = _along(iso, 1, nm)
     out = {"stack": name, "factor": f, "fitted_sigma_xy_px": res.fit.sigma,
-           "lateral_nm": lateral, "axial_before_nm": along(lin, 0),
-           "axial_after_nm": along(iso, 0),
+           "lateral_nm": lateral, "axial_before_nm": _along(lin, 0, nm),
+           "axial_after_nm": _along(iso, 0, nm),
            "seconds": res.seconds}  # fmt: skip
     out["after_over_lateral"] = out["axial_after_nm"] / lateral
     out["before_over_lateral"] = out["axial_before_nm"] / lateral

@@ -263,6 +263,22 @@ def isotropic_section(records: list[dict]) -> list[str]:
             out.append(f"| {r['stack']} | {r['shape'][0]} | {r['blur']:g} | "
                        f"{r['fitted_sigma']:.2f} | " + " | ".join(cells)
                        + f" | {gain:+.2f} dB | {r['seconds']:.0f} s |")  # fmt: skip
+    for r in restore:
+        d = r.get("decorrelation_nm")
+        if not d:
+            continue
+        line = (
+            f"Decorrelation of the xz slices of {r['stack']}, along z (xy: {d['lateral']:.0f} "
+            f"nm): reference {d['axial, reference']:.0f} nm, linear {d['axial, linear']:.0f} "
+            f"nm, isotropic {d['axial, isotropic']:.0f} nm."
+        )
+        out += ["", line]
+        if d["axial, linear"] < d["axial, reference"]:
+            out[-1] += (
+                f" It does not rank them here (interpolation cannot be finer than the stack it "
+                f"was cut from): on slices of {r['shape'][0] * r['factor']} planes the analysis "
+                "has too few frequencies to go on; PSNR and SSIM above are the measure."
+            )
     acq = [r["acquired"] for r in records if "acquired" in r]
     if acq:
         out += [
