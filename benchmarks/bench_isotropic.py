@@ -9,7 +9,8 @@ Sections:
   ``napari_sisr.isotropic`` (the axial blur fitted on the anisotropic stack itself, the network
   trained on its own xy planes) and compared with the original stack: PSNR / SSIM against
   linear and cubic interpolation along z and against the bundled 2D model of the factor
-  applied to the xz and yz slices (then binned back along x / y, the two averaged).
+  applied to the xz and yz slices (then binned back along x / y, the two averaged); and the
+  decorrelation along z of the xz slices of each, beside the lateral figure.
 * ``acquired``: each stack as acquired, where its z step is at least twice its pixel size:
   the decorrelation resolution along z of its xz slices (sampled like xy: linear
   interpolation before, the restoration after; the frequencies within 30 degrees of the z
