@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.io.figures import pyplot
+
 #: The known parameters of the simulated capture (step 1).
 TRUE = {"scale": 4, "sigma": 2.0, "shift_yx": (1.3, -0.8), "gain": 0.05, "offset": 100.0}
 NOISE_FRACTION = 0.02  # noise std as a fraction of the LR range
@@ -163,19 +165,6 @@ def real_pair():
     return hr8, lr, fit
 
 
-def _pyplot():
-    """matplotlib's pyplot on the Agg backend, or ``None`` where matplotlib is not installed
-    (it is not a dependency of the package: the figures become plain montages)."""
-    try:
-        import matplotlib
-    except ImportError:
-        return None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _montage(path: Path, rows: list[list[np.ndarray]]) -> Path:
     """Panels side by side (rows of equal-height images), each scaled to 8 bit by its own
     0.5 / 99.5 percentiles, as a PNG without labels."""
@@ -203,7 +192,7 @@ def _montage(path: Path, rows: list[list[np.ndarray]]) -> Path:
 def _figure(out: Path, rows) -> Path:
     from .core.degradation.simulate import simulate_lr
 
-    plt = _pyplot()
+    plt = pyplot()
     path = out / "demo_fit.png"
     if plt is None:  # LR capture | simulated LR | residual, one row per fit
         panels = []
@@ -281,7 +270,7 @@ def _sr_figure(out: Path, lr, bic, sr, hr, scores, crop: int = 256) -> Path:
         (hr[win], "HR (real image)"),
     ]
     path = out / "demo_sr.png"
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:  # LR | bicubic | SR | HR, the scores are printed above
         return _montage(path, [[p for p, _ in panels]])
     fig, axes = plt.subplots(1, 4, figsize=(14, 4.6))
@@ -364,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     _say("\n4/4 figures")
     path = _figure(out, rows)
     sr_path = _sr_figure(out, lr_sr, bic, sr, hr_sr, scores)
-    if _pyplot() is None:
+    if pyplot() is None:
         _say("  (matplotlib is not installed: the figures are plain montages without labels)")
     _say(f"  saved {path}, {sr_path} and the parameter files in {out}/")
     _say(f"done in {time.perf_counter() - t0:.0f} s")

@@ -387,6 +387,7 @@ def bead_picture(image, fit: BeadFit, path) -> str:
     its fitted Gaussian and their difference, and the profiles through its centre with the
     fit, the widths in nm where the pixel size is known. PNG; matplotlib draws it where it is
     installed, else the panels are written side by side."""
+    from ..io.figures import pyplot
     from ..io.guard import staged
 
     data = np.asarray(image, dtype=np.float64)
@@ -400,13 +401,7 @@ def bead_picture(image, fit: BeadFit, path) -> str:
         ]
     else:
         views = [("xy", crop, model)]
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        plt = None
+    plt = pyplot()
     with staged(path) as tmp:
         if plt is None:
             _panels(views, tmp)

@@ -49,6 +49,7 @@ def axial_picture(stack, fit: AxialFit, path, restored=None) -> str:
     """Draw the axial fit of ``stack`` (module docstring) to the PNG ``path``; ``restored``
     (the isotropic stack: an array, or a zarr array read one slice) adds its xz slice.
     Returns the path."""
+    from ..io.figures import pyplot
     from ..io.guard import staged
 
     data = stack if hasattr(stack, "shape") else np.asarray(stack)  # read a slice at a time
@@ -56,13 +57,7 @@ def axial_picture(stack, fit: AxialFit, path, restored=None) -> str:
     shown = np.concatenate([views[0][1].ravel(), views[2][1].ravel()])  # the stack's own pixels
     lo, hi = np.percentile(shown, [0.5, 99.8])
     hi = hi if hi > lo else lo + 1.0
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        plt = None
+    plt = pyplot()
     with staged(path) as tmp:
         if plt is None:
             _row(views, lo, hi, tmp)
