@@ -68,3 +68,34 @@ def test_cli_hr_ratio(tmp_path, actin):
     assert abs(notes["ratio"] * np.mean(zooms) - 1) < 0.005
     bad = cli("fit", hr_path, lr_path, "--scale", 4, "--hr-ratio", "seven", check=False)
     assert bad.returncode == 2 and "--hr-ratio" in bad.stderr
+
+
+def test_cli_widget_and_api_fit_a_pair_alike(tmp_path, actin):
+    """One workflow (core's fit_pair) behind `napari-sisr fit --hr-ratio`, the Fit widget's job
+    and the Python API: the same pixels give the same parameters and the same notes."""
+    from napari_sisr import fit_pair
+    from napari_sisr.core.progress import run_to_end
+    from napari_sisr.widgets.fit.job import fit_job
+
+    lr, _ = _capture(actin, 3.7, 0.8)
+    lr = lr.astype(np.float32)
+    hr_path, lr_path = tmp_path / "hr.tif", tmp_path / "lr.tif"
+    tifffile.imwrite(hr_path, actin.astype(np.float32))
+    tifffile.imwrite(lr_path, lr)
+    saved = tmp_path / "p.json"
+    cli("fit", hr_path, lr_path, "--scale", 4, "--hr-ratio", "3.7", "-q", "-o", saved)
+    from_cli = DegradationParams.load(saved)
+    api = fit_pair(actin.astype(np.float32), lr, 4, ratio=3.7)
+    widget, _, _ = run_to_end(fit_job(actin.astype(np.float32), lr, 4, ratio=3.7))
+    assert api.hr.shape == (round(actin.shape[0] * 4 / 3.7), round(actin.shape[1] * 4 / 3.7))
+    for got in (api.params, widget):
+        assert got.notes["hr_resampled"] == from_cli.notes["hr_resampled"]
+        for key in ("sigma", "gain", "offset", "residual_std"):
+            assert getattr(got, key) == pytest.approx(getattr(from_cli, key), rel=1e-6), key
+        assert got.shift_yx == pytest.approx(from_cli.shift_yx, abs=1e-6)
+    # at exactly the scale nothing is resampled: the pair itself, as the CLI records it
+    same = fit_pair(actin, actin.reshape(128, 4, 128, 4).mean(axis=(1, 3)), 4, ratio=4)
+    assert "hr_resampled" not in same.params.notes
+    np.testing.assert_array_equal(same.hr, actin)
+    with pytest.raises(ValueError, match="ratio"):
+        fit_pair(actin, lr, 4, ratio="seven")

@@ -107,7 +107,7 @@ def test_fit_recovers_sigma_and_adds_aligned_layers(widget, pair, qtbot, message
 def test_cancel_stops_the_fit_without_results(widget, qtbot, messages, monkeypatch):
     import threading
 
-    from napari_sisr.widgets.fit import job as fit_widget
+    from napari_sisr.core.degradation import pairs
 
     gate = threading.Event()
 
@@ -122,7 +122,7 @@ def test_cancel_stops_the_fit_without_results(widget, qtbot, messages, monkeypat
             stop.wait(0.01)
         return (yield from gen)
 
-    monkeypatch.setattr(fit_widget, "iter_fit", gated_iter_fit)
+    monkeypatch.setattr(pairs, "iter_fit", gated_iter_fit)  # the widget's job fits through it
     worker = widget.fit()
     assert worker is not None and not widget.controls.run_button.enabled
     qtbot.waitUntil(gate.is_set, timeout=WAIT_MS)
@@ -281,18 +281,20 @@ def test_fit_uses_the_current_plane_of_a_stack(make_napari_viewer, actin, qtbot,
 def test_destroying_the_widget_stops_its_fit(widget, qtbot, monkeypatch):
     from qtpy.QtCore import QThreadPool
 
-    from napari_sisr.widgets.fit import job as fit_widget
+    from napari_sisr.core.degradation import pairs
+    from napari_sisr.core.degradation.fit import iter_fit
+    from napari_sisr.core.progress import Progress
 
     seen = {}
 
     def held_iter_fit(*args, stop=None, **kwargs):
         seen["stop"] = stop
-        yield fit_widget.Progress(0, 5, "held")
+        yield Progress(0, 5, "held")
         while not stop.is_set():
             stop.wait(0.01)
-        return (yield from fit_widget.iter_fit(*args, stop=stop, **kwargs))
+        return (yield from iter_fit(*args, stop=stop, **kwargs))
 
-    monkeypatch.setattr(fit_widget, "iter_fit", held_iter_fit)
+    monkeypatch.setattr(pairs, "iter_fit", held_iter_fit)
     runner = widget.controls.runner
     assert widget.fit() is not None
     qtbot.waitUntil(lambda: "stop" in seen, timeout=WAIT_MS)

@@ -22,6 +22,9 @@ _LAZY = {
     "unpaired_params": "napari_sisr.core.degradation.unpaired",
     "estimate_ratio": "napari_sisr.core.degradation.pairs",
     "resample_hr": "napari_sisr.core.degradation.pairs",
+    "fit_pair": "napari_sisr.core.degradation.pairs",
+    "iter_fit_pair": "napari_sisr.core.degradation.pairs",
+    "PairFit": "napari_sisr.core.degradation.pairs",
     "Cancelled": "napari_sisr.core.progress",
     "Progress": "napari_sisr.core.progress",
     "TrainProgress": "napari_sisr.core.progress",
@@ -71,7 +74,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core.degradation.beads import BeadFit, fit_beads
     from .core.degradation.blur_estimate import estimate_sigma
     from .core.degradation.fit import fit_degradation, iter_fit
-    from .core.degradation.pairs import estimate_ratio, resample_hr
+    from .core.degradation.pairs import (
+        PairFit,
+        estimate_ratio,
+        fit_pair,
+        iter_fit_pair,
+        resample_hr,
+    )
     from .core.degradation.params import DegradationParams, DegradationRange
     from .core.degradation.simulate import simulate_lr, simulate_lr_torch
     from .core.degradation.unpaired import estimate_noise, sigma_from_optics, unpaired_params

@@ -140,20 +140,20 @@ def simulated_capture(hr: np.ndarray):
 def real_pair():
     """Step 2: fit the TIRF (LR) / STORM (HR) pair after resampling to an integer scale (the
     package carries the pair, CC-BY-4.0)."""
-    from .core.degradation.fit import fit_degradation
-    from .core.degradation.pairs import estimate_ratio, resample_hr
+    from .core.degradation.pairs import fit_pair
     from .core.degradation.unpaired import estimate_noise
     from .sample_data import tirf_storm_pair
 
     lr, hr = (np.asarray(a, dtype=np.float64) for a in tirf_storm_pair())
     _say(f"  TIRF (LR) {lr.shape[0]}x{lr.shape[1]}, STORM (HR) {hr.shape[0]}x{hr.shape[1]}")
     t0 = time.perf_counter()
-    ratio, corr = estimate_ratio(hr, lr)
-    _say(f"  estimated {ratio:.3f} STORM pixels per TIRF pixel (correlation {corr:.2f})")
-    hr8 = resample_hr(hr, ratio, 8)
-    _say(f"  STORM resampled by {8 / ratio:.4f} to {hr8.shape[0]}x{hr8.shape[1]} (scale 8)")
-    fit = fit_degradation(hr8, lr, 8, progress=_progress)
-    fit.notes["hr_resampled"] = {"ratio": ratio, "zoom": 8 / ratio}
+    pair = fit_pair(hr, lr, 8, ratio="auto", progress=_progress)
+    fit, hr8, found = pair.params, pair.hr, pair.params.notes["hr_resampled"]
+    _say(
+        f"  estimated {found['ratio']:.3f} STORM pixels per TIRF pixel (correlation "
+        f"{found['correlation']:.2f}); STORM resampled by {found['zoom']:.4f} to "
+        f"{hr8.shape[0]}x{hr8.shape[1]} (scale 8)"
+    )
     _say(f"  fitted in {time.perf_counter() - t0:.1f} s")
     unpaired, _ = estimate_noise(lr)
     _say(

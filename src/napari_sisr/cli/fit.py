@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -30,6 +31,7 @@ def add(sub) -> None:
     p.add_argument(
         "--hr-ratio",
         metavar="R|auto",
+        type=_ratio,
         help="HR pixels per LR pixel when that is not the integer --scale (e.g. 7.31 = LR pixel "
         "size / HR pixel size, or 'auto' to estimate it): the HR image is first resampled to "
         "exactly --scale times the LR grid, and the parameters refer to that grid",
@@ -44,34 +46,21 @@ def add(sub) -> None:
 
 
 def run(args) -> int:
-    from ..core.degradation.fit import fit_degradation
+    from ..core.degradation.pairs import fit_pair
 
     hr, lr = read_pair(args.hr, args.lr, args.channel)
-    ratio = None
-    if args.hr_ratio is not None:
-        from ..core.degradation.pairs import estimate_ratio, resample_hr
-
-        if args.hr_ratio == "auto":
-            ratio, _ = estimate_ratio(hr, lr)
-        else:
-            try:
-                ratio = float(args.hr_ratio)
-            except ValueError:
-                msg = f"--hr-ratio must be a number or 'auto', got {args.hr_ratio!r}"
-                raise InputError(msg) from None
-        hr = resample_hr(hr, ratio, args.scale)
-    params = fit_degradation(
+    params = fit_pair(
         hr,
         lr,
         args.scale,
+        ratio=args.hr_ratio,
         anisotropic=args.anisotropic,
         poisson=args.poisson,
         noise=args.noise,
         progress=progress_printer(args.quiet),
-    )
-    if ratio is not None:
-        params.notes["hr_resampled"] = {"ratio": ratio, "zoom": args.scale / ratio}
-    else:  # the pair itself: training on this HR then learns from its real capture too
+    ).params
+    if "hr_resampled" not in params.notes:
+        # the pair itself: training on this HR then learns from its real capture too
         params.notes["pair"] = {"hr": _absolute(args.hr), "lr": _absolute(args.lr)}
         if args.channel is not None:
             params.notes["pair"]["channel"] = args.channel
@@ -88,6 +77,16 @@ def run(args) -> int:
         save_params(params, args.output, args.overwrite, inputs=(args.hr, args.lr))
     print(json.dumps({**params.summary(), "quality": quality}))
     return 0
+
+
+def _ratio(text: str):
+    """``--hr-ratio``'s value, checked where argparse names the flag in the message."""
+    from ..core.degradation.pairs import parse_ratio
+
+    try:
+        return parse_ratio(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _absolute(path: str) -> str:

@@ -12,12 +12,26 @@ candidate ratios.
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InputError
+from ..progress import Progress, StopLike, run_to_end
+from .fit import iter_fit
+from .params import DegradationParams
 
-__all__ = ["block_mean", "estimate_ratio", "resample_hr"]
+__all__ = [
+    "PairFit",
+    "block_mean",
+    "estimate_ratio",
+    "fit_pair",
+    "iter_fit_pair",
+    "needs_resampling",
+    "parse_ratio",
+    "resample_hr",
+]
 
 
 #: HR pixels per LR pixel a pair may have (a microscope pair is within these).
@@ -138,3 +152,78 @@ def block_mean(img: np.ndarray, k: int) -> np.ndarray:
     integrated onto a grid ``k`` times coarser."""
     h, w = img.shape[0] // k * k, img.shape[1] // k * k
     return img[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3))
+
+
+def parse_ratio(value) -> float | str | None:
+    """A ratio as a user gives it: ``None``, ``"auto"``, or a number (also as text)."""
+    if value is None or value == "auto":
+        return value
+    try:
+        ratio = float(value)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"the HR/LR pixel ratio must be a number or 'auto', got {value!r}"
+        ) from None
+    if not (math.isfinite(ratio) and MIN_RATIO <= ratio <= MAX_RATIO):
+        raise InputError(
+            f"the HR/LR pixel ratio must be a number from {MIN_RATIO:g} to {MAX_RATIO:g} (HR "
+            f"pixels per LR pixel), got {value!r}"
+        )
+    return ratio
+
+
+def needs_resampling(ratio: float | None, scale: int) -> bool:
+    """Whether ``ratio`` HR pixels per LR pixel differ from the integer ``scale``."""
+    return ratio is not None and abs(ratio - scale) > 1e-6 * scale
+
+
+@dataclass(frozen=True)
+class PairFit:
+    """A real pair's fit: the parameters, and the HR plane they refer to (the HR image itself,
+    or resampled to exactly ``scale`` HR pixels per LR pixel, as ``params.notes`` say)."""
+
+    params: DegradationParams
+    hr: np.ndarray
+
+
+def iter_fit_pair(
+    hr,
+    lr,
+    scale: int,
+    *,
+    ratio: float | str | None = None,
+    expected_scale: float | None = None,
+    stop: StopLike = None,
+    **fit_options,
+) -> Generator[Progress, None, PairFit]:
+    """Fit the degradation of a real pair whose pixel ratio may not be the integer ``scale``.
+
+    The one workflow behind ``napari-sisr fit``, the Fit widget and the demo. ``ratio``: HR
+    pixels per LR pixel as acquired (a number, ``"auto"`` to estimate it by registration, or
+    ``None`` for exactly ``scale``). Where it differs from ``scale`` the HR plane is resampled
+    first (:func:`resample_hr`), the layers' ``expected_scale`` no longer applies, and
+    ``params.notes["hr_resampled"]`` records the ratio, the zoom and, when estimated, the
+    correlation that chose it. Other keywords go to :func:`~.fit.iter_fit`.
+    """
+    ratio = parse_ratio(ratio)
+    hr_a, lr_a = np.asarray(hr), np.asarray(lr)
+    found = None
+    if ratio == "auto":
+        yield Progress(0, 5, "estimating the HR / LR pixel ratio")
+        ratio, found = estimate_ratio(hr_a, lr_a)
+    resampled = needs_resampling(ratio, scale)
+    if resampled:
+        yield Progress(0, 5, f"resampling the HR image by {scale} / {ratio:.4g}")
+        hr_a = resample_hr(hr_a, float(ratio), scale)
+        expected_scale = None  # the pixel sizes describe the grid before resampling
+    gen = iter_fit(hr_a, lr_a, scale, stop=stop, expected_scale=expected_scale, **fit_options)
+    params = yield from gen
+    if resampled:
+        note = {"ratio": float(ratio), "zoom": scale / float(ratio)}
+        params.notes["hr_resampled"] = note if found is None else {**note, "correlation": found}
+    return PairFit(params, hr_a)
+
+
+def fit_pair(hr, lr, scale: int, *, ratio=None, progress=None, **options) -> PairFit:
+    """:func:`iter_fit_pair` run to its end (``progress`` called with each update)."""
+    return run_to_end(iter_fit_pair(hr, lr, scale, ratio=ratio, **options), progress)

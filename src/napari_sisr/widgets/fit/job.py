@@ -13,18 +13,12 @@ import threading
 
 import numpy as np
 
-from ...core.degradation.fit import iter_fit
 from ...core.degradation.lrgrid import residual_map
-from ...core.degradation.pairs import estimate_ratio, resample_hr
+from ...core.degradation.pairs import iter_fit_pair, needs_resampling, resample_hr
 from ...core.degradation.simulate import add_noise
 from ...core.progress import Progress
 
 __all__ = ["ResampledHR", "fit_job", "needs_resampling"]
-
-
-def needs_resampling(ratio: float | None, scale: int) -> bool:
-    """Whether ``ratio`` HR pixels per LR pixel differ from the integer ``scale``."""
-    return ratio is not None and abs(ratio - scale) > 1e-6 * scale
 
 
 def fit_job(
@@ -40,34 +34,27 @@ def fit_job(
     seed=0,
     stop=None,
 ):
-    """Generator job: fit, then the noisy simulated LR and the residual on the LR grid.
+    """Generator job: the pair's fit (:func:`~napari_sisr.core.degradation.pairs.iter_fit_pair`,
+    as ``napari-sisr fit``), then the noisy simulated LR and the residual on the LR grid.
 
     ``ratio``: HR pixels per LR pixel when that is not ``scale`` (a number, or ``"auto"`` to
     estimate it); the HR plane is then resampled first and the result's notes say how.
     """
     yield Progress(0, 6, "reading the images")
-    hr_a, lr_a = np.asarray(hr), np.asarray(lr)
-    if ratio == "auto":
-        yield Progress(0, 6, "estimating the HR / LR pixel ratio")
-        ratio, _ = estimate_ratio(hr_a, lr_a)
-    if needs_resampling(ratio, scale):
-        yield Progress(0, 6, f"resampling the HR image by {scale} / {ratio:.4g}")
-        hr_a = resample_hr(hr_a, float(ratio), scale)
-        expected_scale = None  # the layers' pixel sizes describe the grid before resampling
-    params = yield from iter_fit(
-        hr_a,
-        lr_a,
+    pair = yield from iter_fit_pair(
+        np.asarray(hr),
+        np.asarray(lr),
         scale,
+        ratio=ratio,
         anisotropic=anisotropic,
         poisson=poisson,
         noise=noise,
         stop=stop,
         expected_scale=expected_scale,
     )
-    if needs_resampling(ratio, scale):
-        params.notes["hr_resampled"] = {"ratio": float(ratio), "zoom": scale / float(ratio)}
+    params, lr_a = pair.params, np.asarray(lr)
     yield Progress(5, 6, "simulating the LR image and the residual")
-    clean, residual = residual_map(hr_a, lr_a, params)
+    clean, residual = residual_map(pair.hr, lr_a, params)
     rng = np.random.default_rng(seed)
     noisy = add_noise(clean.astype(np.float64) - params.offset, params, rng) + params.offset
     yield Progress(6, 6, "done")
