@@ -308,3 +308,50 @@ def test_a_full_disk_is_named_and_leaves_no_partial_file(image, tmp_path, monkey
     monkeypatch.setattr(OmeZarrWriter, "_write", full)
     with pytest.raises(InputError, match="File too large.*run the same job again to resume"):
         predict(image, tiny(), tile=64, out=tmp_path / "sr.ome.zarr")
+
+
+def test_cancel_in_memory_keeps_the_planes_finished(image):
+    """A cancelled time-lapse in memory hands over its first finished frames, each exactly as
+    the whole run makes it; progress counts the frames as well as the tiles."""
+    movie = np.stack([np.roll(image[:64, :64], 7 * k, axis=1) for k in range(5)])
+    net = tiny()
+    whole = run_to_end(iter_predict(movie, net, tile=32, num_workers=1))
+    seen = []
+
+    def stop():
+        return bool(seen) and seen[-1].planes_done >= 2
+
+    with pytest.raises(Cancelled) as stopped:
+        for update in iter_predict(movie, net, tile=32, num_workers=1, stop=stop):
+            seen.append(update)
+    assert seen[0].planes == 5 and "of 5 planes done" in seen[-1].message
+    kept = stopped.value.partial
+    assert kept.of == 5 and kept.axis == 0 and 2 <= kept.planes < 5
+    np.testing.assert_array_equal(kept.data, whole[: kept.planes])
+    # a single plane has nothing to keep apart, and says nothing of planes
+    one = list(iter_predict(image[:64, :64], net, tile=32, num_workers=1))
+    assert one[-1].planes == 1 and "planes" not in one[-1].message
+
+
+def test_plane_tally_counts_the_prefix_along_the_first_axis():
+    from napari_sisr.core.inference.planes import PlaneTally
+
+    order = [((t, z), b) for t in range(3) for z in range(2) for b in range(2)]
+    tally = PlaneTally(order)
+    assert (tally.planes, tally.extent, tally.prefix()) == (6, 3, 0)
+    tally.add([4, 5, 6, 7])  # t = 1 complete before t = 0
+    assert tally.complete == 2 and tally.prefix() == 0
+    tally.add([0, 1, 2])  # t = 0, z = 1 still misses a block
+    assert tally.complete == 3 and tally.prefix() == 0
+    tally.add([3])
+    assert tally.prefix() == 2 and "4 of 6 planes done" in tally.says()
+    assert PlaneTally([((), 0)]).says() == ""
+
+
+def test_waves_hold_whole_planes_in_order():
+    from napari_sisr.core.inference.planes import in_waves
+
+    leads = [(t,) for t in range(6) for _ in range(2)]
+    assert in_waves(list(range(12)), leads, 3) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert in_waves(list(range(12)), leads, 100) == [list(range(12))]
+    assert in_waves([], [], 4) == []

@@ -179,14 +179,11 @@ def test_all_image_layers_batch(qtbot, widget, nuclei, model_path):
     assert _result(viewer, "mask") is None
 
 
-@pytest.fixture
-def held_job(monkeypatch):
-    """Hold the Super-resolve job once a first tile is done, until the test cancels it.
-
-    ``held`` is set while the job is held: cancelling then stops a job that is really under way
-    (tiles done, tiles to do), never one that has not started. ``resumed`` records, per run,
-    how many tiles an interrupted output already held when it began.
-    """
+def _hold_predict(monkeypatch, ready):
+    """Hold the Super-resolve job at the first update that is ``ready``, until the test cancels
+    it: cancelling then stops a job that is really under way, never one not yet started.
+    ``held`` is set while the job is held; ``resumed`` records, per run, how many tiles an
+    interrupted output already held when it began."""
     import threading
     from types import SimpleNamespace
 
@@ -202,7 +199,7 @@ def held_job(monkeypatch):
         resumed.append(update.resumed)
         while True:
             yield update
-            if update.done > update.resumed and not held.is_set():
+            if ready(update) and not held.is_set():
                 held.set()
                 while not stop.is_set():
                     stop.wait(0.01)
@@ -213,6 +210,12 @@ def held_job(monkeypatch):
 
     monkeypatch.setattr(predict_module, "iter_predict", gated)
     return SimpleNamespace(held=held, resumed=resumed)
+
+
+@pytest.fixture
+def held_job(monkeypatch):
+    """The job held once a first tile is done (tiles done, tiles to do)."""
+    return _hold_predict(monkeypatch, lambda update: update.done > update.resumed)
 
 
 def test_cancel_leaves_no_result(qtbot, widget, nuclei, held_job):
@@ -226,6 +229,33 @@ def test_cancel_leaves_no_result(qtbot, widget, nuclei, held_job):
     assert [lyr.name for lyr in viewer.layers] == ["big"]
     assert w.controls.runner.last_state == "cancelled"
     assert "cancel" in w.controls.status.value
+
+
+def test_cancel_keeps_the_frames_already_done(qtbot, widget, nuclei, model_path, monkeypatch):
+    """Cancel on a time-lapse keeps the frames finished (each as a whole run makes it) as a
+    layer that says it is a part; the status counts frames."""
+    held = _hold_predict(monkeypatch, lambda update: update.planes_done >= 2)
+    viewer, w = widget
+    movie = np.stack([np.roll(nuclei[:48, :48], 5 * k, axis=0) for k in range(6)])
+    viewer.add_image(movie, name="movie")
+    w.tile.value = 16
+    statuses = []
+    shown = w.controls.runner._set_status
+    monkeypatch.setattr(w.controls.runner, "_set_status", lambda t: (statuses.append(t), shown(t)))
+    w.run()
+    qtbot.waitUntil(held.held.is_set, timeout=60_000)
+    w.cancel()
+    qtbot.waitUntil(lambda: not w.running, timeout=60_000)
+    assert w.controls.runner.last_state == "cancelled"
+    assert any("of 6 planes done" in s for s in statuses), statuses
+    kept = [lyr for lyr in viewer.layers if "of 6 planes]" in lyr.name]
+    assert len(kept) == 1, [lyr.name for lyr in viewer.layers]
+    n = kept[0].data.shape[0]
+    assert 2 <= n < 6 and kept[0].name.endswith(f"[first {n} of 6 planes]")
+    assert kept[0].metadata["napari_sisr"]["partial"] == {"planes": n, "of": 6, "axis": 0}
+    whole = _reference(movie, model_path, tile=16, halo="auto")
+    np.testing.assert_array_equal(kept[0].data, whole[:n])
+    assert f"kept the first {n} of 6 planes" in w.controls.status.value
 
 
 def test_model_is_cached_between_runs(qtbot, widget, nuclei):

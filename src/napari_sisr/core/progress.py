@@ -21,7 +21,25 @@ StopLike = Callable[[], bool] | threading.Event | None
 
 
 class Cancelled(RuntimeError):
-    """Raised inside a job when its stop condition becomes true."""
+    """Raised inside a job when its stop condition becomes true.
+
+    ``partial``: what the job finished and keeps (a :class:`Partial`), where it can keep any
+    (the first planes of an in-memory super-resolution); ``None`` otherwise.
+    """
+
+    partial: Partial | None = None
+
+
+@dataclass(frozen=True)
+class Partial:
+    """The finished part of a cancelled job: ``data`` holds the first ``planes`` of its ``of``
+    planes along the result's axis ``axis`` (e.g. the first 12 frames of a 48-frame time-lapse),
+    each complete."""
+
+    data: Any
+    planes: int
+    of: int
+    axis: int
 
 
 @dataclass
@@ -104,7 +122,8 @@ class TrainProgress(Progress):
 
 @dataclass
 class PredictProgress(Progress):
-    """An update of a tiled super-resolution job (``done``/``total`` count tiles).
+    """An update of a tiled super-resolution job (``done``/``total`` count tiles; ``planes_done``
+    of ``planes`` count the frames or slices finished, for an image with more than one).
 
     ``resumed`` is the number of tiles an interrupted output already held when the job began;
     ``warnings`` (on the first update) what the user should know before trusting the result,
@@ -115,6 +134,9 @@ class PredictProgress(Progress):
     resumed: int = 0
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: complete planes (frames, slices) of how many, where the image has more than one
+    planes_done: int = 0
+    planes: int = 0
 
 
 def skip_job_warnings(record) -> bool:

@@ -149,9 +149,10 @@ class JobRunner:
     announce : bool
         Show info notifications for cancelled jobs (off for quiet jobs such as previews).
     graceful : bool
-        For jobs that wind down on their own when ``stop`` is set and still return a result
-        (training saves a checkpoint and exports its model): :meth:`cancel` then only sets
-        the event, and the result is delivered to ``on_done`` as for a finished job.
+        For jobs that wind down on their own when ``stop`` is set: :meth:`cancel` then only
+        sets the event, so the job's last updates still arrive (super-resolution hands over
+        the planes it finished); a result it still returns (training saves a checkpoint and
+        exports its model) is delivered to ``on_done`` as for a finished job.
     """
 
     def __init__(
@@ -348,7 +349,9 @@ class JobControls(Container):
     the inputs, and call ``controls.runner.start(job, ...)`` from there.
     """
 
-    def __init__(self, run_text: str = "Run", *, activity: bool = True) -> None:
+    def __init__(
+        self, run_text: str = "Run", *, activity: bool = True, graceful: bool = False
+    ) -> None:
         self.run_button = PushButton(text=run_text, name="run")
         self.cancel_button = PushButton(text="Cancel", name="cancel")
         self.progress_bar = ProgressBar(value=0, max=1, name="progress")
@@ -365,5 +368,6 @@ class JobControls(Container):
             progress_bar=self.progress_bar,
             status=self.status,
             activity=activity,
+            graceful=graceful,
         )
         self.runner.bind_lifetime(self.native)

@@ -15,6 +15,7 @@ from ..io.guard import check_whole_read, staged
 from ..io.omezarr import OmeZarrWriter, StoreLock, ngff_order
 from ..io.units import ome_symbol
 from .execute import NumpySink, ZarrSink, iter_execute, local_workers, store_graph
+from .planes import WAVE_BLOCKS_PER_WORKER, in_waves
 
 log = logging.getLogger(__name__)
 
@@ -32,28 +33,48 @@ class MemoryTarget:
         lazy = job.lazy
         self.out = np.zeros(lazy.shape, dtype=lazy.dtype)
 
-    def run(self, stop, num_workers) -> Iterator[int]:
+    def run(self, stop, num_workers) -> Iterator[list[int]]:
+        """Compute the blocks not yet done; yields the positions (in ``job.order``) of each
+        batch of finished blocks."""
         job = self.job
-        tiles = [len(b.tiles) for _, b in job.order]
+        sink = NumpySink(self.out, job.inp.layout)
         if self.client is None:
-            sink = NumpySink(self.out, job.inp.layout)
             graph, keys, index = store_graph(job.internal, job.order, sink, self.done)
             n = local_workers(num_workers)
-            for batch in iter_execute(graph, keys, stop=stop, num_workers=n):
-                yield sum(tiles[index[k]] for k, _ in batch)
+            leads = [job.order[index[k]][0] for k in keys]
+            for wave in in_waves(keys, leads, WAVE_BLOCKS_PER_WORKER * n):  # planes in order
+                for batch in iter_execute(graph, wave, stop=stop, num_workers=n):
+                    idx = [index[k] for k, _ in batch]
+                    self.done.update(idx)
+                    yield idx
             return
         arr = job.internal
         keys = [(arr.name, *lead, *b.index, 0) for lead, b in job.order]
         index = {k: i for i, k in enumerate(keys)}
-        sink = NumpySink(self.out, job.inp.layout)
         for batch in iter_execute(arr.dask, keys, stop=stop, client=self.client):
             for k, block in batch:
                 lead, b = job.order[index[k]]
                 sink.put(lead, b.dst[0], b.dst[1], block)
-            yield sum(tiles[index[k]] for k, _ in batch)
+            idx = [index[k] for k, _ in batch]
+            self.done.update(idx)
+            yield idx
 
     def finish(self):
         return self.out
+
+    def partial(self, planes: int):
+        """The first ``planes`` complete planes along the first leading axis, as a
+        :class:`~napari_sisr.core.progress.Partial`, or ``None``."""
+        from ..progress import Partial
+
+        lead = self.job.inp.layout.lead
+        if not lead or planes <= 0:
+            return None
+        axis = lead[0]
+        region = [slice(None)] * self.out.ndim
+        region[axis] = slice(0, planes)
+        kept = self.out[tuple(region)].copy()  # not a view: the whole result can be freed
+        return Partial(kept, planes, self.out.shape[axis], axis)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -92,6 +113,10 @@ class TiffTarget(MemoryTarget):
     def finish(self):
         write_sr_tiff(self.path, self.out, self.job)
         return self.out
+
+    def partial(self, planes: int):
+        """Nothing: a TIFF is written whole or not at all."""
+        return None
 
 
 def _ome_axes(job, data: np.ndarray) -> tuple[str, np.ndarray, bool]:
@@ -183,9 +208,8 @@ class ZarrTarget:
         """Release the output store (the job ended, one way or another)."""
         self.lock.release()
 
-    def run(self, stop, num_workers) -> Iterator[int]:
+    def run(self, stop, num_workers) -> Iterator[list[int]]:
         job = self.job
-        tiles = [len(b.tiles) for _, b in job.order]
         sink = ZarrSink(self.writer, job.inp.layout, self.perm)
         graph, keys, index = store_graph(job.internal, job.order, sink, self.done)
         n = local_workers(num_workers)
@@ -197,10 +221,14 @@ class ZarrTarget:
                 if time.monotonic() - last > MARK_EVERY_S:
                     self.writer.mark(self.done, self.total)
                     last = time.monotonic()
-                yield sum(tiles[i] for i in idx)
+                yield idx
         except BaseException:
             self.writer.mark(self.done, self.total, complete=False)
             raise
+
+    def partial(self, planes: int):
+        """Nothing apart: the store keeps every finished block, and the same job resumes it."""
+        return None
 
     def finish(self):
         import dask.array as da

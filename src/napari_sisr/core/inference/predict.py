@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..progress import PredictProgress, StopLike, Timer, as_stop, run_to_end
+from ..progress import Cancelled, PredictProgress, StopLike, Timer, as_stop, run_to_end
 from .calibration import calibration_inputs
 from .config import DEFAULT_TILE, PredictConfig
 from .domain import domain_warning, image_statistics
@@ -23,6 +23,7 @@ from .engines import pick_engine, pick_precision
 from .graph import JobSpec, build_graph, calibration_batches
 from .input import SRInput, canonical_input
 from .intensity import intensity_stats, strided_sample
+from .planes import PlaneTally
 from .runner import ModelInfo, ModelRunner, model_info, resolve_model
 from .steering import is_degradation_aware, resolve_steering
 from .tiling import TilePlan, make_plan
@@ -326,7 +327,9 @@ def iter_predict(
     writes blocks); with ``scheduler`` the cluster's workers run the job. Returns a numpy
     array (``out=None``), or the written output read back as a dask array.
     Cancelling (``stop``) finishes the tiles already running, marks an OME-Zarr output as
-    incomplete and raises :class:`Cancelled`; running the same job again resumes it.
+    incomplete and raises :class:`Cancelled`; running the same job again resumes it. A result
+    in memory keeps its first finished planes (frames, slices) in the exception's
+    ``partial`` (a :class:`~napari_sisr.core.progress.Partial`).
     """
     from . import output
 
@@ -348,31 +351,46 @@ def iter_predict(
         job = prepare(image, model, c)
         job.runner.stop = stop_fn
         target = output.open_target(job, out, overwrite=overwrite, client=client)
-        total = job.total_tiles
-        done_tiles = sum(len(job.order[i][1].tiles) for i in target.done)
-        timer = Timer()
-        first = f"resuming: {done_tiles} tiles already done" if done_tiles else "super-resolving"
-        yield PredictProgress(
-            done_tiles, total, first, resumed=done_tiles, warnings=tuple(job.warnings),
-            notes=tuple(job.notes),
-        )  # fmt: skip
-        start = done_tiles
-        running = target.run(stop_fn, c.num_workers)
-        try:
-            for finished in running:
-                done_tiles += finished
-                eta = timer.eta(done_tiles - start, total - start)
-                yield PredictProgress(
-                    done_tiles, total, "super-resolving", eta_s=eta, resumed=start
-                )
-        finally:
-            running.close()  # on cancel or early close: mark the output incomplete, stop workers
+        yield from _run_target(job, target, stop_fn, c.num_workers)
         return target.finish()
     finally:
         if target is not None:
             target.close()
         if own_client:
             client.close()
+
+
+def _run_target(job: PreparedJob, target, stop_fn, num_workers: int):
+    """Compute the blocks ``target`` does not hold yet, yielding :class:`PredictProgress` in
+    tiles and planes; a cancelled in-memory result keeps its first finished planes."""
+    total = job.total_tiles
+    tiles = [len(b.tiles) for _, b in job.order]
+    done_tiles = sum(tiles[i] for i in target.done)
+    planes = PlaneTally(job.order)
+    planes.add(target.done)
+    timer = Timer()
+    first = f"resuming: {done_tiles} tiles already done" if done_tiles else "super-resolving"
+    yield PredictProgress(
+        done_tiles, total, first + planes.says(), resumed=done_tiles,
+        warnings=tuple(job.warnings), notes=tuple(job.notes),
+        planes_done=planes.complete, planes=planes.planes,
+    )  # fmt: skip
+    start = done_tiles
+    running = target.run(stop_fn, num_workers)
+    try:
+        for finished in running:
+            done_tiles += sum(tiles[i] for i in finished)
+            planes.add(finished)
+            eta = timer.eta(done_tiles - start, total - start)
+            yield PredictProgress(
+                done_tiles, total, "super-resolving" + planes.says(), eta_s=eta,
+                resumed=start, planes_done=planes.complete, planes=planes.planes,
+            )  # fmt: skip
+    except Cancelled as stopped:
+        stopped.partial = target.partial(planes.prefix())
+        raise
+    finally:
+        running.close()  # on cancel or early close: mark the output incomplete, stop workers
 
 
 __all__ = [

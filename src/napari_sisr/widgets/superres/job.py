@@ -21,7 +21,7 @@ import numpy as np
 
 from ...core.errors import InputError
 from ...core.inference.config import PredictConfig
-from ...core.progress import Progress, as_stop, check_stop
+from ...core.progress import Cancelled, Partial, Progress, as_stop, check_stop
 from .._layers import level0
 from .layers import sr_layer_kwargs
 
@@ -93,6 +93,8 @@ class LayerDone(Progress):
 
     index: int = 0
     result: Any = None
+    #: set where the job was cancelled and ``result`` holds only the planes it finished
+    partial: Partial | None = None
 
 
 def snapshot(layer: napari.layers.Image) -> SimpleNamespace:
@@ -182,7 +184,7 @@ def sr_job(
     total = len(tasks) * UNITS
     for i, task in enumerate(tasks):
         check_stop(stop_fn)
-        prefix = f"{task.name} ({i + 1}/{len(tasks)})"
+        prefix = task.name if len(tasks) == 1 else f"{task.name} ({i + 1}/{len(tasks)})"
         if not cache.holds(settings.model, device):
             yield Progress(i * UNITS, total, f"{prefix}: loading the model")
         net = cache.get(settings.model, device)
@@ -200,6 +202,14 @@ def sr_job(
             except StopIteration as done:
                 result = done.value
                 break
+            except Cancelled as stopped:
+                if stopped.partial is not None:  # the planes finished before the cancel
+                    kept = stopped.partial
+                    message = f"{prefix}: cancelled"
+                    yield LayerDone(
+                        i * UNITS, total, message, index=i, result=kept.data, partial=kept
+                    )
+                raise
             for warning in getattr(update, "warnings", ()):
                 yield Notice(i * UNITS, total, f"{task.name}: {warning}")
             for note in getattr(update, "notes", ()):
@@ -212,6 +222,7 @@ def sr_job(
                 eta_s=update.eta_s,
             )
         yield LayerDone((i + 1) * UNITS, total, f"{prefix}: done", index=i, result=result)
+        check_stop(stop_fn)
         if settings.evidence:
             yield Progress((i + 1) * UNITS, total, f"{prefix}: measuring the evidence")
             yield _evidence(i, task, result, net, settings, total)

@@ -124,6 +124,18 @@ def sr_layer_kwargs(
     return kwargs
 
 
+def kept_planes_kwargs(kwargs: dict[str, Any], partial) -> dict[str, Any]:
+    """:func:`sr_layer_kwargs` for the planes a cancelled job finished (a
+    :class:`~napari_sisr.core.progress.Partial`): named as a part, marked so in its metadata
+    (the first planes from 0: the layer's geometry is unchanged)."""
+    meta = dict(kwargs.get("metadata") or {})
+    ours = dict(meta.get("napari_sisr") or {})
+    ours["partial"] = {"planes": partial.planes, "of": partial.of, "axis": partial.axis}
+    meta["napari_sisr"] = ours
+    name = f"{kwargs['name']} [first {partial.planes} of {partial.of} planes]"
+    return {**kwargs, "name": name, "metadata": meta}
+
+
 def _layer_dtype(layer) -> np.dtype:
     return np.dtype(level0(layer).dtype)
 

@@ -26,7 +26,7 @@ from ...core.errors import InputError
 from ...core.inference.config import PRECISIONS, PredictConfig
 from ...core.inference.engines import installed_engines, pick_engine, pick_precision
 from ...core.modelio import DEFAULT_MODEL, read_model_meta
-from .._jobs import JobControls, error_message, notify_error, notify_warning
+from .._jobs import JobControls, error_message, notify_error, notify_info, notify_warning
 from .._layers import image_layer_choices
 from .._models import ModelCache, default_registry
 from .._settings import plugin_defaults
@@ -44,7 +44,7 @@ from .job import (
     prepare_tasks,
     sr_job,
 )
-from .layers import map_contrast_limits, open_result
+from .layers import kept_planes_kwargs, map_contrast_limits, open_result
 from .live import LivePreview
 from .score import ScoreControls
 from .tooltips import TOOLTIPS
@@ -68,6 +68,9 @@ class SuperResolveWidget(Container):
     napari_viewer : napari.viewer.Viewer
         The viewer whose image layers are offered and which receives the results.
     """
+
+    #: what a cancelled run kept (see :meth:`cancel`), for the status line
+    _kept = ""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         self.viewer = napari_viewer
@@ -114,7 +117,7 @@ class SuperResolveWidget(Container):
         self.overwrite = CheckBox(
             text="replace an existing output", value=False, visible=False, name="overwrite"
         )
-        self.controls = JobControls("Super-resolve")
+        self.controls = JobControls("Super-resolve", graceful=True)  # hands over planes done
         self.degradation = DegradationControls(self)
         self.evidence = EvidenceControls()
         self.live = LivePreview(self)
@@ -364,12 +367,20 @@ class SuperResolveWidget(Container):
             self._cache,
             on_update=lambda update: self._on_update(update, tasks),
             on_done=lambda _n: None,
+            on_finished=self._say_kept,
             description="Super-resolve",
         )
 
     def cancel(self, *_) -> None:
-        """Stop at the next tile: finished layers stay, the current one is dropped."""
+        """Stop after the tiles running: finished layers stay, and of the current one the
+        planes (frames, slices) already finished, as a layer of their own."""
+        self._kept = ""
         self.controls.runner.cancel()
+
+    def _say_kept(self, state: str) -> None:
+        if state == "cancelled" and self._kept:
+            self.controls.status.value = f"Super-resolve cancelled: {self._kept}"
+        self._kept = ""
 
     def _on_update(self, update, tasks: list[SRTask]) -> None:
         if isinstance(update, Notice):
@@ -395,13 +406,19 @@ class SuperResolveWidget(Container):
         try:
             # the sources stay selected, so the next click processes them again
             with self.keeping_selection():
-                self._add_result(task, update.result)
+                self._add_result(task, update.result, update.partial)
         except Exception as err:  # showing a result must never raise into Qt
             notify_error(error_message(f"Super-resolve (showing {task.name!r})", err))
 
-    def _add_result(self, task: SRTask, data) -> None:
+    def _add_result(self, task: SRTask, data, partial=None) -> None:
         kwargs = dict(task.layer_kwargs)
-        if task.out is not None:
+        if partial is not None:
+            kwargs = kept_planes_kwargs(kwargs, partial)
+            self._kept = (
+                f"kept the first {partial.planes} of {partial.of} planes as {kwargs['name']!r}"
+            )
+            notify_info(f"Super-resolve cancelled: {self._kept}")
+        elif task.out is not None:
             data = open_result(task.out)
         first = data[0] if isinstance(data, list) else data
         kwargs["contrast_limits"] = map_contrast_limits(
