@@ -169,6 +169,18 @@ def test_evidence_with_a_model_measures_split_resolution_and_uncertainty(pair):
     assert ev.uncertainty_map.shape == (96, 96)
     plain = evidence(sr, lr, 2, degradation=steer)
     assert plain.resolution_split is None and "no model given" in plain.notes[0]
+    assert plain.resolution_lr.unit == plain.resolution_sr.unit == "LR px"  # no pixel size
+
+
+def test_result_and_capture_resolutions_share_a_unit_without_a_pixel_size(pair):
+    """The result's resolution, measured on its own grid (``scale`` px per capture px), is
+    given in capture pixels: the HR image as the "result" reads finer than its capture (on
+    its own grid the figure would be about twice as large, and read coarser)."""
+    hr, lr = pair
+    ev = evidence(hr, lr, 2, degradation=TRUTH)
+    assert ev.resolution_lr.unit == ev.resolution_sr.unit == "LR px"
+    assert 0 < ev.resolution_sr.value < ev.resolution_lr.value
+    assert "LR px" in ev.resolution_sr.text()
 
 
 def test_the_command_line_front_ends(tmp_path, pair, capsys):

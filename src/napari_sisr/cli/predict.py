@@ -361,7 +361,7 @@ def _evidence(src: Path, dst: Path, result, model, config, quiet: bool) -> dict:
 def _res(r) -> str:
     if not r:
         return "?"
-    return f"{r['value']:.0f} nm" if r["unit"] == "nm" else f"{r['value']:.2f} px"
+    return f"{r['value']:.0f} nm" if r["unit"] == "nm" else f"{r['value']:.2f} {r['unit']}"
 
 
 def _int(value: str, flag: str) -> int:

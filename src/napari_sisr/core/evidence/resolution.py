@@ -37,8 +37,9 @@ FRC_THRESHOLD = 1 / 7
 @dataclass(frozen=True)
 class Resolution:
     """A resolution estimate: ``value`` in ``unit`` (``"nm"`` when the pixel size is known,
-    else ``"px"``), the cut-off frequency ``kc`` (1 = Nyquist) and the peak amplitude (signal
-    to noise of the estimate; below :data:`MIN_AMPLITUDE` nothing was found)."""
+    else ``"px"`` of the image measured, or ``"LR px"`` in an evidence summary), the cut-off
+    frequency ``kc`` (1 = Nyquist) and the peak amplitude (signal to noise of the estimate;
+    below :data:`MIN_AMPLITUDE` nothing was found)."""
 
     value: float
     unit: str
@@ -55,7 +56,7 @@ class Resolution:
     def text(self) -> str:
         if not math.isfinite(self.value):
             return "not measurable (no signal above the noise)"
-        value = f"{self.value:.0f} nm" if self.unit == "nm" else f"{self.value:.2f} px"
+        value = f"{self.value:.0f} nm" if self.unit == "nm" else f"{self.value:.2f} {self.unit}"
         return f"the pixel limit ({value}) or finer" if self.at_limit else value
 
 

@@ -163,7 +163,8 @@ def evidence(
     lr_crop = np.asarray(lr[box[0] : box[2], box[1] : box[3]], np.float64)
     sr_crop = np.asarray(sr[box[0] * s : box[2] * s, box[1] * s : box[3] * s], np.float64)
     px_hr = pixel_size_nm / s if pixel_size_nm else None
-    out = Evidence(cons, decorrelation(lr_crop, pixel_size_nm), decorrelation(sr_crop, px_hr))
+    lr_res = in_capture_px(decorrelation(lr_crop, pixel_size_nm), 1)
+    out = Evidence(cons, lr_res, in_capture_px(decorrelation(sr_crop, px_hr), s))
     if model is None:
         out.notes.append(
             "no model given: the resolution of two independent halves and the uncertainty "
@@ -174,11 +175,21 @@ def evidence(
     out.crop = box
     lr_small = np.asarray(lr[box[0] : box[2], box[1] : box[3]], np.float64)
     if split:
-        out.resolution_split = _split_resolution(model, lr_small, config, steered, px_hr, rng)
+        split_res = _split_resolution(model, lr_small, config, steered, px_hr, rng)
+        out.resolution_split = in_capture_px(split_res, s)
         _compare(out)
     if uncertainty and steered is not None:
         out.uncertainty, out.uncertainty_map = _uncertainty(model, lr_small, config, steered)
     return out
+
+
+def in_capture_px(res: Resolution, s: int) -> Resolution:
+    """A resolution in pixels of the grid it was measured on (the result's: ``s`` per capture
+    pixel) as pixels of the capture (unit ``"LR px"``), so that without a pixel size the
+    capture's and the result's figures read in one unit (5.76 result px = 1.44 LR px)."""
+    if res.unit != "px":
+        return res
+    return dataclasses.replace(res, value=res.value / s, unit="LR px")
 
 
 def _psf(model, degradation, lr, s: int, config):
