@@ -48,6 +48,120 @@ def test_demo_viewer_docks_the_three_widgets(qtbot):
         assert window.minimumSizeHint().height() <= 660, window.minimumSizeHint()
         docks = list(viewer.window._dock_widgets.values())
         assert max(d.minimumSizeHint().height() for d in docks) <= 600
+        # opens on Fit, its first step (a tab behind others is "visible" to Qt, but unseen)
+        qtbot.waitUntil(lambda: not docks[0].widget().visibleRegion().isEmpty())
+        assert docks[2].widget().visibleRegion().isEmpty()
+    finally:
+        viewer.close()
+
+
+#: A laptop screen: the napari window at its size, the three widgets docked as tabs.
+LAPTOP = (1366, 768)
+
+
+def shown_whole(widget, window) -> bool:
+    """Whether ``widget`` (Qt) is shown, inside ``window`` and inside every scroll area that
+    holds it: visible as it is, with no scrolling (compared on the screen)."""
+    from qtpy.QtCore import QRect
+    from qtpy.QtWidgets import QAbstractScrollArea
+
+    def on_screen(w) -> QRect:
+        return QRect(w.mapToGlobal(w.rect().topLeft()), w.size())
+
+    if not widget.isVisible() or widget.height() == 0 or widget.visibleRegion().isEmpty():
+        return False  # (a tab behind others is "visible" to Qt)
+    rect = on_screen(widget)
+    if not on_screen(window).contains(rect):
+        return False
+    parent = widget.parentWidget()
+    while parent is not None and parent is not window:
+        if isinstance(parent, QAbstractScrollArea) and not on_screen(parent.viewport()).contains(
+            rect
+        ):
+            return False
+        parent = parent.parentWidget()
+    return True
+
+
+def _where(widget, window):
+    native = getattr(widget, "native", widget)
+    if isinstance(native, str):
+        return native
+    pos, origin = (
+        native.mapToGlobal(native.rect().topLeft()),
+        window.mapToGlobal(window.rect().topLeft()),
+    )
+    return (
+        native.isVisible(),
+        pos.x() - origin.x(),
+        pos.y() - origin.y(),
+        native.width(),
+        native.height(),
+    )
+
+
+@pytest.mark.gui
+def test_three_widgets_fit_a_laptop_screen(qtbot, tmp_path):
+    """At 1366 x 768 with Fit, Super-resolve and Train docked: on each tab the run button and
+    the result tables show whole without scrolling (a screenshot of each tab is taken, the
+    way a user sees it)."""
+    pytest.importorskip("napari")
+    from qtpy.QtWidgets import QApplication
+
+    from napari_sisr.core.evaluate import PairScore, Scored
+    from napari_sisr.widgets.superres.evidence import evidence_html
+
+    hr = np.random.default_rng(0).random((64, 64))
+    lr = hr.reshape(16, 4, 16, 4).mean(axis=(1, 3))
+    viewer = demo.open_viewer(hr, lr, 4)
+    try:
+        window = viewer.window._qt_window
+        window.showNormal()
+        window.resize(*LAPTOP)
+        qtbot.waitUntil(lambda: window.isVisible() and window.width() == LAPTOP[0])
+        qtbot.wait(500)  # the docks laid out at the new size
+        widgets = {name.split(" (")[0]: dock for name, dock in viewer.window._dock_widgets.items()}
+        fit, sr, train = (
+            widgets[k].inner_widget() for k in ("Fit degradation", "Super-resolve", "Train")
+        )
+        scored = Scored(
+            {m: PairScore(30.1, 0.91) for m in ("SR", "bicubic", "bicubic + RL")},
+            (0.1, -0.2),
+            8,
+            {"rl_iterations": 12, "sigma": 3.5},
+        )
+        summary = {
+            "flagged_fraction": 0.004,
+            "rsp": 0.98,
+            "middle": {
+                "resolution_lr": {"value": 250.0, "unit": "nm"},
+                "resolution_sr": {"value": 180.0, "unit": "nm"},
+                "notes": ["the model explains the pair"],
+            },
+        }
+        expected = {
+            "Fit degradation": [fit.controls.run_button, fit.table],
+            "Super-resolve": [
+                sr.controls.run_button,
+                sr.scoring.button,
+                sr.evidence.table,
+                sr.scoring.table,
+            ],
+            "Train": [train.start_btn, train.status],
+        }
+        for name, dock in widgets.items():
+            dock.raise_()
+            if name == "Super-resolve":  # filled as after a run with evidence and a score
+                sr.evidence.table.value = evidence_html(summary)
+                sr.scoring._show(scored)
+            for _ in range(10):
+                QApplication.processEvents()
+                qtbot.wait(50)
+            window.grab().save(str(tmp_path / f"{name}.png"))
+            hidden = [w for w in expected[name] if not shown_whole(getattr(w, "native", w), window)]
+            if name == "Train" and train.form.visibleRegion().boundingRect().height() < 400:
+                hidden.append("settings")  # data and degradation need room above the buttons
+            assert not hidden, (name, [(w, _where(w, window)) for w in hidden])
     finally:
         viewer.close()
 

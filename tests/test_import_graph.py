@@ -148,7 +148,6 @@ TO_SPLIT = {
     "napari_sisr/widgets/fit/widget.py:__init__": 86,
     "napari_sisr/cli/train.py:build_config": 85,
     "napari_sisr/core/io/bmz_foreign.py:foreign_meta": 71,
-    "napari_sisr/widgets/train/widget.py:__init__": 69,
     "napari_sisr/widgets/train/degradation.py:__init__": 66,
 }
 

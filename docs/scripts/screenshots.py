@@ -67,7 +67,9 @@ def save(viewer, name: str) -> Path:
 
     IMAGES.mkdir(parents=True, exist_ok=True)
     path = IMAGES / f"{name}.png"
-    shot = viewer.screenshot(canvas_only=False, flash=False)
+    shot = getattr(viewer, "_montage", None)
+    if shot is None:
+        shot = viewer.screenshot(canvas_only=False, flash=False)
     iio.imwrite(path, shot[..., :3], compress_level=9)
     size = path.stat().st_size
     if size > MAX_BYTES:
@@ -256,7 +258,10 @@ def _run_side_by_side(viewer, widget, lr, hr, score: bool = False) -> None:
         if widget.scoring.score() is None:
             raise RuntimeError("scoring did not start")
         wait_until(lambda: not widget.scoring.runner.busy)
-    sr = viewer.layers[f"{lr.name} x4 SR"]
+    sr = widget.latest_result(lr)
+    for layer in list(viewer.layers):  # the evidence map has its own picture (trust.md)
+        if layer.metadata.get("napari_sisr", {}).get("evidence_of"):
+            viewer.layers.remove(layer)
     viewer.layers.move(viewer.layers.index(hr), len(viewer.layers))  # LR | SR | HR
     viewer.canvas.grid.enabled = True
     viewer.canvas.grid.shape = (1, 3)
@@ -274,18 +279,62 @@ def _scroll_to_bottom(widget) -> None:
         bar.setValue(bar.maximum())
 
 
+LAPTOP = (1366, 768)
+
+
+def widgets_laptop():
+    """The three widgets docked as tabs in a 1366 x 768 window (a laptop screen), on the
+    bundled BPAE pair: the dock of each tab side by side, as a user sees it unscrolled."""
+    import numpy as np
+    from qtpy.QtWidgets import QApplication
+
+    from napari_sisr.demo import open_viewer
+    from napari_sisr.sample_data import bpae_actin_hr, bpae_actin_lr
+
+    viewer = open_viewer(bpae_actin_hr(), bpae_actin_lr(), 4)
+    window = viewer.window._qt_window
+    window.showNormal()
+    window.resize(*LAPTOP)
+    wait_until(lambda: window.width() == LAPTOP[0])
+    panels = []
+    for dock in viewer.window._dock_widgets.values():
+        dock.raise_()
+        wait_until(lambda: True)
+        QApplication.processEvents()
+        shot = window.grab()
+        left = dock.mapTo(window, dock.rect().topLeft()).x()
+        panels.append(_qimage_rgb(shot.toImage())[:, left:])
+    montage = np.concatenate(panels, axis=1)
+    viewer._montage = montage  # saved by save() in place of the window
+    return viewer
+
+
+def _qimage_rgb(image):
+    import numpy as np
+
+    image = image.convertToFormat(image.Format.Format_RGB888)
+    ptr = image.constBits()
+    ptr.setsize(image.sizeInBytes())
+    rows = np.frombuffer(ptr, np.uint8).reshape(image.height(), image.bytesPerLine())
+    return rows[:, : image.width() * 3].reshape(image.height(), image.width(), 3).copy()
+
+
 SCREENSHOTS: dict[str, Callable] = {
     "widget_fit": widget_fit,
     "widget_fit_preview": widget_fit_preview,
     "widget_train": widget_train,
     "widget_superresolve": widget_superresolve,
     "widget_superresolve_aware": widget_superresolve_aware,
+    "widgets_laptop": widgets_laptop,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help=f"any of {', '.join(SCREENSHOTS)} (default: all)")
+    parser.add_argument(
+        "--suffix", default="", help="appended to each file name (e.g. _before, to compare)"
+    )
     args = parser.parse_args(argv)
     # Default napari settings in a throw-away file: reproducible shots, user config untouched.
     tmp = tempfile.TemporaryDirectory()
@@ -295,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown screenshot(s): {', '.join(unknown)}")
     for name in args.names or list(SCREENSHOTS):
         viewer = SCREENSHOTS[name]()
-        save(viewer, name)
+        save(viewer, name + args.suffix)
         viewer.close()
     return 0
 

@@ -298,12 +298,18 @@ def open_viewer(hr: np.ndarray, lr: np.ndarray, scale: int):
     viewer.add_image(
         lr, name="LR (simulated capture)", scale=(scale, scale), translate=(offset,) * 2
     )
+    docks = []
     for i, widget in enumerate(("Fit degradation", "Super-resolve", "Train")):
         try:  # as tabs of one dock: three stacked widgets do not fit a laptop screen
-            viewer.window.add_plugin_dock_widget("napari-sisr", widget, tabify=i > 0)
+            dock, _ = viewer.window.add_plugin_dock_widget("napari-sisr", widget, tabify=i > 0)
         except Exception as err:  # the widget missing from the installed plugin
             viewer.close()
             raise RuntimeError(f"the {widget!r} widget is unavailable: {err}") from err
+        docks.append(dock)
+    from qtpy.QtCore import QTimer
+
+    docks[0].raise_()  # the demo's first step, as its title says
+    QTimer.singleShot(0, docks[0].raise_)  # and again once the window is shown
     return viewer
 
 

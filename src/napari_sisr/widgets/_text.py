@@ -68,3 +68,39 @@ def fit_to_dock(root, chars: int = 12) -> None:
         combo.setMinimumContentsLength(chars)
     for form in root.findChildren(QFormLayout):
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+
+
+def bring_into_view(widget) -> None:
+    """Scroll the dock that holds ``widget`` (a magicgui widget or a Qt one) so it shows whole
+    (a table of results just filled in below the fold of a laptop screen).
+
+    A table that was just filled in grows only when its wrapped text is laid out, a few event
+    passes later: the scroll follows the scroll bar's next change of range (for a second),
+    as well as happening at once.
+    """
+    from qtpy.QtCore import QTimer
+    from qtpy.QtWidgets import QScrollArea
+
+    native = getattr(widget, "native", widget)
+    area = native.parentWidget()
+    while area is not None and not isinstance(area, QScrollArea):
+        area = area.parentWidget()
+    if area is None:
+        return
+    bar = area.verticalScrollBar()
+
+    def scroll(*_) -> None:
+        try:
+            area.ensureWidgetVisible(native, 0, 0)
+        except RuntimeError:  # the widget was closed meanwhile
+            pass
+
+    def stop_following() -> None:
+        try:
+            bar.rangeChanged.disconnect(scroll)
+        except (RuntimeError, TypeError):
+            pass
+
+    bar.rangeChanged.connect(scroll)
+    QTimer.singleShot(0, scroll)
+    QTimer.singleShot(1000, stop_following)

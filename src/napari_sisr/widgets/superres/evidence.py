@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import CheckBox, Container
 
-from .._text import WrappingLabel
+from .._text import WrappingLabel, bring_into_view
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -72,12 +72,13 @@ class EvidenceControls(Container):
             metadata={"napari_sisr": {"evidence_of": result_name, "summary": summary}},
         )  # fmt: skip
         self.table.value = evidence_html(summary)
+        bring_into_view(self.table)
 
 
 def _res(r) -> str:
     if not r:
         return "?"
-    return f"{r['value']:.0f} nm" if r["unit"] == "nm" else f"{r['value']:.2f} px"
+    return f"{r['value']:.0f} nm" if r["unit"] == "nm" else f"{r['value']:.2f} {r['unit']}"
 
 
 def evidence_html(summary: dict) -> str:

@@ -16,7 +16,7 @@ from magicgui.widgets import ComboBox, Container, PushButton
 from ...core.errors import InputError
 from .._jobs import JobRunner, notify_error
 from .._layers import image_layer_choices, layer_plane
-from .._text import WrappingLabel
+from .._text import WrappingLabel, bring_into_view
 
 if TYPE_CHECKING:  # pragma: no cover
     from .widget import SuperResolveWidget
@@ -113,6 +113,7 @@ class ScoreControls(Container):
     def _show(self, scored) -> None:
         self.scored = scored
         self.table.value = scores_html(scored)
+        bring_into_view(self.table)
 
 
 def scores_html(scored) -> str:

@@ -198,13 +198,21 @@ class SuperResolveWidget(Container):
             self.layers.value = chosen
 
     def _sections(self, halo_row) -> list:
-        """The widget's rows, top to bottom."""
+        """The widget's rows, top to bottom; how it computes (tile, halo, device, engine,
+        precision, orientations) folded under *advanced settings*, so the common path fits a
+        laptop screen."""
+        folded = [self.tile, halo_row, self.device, self.engine, self.precision, self.ensemble]
+        self.advanced = CheckBox(
+            text="advanced settings (tile, device, engine, precision)", value=False
+        )
+        self.advanced.changed.connect(lambda on: _show(folded, on))
+        _show(folded, False)
         return [
-            self.layers, self.all_layers, self.model, self.model_info, self.forget_button,
-            self.degradation, self.tile, halo_row, self.device, self.engine, self.precision,
-            self.ensemble, self.output, self.out_path, self.overwrite, self.controls,
-            self.evidence, self.live, self.scoring, self.isotropic,
-        ]  # fmt: skip
+            *(self.layers, self.all_layers, self.model, self.model_info, self.forget_button),
+            *(self.degradation, self.output, self.out_path, self.overwrite),
+            *(self.advanced, *folded, self.controls),
+            *(self.evidence, self.live, self.scoring, self.isotropic),
+        ]
 
     def _stack_layer(self):
         """The chosen layer, for the isotropic section (:class:`InputError` when none)."""
@@ -439,6 +447,11 @@ class SuperResolveWidget(Container):
     def _tooltips(self) -> None:
         for name, text in TOOLTIPS.items():
             getattr(self, name).tooltip = text
+
+
+def _show(widgets, on) -> None:
+    for widget in widgets:
+        widget.visible = bool(on)
 
 
 def _is_source(layer) -> bool:

@@ -83,7 +83,17 @@ class TrainWidget(QWidget):
             plot.add_series("model", "#4fc3f7")
             plot.add_series("bicubic", "#bdbdbd", dashed=True)
 
-        # settings scroll above, run controls and live plots below (always visible)
+        self._layout()
+        events = self.viewer.layers.events
+        for name in ("inserted", "removed"):
+            getattr(events, name).connect(self.form.refresh_layers)
+        default_registry().connect(self.form.refresh_models)
+        self.runner.bind_lifetime(self)
+        self.destroyed.connect(_forget_listeners(self.viewer.layers, self.form))
+
+    def _layout(self) -> None:
+        """Settings scroll above; run controls below, and the training curves once a run
+        starts (until then the settings have the room: a laptop screen shows them whole)."""
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
@@ -96,29 +106,33 @@ class TrainWidget(QWidget):
         for b in (self.start_btn, self.stop_btn, self.resume_btn):
             buttons.addWidget(b)
         lay.addLayout(buttons)
-        lay.addWidget(self.export_btn)
-        lay.addWidget(self.progress)
-        lay.addWidget(self.status)
-        lay.addWidget(self.loss_plot, 3)
-        lay.addWidget(self.psnr_plot, 2)
-        lay.addWidget(self.ssim_plot, 2)
+        for widget in (self.export_btn, self.progress, self.status):
+            lay.addWidget(widget)
+        self.curves = QWidget()
+        curves = QVBoxLayout(self.curves)
+        curves.setContentsMargins(0, 0, 0, 0)
+        for plot, stretch in ((self.loss_plot, 3), (self.psnr_plot, 2), (self.ssim_plot, 2)):
+            curves.addWidget(plot, stretch)
+        self.curves.setVisible(False)
+        lay.addWidget(self.curves, 1)
         self.splitter = QSplitter(Qt.Vertical)
         self.splitter.addWidget(scroll)
         self.splitter.addWidget(panel)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(1, 0)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.splitter)
         self.setMinimumWidth(340)
 
-        events = self.viewer.layers.events
-        for name in ("inserted", "removed"):
-            getattr(events, name).connect(self.form.refresh_layers)
-        default_registry().connect(self.form.refresh_models)
-        self.runner.bind_lifetime(self)
-        self.destroyed.connect(_forget_listeners(self.viewer.layers, self.form))
+    def _show_curves(self) -> None:
+        """Show the training curves below the run controls, the settings keeping 2/5."""
+        if self.curves.isVisible():
+            return
+        self.curves.setVisible(True)
+        height = self.splitter.height()
+        self.splitter.setSizes([height * 2 // 5, height - height * 2 // 5])
 
     @property
     def running(self) -> bool:
@@ -168,6 +182,7 @@ class TrainWidget(QWidget):
             description="Training",
         )
         self._set_running(True)
+        self._show_curves()
         self.status.setText(("resuming" if resume else "starting") + f" in {config.out}")
         return worker
 
