@@ -843,3 +843,16 @@ def test_make_isotropic_adds_a_stack_sampled_like_xy(qtbot, widget, tmp_path):
     n = _n_records()
     assert w.isotropic.start() is None
     assert any("not a z-stack" in m for m in _errors_since(n))
+
+
+def test_the_model_row_says_what_each_model_is_for():
+    """Beside the Model combo: the trained range and when to use the model, in plain words."""
+    from napari_sisr.core.modelio import read_model_meta
+    from napari_sisr.widgets._models import model_card_line
+
+    blind = model_card_line(read_model_meta("default-4x"))
+    assert "x4" in blind and "blind" in blind and "1-3 HR px" in blind and "not known" in blind
+    aware = model_card_line(read_model_meta("aware-4x"))
+    assert "steered" in aware and "0-8 HR px" in aware and "PSF is known" in aware
+    fitted = {"scale": 2, "in_channels": 1, "arch": "srresnet", "degradation": {"sigma": 2.4}}
+    assert "one degradation (PSF sigma 2.4 HR px)" in model_card_line(fitted)

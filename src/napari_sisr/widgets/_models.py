@@ -233,3 +233,44 @@ class ModelCache:
     def clear(self) -> None:
         with self._lock:
             self._nets.clear()
+
+
+def _span(values, unit: str = "", percent: bool = False) -> str:
+    """``[1.0, 3.0]`` as ``"1-3"`` (``"0.5-5 %"`` with ``percent``), a number as itself."""
+    k = 100.0 if percent else 1.0
+    if isinstance(values, list | tuple) and len(values) == 2:
+        text = f"{k * float(values[0]):g}-{k * float(values[1]):g}"
+    elif isinstance(values, int | float):
+        text = f"{k * float(values):.3g}"
+    else:
+        return ""
+    return f"{text} %" if percent else f"{text}{unit}"
+
+
+def model_card_line(meta: dict[str, Any]) -> str:
+    """What a model does and when to use it, in one line, from its config: the scale and
+    channels, what it was trained on, its trained range, and the captures it suits."""
+    ch = int(meta.get("in_channels", 1))
+    what = f"x{meta.get('scale', '?')}, {ch} channel{'s' if ch != 1 else ''}"
+    card = meta.get("card") or {}
+    on = ", ".join(card.get("modalities") or [])
+    on = f" for {on}" if on else ""
+    deg = meta.get("degradation") or {}
+    sigma, noise = _span(deg.get("sigma"), " HR px"), _span(deg.get("noise_std"), percent=True)
+    if str(meta.get("arch", "")).endswith("_da"):
+        told = f" (PSF sigma {sigma}, noise {noise} of the range)" if sigma and noise else ""
+        return (
+            f"{what}{on}; steered by the PSF and noise it is told{told}: use it when the PSF is "
+            "known (a fit, beads, the objective's NA); see Degradation"
+        )
+    if deg.get("mode") == "blind" and sigma:
+        return (
+            f"{what}{on}; trained blind on PSF sigma {sigma}, noise {noise} of the range: for "
+            "captures whose PSF is not known and lies in that range"
+        )
+    if sigma:
+        return (
+            f"{what}; trained for one degradation (PSF sigma {sigma}): for captures of the "
+            "microscope it was fitted to"
+        )
+    return f"{what}, {meta.get('arch', 'unknown architecture')}"

@@ -28,7 +28,7 @@ from ...core.inference.engines import installed_engines, pick_engine, pick_preci
 from ...core.modelio import DEFAULT_MODEL, read_model_meta
 from .._jobs import JobControls, error_message, notify_error, notify_info, notify_warning
 from .._layers import image_layer_choices
-from .._models import ModelCache, default_registry
+from .._models import ModelCache, default_registry, model_card_line
 from .._settings import plugin_defaults
 from .._text import WrappingLabel, fit_to_dock
 from .degradation import DegradationControls
@@ -288,11 +288,10 @@ class SuperResolveWidget(Container):
             return
         self.degradation.set_model(meta)
         self._show_auto_halo()
-        ch = int(meta["in_channels"])
-        self.model_info.value = (
-            f"{meta['arch']} ({meta.get('preset') or 'custom'}), x{meta['scale']}, "
-            f"{ch} channel{'s' if ch != 1 else ''}, receptive field "
-            f"{meta.get('receptive_field', '?')} px"
+        self.model_info.value = model_card_line(meta)
+        self.model_info.tooltip = (
+            f"{meta['arch']} ({meta.get('preset') or 'custom'}), receptive field "
+            f"{meta.get('receptive_field', '?')} px. {(meta.get('card') or {}).get('summary', '')}"
         )
 
     def _on_halo_auto(self, auto: bool) -> None:
