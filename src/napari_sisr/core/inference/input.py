@@ -201,6 +201,9 @@ def _source(image, rgb, level: int):
             tuple(getattr(layer, "translate", ()) or ()) or None,
         )
         meta.update(_layer_axes_units(layer))
+        ours = (getattr(layer, "metadata", None) or {}).get("napari_sisr") or {}
+        if isinstance(ours.get("optics"), dict):  # the file's optics (napari-sisr's reader)
+            meta["optics"] = dict(ours["optics"])
         image = list(layer.data) if getattr(layer, "multiscale", False) else layer.data
     return image, meta, name, rgb, placement
 

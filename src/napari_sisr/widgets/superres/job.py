@@ -114,7 +114,14 @@ def snapshot(layer: napari.layers.Image) -> SimpleNamespace:
         units=tuple(str(u) for u in getattr(layer, "units", ())),  # napari >= 0.6
         axis_labels=tuple(str(a) for a in getattr(layer, "axis_labels", ())),
         name=layer.name,
+        metadata={"napari_sisr": _file_optics(layer)},
     )
+
+
+def _file_optics(layer) -> dict:
+    """The optics a file stated (napari-sisr's reader keeps them in the layer's metadata)."""
+    ours = (layer.metadata or {}).get("napari_sisr") or {}
+    return {"optics": dict(ours["optics"])} if isinstance(ours.get("optics"), dict) else {}
 
 
 def output_paths(base: str | os.PathLike, names: Sequence[str]) -> list[Path]:
