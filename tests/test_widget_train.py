@@ -89,6 +89,11 @@ def test_train_to_end_plots_preview_and_registers_model(widget, qtbot, notes, tm
     assert len(w.psnr_plot.series["model"].xs) >= 2  # validations at steps 3 and 6
     assert len(w.psnr_plot.series["bicubic"].ys) == len(w.psnr_plot.series["model"].ys)
     assert len(w.ssim_plot.series["model"].ys) >= 2
+    from napari_sisr.widgets.train.widget import LOSS_LABELS
+
+    # every loss term the run logged has a name for people in the legend
+    assert set(w.loss_plot.series) <= set(LOSS_LABELS), set(w.loss_plot.series)
+    assert not w.curves.isHidden()  # shown once the run started
     preview = viewer.layers["SR preview (training)"]
     # the preview is the final network's SR of the held-out crop, value for value
     from napari_sisr.core.modelio import load_model
@@ -479,3 +484,26 @@ def test_widget_and_command_line_build_the_same_request(make_napari_viewer, acti
     assert widget.init == cli.init == "default-4x"
     front_end_only = {"out", "preview_every"}  # where it goes; the widget's live preview
     assert widget.model_dump(exclude=front_end_only) == cli.model_dump(exclude=front_end_only)
+
+
+def test_plot_ticks_of_steps_are_whole_numbers():
+    """One validation at step 200 reads "200", not 199.5 / 200 / 200.5."""
+    from napari_sisr.widgets._plot import nice_ticks, x_ticks
+
+    assert 199.5 in nice_ticks(199.0, 201.0)
+    assert x_ticks(199.0, 201.0, integer=True) == [199.0, 200.0, 201.0]
+    assert x_ticks(0.0, 1.0, integer=True) == [0.0, 1.0]
+    assert x_ticks(10.2, 10.8, integer=True) == [10.0]  # none whole inside: the nearest
+    assert x_ticks(0.0, 1.0, integer=False) == nice_ticks(0.0, 1.0)
+
+
+def test_status_line_names_losses_for_people():
+    from napari_sisr.core.progress import TrainProgress
+    from napari_sisr.widgets.train.widget import _status_text
+
+    update = TrainProgress(
+        12, 300, "content step 12/300", losses={"l_g_total": 0.02, "l_g_pix": 0.02, "d_real": 1.0}
+    )
+    text = _status_text(update)
+    assert "total loss 0.02" in text and "pixel difference loss 0.02" in text
+    assert "l_g_" not in text and "d_real" not in text

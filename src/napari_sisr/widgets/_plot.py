@@ -40,6 +40,16 @@ def nice_ticks(lo: float, hi: float, n: int = 4) -> list[float]:
     return [start + i * step for i in range(int((hi - start) / step + 1e-9) + 1)]
 
 
+def x_ticks(lo: float, hi: float, integer: bool) -> list[float]:
+    """Ticks of the x axis: at whole numbers only where x counts steps (one validation at
+    step 200 reads 200, not 199.5 / 200 / 200.5)."""
+    ticks = nice_ticks(lo, hi)
+    if not integer:
+        return ticks
+    whole = [t for t in ticks if abs(t - round(t)) < 1e-9]
+    return whole or [float(round((lo + hi) / 2))]
+
+
 def log_ticks(lo: float, hi: float) -> list[float]:
     """Ticks in log10 space: whole decades, or round values when the range is narrow."""
     decades = [float(e) for e in range(math.ceil(lo), math.floor(hi) + 1)]
@@ -77,6 +87,10 @@ class LinePlot(QWidget):
         Draw noisy curves (many points) faintly with a moving average on top.
     min_interval_ms : int
         Shortest time between two repaints triggered by :meth:`append`.
+    labels : dict, optional
+        Series name -> what the legend says (e.g. ``l_g_pix`` -> ``pixel difference``).
+    integer_x : bool
+        The x values are counts (training steps): ticks at whole numbers only.
     """
 
     MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 46, 8, 20, 18
@@ -88,9 +102,14 @@ class LinePlot(QWidget):
         smooth: bool = False,
         min_interval_ms: int = 250,
         parent=None,
+        *,
+        labels: dict[str, str] | None = None,
+        integer_x: bool = True,
     ):
         super().__init__(parent)
         self.title = title
+        self.labels = dict(labels or {})
+        self.integer_x = integer_x
         self.log_y = log_y
         self.smooth = smooth
         self.series: dict[str, Series] = {}
@@ -188,7 +207,7 @@ class LinePlot(QWidget):
             p.setPen(fg)
             label = _fmt(10**t, 2) if self.log_y else _fmt(t)
             p.drawText(QRectF(0, pt.y() - 8, self.MARGIN_L - 4, 16), Qt.AlignRight, label)
-        for t in nice_ticks(x0, x1):
+        for t in x_ticks(x0, x1, self.integer_x):
             pt = to_px(t, y0)
             p.setPen(fg)
             p.drawText(QRectF(pt.x() - 30, rect.bottom() + 1, 60, 16), Qt.AlignHCenter, _fmt(t))
@@ -203,13 +222,14 @@ class LinePlot(QWidget):
         for s in self.series.values():
             if not s.xs:
                 continue
-            advance = 24 + p.fontMetrics().horizontalAdvance(s.name)
+            name = self.labels.get(s.name, s.name)
+            advance = 24 + p.fontMetrics().horizontalAdvance(name)
             if x + advance > self.width() - self.MARGIN_R and x > 8:
                 x, y = 8.0, y + 15
             p.setPen(QPen(QColor(s.color), 2, Qt.DashLine if s.dashed else Qt.SolidLine))
             p.drawLine(QPointF(x, y), QPointF(x + 14, y))
             p.setPen(fg)
-            p.drawText(QPointF(x + 17, y + 4), s.name)
+            p.drawText(QPointF(x + 17, y + 4), name)
             x += advance
         return y + self.MARGIN_T - 10
 

@@ -41,6 +41,18 @@ if TYPE_CHECKING:
     from ...core.training import TrainResult
 
 
+#: What the loss plot's legend calls each loss term of the training loop.
+LOSS_LABELS = {
+    "l_g_total": "total",
+    "l_g_pix": "pixel difference",
+    "l_g_ssim": "SSIM",
+    "l_g_dpf": "diffraction pattern",
+    "l_g_percep": "perceptual",
+    "l_g_gan": "adversarial",
+    "l_d": "discriminator",
+}
+
+
 class TrainWidget(QWidget):
     """Dock widget that trains a model from image layers and registers the result.
 
@@ -76,9 +88,9 @@ class TrainWidget(QWidget):
         self.progress.setFormat("%v / %m steps")
         self.status = QLabel("ready")
         self.status.setWordWrap(True)
-        self.loss_plot = LinePlot("losses", log_y=True, smooth=True)
-        self.psnr_plot = LinePlot("validation PSNR (dB)")
-        self.ssim_plot = LinePlot("validation SSIM")
+        self.loss_plot = LinePlot("losses by step", log_y=True, smooth=True, labels=LOSS_LABELS)
+        self.psnr_plot = LinePlot("held-out PSNR (dB) by step")
+        self.ssim_plot = LinePlot("held-out SSIM by step")
         for plot in (self.psnr_plot, self.ssim_plot):
             plot.add_series("model", "#4fc3f7")
             plot.add_series("bicubic", "#bdbdbd", dashed=True)
@@ -333,7 +345,8 @@ def _forget_listeners(layers, form):
 
 def _status_text(update: TrainProgress) -> str:
     parts = [update.message or f"step {update.done}/{update.total}"]
-    parts += [f"{k} {v:.3g}" for k, v in list(update.losses.items())[:3]]
+    losses = [(k, v) for k, v in update.losses.items() if k in LOSS_LABELS][:3]
+    parts += [f"{LOSS_LABELS[k]} loss {v:.3g}" for k, v in losses]
     if update.eta_s is not None:
         parts.append(
             f"ETA {update.eta_s / 60:.1f} min" if update.eta_s > 90 else f"ETA {update.eta_s:.0f} s"
