@@ -208,14 +208,48 @@ def test_a_failed_fit_is_refused_unless_forced(tmp_path, actin):
 
 
 def test_a_flag_is_not_taken_for_a_longer_one_it_begins(capsys):
-    """`fit --hr X` (the train command's flag) was taken as `--hr-ratio X`, and the error
-    spoke of missing positional arguments: a flag a command lacks is named as unknown."""
+    """`fit --hr X` was once taken as `--hr-ratio X`: a flag a command lacks, even one that
+    begins a longer one, is named as unknown."""
     from napari_sisr.cli import main
 
     with pytest.raises(SystemExit) as exit_:
-        main(["fit", "--hr", "hr.tif", "lr.tif", "--scale", "4"])
+        main(["fit", "--ani", "hr.tif", "lr.tif", "--scale", "4"])
     assert exit_.value.code == 2
-    assert "unrecognized arguments: --hr" in capsys.readouterr().err
+    assert "unrecognized arguments: --ani" in capsys.readouterr().err
+
+
+def test_every_pair_command_takes_hr_and_lr_by_name(capsys):
+    """fit takes HR first, evaluate and tune the LR capture first (as the model reads it);
+    --hr / --lr name them in any order on all three, and swapped images are named as such."""
+    from napari_sisr.cli import main
+    from napari_sisr.sample_data import HERE
+
+    lr, hr = str(HERE / "synapse_confocal_lr.tif"), str(HERE / "synapse_sted_hr.tif")
+    runs = [
+        ["fit", hr, lr],
+        ["fit", "--lr", lr, "--hr", hr],
+        ["fit", "--lr", lr, hr],
+    ]
+    sigmas = []
+    for run in runs:
+        assert main([*run, "--scale", "4", "-q"]) == 0, run
+        sigmas.append(json.loads(capsys.readouterr().out.splitlines()[-1])["sigma"])
+    assert sigmas[0] == sigmas[1] == sigmas[2]
+    scores = []
+    for run in (
+        ["aware-4x", lr, hr],
+        ["aware-4x", "--hr", hr, lr],
+        ["aware-4x", "--lr", lr, "--hr", hr],
+    ):
+        assert main(["evaluate", *run, "--scale", "4"]) == 0, run
+        scores.append(json.loads(capsys.readouterr().out.splitlines()[-1])["scores"]["bicubic"])
+    assert scores[0] == scores[1] == scores[2]
+    assert main(["evaluate", "aware-4x", hr, lr, "--scale", "4"]) == 2
+    assert "are the two swapped?" in capsys.readouterr().err
+    assert main(["fit", "--hr", hr, hr, lr, "--scale", "4"]) == 2
+    assert "is not given again by position" in capsys.readouterr().err
+    assert main(["tune", "aware-4x", "--hr", hr]) == 2
+    assert "give the real LR capture" in capsys.readouterr().err
 
 
 def test_the_model_follows_what_the_user_gave(tmp_path, capsys):

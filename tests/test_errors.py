@@ -61,12 +61,12 @@ def test_cli_input_error_is_one_line_and_not_logged(pair, log_dir, capsys):
 
 
 def test_cli_bug_is_reported_with_its_logged_traceback(pair, log_dir, capsys, monkeypatch):
-    from napari_sisr.core.degradation import fit as fit_module
+    from napari_sisr.core.degradation import pairs
 
     def broken(*args, **kwargs):
         return {}["no such key"]
 
-    monkeypatch.setattr(fit_module, "fit_degradation", broken)
+    monkeypatch.setattr(pairs, "iter_fit", broken)  # what `fit` runs, through fit_pair
     hr, lr = pair
     assert main(["fit", str(hr), str(lr), "--scale", "4", "-q"]) == 1
     err = capsys.readouterr().err

@@ -116,7 +116,7 @@ def test_cli_noise_from_optics_and_sigma(tmp_path, actin):
     lr = tmp_path / "lr.tif"
     tifffile.imwrite(lr, clean + 40.0 * np.random.default_rng(4).standard_normal(clean.shape))
     out = cli(
-        "noise", lr, "--scale", 4, "--wavelength", 520, "--na", 1.4, "--pixel-size", 0.1,
+        "noise", lr, "--scale", 4, "--wavelength-nm", 520, "--na", 1.4, "--pixel-size-um", 0.1,
         "-o", tmp_path / "p.json",
     )  # fmt: skip
     got = last_json(out)
@@ -127,6 +127,11 @@ def test_cli_noise_from_optics_and_sigma(tmp_path, actin):
     # the optics in one flag, as predict takes them (pixel in nm there)
     one = last_json(cli("noise", lr, "--scale", 4, "--optics", "NA=1.4,wavelength=520,pixel=100"))
     assert one["sigma"] == pytest.approx(got["sigma"]) and one["noise_var"] == got["noise_var"]
+    # the units in the names, and the older spellings still read
+    named = "NA=1.4,wavelength_nm=520,pixel_nm=100"
+    assert last_json(cli("noise", lr, "--scale", 4, "--optics", named))["sigma"] == one["sigma"]
+    old = cli("noise", lr, "--scale", 4, "--wavelength", 520, "--na", 1.4, "--pixel-size", 0.1)
+    assert last_json(old)["sigma"] == pytest.approx(got["sigma"])
     confocal = last_json(
         cli("noise", lr, "--scale", 4, "--optics", "NA=1.4,wavelength=520,pixel=100",
             "--modality", "confocal")
@@ -142,7 +147,7 @@ def test_cli_noise_from_optics_and_sigma(tmp_path, actin):
 @pytest.mark.parametrize(
     "extra, needle",
     [
-        (["--na", 1.4], "missing --wavelength, --pixel-size"),
+        (["--na", 1.4], "missing --wavelength-nm, --pixel-size-um"),
         (["--sigma", 2, "--na", 1.4], "not both"),
         (
             ["--wavelength", 520, "--na", 3.0, "--pixel-size", 0.1],

@@ -70,10 +70,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _place_pair_paths(parser, args, extra: list[str]) -> None:
+    """Image paths argparse left over after a named one (``evaluate M --hr HR LR``: it fills
+    optional positionals only before the first option) go to the free places of the pair;
+    anything else is an unknown argument, as argparse says."""
+    free = [a for a in ("_pair0", "_pair1") if getattr(args, a, "absent") is None]
+    paths = [e for e in extra if not e.startswith("-")]
+    if hasattr(args, "_pair_order") and len(paths) == len(extra) <= len(free):
+        for attr, path in zip(free, paths, strict=False):
+            setattr(args, attr, path)
+        return
+    parser.error(f"unrecognized arguments: {' '.join(extra)}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``napari-sisr`` console command."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _place_pair_paths(parser, args, extra)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

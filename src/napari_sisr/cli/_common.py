@@ -110,6 +110,46 @@ def channel_count(arr, what: str) -> int:
     )
 
 
+#: What each image of a pair is, for help texts and messages.
+PAIR_HELP = {
+    "hr": "the HR image of the field (or --hr)",
+    "lr": "the real LR capture of the same field (or --lr)",
+}
+
+
+def add_pair_args(p, order: tuple[str, str], help_: dict[str, str] | None = None) -> None:
+    """The HR image and the LR capture of a pair: positional in ``order`` (``fit`` takes HR
+    first; ``evaluate`` and ``tune`` take the LR capture first, as the model reads it), or
+    named with ``--hr`` / ``--lr`` in any order on every command. :func:`pair_paths` resolves
+    them."""
+    texts = {**PAIR_HELP, **(help_ or {})}
+    for i, role in enumerate(order):
+        p.add_argument(f"_pair{i}", nargs="?", metavar=role.upper(), help=texts[role])
+    for role in ("hr", "lr"):
+        p.add_argument(f"--{role}", dest=f"{role}_named", metavar=role.upper(), help=texts[role])
+    p.set_defaults(_pair_order=order)
+
+
+def pair_paths(args) -> tuple[str, str]:
+    """``(hr, lr)`` from :func:`add_pair_args`: the named ones, the positional ones filling
+    what is not named, in the command's order."""
+    named = {role: getattr(args, f"{role}_named") for role in ("hr", "lr")}
+    given = [v for v in (args._pair0, args._pair1) if v is not None]
+    free = [role for role in args._pair_order if named[role] is None]
+    if len(given) > len(free):
+        raise InputError(
+            f"{len(given)} image paths for {len(free)} place(s): an image given by name (--hr, "
+            "--lr) is not given again by position"
+        )
+    paths = dict(named)
+    paths.update(zip(free, given, strict=False))
+    missing = [role for role in ("hr", "lr") if paths.get(role) is None]
+    if missing:
+        wanted = [f"{PAIR_HELP[r].split(' (')[0]} ({r.upper()} or --{r})" for r in missing]
+        raise InputError("give " + " and ".join(wanted))
+    return paths["hr"], paths["lr"]
+
+
 def read_pair(hr_path: str, lr_path: str, channel: int | None):
     """Read an HR/LR pair of files and reduce both to the same 2D plane for fitting.
 

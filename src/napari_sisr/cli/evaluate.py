@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import InputError
-from ._common import read_pair
+from ._common import add_pair_args, pair_paths, read_pair
 
 MODEL_SUFFIXES = (".json", ".safetensors")
 
@@ -34,8 +34,7 @@ def add(sub) -> None:
         help="a super-resolved image of LR (HR grid), or a model (bundled name, model .json, "
         ".safetensors or run folder)",
     )
-    p.add_argument("lr", help="the real LR capture")
-    p.add_argument("hr", help="the real HR capture of the same field")
+    add_pair_args(p, ("lr", "hr"))
     p.add_argument("--scale", type=int, required=True, help="integer scale between the grids")
     p.add_argument("--channel", type=int, help="use this channel instead of the luminance")
     p.add_argument(
@@ -66,6 +65,7 @@ def _is_model(text: str) -> bool:
 def run(args) -> int:
     from ..core.evaluate import evaluate
 
+    args.hr, args.lr = pair_paths(args)
     hr, lr = read_pair(args.hr, args.lr, args.channel)
     kwargs = {"sigma": args.sigma, "rl_iterations": args.rl_iterations}
     label = Path(args.candidate).name

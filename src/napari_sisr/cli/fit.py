@@ -7,13 +7,14 @@ import json
 import sys
 
 from ..core.errors import InputError
-from ._common import progress_printer, read_pair, save_params
+from ._common import add_pair_args, pair_paths, progress_printer, read_pair, save_params
 
 
 def add(sub) -> None:
     p = sub.add_parser("fit", help="fit the degradation model to a real HR/LR pair")
-    p.add_argument("hr", help="HR image of the field")
-    p.add_argument("lr", help="real LR capture of the same field (not registered)")
+    add_pair_args(
+        p, ("hr", "lr"), {"lr": "the real LR capture of the same field, not registered (or --lr)"}
+    )
     p.add_argument("--scale", type=int, required=True, help="integer scale between the grids")
     p.add_argument("-o", "--output", help="write the parameters to this JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
@@ -48,6 +49,7 @@ def add(sub) -> None:
 def run(args) -> int:
     from ..core.degradation.pairs import fit_pair
 
+    args.hr, args.lr = pair_paths(args)
     hr, lr = read_pair(args.hr, args.lr, args.channel)
     params = fit_pair(
         hr,

@@ -1,8 +1,8 @@
 """``napari-sisr noise``: a degradation model from an LR capture alone (no HR image).
 
 The unpaired fallback of ``napari-sisr fit``: the noise is estimated from the LR image itself and
-the PSF width is given directly (``--sigma``) or computed from the optics (``--wavelength``,
-``--na``, ``--pixel-size``). Prints the same JSON summary as ``fit``.
+the PSF width is given directly (``--sigma``) or computed from the optics (``--wavelength-nm``,
+``--na``, ``--pixel-size-um``). Prints the same JSON summary as ``fit``.
 """
 
 from __future__ import annotations
@@ -25,17 +25,31 @@ def add(sub) -> None:
     p.add_argument("lr", help="LR capture (TIFF, OME-TIFF, PNG, JPEG)")
     p.add_argument("--scale", type=int, required=True, help="integer super-resolution factor")
     p.add_argument("--sigma", type=float, help="PSF sigma in HR pixels (instead of the optics)")
-    p.add_argument("--wavelength", type=float, metavar="NM", help="emission wavelength, nm")
+    p.add_argument(
+        "--wavelength-nm",
+        "--wavelength",
+        dest="wavelength",
+        type=float,
+        metavar="NM",
+        help="emission wavelength, nm",
+    )
     p.add_argument("--na", type=float, help="numerical aperture of the LR objective")
-    p.add_argument("--pixel-size", type=float, metavar="UM", help="LR pixel size in the sample, um")
+    p.add_argument(
+        "--pixel-size-um",
+        "--pixel-size",
+        dest="pixel_size",
+        type=float,
+        metavar="UM",
+        help="LR pixel size in the sample, um",
+    )
     p.add_argument(
         "--modality", choices=["widefield", "confocal"], default="widefield", help="PSF model"
     )
     p.add_argument(
         "--optics",
-        metavar="NA=1.4,wavelength=520,pixel=65",
+        metavar="NA=1.4,wavelength_nm=520,pixel_nm=65",
         help="the optics in one flag, as 'napari-sisr predict' takes them (nm; "
-        "modality=confocal optional), instead of --na, --wavelength and --pixel-size",
+        "modality=confocal optional), instead of --na, --wavelength-nm and --pixel-size-um",
     )
     p.add_argument("--poisson", action="store_true", help="estimate Poisson-Gaussian noise")
     p.add_argument("--channel", type=int, help="use this channel instead of the luminance")
@@ -50,7 +64,11 @@ def run(args) -> int:
     from ..core.io.images import read_image, to_gray
 
     def separate() -> dict:  # the optics as separate flags, as given or read from --optics
-        return {"--wavelength": args.wavelength, "--na": args.na, "--pixel-size": args.pixel_size}
+        return {
+            "--wavelength-nm": args.wavelength,
+            "--na": args.na,
+            "--pixel-size-um": args.pixel_size,
+        }
 
     if args.optics is not None:
         from ..core.inference.steering import Optics
@@ -74,7 +92,7 @@ def run(args) -> int:
     if args.sigma is None and len(given) != len(optics):
         missing = [k for k, v in optics.items() if v is None]
         raise InputError(
-            "the PSF width is needed: give --sigma, or --wavelength, --na and --pixel-size "
+            "the PSF width is needed: give --sigma, or --wavelength-nm, --na and --pixel-size-um "
             f"(missing {', '.join(missing)})"
         )
     if args.scale < 1:

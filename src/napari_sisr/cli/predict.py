@@ -72,7 +72,14 @@ def add(sub) -> None:
     p.add_argument("--level", type=int, help="pyramid level of multiscale inputs (default 0)")
     p.add_argument("--channel-axis", type=int, help="axis of channels (processed separately)")
     p.add_argument("--axes", help="axis names of the input, e.g. tczyx")
-    p.add_argument("--pixel-size", type=float, help="input pixel size in um (if not in the file)")
+    p.add_argument(
+        "--pixel-size-um",
+        "--pixel-size",
+        dest="pixel_size",
+        type=float,
+        metavar="UM",
+        help="input pixel size in um (if not in the file)",
+    )
     p.add_argument("--blend", action="store_true", help="cross-fade overlapping tiles")
     p.add_argument(
         "--ensemble",
@@ -95,7 +102,7 @@ def add(sub) -> None:
     )
     g.add_argument(
         "--optics",
-        metavar="NA=1.4,wavelength=520,pixel=65",
+        metavar="NA=1.4,wavelength_nm=520,pixel_nm=65",
         help="NA, emission wavelength (nm), LR pixel size (nm; default the image's): the PSF",
     )
     p.set_defaults(run=run)

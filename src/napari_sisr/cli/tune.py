@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-from ._common import check_params_output, progress_printer, read_pair, save_params
+from ._common import (
+    add_pair_args,
+    check_params_output,
+    pair_paths,
+    progress_printer,
+    read_pair,
+    save_params,
+)
 
 
 def add(sub) -> None:
@@ -22,8 +29,7 @@ def add(sub) -> None:
         ),
     )
     p.add_argument("model", help="a degradation-aware model (bundled name, model .json or folder)")
-    p.add_argument("lr", help="the real LR capture")
-    p.add_argument("hr", help="the real HR capture of the same field")
+    add_pair_args(p, ("lr", "hr"))
     p.add_argument("--scale", type=int, help="scale of the pair (default: the model's)")
     p.add_argument(
         "--degradation", metavar="FIT.json", help="the pair's fit to start from (default: fit it)"
@@ -39,6 +45,7 @@ def run(args) -> int:
     from ..core.degradation.params import DegradationParams
     from ..core.inference.tuning import tune_steering
 
+    args.hr, args.lr = pair_paths(args)
     inputs = (args.lr, args.hr, args.degradation, args.model)
     if args.output:  # refuse before the work, not after it
         check_params_output(args.output, args.overwrite, [i for i in inputs if i])

@@ -140,9 +140,16 @@ def prepare_pair(lr, hr, scale: int) -> tuple[np.ndarray, np.ndarray]:
     lr, hr = _as_plane(lr, "LR"), _as_plane(hr, "HR")
     ny, nx = lr.shape[0] * s, lr.shape[1] * s
     if hr.shape[0] < ny or hr.shape[1] < nx:
+        swapped = hr.size < lr.size
         raise InputError(
             f"the HR image ({hr.shape[0]}x{hr.shape[1]}) is smaller than the LR image "
-            f"({lr.shape[0]}x{lr.shape[1]}) times the scale {s}: is the scale right?"
+            f"({lr.shape[0]}x{lr.shape[1]}) times the scale {s}: "
+            + (
+                "are the two swapped? The LR capture comes first, then the HR image "
+                "(napari-sisr fit takes HR first, or name them: --lr / --hr)"
+                if swapped
+                else "is the scale right?"
+            )
         )
     if hr.shape[0] > 1.25 * ny + s or hr.shape[1] > 1.25 * nx + s:
         raise InputError(

@@ -59,16 +59,17 @@ class Optics(BaseModel):
 
     @classmethod
     def parse(cls, text: str) -> Optics:
-        """``"NA=1.4,wavelength=520,pixel=65"`` (nm; ``modality=confocal`` optional)."""
+        """``"NA=1.4,wavelength_nm=520,pixel_nm=65"`` (``wavelength`` and ``pixel`` are in nm
+        too; ``modality=confocal`` optional)."""
         names = {"na": "na", "wavelength": "wavelength_nm", "pixel": "pixel_nm"}
-        names["modality"] = "modality"
+        names |= {"wavelength_nm": "wavelength_nm", "pixel_nm": "pixel_nm", "modality": "modality"}
         values: dict[str, Any] = {}
         for part in filter(None, (p.strip() for p in str(text).split(","))):
             key, sep, value = part.partition("=")
             key = key.strip().lower()
             if not sep or key not in names:
                 raise InputError(
-                    f"optics {text!r}: expected NA=..,wavelength=..(nm)[,pixel=..(nm)]"
+                    f"optics {text!r}: expected NA=..,wavelength_nm=..[,pixel_nm=..]"
                     f"[,modality=confocal], got {part!r}"
                 )
             values[names[key]] = value.strip() if key == "modality" else _number(value, key)
