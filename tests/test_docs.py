@@ -161,3 +161,50 @@ def test_result_tables_are_what_their_benchmark_prints(marker, bench, results, v
     start = text.index(marker) + len(marker)
     shown = text[start : text.index("<!-- end", start)].strip()
     assert shown == expected
+
+
+def test_every_results_file_is_in_the_manifest_with_its_command_commit_and_citation():
+    """benchmarks/results/MANIFEST.json names, for each results file, the command that wrote
+    it, the last commit that changed it, and the doc sections that cite it: a file added or
+    rewritten without its entry, or a citation that moved, fails here."""
+    import json
+    import shutil
+    import subprocess
+
+    results = REPO / "benchmarks" / "results"
+    manifest = json.loads((results / "MANIFEST.json").read_text(encoding="utf-8"))["files"]
+    present = {p.name for p in results.iterdir() if p.name != "MANIFEST.json"}
+    assert set(manifest) == present, set(manifest) ^ present
+    git = shutil.which("git") and (REPO / ".git").exists()
+    for name, entry in manifest.items():
+        script = re.search(r"benchmarks/[\w_]+\.py", entry["command"])
+        assert script and (REPO / script.group(0)).exists(), (name, entry["command"])
+        assert entry["cited_in"], name
+        for cite in entry["cited_in"]:
+            page, _, anchor = cite.partition("#")
+            text = (REPO / page).read_text(encoding="utf-8")
+            if anchor:
+                headings = [_slug(h) for h in re.findall(r"^#+ (.+)$", text, flags=re.M)]
+                assert anchor in headings, (name, cite)
+            cited = name in text or name.rsplit("_", 1)[0] in text or _generated_from(page, name)
+            assert cited, (name, page)
+        if git:
+            path = f"benchmarks/results/{name}"
+            diff = ["git", "diff", "--quiet", entry["commit"], "HEAD", "--", path]
+            same = subprocess.run(diff, cwd=REPO, capture_output=True)
+            # 0: unchanged since the commit named; 128: a shallow clone without that commit
+            assert same.returncode in (0, 128), f"{name} changed since {entry['commit']}"
+
+
+def _slug(heading: str) -> str:
+    """The anchor mkdocs gives a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return re.sub(r"\s+", "-", text)
+
+
+def _generated_from(page: str, name: str) -> bool:
+    """A page written by a script from the results files (the measurements page)."""
+    script = REPO / "docs" / "scripts" / "no_ground_truth_tables.py"
+    return page == "docs/without-ground-truth.md" and (
+        name in script.read_text(encoding="utf-8") or name == "nanopyx_decorr.json"
+    )

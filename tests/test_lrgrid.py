@@ -112,3 +112,25 @@ def test_ratio_hint_and_parse():
     for bad in ("seven", "0.5", "nan", "-3"):
         with pytest.raises(InputError, match="HR px per LR px"):
             parse_ratio(bad)
+
+
+def test_the_pair_picked_covers_one_field():
+    """With an unrelated image open, the Fit widget pairs the two captures of one field
+    (calibrated, overlapping), not the largest and the smallest image."""
+    from napari_sisr.widgets.fit.state import pick_pair, world_overlap
+
+    sted = _layer("sted", (508, 508), (0.015, 0.015))
+    confocal = _layer("confocal", (127, 127), (0.06, 0.06))
+    other = _layer("other", (2048, 2048))  # larger, uncalibrated, another field
+    tiny = _layer("thumb", (64, 64))
+    assert world_overlap(sted, confocal) > 0.95 and world_overlap(sted, other) < 0.01
+    combo = SimpleNamespace(value=None, choices=(None, other, sted, tiny, confocal))
+    assert [layer.name for layer in pick_pair(combo, SimpleNamespace(value=None))] == [
+        "sted",
+        "confocal",
+    ]
+    # uncalibrated: a pair an integer scale apart beats the largest and the smallest
+    hr, lr = _layer("hr", (400, 600)), _layer("lr", (100, 150))
+    odd = _layer("odd", (999, 333))
+    combo = SimpleNamespace(value=None, choices=(None, odd, hr, lr, _layer("t", (30, 31))))
+    assert [layer.name for layer in pick_pair(combo, SimpleNamespace(value=None))] == ["hr", "lr"]

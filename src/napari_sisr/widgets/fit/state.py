@@ -16,6 +16,7 @@ __all__ = [
     "pick_pair",
     "pixel_size_ratio",
     "ratio_hint",
+    "world_overlap",
 ]
 
 #: Layers the Fit widget writes (simulated LR, residual, preview); never picked as inputs.
@@ -60,10 +61,13 @@ def guess_scale(hr, lr) -> int | None:
 
 
 def pick_pair(hr_combo, lr_combo):
-    """Keep a valid (HR, LR) choice; otherwise pick the largest and smallest image layers.
+    """Keep a valid (HR, LR) choice; otherwise pick the likeliest pair of image layers.
 
     Layers this plugin made (:func:`is_output`) are never picked: a super-resolved result is
-    the largest layer, but it is not a capture.
+    the largest layer, but it is not a capture. Of the other layers, the pair preferred is
+    (a) calibrated and covering one field (their extents in the world overlap by more than
+    half), then (b) an integer scale or a stated pixel ratio apart, then (c) the largest HR
+    image; two images that merely differ in size are the last resort.
     """
     hr, lr = hr_combo.value, lr_combo.value
     valid = (
@@ -78,8 +82,44 @@ def pick_pair(hr_combo, lr_combo):
     inputs = [c for c in hr_combo.choices if c is not None and not is_output(c)]
     if len(inputs) < 2:
         return None, None
-    by_area = sorted(inputs, key=lambda layer: plane_shape(layer)[0] * plane_shape(layer)[1])
-    return by_area[-1], by_area[0]
+    pairs = [(a, b) for a in inputs for b in inputs if _area(a) > _area(b)]
+    if not pairs:
+        by_area = sorted(inputs, key=_area)
+        return by_area[-1], by_area[0]
+    return max(pairs, key=lambda pair: _pair_score(*pair))
+
+
+def _area(layer) -> int:
+    y, x = plane_shape(layer)
+    return y * x
+
+
+def _calibrated(layer) -> bool:
+    return tuple(float(v) for v in layer.scale[-2:]) != (1.0, 1.0)
+
+
+def world_overlap(a, b) -> float:
+    """Intersection over union of two layers' planes in world coordinates (pixel size and
+    offset applied): about 1 for two captures of one field, small for unrelated images."""
+    boxes = []
+    for layer in (a, b):
+        scale = [float(v) for v in layer.scale[-2:]]
+        offset = getattr(layer, "translate", None)
+        shift = [0.0, 0.0] if offset is None or len(offset) < 2 else list(offset)[-2:]
+        spans = zip(shift, scale, plane_shape(layer), strict=True)
+        boxes.append([(t - s / 2, t + (n - 0.5) * s) for t, s, n in spans])
+    inter = 1.0
+    for (a0, a1), (b0, b1) in zip(*boxes, strict=True):
+        inter *= max(0.0, min(a1, b1) - max(a0, b0))
+    area = [(box[0][1] - box[0][0]) * (box[1][1] - box[1][0]) for box in boxes]
+    union = area[0] + area[1] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _pair_score(hr, lr) -> tuple:
+    overlap = world_overlap(hr, lr) if _calibrated(hr) and _calibrated(lr) else 0.0
+    apart = guess_scale(hr, lr) is not None or ratio_hint(hr, lr) != ""
+    return (overlap > 0.5, apart, overlap, _area(hr), -_area(lr))
 
 
 def ratio_hint(hr, lr) -> str:
