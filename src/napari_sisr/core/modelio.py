@@ -62,8 +62,8 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> tuple[Path, Path]:
     if s in bundled:
         return _paths(bundled[s])
     if s.lower().endswith(".zip"):  # a bioimage.io package
-        from .io.bmz import unpack_bmz
-        from .io.bmz_foreign import is_foreign_bmz
+        from .bmz.foreign import is_foreign_bmz
+        from .bmz.package import unpack_bmz
 
         if is_foreign_bmz(s):  # another tool's: the zip is the model (load_model reads it)
             return Path(s), Path(s)
@@ -140,7 +140,7 @@ def _json_default(obj):
 
 def read_model_meta(name_or_path: str | os.PathLike) -> dict[str, Any]:
     """The JSON config of a model, validated (every error names the file and the key)."""
-    from .io.bmz_foreign import is_foreign_bmz
+    from .bmz.foreign import is_foreign_bmz
 
     if is_foreign_bmz(name_or_path):  # another tool's package: its description, translated
         return dict(load_model(name_or_path).meta)
@@ -245,7 +245,7 @@ def load_model(name_or_path: str | os.PathLike, device: str = "cpu"):
     from safetensors.torch import load
 
     from .archs import build_generator
-    from .io.bmz_foreign import is_foreign_bmz, load_foreign_bmz
+    from .bmz.foreign import is_foreign_bmz, load_foreign_bmz
 
     if is_foreign_bmz(name_or_path):  # another tool's bioimage.io package: its ONNX network
         return load_foreign_bmz(name_or_path).to(device)

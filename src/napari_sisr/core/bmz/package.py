@@ -34,7 +34,7 @@ def unpack_bmz(path: str | os.PathLike) -> Path:
     napari-sisr (foreign packages carry no model this package can rebuild safely).
     """
     from ..inference.engines import cache_dir
-    from .guard import MAX_TEXT_BYTES, load_yaml, open_zip, read_member
+    from ..io.guard import MAX_TEXT_BYTES, load_yaml, open_zip, read_member
 
     path = Path(path)
     with open_zip(path, "bioimage.io package") as z:

@@ -47,8 +47,8 @@ RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 
 def is_foreign_bmz(path: str | os.PathLike) -> bool:
     """A bioimage.io zip without this package's own model files inside."""
-    from .bmz import OWN_FILES, is_bmz
-    from .guard import open_zip
+    from ..io.guard import open_zip
+    from .package import OWN_FILES, is_bmz
 
     if not is_bmz(path):
         return False
@@ -75,7 +75,7 @@ def _unpack(path: Path) -> tuple[dict, Path]:
 def _unpack_version(where: str, mtime_ns: int, size: int) -> tuple[dict, Path]:
 
     from ..inference.engines import cache_dir
-    from .guard import MAX_TEXT_BYTES, load_yaml, open_zip, read_member
+    from ..io.guard import MAX_TEXT_BYTES, load_yaml, open_zip, read_member
 
     path = Path(where)
     with open_zip(path, "bioimage.io package") as z:

@@ -24,7 +24,7 @@ The zip also carries the model as this package stores it (``model.safetensors`` 
 ``model.json``): :func:`unpack_bmz` extracts those (never the pickled state dict) so that
 ``napari-sisr predict --model model.zip`` and the widgets run an exported package exactly as
 the original. Other tools' packages load from their ONNX weights
-(:mod:`napari_sisr.core.io.bmz_foreign`).
+(:mod:`napari_sisr.core.bmz.foreign`).
 
 Export needs ``pip install "napari-sisr[bmz]"`` (``bioimageio.spec``); loading needs nothing
 beyond this package.
@@ -41,10 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, output_exists, write_failed
-from .io.bmz import OWN_FILES, unpack_bmz
+from ..errors import InputError, output_exists, write_failed
+from .package import OWN_FILES, unpack_bmz
 
-__all__ = ["export_bmz", "generator", "unpack_bmz"]  # unpack_bmz: from .io.bmz
+__all__ = ["export_bmz", "generator", "unpack_bmz"]  # unpack_bmz: from .package
 
 #: Papers each architecture comes from, cited in the package (text, DOI).
 ARCH_CITATIONS = {
@@ -69,7 +69,7 @@ def generator(
     arch: str, preset: str, scale: int, in_channels: int, arch_kwargs: dict | None = None
 ):
     """The generator of a napari-sisr model (the ``pytorch_state_dict`` architecture)."""
-    from .archs import build_generator
+    from ..archs import build_generator
 
     return build_generator(arch, preset, int(scale), int(in_channels), **(arch_kwargs or {}))
 
@@ -83,7 +83,7 @@ def _normalise(x: np.ndarray, low: float, high: float) -> np.ndarray:
 
 def _test_input(channels: int, side: int) -> np.ndarray:
     """A crop of the bundled real image (BPAE actin, CC-BY-4.0), ``(1, C, side, side)``."""
-    from ..sample_data import bpae_actin_hr
+    from ...sample_data import bpae_actin_hr
 
     img = np.asarray(bpae_actin_hr(), np.float32)
     if min(img.shape) < side:
@@ -158,7 +158,7 @@ def _rdf(meta: dict, name: str, test_side: int, files: dict[str, str]) -> dict[s
     import torch
     from bioimageio.spec.model.v0_5 import ModelDescr
 
-    from .inference.engines import OPSET
+    from ..inference.engines import OPSET
 
     s, c, rf = int(meta["scale"]), int(meta["in_channels"]), int(meta["receptive_field"])
     norm = _percentiles(meta)
@@ -272,7 +272,7 @@ def export_bmz(
         raise InputError(
             "exporting to bioimage.io needs bioimageio.spec: pip install 'napari-sisr[bmz]'"
         )
-    from .modelio import load_model, resolve_model_path
+    from ..modelio import load_model, resolve_model_path
 
     net = load_model(model)
     meta = dict(net.meta)
@@ -338,7 +338,7 @@ def _build(root: Path, net, meta, name, c, side, weights, json_path, out: Path) 
     if isinstance(descr, InvalidDescr):
         problems = " ".join(str(descr.get_reason()).split())[:800]
         raise InputError(f"the bioimage.io description did not validate: {problems}")
-    from .io.guard import staged
+    from ..io.guard import staged
 
     with staged(out) as tmp_zip:
         save_bioimageio_package(descr, output_path=tmp_zip)
@@ -353,7 +353,7 @@ def _export_onnx(net, c: int, side: int, path: Path) -> bool:
 
     import torch
 
-    from .inference.engines import OPSET
+    from ..inference.engines import OPSET
 
     if importlib.util.find_spec("onnx") is None:
         return False
@@ -376,7 +376,7 @@ def _min_side(rf: int) -> int:
 
 def _percentiles(meta: dict) -> dict[str, float]:
     """The model's percentile normalisation (the inference default when it names none)."""
-    from .inference.intensity import DEFAULT_NORMALIZATION
+    from ..inference.intensity import DEFAULT_NORMALIZATION
 
     norm = meta.get("normalization") or DEFAULT_NORMALIZATION
     if norm.get("mode", "percentile") != "percentile":
