@@ -57,7 +57,7 @@ def background_mask(hr: np.ndarray, s: int, lr_up: np.ndarray | None = None) -> 
     upsampling), also in its lowest 20 %: empty in both captures."""
     from scipy import ndimage
 
-    from napari_sisr.core.evaluate import BORDER_PER_SCALE, _normalise
+    from napari_sisr.core.evaluation.scoring import BORDER_PER_SCALE, _normalise
 
     b = BORDER_PER_SCALE * s
     mask = np.zeros(hr.shape, bool)
@@ -71,7 +71,7 @@ def background_mask(hr: np.ndarray, s: int, lr_up: np.ndarray | None = None) -> 
 
 
 def _matched(img: np.ndarray, hr: np.ndarray) -> np.ndarray:
-    from napari_sisr.core.evaluate import _fit_gain, _normalise
+    from napari_sisr.core.evaluation.scoring import _fit_gain, _normalise
 
     g, o = _fit_gain(img, _normalise(hr))
     return g * img + o
@@ -93,7 +93,7 @@ def background_departure_ratio(out: np.ndarray, bic: np.ndarray, hr: np.ndarray,
     """Std of ``out`` minus the HR image over the background empty in both captures, relative
     to bicubic's: structure the HR image itself holds there (a reconstruction's dim texture)
     and the output reproduces is not counted as invented, as the plain std ratio counts it."""
-    from napari_sisr.core.evaluate import _normalise
+    from napari_sisr.core.evaluation.scoring import _normalise
 
     mask = background_mask(hr, s, bic)
     target = _normalise(hr)[mask]
@@ -107,7 +107,7 @@ def _band_spectra(out: np.ndarray, hr: np.ndarray, s: int):
     """Spectra of ``out`` and of the HR image in the band just beyond the LR's Nyquist
     frequency (1-2x it: 0.5/s to 1/s cycles per HR pixel), both matched to the HR image by
     their own gain and offset and tapered by a Hann window."""
-    from napari_sisr.core.evaluate import _fit_gain, _normalise
+    from napari_sisr.core.evaluation.scoring import _fit_gain, _normalise
 
     target = _normalise(hr)
     g, o = _fit_gain(out, target)

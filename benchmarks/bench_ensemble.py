@@ -46,7 +46,7 @@ def _run(lr, model, ensemble: bool, degradation=None):
 def score_model(name: str, k: int, method: str, model) -> dict:
     """Plain and ensemble scores of one model on the test half of pair ``name``."""
     from napari_sisr import fit_degradation
-    from napari_sisr.core.evaluate import bicubic_upsample, prepare_pair, score_outputs
+    from napari_sisr.core.evaluation.scoring import bicubic_upsample, prepare_pair, score_outputs
     from napari_sisr.core.inference.steering import is_degradation_aware
     from napari_sisr.core.modelio import load_model
 

@@ -214,7 +214,7 @@ def resolution(name, lr, hr, s, nanopyx):
 
 
 def split(name, lr, hr, s, fit):
-    from napari_sisr.core.evaluate import (
+    from napari_sisr.core.evaluation.scoring import (
         bicubic_upsample,
         choose_rl_iterations,
         richardson_lucy,

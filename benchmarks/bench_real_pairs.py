@@ -262,7 +262,7 @@ def save_figure(
     import matplotlib.pyplot as plt
     from scipy import ndimage
 
-    from napari_sisr.core.evaluate import _fit_gain, _normalise, register_shift
+    from napari_sisr.core.evaluation.scoring import _fit_gain, _normalise, register_shift
 
     target = _normalise(hr)
     shift = register_shift(target, outputs["bicubic"], 4 * s)
@@ -310,7 +310,7 @@ def run_pair(
     from napari_sisr import fit_degradation, predict, tune_steering
     from napari_sisr.core.degradation.blur_estimate import estimate_sigma
     from napari_sisr.core.errors import InputError
-    from napari_sisr.core.evaluate import (
+    from napari_sisr.core.evaluation.scoring import (
         bicubic_upsample,
         choose_rl_iterations,
         nearest_upsample,

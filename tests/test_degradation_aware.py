@@ -328,7 +328,7 @@ def test_evaluate_tells_an_aware_model_the_fit_of_the_pair():
     from scipy import ndimage
 
     from napari_sisr import evaluate, fit_degradation
-    from napari_sisr.core.evaluate import prepare_pair
+    from napari_sisr.core.evaluation.scoring import prepare_pair
 
     rng = np.random.default_rng(5)
     hr = ndimage.gaussian_filter(rng.random((128, 128)), 1.5) * 1000

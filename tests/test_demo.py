@@ -108,7 +108,7 @@ def test_three_widgets_fit_a_laptop_screen(qtbot, tmp_path):
     pytest.importorskip("napari")
     from qtpy.QtWidgets import QApplication
 
-    from napari_sisr.core.evaluate import PairScore, Scored
+    from napari_sisr.core.evaluation.scoring import PairScore, Scored
     from napari_sisr.widgets.superres.evidence import evidence_html
 
     hr = np.random.default_rng(0).random((64, 64))

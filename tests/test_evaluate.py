@@ -11,7 +11,7 @@ import tifffile
 from napari_sisr import DegradationParams, evaluate, simulate_lr
 from napari_sisr.cli import main
 from napari_sisr.core.errors import InputError
-from napari_sisr.core.evaluate import (
+from napari_sisr.core.evaluation.scoring import (
     bicubic_upsample,
     prepare_pair,
     richardson_lucy,

@@ -141,7 +141,7 @@ LONG_BY_NATURE = {
 TO_SPLIT = {
     "napari_sisr/core/degradation/fit.py:iter_fit": 173,
     "napari_sisr/core/training/loop.py:_run_locked": 128,
-    "napari_sisr/core/inference/tuning.py:iter_tune_steering": 111,
+    "napari_sisr/core/evaluation/tuning.py:iter_tune_steering": 111,
     "napari_sisr/widgets/superres/widget.py:__init__": 74,
     "napari_sisr/widgets/train/job.py:build_config": 108,
     "napari_sisr/core/inference/predict.py:prepare": 85,

@@ -433,7 +433,7 @@ def test_several_discriminator_updates_per_generator_update(tmp_path, crops):
 def test_real_captures_validate_the_simulated_training(tmp_path, actin):
     """real_lr with real_fraction 0: trained on simulated LR, validated (and the best model
     chosen) on real LR."""
-    from napari_sisr.core.evaluate import bicubic_upsample, register_shift
+    from napari_sisr.core.evaluation.scoring import bicubic_upsample, register_shift
     from napari_sisr.core.training import Trainer
 
     hr = actin[:256, :320].astype(np.float32)

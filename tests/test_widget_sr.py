@@ -564,7 +564,7 @@ def test_score_reads_the_newest_result_of_the_layer(qtbot, widget, actin, model_
     w.scoring.score()
     qtbot.waitUntil(lambda: not w.scoring.runner.busy, timeout=60_000)
     assert "lr x2 SR (other_x2)" in w.scoring.table.value
-    from napari_sisr.core.evaluate import evaluate
+    from napari_sisr.core.evaluation.scoring import evaluate
 
     want = evaluate(lr, hr, 2, sr=np.asarray(second.data), label="x")
     assert w.scoring.scored.scores[second.name] == want.scores["x"]

@@ -38,7 +38,7 @@ SECTIONS = {
     "Adaptation to your captures (no HR image)": ("napari_sisr.core.adapt",),
     "Isotropic stacks": ("napari_sisr.core.isotropic",),
     "Super-resolution": ("napari_sisr.core.inference",),
-    "Scoring against real captures": ("napari_sisr.core.evaluate",),
+    "Scoring against real captures": ("napari_sisr.core.evaluation",),
     "Evidence without ground truth": ("napari_sisr.core.evidence",),
     "Networks and model files": (
         "napari_sisr.core.archs",

@@ -37,7 +37,7 @@ _LAZY = {
     "train": "napari_sisr.core.training",
     "TrainResult": "napari_sisr.core.training",
     "TrainingDiverged": "napari_sisr.core.training",
-    "evaluate": "napari_sisr.core.evaluate",
+    "evaluate": "napari_sisr.core.evaluation.scoring",
     "evidence": "napari_sisr.core.evidence",
     "resolution": "napari_sisr.core.evidence",
     "Evidence": "napari_sisr.core.evidence",
@@ -50,9 +50,9 @@ _LAZY = {
     "fit_axial": "napari_sisr.core.isotropic",
     "fit_beads": "napari_sisr.core.degradation.beads",
     "BeadFit": "napari_sisr.core.degradation.beads",
-    "tune_steering": "napari_sisr.core.inference.tuning",
-    "TunedSteering": "napari_sisr.core.inference.tuning",
-    "Scored": "napari_sisr.core.evaluate",
+    "tune_steering": "napari_sisr.core.evaluation.tuning",
+    "TunedSteering": "napari_sisr.core.evaluation.tuning",
+    "Scored": "napari_sisr.core.evaluation.scoring",
     "PredictConfig": "napari_sisr.core.inference.config",
     "predict": "napari_sisr.core.inference.predict",
     "iter_predict": "napari_sisr.core.inference.predict",
@@ -85,12 +85,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core.degradation.simulate import simulate_lr, simulate_lr_torch
     from .core.degradation.unpaired import estimate_noise, sigma_from_optics, unpaired_params
     from .core.errors import InputError
-    from .core.evaluate import Scored, evaluate
+    from .core.evaluation.scoring import Scored, evaluate
+    from .core.evaluation.tuning import TunedSteering, tune_steering
     from .core.evidence import Evidence, evidence, resolution
     from .core.inference.config import PredictConfig
     from .core.inference.predict import iter_predict, predict
     from .core.inference.tiling import make_plan
-    from .core.inference.tuning import TunedSteering, tune_steering
     from .core.isotropic import IsoResult, fit_axial, isotropic
     from .core.modelio import load_model, save_model
     from .core.progress import Cancelled, PredictProgress, Progress, Scores, TrainProgress

@@ -63,7 +63,7 @@ def _is_model(text: str) -> bool:
 
 
 def run(args) -> int:
-    from ..core.evaluate import evaluate
+    from ..core.evaluation.scoring import evaluate
 
     args.hr, args.lr = pair_paths(args)
     hr, lr = read_pair(args.hr, args.lr, args.channel)

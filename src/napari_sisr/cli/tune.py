@@ -43,7 +43,7 @@ def add(sub) -> None:
 
 def run(args) -> int:
     from ..core.degradation.params import DegradationParams
-    from ..core.inference.tuning import tune_steering
+    from ..core.evaluation.tuning import tune_steering
 
     args.hr, args.lr = pair_paths(args)
     inputs = (args.lr, args.hr, args.degradation, args.model)

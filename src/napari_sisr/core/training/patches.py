@@ -215,8 +215,8 @@ class ValidationSet:
     Each validation image contributes up to ``max_planes`` evenly spaced planes, centre-cropped
     to ``max_size`` HR pixels (and to a multiple of the scale). Where an image carries a *real*
     LR capture (paired mode, or real LR captures given for validation), that capture is used
-    and scored as against a real pair (:mod:`napari_sisr.core.evaluate`): the model's output
-    and bicubic each get their own least-squares gain and offset, and a border of
+    and scored as against a real pair (:mod:`napari_sisr.core.evaluation.scoring`): the
+    model's output and bicubic each get their own least-squares gain and offset, and a border of
     ``4 * scale`` HR pixels is left out, since a real capture has its own intensity units.
     """
 

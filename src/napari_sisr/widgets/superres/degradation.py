@@ -31,7 +31,7 @@ MODES = (AUTO, FIT, TYPED, OPTICS, TUNED)
 
 def tune_job(model, lr, hr, *, stop=None):
     """Worker job: :func:`napari_sisr.tune_steering` on one LR / HR plane pair."""
-    from ...core.inference.tuning import iter_tune_steering
+    from ...core.evaluation.tuning import iter_tune_steering
 
     return (yield from iter_tune_steering(model, np.asarray(lr), np.asarray(hr), stop=stop))
 

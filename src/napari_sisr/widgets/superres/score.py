@@ -28,7 +28,7 @@ MAX_SCORED_PX = 4096 * 4096
 def score_job(lr, hr, sr, scale: int, label: str, model: str | None = None, *, stop=None):
     """Worker job: the scores of ``sr`` and of the baselines against ``hr`` (and, when the
     pair is the training data of ``model``, of the part held out from training)."""
-    from ...core.evaluate import evaluate
+    from ...core.evaluation.scoring import evaluate
     from ...core.modelio import read_model_meta
     from ...core.progress import Progress
 

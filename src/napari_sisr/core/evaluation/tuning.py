@@ -6,7 +6,7 @@ reference differ in more than width), so the values that make a degradation-awar
 reproduce the HR capture best are not exactly the fitted ones. With the pair at hand they
 can be measured: :func:`tune_steering` super-resolves the pair's LR capture with the model
 told a range of PSF widths and noise levels around the fit, scores each output against the
-HR capture by the protocol of :mod:`napari_sisr.core.evaluate`, and returns the fit with the
+HR capture by the protocol of :mod:`.scoring`, and returns the fit with the
 best width and noise. No weight changes: it takes seconds, not a training run.
 
 The search: nine PSF widths from 0 to the top of the model's trained range (further where
@@ -120,17 +120,17 @@ def iter_tune_steering(
 ) -> Generator[Progress, None, TunedSteering]:
     """:func:`tune_steering` as a generator of :class:`Progress` updates (one per trial)."""
     from ..degradation.fit import fit_degradation
-    from ..evaluate import (
+    from ..inference.config import PredictConfig
+    from ..inference.predict import predict
+    from ..inference.runner import resolve_model
+    from ..inference.steering import is_degradation_aware
+    from .scoring import (
         _normalise,
         bicubic_upsample,
         prepare_pair,
         register_shift,
         score_outputs,
     )
-    from .config import PredictConfig
-    from .predict import predict
-    from .runner import resolve_model
-    from .steering import is_degradation_aware
 
     stop = as_stop(stop)
     net, _ = resolve_model(model)

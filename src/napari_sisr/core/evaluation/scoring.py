@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .degradation.registration import subpixel_shift
-from .errors import InputError
-from .training.provenance import Overlap
+from ..degradation.registration import subpixel_shift
+from ..errors import InputError
+from ..training.provenance import Overlap
 
 __all__ = [
     "PairScore",
@@ -173,7 +173,7 @@ def bicubic_upsample(lr: np.ndarray, scale: int) -> np.ndarray:
     """Bicubic upsampling, the same as the training's validation baseline (block centres)."""
     import torch
 
-    from .training.patches import bicubic
+    from ..training.patches import bicubic
 
     t = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float64))[None, None]
     return bicubic(t, scale)[0, 0].numpy()
@@ -228,7 +228,7 @@ def score_outputs(
     """
     from scipy import ndimage
 
-    from .metrics import psnr, ssim
+    from ..metrics import psnr, ssim
 
     hr = _as_plane(hr, "HR")
     target = _normalise(hr)
@@ -370,8 +370,8 @@ def evaluate(
         on and ``held_out`` holds the scores of the part held out from training (``None``
         when none was).
     """
-    from .degradation.fit import fit_degradation
-    from .training.provenance import find_overlap
+    from ..degradation.fit import fit_degradation
+    from ..training.provenance import find_overlap
 
     _check_baseline_settings(sigma, rl_iterations)
     raw_lr, raw_hr = np.asarray(lr), np.asarray(hr)
@@ -424,11 +424,11 @@ def _model_output(model, lr, hr, s: int, config, label, fit):
     """A model's output on ``lr`` for :func:`evaluate`: the output, how a degradation-aware
     model was steered (``None`` when told nothing by evaluate), the pair's fit (when made)
     and the model's training record."""
-    from .degradation.fit import fit_degradation
-    from .inference.config import PredictConfig
-    from .inference.predict import predict
-    from .inference.runner import resolve_model
-    from .inference.steering import Steering, is_degradation_aware
+    from ..degradation.fit import fit_degradation
+    from ..inference.config import PredictConfig
+    from ..inference.predict import predict
+    from ..inference.runner import resolve_model
+    from ..inference.steering import Steering, is_degradation_aware
 
     net, meta = resolve_model(model)
     if int(getattr(net, "scale", s)) != s:
