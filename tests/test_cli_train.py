@@ -159,7 +159,7 @@ def test_flags_left_out_keep_the_core_defaults(tmp_path, hr_files):
     cfg = build_config(args)
     core = TrainConfig(hr=list(hr_files), out="x")  # what Python gets with no settings
     keys = ("iters", "patch", "batch", "val_every", "patience", "device", "adversarial", "seed")
-    for key in (*keys, "lr"):
+    for key in (*keys, "learning_rate"):
         assert getattr(cfg, key) == getattr(core, key), key
     assert cfg.scale == 4 and cfg.degradation_model().sigma == (1.0, 2.4)
     args = build_parser().parse_args(["predict", "in.tif", "-o", "out.tif"])
@@ -231,3 +231,19 @@ def test_a_fit_of_a_pair_trains_on_its_real_capture_too(tmp_path, actin, capsys)
         build_config(
             build_parser().parse_args(["train", "--hr", "x.tif", "--out", "o", "--no-real-lr"])
         )
+
+
+def test_a_run_saved_with_lr_resumes_with_its_learning_rate(tmp_path, hr_files):
+    """A run folder whose config.json says "lr" (saved before the setting was renamed
+    learning_rate) gives its learning rate to a resume, not the preset's."""
+    from napari_sisr.cli.train import _saved_fields
+
+    out = tmp_path / "run"
+    out.mkdir()
+    saved = {"scale": 4, "lr": 3e-4, "lr_d": 2e-5, "iters": 7}
+    (out / "config.json").write_text(json.dumps({**saved, "sources": {}}))
+    fields = _saved_fields(str(out), TrainConfig)
+    assert fields["learning_rate"] == 3e-4 and fields["learning_rate_d"] == 2e-5
+    assert "lr" not in fields and fields["iters"] == 7
+    cfg = TrainConfig(hr=list(hr_files), out=tmp_path / "again", **fields)
+    assert cfg.learning_rate == 3e-4

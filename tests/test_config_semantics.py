@@ -159,3 +159,18 @@ def test_training_threads_stay_in_the_training_thread(tmp_path, monkeypatch):
     train(cfg)
     assert counts == [1, 1]
     assert torch.get_num_threads() == cores  # the caller's own count is untouched
+
+
+def test_learning_rate_is_named_apart_from_low_resolution(tmp_path):
+    """TrainConfig says learning_rate (beside lr_images and real_lr, where lr is a capture);
+    a saved run or an older script that says lr is still read."""
+    hr = [np.zeros((64, 64), np.float32)]
+    new = TrainConfig(hr=hr, out=tmp_path / "a", learning_rate=2e-4, learning_rate_d=1e-4)
+    old = TrainConfig(hr=hr, out=tmp_path / "b", lr=2e-4, lr_d=1e-4)
+    assert new.learning_rate == old.learning_rate == 2e-4
+    assert new.learning_rate_d == old.learning_rate_d == 1e-4
+    dumped = new.model_dump()
+    assert "learning_rate" in dumped and "lr" not in dumped
+    assert TrainConfig(hr=hr, out=tmp_path / "c").learning_rate == 1e-3  # the preset's
+    with pytest.raises(ValueError):
+        TrainConfig(hr=hr, out=tmp_path / "d", learning_rate=-1.0)

@@ -208,7 +208,7 @@ def test_train_config(tmp_path_factory, crops, scale, patch, batch, lr, n_blocks
 
     cfg = _expected_or_ok(build)
     if cfg is not None:
-        assert cfg.scale >= 1 and cfg.patch % cfg.scale == 0 and math.isfinite(cfg.lr)
+        assert cfg.scale >= 1 and cfg.patch % cfg.scale == 0 and math.isfinite(cfg.learning_rate)
         from napari_sisr.core.archs import build_generator as build_g
 
         build_g(cfg.arch, cfg.preset, cfg.scale, 1, **cfg.arch_overrides)  # must be buildable

@@ -250,13 +250,13 @@ def test_patch_larger_than_images_is_a_notification(widget, notes, tmp_path):
 
 def test_invalid_field_is_named(widget, notes):
     viewer, w = widget
-    w.form.lr.setText("fast please")
+    w.form.learning_rate.setText("fast please")
     w.start()
     assert any("learning rate" in m for lvl, m in notes if lvl == "error"), notes
     notes.clear()
-    w.form.lr.setText("-1e-4")
+    w.form.learning_rate.setText("-1e-4")
     w.start()
-    assert any(m.startswith("invalid training settings: lr") for lvl, m in notes), notes
+    assert any(m.startswith("invalid training settings: learning_rate") for lvl, m in notes), notes
     assert not w.running
 
 

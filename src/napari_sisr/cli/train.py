@@ -113,7 +113,13 @@ def add(sub) -> None:
     gan.add_argument("--no-gan", action="store_true", help="content losses only (no discriminator)")
     p.add_argument("--patch", type=int, help=f"HR patch size (default {d['patch']})")
     p.add_argument("--batch", type=int, help=f"batch size (default {d['batch']})")
-    p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")
+    p.add_argument(
+        "--learning-rate",
+        "--lr",
+        dest="lr",
+        type=float,
+        help="learning rate (default: the preset's)",
+    )
     p.add_argument("--schedule", choices=["step", "cosine", "constant"])
     p.add_argument(
         "--val-every", type=int, help=f"validate every N steps (default {d['val_every']})"
@@ -210,7 +216,7 @@ def build_config(args):
         "warmup": args.warmup,
         "patch": args.patch,
         "batch": args.batch,
-        "lr": args.lr,
+        "learning_rate": args.lr,
         "schedule": args.schedule,
         "val_every": args.val_every,
         "patience": args.patience,
@@ -292,7 +298,7 @@ def _validated(given: dict, arch_options: bool):
 
 #: Settings whose command-line flag is not ``--`` plus the setting's name with dashes.
 _FLAGS = {"arch_overrides": "--arch-option", "loss_weights": "--loss", "blind": "--blind-*",
-          "lr": "--lr", "iters": "--iters"}  # fmt: skip
+          "learning_rate": "--learning-rate", "iters": "--iters"}  # fmt: skip
 
 
 def _flags(text: str) -> str:
@@ -334,6 +340,10 @@ def fitted_capture(params, hr: list[str] | None) -> list[str] | None:
     return [str(lr)]
 
 
+#: Settings renamed since runs were saved: old name -> new (learning rate, not low resolution).
+RENAMED = {"lr": "learning_rate", "lr_d": "learning_rate_d"}
+
+
 def _saved_fields(out: str, config_cls) -> dict:
     """Settings of the run in ``out`` (its config.json), for ``--resume`` without repeating them.
 
@@ -350,6 +360,7 @@ def _saved_fields(out: str, config_cls) -> dict:
         return {}
     # vgg_weights: a path to pickled weights is never taken from a file a resume reads
     skip = {"version", "resume", "overwrite", "out", "vgg_weights"}
+    saved = {RENAMED.get(k, k): v for k, v in saved.items()}  # a run saved before a rename
     fields = {k: v for k, v in saved.items() if k in config_cls.model_fields and k not in skip}
     for key, items in saved.get("sources", {}).items():
         if items and all(Path(i).is_file() for i in items):

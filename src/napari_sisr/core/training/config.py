@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..degradation.params import DegradationParams, DegradationRange
 from ..errors import InputError
@@ -116,8 +116,19 @@ class TrainConfig(BaseModel):
         "it costs time and PSNR a short run cannot spare)",
     )
     net_d_iters: int = Field(1, ge=1, description="discriminator updates per generator update")
-    lr: float | None = Field(None, gt=0, description="learning rate (default: preset)")
-    lr_d: float | None = Field(None, gt=0)
+    #: (``lr`` and ``lr_d``, their names before, are still read: saved runs, older scripts)
+    learning_rate: float | None = Field(
+        None,
+        gt=0,
+        validation_alias=AliasChoices("learning_rate", "lr"),
+        description="learning rate (default: preset)",
+    )
+    learning_rate_d: float | None = Field(
+        None,
+        gt=0,
+        validation_alias=AliasChoices("learning_rate_d", "lr_d"),
+        description="the discriminator's learning rate (default: the generator's)",
+    )
     schedule: Literal["step", "cosine", "constant"] = "step"
     betas: tuple[float, float] = (0.9, 0.99)
     ema: float | None = Field(0.999, ge=0.0, lt=1.0)
@@ -194,8 +205,8 @@ class TrainConfig(BaseModel):
             )
         self._check_arch_overrides(spec)
         defaults = PRESET_TRAINING.get(self.preset, PRESET_TRAINING["*"])
-        if self.lr is None:
-            self.lr = defaults["lr"]
+        if self.learning_rate is None:
+            self.learning_rate = defaults["lr"]
         if self.warmup is None:
             self.warmup = int(self.iters * defaults["warmup_fraction"]) if self.adversarial else 0
         self._resolve_patience()

@@ -87,10 +87,11 @@ class Trainer:
             # (blind: the middle of the ranges; fixed: the fit), never an init model's
             self.net_g.set_condition(self.valset.items[0]["cond"][0].tolist())
         self.ema = EMA(self.net_g, c.ema, c.ema_warmup) if c.ema else None
-        self.opt_g = torch.optim.Adam(self.net_g.parameters(), lr=c.lr, betas=c.betas)
+        self.opt_g = torch.optim.Adam(self.net_g.parameters(), lr=c.learning_rate, betas=c.betas)
         self.opt_d = None
         if self.net_d is not None:
-            self.opt_d = torch.optim.Adam(self.net_d.parameters(), lr=c.lr_d or c.lr, betas=c.betas)
+            lr_d = c.learning_rate_d or c.learning_rate
+            self.opt_d = torch.optim.Adam(self.net_d.parameters(), lr=lr_d, betas=c.betas)
         self.rng = np.random.default_rng(c.seed)
         self.gen = torch.Generator(device=self.device).manual_seed(int(c.seed))
         self.step = 0
@@ -224,11 +225,11 @@ class Trainer:
         c = self.config
         f = lr_factor(c.schedule, self.step, c.iters)
         for g in self.opt_g.param_groups:
-            g["lr"] = c.lr * f
+            g["lr"] = c.learning_rate * f
         if self.opt_d is not None:
             for g in self.opt_d.param_groups:
-                g["lr"] = (c.lr_d or c.lr) * f
-        return c.lr * f
+                g["lr"] = (c.learning_rate_d or c.learning_rate) * f
+        return c.learning_rate * f
 
     def _sync(self) -> None:
         if self.device.type == "cuda":

@@ -139,10 +139,10 @@ class TrainForm(QWidget):
         self.batch = spin(1, 512, d["batch"].default)
         f.addRow("patch / batch", row(self.patch, self.batch))
         self.iterations = spin(1, 10_000_000, d["iters"].default, 100)
-        self.lr = QLineEdit()
-        self.lr.setPlaceholderText("preset default")
-        self.lr.setToolTip("Generator learning rate; empty: the preset's default")
-        f.addRow("iterations / lr", row(self.iterations, self.lr))
+        self.learning_rate = QLineEdit()
+        self.learning_rate.setPlaceholderText("preset default")
+        self.learning_rate.setToolTip("Generator learning rate; empty: the preset's default")
+        f.addRow("steps / learning rate", row(self.iterations, self.learning_rate))
         self.val_every = spin(1, 1_000_000, d["val_every"].default, 50)
         self.preview_every = spin(1, 1_000_000, d["val_every"].default, 50)
         self.val_every.setToolTip("Steps between validations (PSNR/SSIM on held-out data)")
@@ -326,7 +326,7 @@ class TrainForm(QWidget):
             "patch": self.patch.value(),
             "batch": self.batch.value(),
             "iterations": self.iterations.value(),
-            "lr": self.lr.text().strip(),
+            "learning_rate": self.learning_rate.text().strip(),
             "val_every": self.val_every.value(),
             "preview_every": self.preview_every.value(),
             "early_stop": self.early_stop.isChecked(),

@@ -188,12 +188,6 @@ def build_config(
         raise JobError(
             f"{run_dir} already holds a training run: press Resume or choose another folder"
         ) from None
-    lr = None
-    if values["lr"]:
-        try:
-            lr = float(values["lr"])
-        except ValueError:
-            raise JobError(f"learning rate: {values['lr']!r} is not a number") from None
     fields.update(
         scale=values["scale"],
         arch=values["arch"],
@@ -202,7 +196,7 @@ def build_config(
         patch=patch,
         batch=values["batch"],
         iters=values["iterations"],
-        lr=lr,
+        learning_rate=_learning_rate(values["learning_rate"]),
         adversarial=values["adversarial"],
         val_every=values["val_every"],
         preview_every=values["preview_every"],
@@ -219,6 +213,16 @@ def build_config(
     except InputError as err:
         raise JobError(str(err)) from None
     return config
+
+
+def _learning_rate(text: str) -> float | None:
+    """The form's learning rate: empty for the preset's, else a number."""
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise JobError(f"learning rate: {text!r} is not a number") from None
 
 
 def run_history(run_dir: str | Path, before_step: int) -> tuple[list[dict], list[dict]]:
