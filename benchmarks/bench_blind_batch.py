@@ -20,9 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from napari_sisr.core.degradation.simulate import axis_operator, simulate_lr_torch
+from napari_sisr.core.degradation.simulate import axis_operator, simulate_lr_torch, soften
 from napari_sisr.core.training.config import DegradationRange
-from napari_sisr.core.training.patches import soften
 
 
 def per_patch(hr, params, content):

@@ -99,10 +99,10 @@ def private_cache(tmp_path, monkeypatch):
     """A cache folder of the test's own, and no graph compiled by an earlier test."""
     from collections import OrderedDict
 
-    from napari_sisr.core.inference import shared
+    from napari_sisr.core.inference import cache
 
     monkeypatch.setenv("NAPARI_SISR_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(shared, "_SHARED", OrderedDict())
+    monkeypatch.setattr(cache, "_SHARED", OrderedDict())
     return tmp_path / "cache"
 
 

@@ -138,7 +138,7 @@ def test_soften_batch_equals_one_patch_at_a_time():
     # blurring each patch alone with its own reflect padding gives.
     import torch.nn.functional as F
 
-    from napari_sisr.core.training.patches import soften
+    from napari_sisr.core.degradation.simulate import soften
 
     rng = np.random.default_rng(2)
     hr = torch.as_tensor(rng.random((5, 2, 20, 17)))
@@ -161,7 +161,7 @@ def test_soften_batch_equals_one_patch_at_a_time():
 
 
 def test_soften_blurs_each_patch_by_its_own_sigma():
-    from napari_sisr.core.training.patches import soften
+    from napari_sisr.core.degradation.simulate import soften
 
     hr = torch.zeros(3, 1, 33, 33, dtype=torch.float64)
     hr[:, :, 16, 16] = 1.0

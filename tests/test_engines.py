@@ -77,10 +77,10 @@ def test_graphs_are_cached_per_weights_and_tile(image, private_cache):
 @pytest.mark.parametrize("engine", EXPORTED)
 def test_later_jobs_reuse_the_compiled_graph(engine, image, monkeypatch):
     """A batch of images (or a second click) compiles the graph once per process."""
-    from napari_sisr.core.inference import shared
+    from napari_sisr.core.inference import cache
 
     made = []
-    real = shared.shared
+    real = cache.shared
 
     def counting(key, make):
         return real(key, lambda: made.append(key) or make())
@@ -154,7 +154,7 @@ def test_int8_runs_close_to_fp32_and_keeps_stdout_clean(image, capfd, private_ca
     disk: a later job (here after the process forgot it) reads it back, and gives the same
     result. NNCF's progress bars must not reach stdout, where the CLI writes its JSON lines."""
 
-    from napari_sisr.core.inference import quantize, shared
+    from napari_sisr.core.inference import cache, quantize
 
     net = _net("srresnet")
     ref = np.asarray(predict(image, net, engine="openvino", precision="fp32", tile=32))
@@ -167,7 +167,7 @@ def test_int8_runs_close_to_fp32_and_keeps_stdout_clean(image, capfd, private_ca
     assert capfd.readouterr().out == ""
     saved = sorted(private_cache.glob("*-int8-*.xml"))
     assert len(saved) == 1 and saved[0].with_suffix(".bin").exists()
-    shared._SHARED.clear()
+    cache._SHARED.clear()
     calls = []
     real = quantize._quantize
     quantize._quantize = lambda *a: calls.append(a) or real(*a)

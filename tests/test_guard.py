@@ -492,7 +492,7 @@ def test_an_engine_cache_that_cannot_be_written_is_named(tmp_path, monkeypatch):
     ONNX": the cache file and the ways out are named."""
     import errno
 
-    from napari_sisr.core.inference import export
+    from napari_sisr.core.inference import cache
 
     monkeypatch.setenv("NAPARI_SISR_CACHE_DIR", str(tmp_path / "cache"))
 
@@ -501,5 +501,5 @@ def test_an_engine_cache_that_cannot_be_written_is_named(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.onnx, "export", full)
     with pytest.raises(InputError, match=r"could not write .*\.onnx.*NAPARI_SISR_CACHE_DIR"):
-        export.export_onnx(tiny().eval(), (1, 16, 16), "k")
+        cache.export_onnx(tiny().eval(), (1, 16, 16), "k")
     assert not list((tmp_path / "cache").glob("*"))

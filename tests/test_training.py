@@ -454,7 +454,7 @@ def test_real_captures_validate_the_simulated_training(tmp_path, actin):
     # scored like a real pair (own gain and offset, border left out): the real LR here is a
     # simulation with the true parameters, so it scores as the fit's own simulation of the
     # band does when that is scored the same way
-    from napari_sisr.core.training.patches import bicubic
+    from napari_sisr.core.evaluation.baselines import bicubic
 
     real = trainer.valset.evaluate(trainer.net_g)
     simulated = Trainer(tiny(tmp_path, [hr], "sim", degradation=fit)).valset.items[0]

@@ -350,7 +350,7 @@ class ForeignModel(_module_base()):
         import torch
         import torch.nn.functional as F
 
-        from ..inference.shared import shared
+        from ..inference.cache import shared
 
         with self._lock:
             if self._run is None:  # one session per graph for all jobs of the process

@@ -75,9 +75,8 @@ def sample_batch(planes, n: int, scale: int, rng, generator, lr_patch: int = 48)
     about [0, 1]) and their PSF sigma in LR px, drawn as the aware models' training draws
     them: sigma 0-1.5 LR px, noise std 0-10 %, Poisson gain 0-0.001, and half of the HR
     patches softened by 0-3 HR px."""
-    from ..training.patches import soften
     from .params import DegradationParams
-    from .simulate import simulate_lr_torch
+    from .simulate import simulate_lr_torch, soften
 
     hp = lr_patch * scale
     usable = [p for p in planes if min(p.shape) > hp]

@@ -39,6 +39,7 @@ __all__ = [
     "simulate_lr_torch",
     "add_noise",
     "lr_shape",
+    "soften",
 ]
 
 
@@ -384,3 +385,39 @@ def simulate_lr_torch(
         eps = torch.randn(signal.shape, generator=generator, dtype=dtype, device=hr.device)
         signal = signal + var.sqrt() * eps
     return signal + offset.view(n, 1, 1, 1)
+
+
+def soften(hr, sigmas):
+    """Blur each HR patch of a batch by its own Gaussian (HR px; 0 leaves it unchanged).
+
+    Separable, reflect-padded, on the batch's device; used for the ``content_sigma`` of a
+    blind :class:`~napari_sisr.core.training.config.DegradationRange`. The kernel of each patch
+    reaches ``ceil(3 sigma)`` px; all patches are blurred by one grouped convolution (kernels
+    zero-padded to the widest), which gives the same result as one convolution each.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    sigmas = [float(s) for s in sigmas]
+    n, c, ny, nx = hr.shape
+    if len(sigmas) != n:
+        raise InputError(f"got {len(sigmas)} sigmas for a batch of {n}")
+    active = [i for i, s in enumerate(sigmas) if s > 0]
+    out = hr.clone()
+    if not active:
+        return out
+    limit = min(ny, nx) - 1  # reflect padding needs a radius below the patch size
+    radii = [max(1, min(math.ceil(3 * sigmas[i]), limit)) for i in active]
+    big = max(radii)
+    t = torch.arange(-big, big + 1, device=hr.device, dtype=hr.dtype)
+    sig = torch.tensor([sigmas[i] for i in active], device=hr.device, dtype=hr.dtype)
+    reach = torch.tensor(radii, device=hr.device, dtype=hr.dtype)
+    k = torch.exp(-0.5 * (t[None] / sig[:, None]) ** 2) * (t.abs()[None] <= reach[:, None])
+    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)
+    m = len(active) * c
+    idx = torch.tensor(active, device=hr.device)
+    x = F.pad(hr[idx].reshape(1, m, ny, nx), (big, big, big, big), mode="reflect")
+    x = F.conv2d(x, k.view(m, 1, 1, -1), groups=m)
+    x = F.conv2d(x, k.view(m, 1, -1, 1), groups=m)
+    out[idx] = x.view(len(active), c, ny, nx)
+    return out

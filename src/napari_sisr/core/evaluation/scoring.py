@@ -173,7 +173,7 @@ def bicubic_upsample(lr: np.ndarray, scale: int) -> np.ndarray:
     """Bicubic upsampling, the same as the training's validation baseline (block centres)."""
     import torch
 
-    from ..training.patches import bicubic
+    from .baselines import bicubic
 
     t = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float64))[None, None]
     return bicubic(t, scale)[0, 0].numpy()

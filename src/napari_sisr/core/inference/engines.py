@@ -8,7 +8,7 @@ times slower than fp32 (bf16 on a CPU without AVX512-BF16 or AMX ran 128 times s
 is refused with a message rather than silently slow.
 
 OpenVINO and ONNX Runtime run the network's ONNX graph, exported once per model and tile
-shape into a cache folder (:mod:`.export`). Engines are built lazily in the process that runs
+shape into a cache folder (:mod:`.cache`). Engines are built lazily in the process that runs
 the tiles (a thread, or a dask worker that received the model's weights) and compiled per
 batch size.
 """
@@ -23,8 +23,8 @@ import numpy as np
 
 from ..devices import pick_device, thread_count, torch_device
 from ..errors import InputError
-from .export import OPSET, cache_dir, export_onnx, graph_condition, weights_key
-from .shared import shared as _shared
+from .cache import OPSET, cache_dir, export_onnx, graph_condition, weights_key
+from .cache import shared as _shared
 
 __all__ = [
     "OPSET",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .shared import shared
+from .cache import shared
 
 __all__ = ["quantized_model"]
 

@@ -17,19 +17,14 @@ import torch
 
 from ..degradation.condition import condition_of
 from ..degradation.params import DegradationRange
+from ..degradation.simulate import soften
 from ..devices import torch_device
 from ..errors import InputError
 from .checkpoint import flatten_optimizer, prefixed, unflatten_optimizer, unprefixed
 from .config import TrainConfig
 from .ema import EMA
 from .images import attach_lr, check_patch_fits, load_images, onto_lr_grid, split_validation
-from .patches import (
-    Degrader,
-    PatchSampler,
-    ValidationSet,
-    match_inference_normalisation,
-    soften,
-)
+from .patches import Degrader, PatchSampler, ValidationSet, match_inference_normalisation
 from .provenance import run_provenance
 
 #: State-dict keys of the condition network of a degradation-aware generator.

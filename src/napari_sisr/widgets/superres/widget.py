@@ -1,9 +1,9 @@
 """The "Super-resolve" dock widget: run a model over image layers, tile by tile, in a worker.
 
-The widget collects the choices, runs :func:`._sr_job.sr_job` through the shared
+The widget collects the choices, runs :func:`.job.sr_job` through the shared
 :class:`~.._jobs.JobRunner` (progress bar, activity dock, Cancel, errors as notifications) and
 adds each result as soon as its layer is finished, as a layer that overlays its source exactly
-(:mod:`._sr_layers`). Nothing is kept on the widget but the cache of loaded models.
+(:mod:`.layers`). Nothing is kept on the widget but the cache of loaded models.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The "Train" widget: train a super-resolution network on HR layers, with live curves.
 
-The widget collects inputs (:class:`~._train_form.TrainForm`), builds and validates a
+The widget collects inputs (:class:`~.form.TrainForm`), builds and validates a
 :class:`~napari_sisr.core.training.config.TrainConfig` when Start or Resume is pressed, and runs
 :func:`napari_sisr.iter_train` in a worker thread. Updates arrive on the GUI thread through the
 worker's ``yielded`` signal: losses and validation PSNR/SSIM (with the bicubic baseline) go to

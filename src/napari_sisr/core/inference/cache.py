@@ -1,4 +1,6 @@
-"""ONNX graphs of the networks, exported once per model and tile shape into a cache folder.
+"""What inference keeps for later: the ONNX graphs of the networks, exported once per model and
+tile shape into a cache folder, and the graphs compiled from them, shared by the jobs of a
+process (:func:`shared`).
 
 The folder is ``NAPARI_SISR_CACHE_DIR``, else the user cache folder; a graph is named by a
 digest of the network's structure and weights (:func:`weights_key`), so a retrained model gets
@@ -14,13 +16,22 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["OPSET", "cache_dir", "export_onnx", "graph_condition", "weights_key"]
+__all__ = [
+    "OPSET",
+    "SHARED_GRAPHS",
+    "cache_dir",
+    "export_onnx",
+    "graph_condition",
+    "shared",
+    "weights_key",
+]
 
 #: ONNX opset of the exported graphs.
 OPSET = 18
@@ -123,3 +134,25 @@ def export_onnx(net, shape: tuple[int, int, int], key: str) -> Path:
             tmp.unlink(missing_ok=True)
             raise InputError(f"this model cannot be exported to ONNX ({err})") from err
     return path
+
+
+# ---------------------------------------------------------------- compiled, in memory
+_SHARED: OrderedDict = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+#: Compiled graphs kept for later jobs of the process (a batch of images, widget clicks).
+SHARED_GRAPHS = 8
+
+
+def shared(key: tuple, make):
+    """A compiled graph or session shared by the jobs of this process (least recently used
+    dropped): compiling costs as much as running a small image."""
+    with _SHARED_LOCK:
+        if key in _SHARED:
+            _SHARED.move_to_end(key)
+            return _SHARED[key]
+    made = make()
+    with _SHARED_LOCK:
+        _SHARED[key] = made
+        while len(_SHARED) > SHARED_GRAPHS:
+            _SHARED.popitem(last=False)
+    return made
