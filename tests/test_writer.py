@@ -75,3 +75,32 @@ def test_widgets_are_in_the_layers_menus(make_napari_viewer):
     assert {"napari-sisr.fit_widget", "napari-sisr:Fit degradation"} & set(
         ids("napari/layers/measure")
     )
+
+
+def test_one_snapshot_for_every_front_end(make_napari_viewer):
+    """The layer look-alike handed to the core is one type: what Super-resolve and Train take
+    of a layer (LayerSnapshot.of) and what the writer takes of napari's meta (from_meta) read
+    as the same input."""
+    from napari_sisr.core.inference.input import canonical_input
+    from napari_sisr.widgets._layers import LayerSnapshot
+    from napari_sisr.widgets.superres.job import snapshot
+
+    viewer = make_napari_viewer()
+    stack = np.zeros((3, 40, 50), np.uint16)
+    optics = {"na": 1.4, "wavelength_nm": 520.0}
+    layer = viewer.add_image(
+        stack,
+        name="st",
+        scale=(0.2, 0.06, 0.06),
+        translate=(0, 1.0, 2.0),
+        units=("um", "um", "um"),
+        axis_labels=("z", "y", "x"),
+        metadata={"napari_sisr": {"optics": optics}, "other": 1},
+    )
+    data, meta, _ = layer.as_layer_data_tuple()
+    shots = [LayerSnapshot.of(layer), snapshot(layer), LayerSnapshot.from_meta(data, meta)]
+    assert shots[0] == shots[1] and shots[0].metadata == {"napari_sisr": {"optics": optics}}
+    read = [canonical_input(s) for s in shots]
+    seen = [(inp.axes, inp.pixel_size, inp.units, inp.translate) for inp in read]
+    assert seen[0] == seen[1] == seen[2]
+    assert shots[0].shape_yx == (40, 50)

@@ -6,7 +6,7 @@ Runs in the GUI thread except :class:`PlaneView` reads, which are safe in a work
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "viewer_camera",
     "LayerPlane",
+    "LayerSnapshot",
     "PlaneView",
     "add_aligned_image",
     "image_layer_choices",
@@ -29,6 +30,67 @@ __all__ = [
     "level0",
     "plane_shape",
 ]
+
+
+@dataclass(frozen=True)
+class LayerSnapshot:
+    """What the core reads of an image layer, detached from it: safe in a worker thread, and
+    the one layer look-alike every widget hands to the core (super-resolution, training, the
+    OME-Zarr writer).
+
+    The core reads it like a layer (:func:`~napari_sisr.core.inference.input.canonical_input`,
+    the training images): the pixels (every level of a multiscale layer), the RGB flag, and the
+    scale / translate / units / axis labels of its physical metadata; of the metadata only the
+    optics a file stated (:mod:`~napari_sisr.widgets.reader`) travel with it.
+    """
+
+    name: str
+    data: Any
+    rgb: bool = False
+    multiscale: bool = False
+    scale: tuple = ()
+    translate: tuple = ()
+    units: tuple = ()
+    axis_labels: tuple = ()
+    metadata: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, layer) -> LayerSnapshot:
+        """The snapshot of a napari image layer (GUI thread)."""
+        multiscale = bool(getattr(layer, "multiscale", False))
+        ours = (getattr(layer, "metadata", None) or {}).get("napari_sisr") or {}
+        optics = ours.get("optics")
+        return cls(
+            name=str(layer.name),
+            data=list(layer.data) if multiscale else layer.data,
+            rgb=bool(getattr(layer, "rgb", False)),
+            multiscale=multiscale,
+            scale=tuple(float(v) for v in getattr(layer, "scale", ())),
+            translate=tuple(float(v) for v in getattr(layer, "translate", ())),
+            units=tuple(str(u) for u in getattr(layer, "units", ())),  # napari >= 0.6
+            axis_labels=tuple(str(a) for a in getattr(layer, "axis_labels", ())),
+            metadata={"napari_sisr": {"optics": dict(optics)}} if isinstance(optics, dict) else {},
+        )
+
+    @classmethod
+    def from_meta(cls, data, meta: dict) -> LayerSnapshot:
+        """The snapshot of a layer as napari hands it to a writer: its data and its ``meta``
+        (level 0 of a multiscale layer)."""
+        multiscale = bool(meta.get("multiscale")) or isinstance(data, list)
+        return cls(
+            name=str(meta.get("name", "image")),
+            data=data[0] if multiscale else data,
+            rgb=bool(meta.get("rgb", False)),
+            scale=tuple(meta.get("scale") or ()),
+            translate=tuple(meta.get("translate") or ()),
+            units=tuple(str(u) for u in meta.get("units") or ()),
+            axis_labels=tuple(str(a) for a in meta.get("axis_labels") or ()),
+        )
+
+    @property
+    def shape_yx(self) -> tuple[int, int]:
+        """``(Y, X)`` of its full-resolution planes."""
+        return plane_shape(self)
 
 
 def level0(layer):

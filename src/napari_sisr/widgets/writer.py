@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+
+from ._layers import LayerSnapshot
 
 __all__ = ["write_ome_zarr"]
 
@@ -47,17 +48,8 @@ def write_ome_zarr(path: str, data: Any, meta: dict) -> list[str]:
 
     out = _target(path)
     _check_replaceable(out)
-    level0 = data[0] if meta.get("multiscale") or isinstance(data, list) else data
-    layer = SimpleNamespace(
-        data=level0,
-        rgb=bool(meta.get("rgb", False)),
-        multiscale=False,
-        scale=tuple(meta.get("scale") or ()),
-        translate=tuple(meta.get("translate") or ()),
-        units=tuple(str(u) for u in meta.get("units") or ()),
-        axis_labels=tuple(str(a) for a in meta.get("axis_labels") or ()),
-        name=str(meta.get("name", "image")),
-    )
+    layer = LayerSnapshot.from_meta(data, meta)
+    level0 = layer.data
     inp = canonical_input(layer)
     if not inp.axes:
         raise InputError(f"cannot name the axes of a {np.ndim(level0)}D image for OME-Zarr")

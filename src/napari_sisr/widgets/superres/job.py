@@ -14,7 +14,6 @@ import os
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,7 +21,7 @@ import numpy as np
 from ...core.errors import InputError
 from ...core.inference.config import PredictConfig
 from ...core.progress import Cancelled, Partial, Progress, as_stop, check_stop
-from .._layers import level0
+from .._layers import LayerSnapshot, level0
 from .layers import sr_layer_kwargs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,7 +40,7 @@ class SRTask:
     """One layer to super-resolve, snapshotted on the GUI thread."""
 
     name: str
-    source: SimpleNamespace  # data, rgb, multiscale, scale, translate, name: a layer look-alike
+    source: LayerSnapshot  # what the worker reads: a layer look-alike
     src_dtype: np.dtype
     layer_kwargs: dict[str, Any]
     out: Path | None = None
@@ -97,31 +96,12 @@ class LayerDone(Progress):
     partial: Partial | None = None
 
 
-def snapshot(layer: napari.layers.Image) -> SimpleNamespace:
-    """What inference reads from a layer, detached from it (safe to use in a worker).
-
-    :func:`~napari_sisr.core.inference.input.canonical_input` takes this like a layer: RGB flag,
-    multiscale levels (the processed level gives the statistics), and scale / translate / units
-    / axis labels for the physical metadata of an OME-Zarr output.
-    """
-    data = list(layer.data) if layer.multiscale else layer.data
-    return SimpleNamespace(
-        data=data,
-        rgb=bool(layer.rgb),
-        multiscale=bool(layer.multiscale),
-        scale=tuple(float(v) for v in layer.scale),
-        translate=tuple(float(v) for v in layer.translate),
-        units=tuple(str(u) for u in getattr(layer, "units", ())),  # napari >= 0.6
-        axis_labels=tuple(str(a) for a in getattr(layer, "axis_labels", ())),
-        name=layer.name,
-        metadata={"napari_sisr": _file_optics(layer)},
-    )
-
-
-def _file_optics(layer) -> dict:
-    """The optics a file stated (napari-sisr's reader keeps them in the layer's metadata)."""
-    ours = (layer.metadata or {}).get("napari_sisr") or {}
-    return {"optics": dict(ours["optics"])} if isinstance(ours.get("optics"), dict) else {}
+def snapshot(layer: napari.layers.Image) -> LayerSnapshot:
+    """What inference reads from a layer, detached from it (:class:`~.._layers.LayerSnapshot`):
+    :func:`~napari_sisr.core.inference.input.canonical_input` takes it like a layer (RGB flag,
+    multiscale levels, whose processed level gives the statistics, and the physical metadata of
+    an OME-Zarr output)."""
+    return LayerSnapshot.of(layer)
 
 
 def output_paths(base: str | os.PathLike, names: Sequence[str]) -> list[Path]:

@@ -8,12 +8,11 @@ as :class:`JobError` with a message naming the field or layer.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...core.errors import InputError, describe
-from .._layers import plane_shape
+from .._layers import LayerSnapshot
 
 if TYPE_CHECKING:
     import napari
@@ -68,27 +67,13 @@ def _degradation(values: dict[str, Any], loaded) -> dict[str, Any] | Degradation
     return params.updated(**changes) if changes else params
 
 
-@dataclass
-class LayerSource:
-    """A snapshot of an image layer for the training thread: its name, data and RGB flag.
-
-    The core reads any object with ``.data`` (and ``.name``, ``.rgb``); passing this instead of
-    the layer keeps the worker away from the layer object itself.
-    """
-
-    name: str
-    data: Any
-    rgb: bool = False
-    shape_yx: tuple[int, int] = (0, 0)
-
-
-def _source(viewer: napari.viewer.Viewer, name: str, role: str) -> LayerSource:
+def _source(viewer: napari.viewer.Viewer, name: str, role: str) -> LayerSnapshot:
+    """The snapshot of a layer the core trains on (the worker never touches the layer)."""
     try:
         layer = viewer.layers[name]
     except KeyError:
         raise JobError(f"{role}: layer {name!r} no longer exists") from None
-    data = list(layer.data) if getattr(layer, "multiscale", False) else layer.data
-    return LayerSource(layer.name, data, bool(getattr(layer, "rgb", False)), plane_shape(layer))
+    return LayerSnapshot.of(layer)
 
 
 def build_config(
