@@ -110,6 +110,14 @@ def channel_count(arr, what: str) -> int:
     )
 
 
+def add_pixel_size_um(p, help_: str) -> None:
+    """``--pixel-size-um UM`` (the unit in its name; ``--pixel-size``, its name before, still
+    read) into ``args.pixel_size``."""
+    p.add_argument(
+        "--pixel-size-um", "--pixel-size", dest="pixel_size", type=float, metavar="UM", help=help_
+    )
+
+
 #: What each image of a pair is, for help texts and messages.
 PAIR_HELP = {
     "hr": "the HR image of the field (or --hr)",

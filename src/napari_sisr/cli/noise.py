@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from ._common import save_params
+from ._common import add_pixel_size_um, save_params
 
 
 def add(sub) -> None:
@@ -34,14 +34,7 @@ def add(sub) -> None:
         help="emission wavelength, nm",
     )
     p.add_argument("--na", type=float, help="numerical aperture of the LR objective")
-    p.add_argument(
-        "--pixel-size-um",
-        "--pixel-size",
-        dest="pixel_size",
-        type=float,
-        metavar="UM",
-        help="LR pixel size in the sample, um",
-    )
+    add_pixel_size_um(p, "LR pixel size in the sample, um")
     p.add_argument(
         "--modality", choices=["widefield", "confocal"], default="widefield", help="PSF model"
     )

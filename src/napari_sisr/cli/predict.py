@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ..core.errors import InputError, OutputExistsError
+from ._common import add_pixel_size_um
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr")
 TIFF_OUT_MAX_BYTES = 1 << 30
@@ -72,14 +73,7 @@ def add(sub) -> None:
     p.add_argument("--level", type=int, help="pyramid level of multiscale inputs (default 0)")
     p.add_argument("--channel-axis", type=int, help="axis of channels (processed separately)")
     p.add_argument("--axes", help="axis names of the input, e.g. tczyx")
-    p.add_argument(
-        "--pixel-size-um",
-        "--pixel-size",
-        dest="pixel_size",
-        type=float,
-        metavar="UM",
-        help="input pixel size in um (if not in the file)",
-    )
+    add_pixel_size_um(p, "input pixel size in um (if not in the file)")
     p.add_argument("--blend", action="store_true", help="cross-fade overlapping tiles")
     p.add_argument(
         "--ensemble",

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["psnr", "ssim", "psnr_torch", "ssim_torch"]
+__all__ = ["gain_offset", "psnr", "ssim", "psnr_torch", "ssim_torch"]
 
 _SIGMA = 1.5
 _RADIUS = 5  # int(3.5 * sigma + 0.5): the window skimage uses for sigma 1.5
@@ -34,6 +34,17 @@ def _check_pair(x: np.ndarray, y: np.ndarray, data_range: float) -> tuple[np.nda
     if not (math.isfinite(data_range) and data_range > 0):
         raise InputError(f"data_range must be a positive number, got {data_range}")
     return x, y
+
+
+def gain_offset(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``(gain, offset)`` with ``y ~ gain * x + offset`` (gain 1 for a flat
+    ``x``): how a fit maps a simulation onto a capture, and how scoring matches each output to
+    the HR image's intensity units."""
+    xm, ym = x.mean(), y.mean()
+    xc = x - xm
+    den = float((xc * xc).sum())
+    gain = float((xc * (y - ym)).sum() / den) if den > 0 else 1.0
+    return gain, float(ym - gain * xm)
 
 
 def psnr(x: np.ndarray, y: np.ndarray, data_range: float) -> float:

@@ -85,11 +85,9 @@ def _simulate(hr: np.ndarray, s: int, sy: float, sx: float, dy: float, dx: float
 
 def _linear_fit(sim: np.ndarray, lr: np.ndarray) -> tuple[float, float]:
     """Least-squares gain and offset with ``lr ~ gain * sim + offset``."""
-    sm, lm = sim.mean(), lr.mean()
-    sc = sim - sm
-    denom = float((sc * sc).sum())
-    gain = float((sc * (lr - lm)).sum() / denom) if denom > 0 else 1.0
-    return gain, float(lm - gain * sm)
+    from ..metrics import gain_offset
+
+    return gain_offset(sim, lr)
 
 
 def _lag1(r: np.ndarray) -> float:

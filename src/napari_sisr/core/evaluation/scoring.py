@@ -197,11 +197,10 @@ def register_shift(ref: np.ndarray, img: np.ndarray, max_shift: float) -> tuple[
 
 
 def _fit_gain(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
-    om, rm = out.mean(), ref.mean()
-    oc = out - om
-    den = float((oc * oc).sum())
-    g = float((oc * (ref - rm)).sum() / den) if den > 0 else 1.0
-    return g, float(rm - g * om)
+    """The gain and offset that match ``out`` to ``ref`` (:func:`~..metrics.gain_offset`)."""
+    from ..metrics import gain_offset
+
+    return gain_offset(out, ref)
 
 
 def score_outputs(
