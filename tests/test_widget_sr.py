@@ -856,3 +856,39 @@ def test_the_model_row_says_what_each_model_is_for():
     assert "steered" in aware and "0-8 HR px" in aware and "PSF is known" in aware
     fitted = {"scale": 2, "in_channels": 1, "arch": "srresnet", "degradation": {"sigma": 2.4}}
     assert "one degradation (PSF sigma 2.4 HR px)" in model_card_line(fitted)
+
+
+def test_a_cancelled_isotropic_run_says_so(qtbot, widget):
+    """After Cancel, the section's status says the run ended without a result (it kept the
+    last progress message, as if still at work), and nothing is added."""
+    viewer, w = widget
+    stack = np.random.default_rng(0).random((16, 48, 48)).astype(np.float32)
+    layer = viewer.add_image(stack, name="st", scale=(0.4, 0.1, 0.1), units=("um",) * 3)
+    viewer.layers.selection = {layer}
+    w.isotropic.train = {"iters": 5000, "val_every": 1000}
+    assert w.isotropic.start() is not None
+    qtbot.waitUntil(lambda: "/" in w.isotropic.status.value, timeout=60_000)  # under way
+    w.isotropic.runner.cancel()
+    qtbot.waitUntil(lambda: not w.isotropic.runner.busy, timeout=120_000)
+    assert w.isotropic.status.value == "cancelled: no result"
+    assert [lyr.name for lyr in viewer.layers] == ["st"]
+
+
+def test_the_first_run_says_what_it_prepares(widget, nuclei, model_path):
+    """The first click loads the model and says how long that took and what comes next (the
+    intensity statistics, an engine to compile); a second click does not repeat it."""
+    from napari_sisr.core.progress import run_to_end
+    from napari_sisr.widgets._models import ModelCache
+    from napari_sisr.widgets.superres.job import prepare_tasks, sr_job
+
+    viewer, w = widget
+    w.set_model(model_path)
+    layer = viewer.add_image(nuclei[:48, :48], name="n")
+    settings = w.settings()
+    cache, said = ModelCache(), []
+    for _ in range(2):
+        tasks = prepare_tasks([layer], settings)
+        run_to_end(sr_job(tasks, settings, cache), lambda u: said.append(u.message))
+    loaded = [m for m in said if "model loaded in" in m]
+    assert len(loaded) == 1 and "reading the intensity statistics" in loaded[0], said
+    assert said.index(loaded[0]) < min(i for i, m in enumerate(said) if "super-resolving" in m)

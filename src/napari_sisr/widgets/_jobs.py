@@ -106,6 +106,14 @@ def save_params_as(parent, params, path, *, title: str, default: str, what: str)
     return out
 
 
+def unfinished(state: str) -> str | None:
+    """What a section's own status line says when its job ended without a result (after a
+    Cancel it kept the last progress message, as if still at work); ``None`` when done."""
+    return {"cancelled": "cancelled: no result", "failed": "failed: the notification says why"}.get(
+        state
+    )
+
+
 @dataclass
 class _Outcome:
     value: Any = None

@@ -17,7 +17,7 @@ import numpy as np
 from magicgui.widgets import Container, PushButton
 
 from ...core.errors import InputError
-from .._jobs import JobRunner, notify_error
+from .._jobs import JobRunner, notify_error, unfinished
 from .._text import WrappingLabel
 
 
@@ -78,9 +78,12 @@ class AdaptControls(Container):
         self.status.value = "adapting..."
         return self.runner.start(
             adapt_job, model, images, degradation, run_folder(name), self.settings,
-            on_done=self._done,
-            on_update=self._update, description="Adapt",
+            on_done=self._done, on_update=self._update, on_finished=self._finished,
+            description="Adapt",
         )  # fmt: skip
+
+    def _finished(self, state: str) -> None:
+        self.status.value = unfinished(state) or self.status.value
 
     def _update(self, update) -> None:
         if update.message:

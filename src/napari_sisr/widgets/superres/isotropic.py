@@ -15,7 +15,7 @@ import numpy as np
 from magicgui.widgets import Container, FloatSpinBox, PushButton
 
 from ...core.errors import InputError
-from .._jobs import JobRunner, notify_error
+from .._jobs import JobRunner, notify_error, unfinished
 from .._text import WrappingLabel
 
 
@@ -91,8 +91,11 @@ class IsotropicControls(Container):
         train = {"device": self._device(), **self.train}
         return self.runner.start(
             isotropic_job, layer.data, z_um, px_um, train, on_done=self._done,
-            on_update=self._update, description="Isotropic",
+            on_update=self._update, on_finished=self._finished, description="Isotropic",
         )  # fmt: skip
+
+    def _finished(self, state: str) -> None:
+        self.status.value = unfinished(state) or self.status.value
 
     def _update(self, update) -> None:
         if update.message:

@@ -11,6 +11,7 @@ reach the GUI thread one by one while the viewer stays responsive.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,9 +173,14 @@ def sr_job(
     for i, task in enumerate(tasks):
         check_stop(stop_fn)
         prefix = task.name if len(tasks) == 1 else f"{task.name} ({i + 1}/{len(tasks)})"
-        if not cache.holds(settings.model, device):
+        first = not cache.holds(settings.model, device)
+        if first:
             yield Progress(i * UNITS, total, f"{prefix}: loading the model")
+        t0 = time.perf_counter()
         net = cache.get(settings.model, device)
+        if first:  # what the first click waits for, in words
+            loaded = time.perf_counter() - t0
+            yield Progress(i * UNITS, total, _preparing(prefix, loaded, settings, device))
         gen = iter_predict(
             task.source,
             net,
@@ -214,6 +220,15 @@ def sr_job(
             yield Progress((i + 1) * UNITS, total, f"{prefix}: measuring the evidence")
             yield _evidence(i, task, result, net, settings, total)
     return len(tasks)
+
+
+def _preparing(prefix: str, loaded_s: float, settings: SRSettings, device: str) -> str:
+    """The first run's wait after loading: statistics, and the engine it compiles."""
+    from ...core.inference.engines import pick_engine
+
+    engine = pick_engine(settings.config.engine, device)
+    compiles = "" if engine == "torch" else f", compiling the {engine} engine (first run only)"
+    return f"{prefix}: model loaded in {loaded_s:.1f} s; reading the intensity statistics{compiles}"
 
 
 def _evidence(i: int, task: SRTask, result, net, settings: SRSettings, total: int):
