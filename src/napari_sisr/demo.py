@@ -239,8 +239,9 @@ def super_resolve(hr: np.ndarray, name: str, out: Path, model: str = "default-4x
     )
     t0 = time.perf_counter()
     zarr_path = out / "demo_sr.ome.zarr"
-    sr = predict(lr, net, out=zarr_path, overwrite=True, tile=96, dtype="float32",
-                 progress=_progress)  # fmt: skip
+    sr = predict(
+        lr, net, out=zarr_path, overwrite=True, tile=96, dtype="float32", progress=_progress
+    )
     sr = np.asarray(sr, dtype=np.float64)
     _say(
         f"  super-resolved in tiles of 96 LR px in {time.perf_counter() - t0:.1f} s -> {zarr_path}"

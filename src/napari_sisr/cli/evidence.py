@@ -52,9 +52,14 @@ def run(args) -> int:
     lr, found = read_plane(args.lr, args.channel)
     scale = args.scale or _scale(sr.shape, lr.shape)
     ev = evidence(
-        sr, lr, scale, model=args.model, degradation=args.degradation,
-        pixel_size_nm=pixel_size_nm(args.pixel_size_um, found), split=not args.no_split,
-    )  # fmt: skip
+        sr,
+        lr,
+        scale,
+        model=args.model,
+        degradation=args.degradation,
+        pixel_size_nm=pixel_size_nm(args.pixel_size_um, found),
+        split=not args.no_split,
+    )
     print(ev.table(), file=sys.stderr)
     if args.output:
         from ..core.io.images import write_image

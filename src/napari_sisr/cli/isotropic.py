@@ -87,11 +87,19 @@ def run(args) -> int:
     from ..core.isotropic.job import iter_isotropic
 
     result = run_to_end(
-        iter_isotropic(data, z_step_um=z_um, pixel_um=px_um, factor=args.factor,
-                       sigma=sigma, out=out if zarr else None, model_out=args.save_model,
-                       train=train, overwrite=args.overwrite),
+        iter_isotropic(
+            data,
+            z_step_um=z_um,
+            pixel_um=px_um,
+            factor=args.factor,
+            sigma=sigma,
+            out=out if zarr else None,
+            model_out=args.save_model,
+            train=train,
+            overwrite=args.overwrite,
+        ),
         progress_printer(args.quiet),
-    )  # fmt: skip
+    )
     restored = result.stack
     if not zarr:
         restored = np.asarray(result.stack)

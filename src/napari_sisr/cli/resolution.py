@@ -29,6 +29,15 @@ def run(args) -> int:
     plane, found = read_plane(args.image, args.channel)
     px = pixel_size_nm(args.pixel_size_um, found)
     res = resolution(plane, px)
-    print(json.dumps({"resolution": res.value, "unit": res.unit, "kc": res.kc,
-                      "amplitude": res.amplitude, "pixel_size_nm": px}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "resolution": res.value,
+                "unit": res.unit,
+                "kc": res.kc,
+                "amplitude": res.amplitude,
+                "pixel_size_nm": px,
+            }
+        )
+    )
     return 0

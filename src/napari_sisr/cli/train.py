@@ -297,8 +297,13 @@ def _validated(given: dict, arch_options: bool):
 
 
 #: Settings whose command-line flag is not ``--`` plus the setting's name with dashes.
-_FLAGS = {"arch_overrides": "--arch-option", "loss_weights": "--loss", "blind": "--blind-*",
-          "learning_rate": "--learning-rate", "iters": "--iters"}  # fmt: skip
+_FLAGS = {
+    "arch_overrides": "--arch-option",
+    "loss_weights": "--loss",
+    "blind": "--blind-*",
+    "learning_rate": "--learning-rate",
+    "iters": "--iters",
+}
 
 
 def _flags(text: str) -> str:
@@ -313,8 +318,9 @@ def _flags(text: str) -> str:
     from ..core.training.config import TrainConfig
 
     settings = set(TrainConfig.model_fields)
-    return re.sub(r"\b([a-z_]+):", lambda m: flag(m) if m.group(1) in settings else m.group(0),
-                  text)  # fmt: skip
+    return re.sub(
+        r"\b([a-z_]+):", lambda m: flag(m) if m.group(1) in settings else m.group(0), text
+    )
 
 
 def fitted_capture(params, hr: list[str] | None) -> list[str] | None:

@@ -112,8 +112,10 @@ def save_model(path: str | os.PathLike, net, meta: dict[str, Any]) -> Path:
         try:
             save_file(state, str(tmp), metadata={"format": MODEL_FORMAT})
         except SafetensorError as err:  # a full disk reaches us as this
-            raise OSError(errno.ENOSPC if "space" in str(err).lower() else errno.EIO,
-                          " ".join(str(err).split())) from None  # fmt: skip
+            raise OSError(
+                errno.ENOSPC if "space" in str(err).lower() else errno.EIO,
+                " ".join(str(err).split()),
+            ) from None
         info["weights_sha256"] = file_digest(tmp)
     atomic_write_text(meta_path, json.dumps(info, indent=2, default=_json_default) + "\n")
     return meta_path

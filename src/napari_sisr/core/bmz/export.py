@@ -49,14 +49,20 @@ __all__ = ["export_bmz", "generator", "unpack_bmz"]  # unpack_bmz: from .package
 #: Papers each architecture comes from, cited in the package (text, DOI).
 ARCH_CITATIONS = {
     "srresnet": [
-        ("Ledig et al., Photo-Realistic Single Image Super-Resolution Using a Generative "
-         "Adversarial Network, CVPR 2017", "10.1109/CVPR.2017.19"),
+        (
+            "Ledig et al., Photo-Realistic Single Image Super-Resolution Using a Generative "
+            "Adversarial Network, CVPR 2017",
+            "10.1109/CVPR.2017.19",
+        ),
     ],
     "rrdb": [
-        ("Wang et al., ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks, "
-         "ECCV Workshops 2018", "10.1007/978-3-030-11021-5_5"),
+        (
+            "Wang et al., ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks, "
+            "ECCV Workshops 2018",
+            "10.1007/978-3-030-11021-5_5",
+        ),
     ],
-}  # fmt: skip
+}
 #: The method every napari-sisr model follows: HR images degraded by a fitted PSF + noise.
 METHOD_CITATION = (
     "Zhang et al., High-throughput, high-resolution deep learning microscopy based on "
@@ -133,8 +139,14 @@ def _documentation(meta: dict[str, Any], name: str) -> str:
     if card.get("modalities"):
         lines += [f"Trained on {', '.join(card['modalities'])} images.", ""]
     if meta.get("degradation"):
-        lines += ["## Degradation it was trained for", "", "```json",
-                  json.dumps(meta["degradation"], indent=2), "```", ""]  # fmt: skip
+        lines += [
+            "## Degradation it was trained for",
+            "",
+            "```json",
+            json.dumps(meta["degradation"], indent=2),
+            "```",
+            "",
+        ]
     if "psnr" in val:
         lines += [
             "## Validation",
@@ -166,10 +178,15 @@ def _rdf(meta: dict, name: str, test_side: int, files: dict[str, str]) -> dict[s
     head = [{"type": "batch"}, {"type": "channel", "channel_names": channels}]  # both tensors
     space_in = [{"type": "space", "id": a, "size": {"min": _min_side(rf), "step": 1}} for a in "yx"]
     space_out = [
-        {"type": "space", "id": a, "size": {"tensor_id": "raw", "axis_id": a}, "scale": 1 / s,
-         "halo": rf * s}
+        {
+            "type": "space",
+            "id": a,
+            "size": {"tensor_id": "raw", "axis_id": a},
+            "scale": 1 / s,
+            "halo": rf * s,
+        }
         for a in "yx"
-    ]  # fmt: skip
+    ]
     arch_kw = {
         "arch": meta["arch"],
         "preset": meta.get("preset") or "fast",
@@ -245,7 +262,7 @@ def _rdf(meta: dict, name: str, test_side: int, files: dict[str, str]) -> dict[s
                         "opset_version": OPSET,
                         "parent": "pytorch_state_dict",
                     }
-                }  # fmt: skip
+                }
                 if "onnx" in files
                 else {}
             ),
@@ -311,10 +328,13 @@ def _build(root: Path, net, meta, name, c, side, weights, json_path, out: Path) 
     )
 
     files = {
-        "doc": "README.md", "cover": "cover.png", "test_input": "test_input.npy",
-        "test_output": "test_output.npy", "state_dict": "weights.pt",
+        "doc": "README.md",
+        "cover": "cover.png",
+        "test_input": "test_input.npy",
+        "test_output": "test_output.npy",
+        "state_dict": "weights.pt",
         "torchscript": "weights_torchscript.pt",
-    }  # fmt: skip
+    }
     shutil.copyfile(weights, root / "model.safetensors")
     shutil.copyfile(json_path, root / "model.json")
     x = _test_input(c, side)
@@ -361,10 +381,15 @@ def _export_onnx(net, c: int, side: int, path: Path) -> bool:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            net, (torch.rand(1, c, side, side),), str(path), input_names=["raw"],
-            output_names=["sr"], dynamic_axes={"raw": dynamic, "sr": dynamic},
-            opset_version=OPSET, dynamo=False,
-        )  # fmt: skip
+            net,
+            (torch.rand(1, c, side, side),),
+            str(path),
+            input_names=["raw"],
+            output_names=["sr"],
+            dynamic_axes={"raw": dynamic, "sr": dynamic},
+            opset_version=OPSET,
+            dynamo=False,
+        )
     return True
 
 

@@ -148,8 +148,10 @@ def _axes(tensor: dict, name: str, which: str) -> list[dict]:
         raise InputError(f"{name}: the {which} tensor does not describe its axes")
     out = []
     for a in axes:
-        ax = {"type": a.get("type"), "id": a.get("id") or {"batch": "b", "channel": "c"}.get(
-            a.get("type"), "")}  # fmt: skip
+        ax = {
+            "type": a.get("type"),
+            "id": a.get("id") or {"batch": "b", "channel": "c"}.get(a.get("type"), ""),
+        }
         size = a.get("size")
         if isinstance(size, dict) and "tensor_id" in size:
             ax["reference"] = size["tensor_id"]
@@ -367,8 +369,11 @@ class ForeignModel(_module_base()):
             g, o = self.meta["affine"]
             t = t * g + o
         arr = _to_order(t.cpu().numpy(), "bcyx", self.meta["order_in"])
-        y = _to_order(np.asarray(self._run(np.ascontiguousarray(arr, np.float32))), self.meta[
-            "order_out"], "bcyx")  # fmt: skip
+        y = _to_order(
+            np.asarray(self._run(np.ascontiguousarray(arr, np.float32))),
+            self.meta["order_out"],
+            "bcyx",
+        )
         s = self.scale
         return torch.from_numpy(np.ascontiguousarray(y[..., : h * s, : w * s])).to(x.device)
 

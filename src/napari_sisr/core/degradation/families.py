@@ -62,9 +62,10 @@ class FamilyScores:
         if ref is None:
             return []
         better = [
-            name for name, std in self.residual_std.items()
+            name
+            for name, std in self.residual_std.items()
             if name != GAUSSIAN and std**2 <= BETTER_RATIO * ref**2
-        ]  # fmt: skip
+        ]
         return sorted(better, key=self.residual_std.get)
 
     @property
@@ -253,8 +254,9 @@ def compare_psf_families(
 
     def family(kernel, extra):
         sim = fwd(kernel)[None]
-        return held_out(lambda fit, test: _lstsq_columns(np.concatenate([sim, extra]),
-                                                         target, fit, test))  # fmt: skip
+        return held_out(
+            lambda fit, test: _lstsq_columns(np.concatenate([sim, extra]), target, fit, test)
+        )
 
     def gaussian(width):
         return fwd.centred(lambda y, x: np.exp(-(y * y + x * x) / (2 * width * width)))

@@ -74,8 +74,7 @@ def fit_sigma(sr: np.ndarray, lr: np.ndarray, scale: int, max_side: int = 512) -
         g, o = _linear(sim, lr)
         return float(((lr - g * sim - o) ** 2).mean())
 
-    res = minimize_scalar(rss, bounds=(0.0, 6.0 * scale), method="bounded",
-                          options={"xatol": 0.02})  # fmt: skip
+    res = minimize_scalar(rss, bounds=(0.0, 6.0 * scale), method="bounded", options={"xatol": 0.02})
     return float(res.x)
 
 
@@ -134,10 +133,20 @@ def consistency(
         sim = degrade(_plane(sr, lr.shape, s), s, (sy, sx), shift_yx)
         sim = summary["gain"] * sim + summary["offset"]
     return Consistency(
-        z, sim, summary["rse"], summary["rsp"], summary["flagged_fraction"], regions(z),
-        summary["residual_lag1"], float(np.sqrt(sy * sx)), sigma_source,
-        summary["noise_source"], summary["gain"], summary["offset"], summary["notes"],
-    )  # fmt: skip
+        z,
+        sim,
+        summary["rse"],
+        summary["rsp"],
+        summary["flagged_fraction"],
+        regions(z),
+        summary["residual_lag1"],
+        float(np.sqrt(sy * sx)),
+        sigma_source,
+        summary["noise_source"],
+        summary["gain"],
+        summary["offset"],
+        summary["notes"],
+    )
 
 
 def _plane(a, lr_shape, s: int) -> np.ndarray:

@@ -31,8 +31,12 @@ class Region:
         return "missing in the result" if self.mean_z > 0 else "not in the capture"
 
     def as_dict(self) -> dict:
-        return {"bbox": list(self.bbox), "pixels": self.pixels, "mean_z": self.mean_z,
-                "kind": self.kind}  # fmt: skip
+        return {
+            "bbox": list(self.bbox),
+            "pixels": self.pixels,
+            "mean_z": self.mean_z,
+            "kind": self.kind,
+        }
 
 
 def degrade(sr: np.ndarray, scale: int, sigma_yx: tuple[float, float], shift_yx=(0.0, 0.0)):
@@ -87,6 +91,7 @@ def regions(z: np.ndarray) -> list[Region]:
         for k, box in enumerate(boxes):
             if sizes[k] >= MIN_REGION or peaks[k] >= Z_SINGLE:
                 y, x = box
-                out.append(Region((y.start, x.start, y.stop, x.stop), int(sizes[k]),
-                                  float(means[k])))  # fmt: skip
+                out.append(
+                    Region((y.start, x.start, y.stop, x.stop), int(sizes[k]), float(means[k]))
+                )
     return sorted(out, key=lambda r: -r.pixels)

@@ -68,8 +68,15 @@ def evidence_of_result(image, result, model, scale: int, config=None, *, z_out=N
         for c in range(lr.shape[-1]):
             lr_plane, sr_plane = lr[idx + (Ellipsis, c)], sr[idx + (Ellipsis, c)]
             if idx == middle and c == 0:
-                ev = evidence(sr_plane, lr_plane, scale, model=model, degradation=degradation,
-                              config=config, pixel_size_nm=px)  # fmt: skip
+                ev = evidence(
+                    sr_plane,
+                    lr_plane,
+                    scale,
+                    model=model,
+                    degradation=degradation,
+                    config=config,
+                    pixel_size_nm=px,
+                )
                 cons, middle_summary = ev.consistency, ev.summary()
             else:
                 sigma = middle_summary["sigma_hr_px"] if middle_summary else None
@@ -87,7 +94,7 @@ def evidence_of_result(image, result, model, scale: int, config=None, *, z_out=N
             "index": list(worst[0]),
             "channel": worst[1],
             "flagged_fraction": worst[2].flagged_fraction,
-        },  # fmt: skip
+        },
         "middle": middle_summary,
     }
     if z_out is None:
@@ -130,7 +137,10 @@ def zarr_evidence_array(store: str | Path, shape, chunks=None):
         "layout": "(lead..., Y, X, C)",
     }
     chunks = chunks or tuple([1] * (len(shape) - 3)) + (
-        min(512, shape[-3]), min(512, shape[-2]), 1,
-    )  # fmt: skip
-    return ev.create_array("z", shape=tuple(shape), chunks=chunks, dtype="float32",
-                           fill_value=math.nan)  # fmt: skip
+        min(512, shape[-3]),
+        min(512, shape[-2]),
+        1,
+    )
+    return ev.create_array(
+        "z", shape=tuple(shape), chunks=chunks, dtype="float32", fill_value=math.nan
+    )

@@ -49,9 +49,14 @@ class Resolution:
     at_limit: bool = False  # the curve never fell below its threshold: a bound, not a value
 
     def as_dict(self) -> dict:
-        return {"value": self.value, "unit": self.unit, "kc": self.kc,
-                "amplitude": self.amplitude, "method": self.method,
-                "at_limit": self.at_limit}  # fmt: skip
+        return {
+            "value": self.value,
+            "unit": self.unit,
+            "kc": self.kc,
+            "amplitude": self.amplitude,
+            "method": self.method,
+            "at_limit": self.at_limit,
+        }
 
     def text(self) -> str:
         if not math.isfinite(self.value):
@@ -196,8 +201,9 @@ def decorrelation(image, pixel_size_nm: float | None = None, axis: int | None = 
     r = np.linspace(0, 1, N_RADII)
     k0, a0 = _peak(f, phase, rings, c_phase, r)
     g_max = 2 / k0 if k0 > 0 else n / 2
-    widths = np.concatenate([[n / 4], np.exp(np.linspace(math.log(g_max), math.log(0.15),
-                                                         N_FILTERS))])  # fmt: skip
+    widths = np.concatenate(
+        [[n / 4], np.exp(np.linspace(math.log(g_max), math.log(0.15), N_FILTERS))]
+    )
     kcs, amps = [k0], [a0]
     for rpass in range(2):
         for g in widths:
@@ -208,8 +214,7 @@ def decorrelation(image, pixel_size_nm: float | None = None, axis: int | None = 
             widths, best = _refined_widths(kcs, widths, n)
             r1 = max(kcs[best] - (r[1] - r[0]), 0.0)
             r = np.linspace(r1, min(kcs[best] + 0.4, float(r[-1])), N_RADII)
-    valid = [(k, amp) for k, amp in zip(kcs, amps, strict=True)
-             if amp >= MIN_AMPLITUDE and k > 0]  # fmt: skip
+    valid = [(k, amp) for k, amp in zip(kcs, amps, strict=True) if amp >= MIN_AMPLITUDE and k > 0]
     unit = "nm" if pixel_size_nm else "px"
     if not valid:
         return Resolution(float("inf"), unit, 0.0, 0.0, "decorrelation")

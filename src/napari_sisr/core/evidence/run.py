@@ -33,9 +33,16 @@ CROP = 256
 #: measured errors: fits recover a known width to about 2 %, the learned estimator and the
 #: optics' Gaussian approximation to 20-35 %, the model card's default is a guess).
 SIGMA_UNCERTAINTY = {
-    "fit": 0.05, "tuned": 0.10, "typed": 0.10, "optics": 0.20, "metadata": 0.20,
-    "beads": 0.05, "adapted": 0.10, "estimated": 0.35, "default": 0.50,
-}  # fmt: skip
+    "fit": 0.05,
+    "tuned": 0.10,
+    "typed": 0.10,
+    "optics": 0.20,
+    "metadata": 0.20,
+    "beads": 0.05,
+    "adapted": 0.10,
+    "estimated": 0.35,
+    "default": 0.50,
+}
 #: Relative uncertainty of the noise level (estimated from the image, or given).
 NOISE_UNCERTAINTY = 0.25
 #: A decorrelation resolution finer than the split-input FRC by more than this factor is

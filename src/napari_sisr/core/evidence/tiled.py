@@ -56,8 +56,9 @@ class Sums:
         oy, ox = origin
         for reg in regions(z):
             y0, x0, y1, x1 = reg.bbox
-            self.regions.append(Region((y0 + oy, x0 + ox, y1 + oy, x1 + ox), reg.pixels,
-                                       reg.mean_z))  # fmt: skip
+            self.regions.append(
+                Region((y0 + oy, x0 + ox, y1 + oy, x1 + ox), reg.pixels, reg.mean_z)
+            )
 
     def rsp(self) -> float:
         n = max(self.n, 1)

@@ -305,8 +305,11 @@ def _default_sigma(meta: dict, inp, scale: int) -> tuple[tuple[float, float], st
     found = getattr(inp, "optics", None) or {}
     if "na" in found and "wavelength_nm" in found and _pixel_um(inp):
         try:
-            optics = Optics(na=found["na"], wavelength_nm=found["wavelength_nm"],
-                            modality=found.get("modality") or "widefield")  # fmt: skip
+            optics = Optics(
+                na=found["na"],
+                wavelength_nm=found["wavelength_nm"],
+                modality=found.get("modality") or "widefield",
+            )
             sigma = _optics_sigma(optics, inp, scale)
             return (
                 (sigma, sigma),
@@ -414,11 +417,17 @@ def _range_warnings(meta: dict, condition) -> list[str]:
         return []
     out = []
     checks = [
-        ("PSF sigma", max(condition[0], condition[1]), min(condition[0], condition[1]),
-         deg.get("sigma"), "HR px", 1.0),
+        (
+            "PSF sigma",
+            max(condition[0], condition[1]),
+            min(condition[0], condition[1]),
+            deg.get("sigma"),
+            "HR px",
+            1.0,
+        ),
         ("noise", condition[2], condition[2], deg.get("noise_std"), "% of the range", 100.0),
         ("Poisson gain", condition[3], condition[3], deg.get("poisson_a") or [0.0, 0.0], "", 1),
-    ]  # fmt: skip
+    ]
     for name, high, low, trained, unit, k in checks:
         if trained is None:
             continue

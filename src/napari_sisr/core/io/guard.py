@@ -139,8 +139,16 @@ def open_zip(path: str | os.PathLike, what: str = "package") -> Iterator[Any]:
             yield z
     except InputError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
-            zlib.error, EOFError, OSError, ValueError) as err:  # fmt: skip
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        RuntimeError,
+        zlib.error,
+        EOFError,
+        OSError,
+        ValueError,
+    ) as err:
         raise InputError(f"{what} {path.name} cannot be read: {describe_zip(err)}") from None
 
 

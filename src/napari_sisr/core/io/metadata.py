@@ -19,15 +19,22 @@ log = logging.getLogger(__name__)
 
 #: OME acquisition modes that image through a pinhole (a confocal PSF).
 _CONFOCAL_MODES = {
-    "LASER_SCANNING_CONFOCAL_MICROSCOPY", "SPINNING_DISK_CONFOCAL", "SLIT_SCAN_CONFOCAL",
+    "LASER_SCANNING_CONFOCAL_MICROSCOPY",
+    "SPINNING_DISK_CONFOCAL",
+    "SLIT_SCAN_CONFOCAL",
     "SWEPT_FIELD_CONFOCAL",
-}  # fmt: skip
+}
 #: OME acquisition modes whose PSF is the widefield one.
 _WIDEFIELD_MODES = {"WIDE_FIELD", "TOTAL_INTERNAL_REFLECTION", "TIRF", "SPIM"}
 
 #: Refractive index of each immersion medium (the NA cannot exceed it).
-IMMERSION_INDEX = {"air": 1.0, "water": 1.333, "water_dipping": 1.333, "glycerol": 1.47,
-                   "oil": 1.518}  # fmt: skip
+IMMERSION_INDEX = {
+    "air": 1.0,
+    "water": 1.333,
+    "water_dipping": 1.333,
+    "glycerol": 1.47,
+    "oil": 1.518,
+}
 
 
 def read_tiff_metadata(path: str | Path) -> dict[str, Any]:

@@ -31,10 +31,24 @@ _OME_SYMBOLS = {
     "meter": "m",
 }
 
-_PREFIXES = {"pico": "picometer", "nano": "nanometer", "micro": "micrometer",
-             "milli": "millimeter", "centi": "centimeter", "": "meter"}  # fmt: skip
-_SYMBOLS = {"pm": "picometer", "nm": "nanometer", "um": "micrometer", "mm": "millimeter",
-            "cm": "centimeter", "m": "meter", "a": "angstrom", "å": "angstrom"}  # fmt: skip
+_PREFIXES = {
+    "pico": "picometer",
+    "nano": "nanometer",
+    "micro": "micrometer",
+    "milli": "millimeter",
+    "centi": "centimeter",
+    "": "meter",
+}
+_SYMBOLS = {
+    "pm": "picometer",
+    "nm": "nanometer",
+    "um": "micrometer",
+    "mm": "millimeter",
+    "cm": "centimeter",
+    "m": "meter",
+    "a": "angstrom",
+    "å": "angstrom",
+}
 _MICRO_SIGNS = ("\u00b5", "\u03bc", "\\u00b5", "\\u03bc")  # micro sign, Greek mu, escaped
 
 

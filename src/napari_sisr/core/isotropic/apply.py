@@ -129,10 +129,26 @@ def _writer(out, shape, voxel_um, f, block, meta, overwrite, total):
     dz = z / f
     # fine plane j sits at coarse z (j - f // 2) / f
     trans = [-(f // 2) * dz, 0.0, 0.0]
-    w = OmeZarrWriter(out, shape, np.float32, "zyx", (shape[0], block, shape[2]),
-                      [dz, y, x], trans, units, name="isotropic")  # fmt: skip
-    job = {"isotropic": {"factor": f, "sigma": meta.get("sigma"), "shape": list(shape),
-                         "lo": meta["lo"], "hi": meta["hi"]}}  # fmt: skip
+    w = OmeZarrWriter(
+        out,
+        shape,
+        np.float32,
+        "zyx",
+        (shape[0], block, shape[2]),
+        [dz, y, x],
+        trans,
+        units,
+        name="isotropic",
+    )
+    job = {
+        "isotropic": {
+            "factor": f,
+            "sigma": meta.get("sigma"),
+            "shape": list(shape),
+            "lo": meta["lo"],
+            "hi": meta["hi"],
+        }
+    }
     done = w.open(job, total, overwrite=overwrite)
     return w, done
 

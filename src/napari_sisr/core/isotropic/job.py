@@ -75,8 +75,14 @@ def iter_isotropic(
         fit = fit_axial(data, z_step_um, pixel_um, factor=factor)
     else:
         f = _ratio(z_step_um, pixel_um, factor)
-        fit = AxialFit(max(2, round(f)), f, float(sigma), pixel_um, z_step_um,
-                       notes=["the axial blur given, not fitted"])  # fmt: skip
+        fit = AxialFit(
+            max(2, round(f)),
+            f,
+            float(sigma),
+            pixel_um,
+            z_step_um,
+            notes=["the axial blur given, not fitted"],
+        )
     config = IsoTrainConfig(**(train or {}))
     trained = yield from iter_train_isotropic(data, fit, config, stop=stop_fn)
     meta = {"lo": trained.lo, "hi": trained.hi, "sigma": fit.sigma, "fit": fit.summary()}
@@ -85,9 +91,14 @@ def iter_isotropic(
     if z_step_um and pixel_um:
         voxel = (z_step_um / fit.factor, pixel_um, pixel_um)
     result = yield from iter_apply_isotropic(
-        data, (trained.net, meta), out=out, voxel_um=(z_step_um, pixel_um, pixel_um) if voxel
-        else None, block=block, overwrite=overwrite, stop=stop_fn,
-    )  # fmt: skip
+        data,
+        (trained.net, meta),
+        out=out,
+        voxel_um=(z_step_um, pixel_um, pixel_um) if voxel else None,
+        block=block,
+        overwrite=overwrite,
+        stop=stop_fn,
+    )
     return IsoResult(result, fit, voxel, trained.val, model, time.perf_counter() - t0)
 
 

@@ -282,9 +282,13 @@ class FitDegradationWidget(Container):
             if not self.confirm(f"This fit failed its checks:\n{reasons}\n\nSave it anyway?"):
                 return None
         return save_params_as(
-            self.native, params, path, title="Save degradation parameters",
-            default="degradation.json", what="degradation parameters",
-        )  # fmt: skip
+            self.native,
+            params,
+            path,
+            title="Save degradation parameters",
+            default="degradation.json",
+            what="degradation parameters",
+        )
 
     def confirm(self, question: str) -> bool:
         """Ask the user a yes/no question (a dialog; tests replace it)."""

@@ -25,8 +25,13 @@ def adapt_job(model, images, degradation, out, options=None, *, stop=None):
     """Worker job: :func:`napari_sisr.core.adapt.iter_adapt` on the captures."""
     from ...core.adapt import AdaptConfig, iter_adapt
 
-    c = AdaptConfig(images=[np.asarray(i) for i in images], degradation=degradation,
-                    model=str(model), out=out, **(options or {}))  # fmt: skip
+    c = AdaptConfig(
+        images=[np.asarray(i) for i in images],
+        degradation=degradation,
+        model=str(model),
+        out=out,
+        **(options or {}),
+    )
     return (yield from iter_adapt(c, stop=stop))
 
 
@@ -77,10 +82,17 @@ class AdaptControls(Container):
             return None
         self.status.value = "adapting..."
         return self.runner.start(
-            adapt_job, model, images, degradation, run_folder(name), self.settings,
-            on_done=self._done, on_update=self._update, on_finished=self._finished,
+            adapt_job,
+            model,
+            images,
+            degradation,
+            run_folder(name),
+            self.settings,
+            on_done=self._done,
+            on_update=self._update,
+            on_finished=self._finished,
             description="Adapt",
-        )  # fmt: skip
+        )
 
     def _finished(self, state: str) -> None:
         self.status.value = unfinished(state) or self.status.value

@@ -32,11 +32,17 @@ def z_colormap():
     from napari.utils.colormaps import Colormap
 
     return Colormap(
-        colors=[[1, 0, 1, 1], [0.6, 0, 0.6, 1], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0.6, 0, 1],
-                [0, 1, 0, 1]],
+        colors=[
+            [1, 0, 1, 1],
+            [0.6, 0, 0.6, 1],
+            [0, 0, 0, 1],
+            [0, 0, 0, 1],
+            [0, 0.6, 0, 1],
+            [0, 1, 0, 1],
+        ],
         controls=[0.0, 0.25, 0.42, 0.58, 0.75, 1.0],
         name="evidence z",
-    )  # fmt: skip
+    )
 
 
 class EvidenceControls(Container):
@@ -67,10 +73,15 @@ class EvidenceControls(Container):
         if name in viewer.layers:
             viewer.layers.remove(name)
         viewer.add_image(
-            z, name=name, scale=source.scale, translate=source.translate,
-            colormap=z_colormap(), contrast_limits=(-Z_LIMIT, Z_LIMIT), blending="additive",
+            z,
+            name=name,
+            scale=source.scale,
+            translate=source.translate,
+            colormap=z_colormap(),
+            contrast_limits=(-Z_LIMIT, Z_LIMIT),
+            blending="additive",
             metadata={"napari_sisr": {"evidence_of": result_name, "summary": summary}},
-        )  # fmt: skip
+        )
         self.table.value = evidence_html(summary)
         bring_into_view(self.table)
 

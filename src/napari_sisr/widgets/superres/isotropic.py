@@ -23,8 +23,11 @@ def isotropic_job(data, z_um, px_um, train, *, stop=None):
     """Worker job: :func:`napari_sisr.core.isotropic.iter_isotropic` on one stack."""
     from ...core.isotropic import iter_isotropic
 
-    return (yield from iter_isotropic(np.asarray(data), z_step_um=z_um, pixel_um=px_um,
-                                      train=train, stop=stop))  # fmt: skip
+    return (
+        yield from iter_isotropic(
+            np.asarray(data), z_step_um=z_um, pixel_um=px_um, train=train, stop=stop
+        )
+    )
 
 
 def _sizes(layer) -> tuple[float | None, float | None]:
@@ -51,10 +54,12 @@ class IsotropicControls(Container):
 
     def __init__(self, layer: Callable, add: Callable, device: Callable[[], str] | None = None):
         self._layer, self._add, self._device = layer, add, device or (lambda: "auto")
-        self.z_step = FloatSpinBox(label="z step (um)", min=0.0, max=50.0, step=0.05,
-                                   value=0.0, name="iso_z")  # fmt: skip
-        self.pixel = FloatSpinBox(label="xy pixel (um)", min=0.0, max=50.0, step=0.01,
-                                  value=0.0, name="iso_px")  # fmt: skip
+        self.z_step = FloatSpinBox(
+            label="z step (um)", min=0.0, max=50.0, step=0.05, value=0.0, name="iso_z"
+        )
+        self.pixel = FloatSpinBox(
+            label="xy pixel (um)", min=0.0, max=50.0, step=0.01, value=0.0, name="iso_px"
+        )
         self.button = PushButton(text="Make isotropic", name="iso_run")
         self.cancel = PushButton(text="Cancel", name="iso_cancel")
         row = Container(widgets=[self.button, self.cancel], layout="horizontal", labels=False)
@@ -90,9 +95,16 @@ class IsotropicControls(Container):
         self._source = layer
         train = {"device": self._device(), **self.train}
         return self.runner.start(
-            isotropic_job, layer.data, z_um, px_um, train, on_done=self._done,
-            on_update=self._update, on_finished=self._finished, description="Isotropic",
-        )  # fmt: skip
+            isotropic_job,
+            layer.data,
+            z_um,
+            px_um,
+            train,
+            on_done=self._done,
+            on_update=self._update,
+            on_finished=self._finished,
+            description="Isotropic",
+        )
 
     def _finished(self, state: str) -> None:
         self.status.value = unfinished(state) or self.status.value
@@ -108,9 +120,15 @@ class IsotropicControls(Container):
         translate = list(src.translate)
         translate[-3] = translate[-3] - (f // 2) * scale[-3]
         meta = {"napari_sisr": {"isotropic_of": src.name, "fit": result.fit.summary()}}
-        self._add(np.asarray(result.stack), {"name": f"{src.name} isotropic (z x{f})",
-                                             "scale": scale, "translate": translate,
-                                             "metadata": meta})  # fmt: skip
+        self._add(
+            np.asarray(result.stack),
+            {
+                "name": f"{src.name} isotropic (z x{f})",
+                "scale": scale,
+                "translate": translate,
+                "metadata": meta,
+            },
+        )
         last = result.validation[-1] if result.validation else None
         held = f"; held-out planes {last[1]:.1f} dB (linear {last[2]:.1f})" if last else ""
         self.status.value = (

@@ -239,5 +239,6 @@ def _evidence(i: int, task: SRTask, result, net, settings: SRSettings, total: in
     result = result[0] if isinstance(result, list) else result
     summary = evidence_of_result(task.source, result, net, settings.scale, settings.config)
     z = canonical_input(task.source).layout.to_user(summary.pop("z"))
-    return EvidenceDone((i + 1) * UNITS, total, f"{task.name}: evidence", index=i, z=z,
-                        summary=summary)  # fmt: skip
+    return EvidenceDone(
+        (i + 1) * UNITS, total, f"{task.name}: evidence", index=i, z=z, summary=summary
+    )

@@ -22,9 +22,16 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Display properties copied from the source layer to its result.
 CARRIED = (
-    "colormap", "blending", "gamma", "opacity", "interpolation2d", "rotate", "shear",
-    "units", "axis_labels",  # napari >= 0.6: physical units and axis names follow the source
-)  # fmt: skip
+    "colormap",
+    "blending",
+    "gamma",
+    "opacity",
+    "interpolation2d",
+    "rotate",
+    "shear",
+    "units",
+    "axis_labels",  # napari >= 0.6: physical units and axis names follow the source
+)
 
 
 def sr_scale_translate(

@@ -83,9 +83,16 @@ class ScoreControls(Container):
             notify_error(f"Score: {err}")
             return None
         return self.runner.start(
-            score_job, lr.data, hr.data, sr.data, scale, label, model,
-            on_done=self._show, description="Score",
-        )  # fmt: skip
+            score_job,
+            lr.data,
+            hr.data,
+            sr.data,
+            scale,
+            label,
+            model,
+            on_done=self._show,
+            description="Score",
+        )
 
     def _planes(self):
         ref = self.reference.value
@@ -122,8 +129,10 @@ def scores_html(scored) -> str:
     from html import escape
 
     best = scored.best()
-    rows = ["<tr><th align='left'>method</th><th align='right'>PSNR dB</th>"
-            "<th align='right'>SSIM</th></tr>"]  # fmt: skip
+    rows = [
+        "<tr><th align='left'>method</th><th align='right'>PSNR dB</th>"
+        "<th align='right'>SSIM</th></tr>"
+    ]
     for name, s in scored.scores.items():
         b, nb = ("<b>", "</b>") if name == best else ("", "")
         rows.append(

@@ -401,9 +401,12 @@ class SuperResolveWidget(Container):
             try:
                 with self.keeping_selection():
                     self.evidence.show(
-                        self.viewer, task.layer, task.layer_kwargs["name"], update.z,
+                        self.viewer,
+                        task.layer,
+                        task.layer_kwargs["name"],
+                        update.z,
                         update.summary,
-                    )  # fmt: skip
+                    )
             except Exception as err:  # showing a result must never raise into Qt
                 notify_error(error_message(f"Evidence of {task.name!r}", err))
             return
