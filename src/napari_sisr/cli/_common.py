@@ -134,7 +134,8 @@ def add_pair_args(p, order: tuple[str, str], help_: dict[str, str] | None = None
     for i, role in enumerate(order):
         p.add_argument(f"_pair{i}", nargs="?", metavar=role.upper(), help=texts[role])
     for role in ("hr", "lr"):
-        p.add_argument(f"--{role}", dest=f"{role}_named", metavar=role.upper(), help=texts[role])
+        named = texts[role].replace(f" (or --{role})", "").replace(f", (or --{role})", "")
+        p.add_argument(f"--{role}", dest=f"{role}_named", metavar=role.upper(), help=named)
     p.set_defaults(_pair_order=order)
 
 
