@@ -114,6 +114,21 @@ def unfinished(state: str) -> str | None:
     )
 
 
+def status_callbacks(label) -> dict[str, Callable]:
+    """``on_update`` / ``on_finished`` for :meth:`JobRunner.start` that keep a section's own
+    status ``label`` (whose ``on_done`` writes the job's result summary there): progress as
+    "message (done/total)", and :func:`unfinished` when the job ends without a result."""
+
+    def on_update(update) -> None:
+        if update.message:
+            label.value = f"{update.message} ({update.done}/{update.total})"
+
+    def on_finished(state: str) -> None:
+        label.value = unfinished(state) or label.value
+
+    return {"on_update": on_update, "on_finished": on_finished}
+
+
 @dataclass
 class _Outcome:
     value: Any = None

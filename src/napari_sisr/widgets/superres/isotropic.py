@@ -15,7 +15,7 @@ import numpy as np
 from magicgui.widgets import Container, FloatSpinBox, PushButton
 
 from ...core.errors import InputError
-from .._jobs import JobRunner, notify_error, unfinished
+from .._jobs import JobRunner, notify_error, status_callbacks
 from .._text import WrappingLabel
 
 
@@ -101,17 +101,9 @@ class IsotropicControls(Container):
             px_um,
             train,
             on_done=self._done,
-            on_update=self._update,
-            on_finished=self._finished,
+            **status_callbacks(self.status),
             description="Isotropic",
         )
-
-    def _finished(self, state: str) -> None:
-        self.status.value = unfinished(state) or self.status.value
-
-    def _update(self, update) -> None:
-        if update.message:
-            self.status.value = f"{update.message} ({update.done}/{update.total})"
 
     def _done(self, result) -> None:
         src, f = self._source, result.fit.factor
