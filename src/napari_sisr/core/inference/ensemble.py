@@ -5,8 +5,9 @@ flips and rotates them) but answers a little differently in each; averaging the 
 (four rotations, each also mirrored), turned back, removes part of that noise. On real LR/HR
 pairs it raised the PSNR of models trained on one half of a pair by 0.11 dB on average (17
 of 18 halves), that of their GAN-refined versions by 0.18 dB, that of the bundled models by
-0.02-0.05 dB (``benchmarks/bench_ensemble.py``, docs/real-captures.md), for about seven times
-the inference time of a plain run.
+0.02-0.05 dB (``benchmarks/bench_ensemble.py``,
+benchmarks/reports/real-captures-history.md), for about seven times the inference time of a
+plain run.
 
 Each orientation is a whole forward pass of the same tile with its halo, so tiled output
 still equals untiled output. Degradation-aware networks may be told a PSF wider along y than

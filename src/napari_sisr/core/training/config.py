@@ -35,7 +35,7 @@ DEFAULT_SCALE = DegradationParams.model_fields["scale"].default
 #: and no share is. On real pairs, mixing real and simulated patches beat all-simulated
 #: training, and three quarters real beat half real by 0.04 dB on average over 18 test
 #: halves; all-real training (the paired mode, also from the bundled model) scored level with
-#: it (benchmarks/bench_real_pairs.py, docs/real-captures.md).
+#: it (benchmarks/bench_real_pairs.py, benchmarks/reports/real-captures-history.md).
 REAL_FRACTION = 0.75
 
 #: Smallest LR patch (pixels) the generators and discriminators are checked with.

@@ -2,9 +2,10 @@
 
 Validation chooses the exported model (the best validation PSNR). On real pairs a run started
 from a bundled model often scores best on its held-out part within its first few hundred
-steps and drifts after that (benchmarks/bench_real_pairs.py, docs/real-captures.md): a
-content-only run stops once its validation PSNR has not improved for a while, and the GAN
-phase starts from the warm-up's best generator. Validating more often does not choose better
+steps and drifts after that (benchmarks/bench_real_pairs.py,
+benchmarks/reports/real-captures-history.md): a content-only run stops once its validation
+PSNR has not improved for a while, and the GAN phase starts from the warm-up's best
+generator. Validating more often does not choose better
 there: on one small held-out band the best of more validations is more often a lucky one.
 """
 
@@ -60,8 +61,8 @@ def default_ema_warmup(init: str | None, adversarial: bool) -> float:
     """A content-only run from a trained model averages all its steps alike: fine-tuned on one
     small field at the ``fast`` learning rate, its weights drift from the start's within a few
     hundred steps, and the uniform average holds the best held-out PSNR longer and higher than
-    an average of the last few dozen steps (docs/real-captures.md). From random weights, and in
-    the adversarial phase, the early steps are forgotten fast."""
+    an average of the last few dozen steps (benchmarks/reports/real-captures-history.md).
+    From random weights, and in the adversarial phase, the early steps are forgotten fast."""
     if init is not None and not adversarial:
         return EMA_WARMUP_FROM_MODEL
     return EMA_WARMUP_FROM_RANDOM

@@ -6,7 +6,7 @@ fitted or blind degradation) or on registered real pairs (paired mode), starts f
 bundled model of its scale, or from a smaller one whose network grows to it (``default-4x``
 starts an 8x run). On real LR/HR pairs this beats a random start for the same steps, in
 both modes (benchmarks/bench_real_pairs.py, ``chain-init`` against ``chain``,
-``paired-init`` against ``paired``; docs/real-captures.md). Any other run, and
+``paired-init`` against ``paired``; benchmarks/reports/real-captures-history.md). Any other run, and
 ``init=None``, starts from random weights.
 """
 
