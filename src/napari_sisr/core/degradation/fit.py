@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -136,6 +137,53 @@ def _inner_region(
     return out[0], out[1]
 
 
+@dataclass(frozen=True)
+class _Field:
+    """Where the LR field lies in the HR image: the HR crop around it (with a margin for the
+    PSF and the shift), its corner, the shift that maps the LR grid onto its integer position
+    (crop coordinates) and the overlap correlation."""
+
+    crop: np.ndarray
+    corner: tuple[int, int]
+    offset_lr: tuple[int, int]
+    base: tuple[float, float]
+    score: float
+    hr_shape: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The choices of :func:`iter_fit` that its last step reads."""
+
+    anisotropic: bool
+    poisson: bool
+    noise: str
+    families: bool
+    expected_scale: float | None
+
+
+@dataclass(frozen=True)
+class _Solution:
+    """The refined non-linear parameters and what they were fitted on."""
+
+    theta: np.ndarray
+    bounds: tuple[list[float], list[float]]
+    inner: tuple[slice, slice]
+    nfev: int
+
+    def widths_and_shift(self) -> tuple[float, float, float, float]:
+        """(sigma_y, sigma_x, dy, dx) in crop coordinates."""
+        if len(self.theta) == 4:
+            sy, sx, dy, dx = (float(v) for v in self.theta)
+            return sy, sx, dy, dx
+        return (
+            float(self.theta[0]),
+            float(self.theta[0]),
+            float(self.theta[1]),
+            float(self.theta[2]),
+        )
+
+
 def iter_fit(
     hr: np.ndarray,
     lr: np.ndarray,
@@ -156,8 +204,27 @@ def iter_fit(
     hr, lr = validate_pair(hr, lr, s)
     total = 5
     yield Progress(0, total, "registering the LR field inside the HR image")
+    field = _locate(hr, lr, s)
+    check_stop(should_stop)
+    yield Progress(1, total, "sub-pixel shift by cross-correlation")
+    # the blur is symmetric, so it does not bias the shift estimate
+    sim0 = _simulate(field.crop, s, s / 2, s / 2, *field.base, lr.shape)
+    sub_y, sub_x = subpixel_shift(lr, sim0)
+    shift0 = (field.base[0] + s * sub_y, field.base[1] + s * sub_x)
+    yield Progress(2, total, "coarse PSF width")
+    sigma0 = _coarse_sigma(field.crop, lr, s, shift0, should_stop)
+    yield Progress(3, total, "refining PSF width and shift")
+    solution = _refine(field.crop, lr, s, sigma0, shift0, anisotropic, should_stop)
+    check_stop(should_stop)
+    yield Progress(4, total, "noise and residual statistics")
+    options = _Options(anisotropic, poisson, noise, families, expected_scale)
+    params = yield from _diagnose(field, lr, s, solution, options, should_stop, total)
+    yield Progress(5, total, "done")
+    return params
 
-    # 1. Integer offset of the LR field inside the HR field, at LR resolution.
+
+def _locate(hr: np.ndarray, lr: np.ndarray, s: int) -> _Field:
+    """The integer offset of the LR field inside the HR field, found at LR resolution."""
     ny, nx = hr.shape
     hr_low = _simulate(hr, s, s / 2, s / 2, 0.0, 0.0, (ny // s, nx // s))
     oy, ox, score = integer_offset(hr_low, lr)
@@ -167,125 +234,114 @@ def iter_fit(
             "they images of the same field, at this scale?"
         )
     my, mx = lr.shape
-    # Crop the HR image around the LR field, with a margin for the PSF and the shift.
     margin = int(math.ceil(4 * SIGMA_BOUNDS[1] + 2 * s))
     cy0, cx0 = max(s * oy - margin, 0), max(s * ox - margin, 0)
     cy1, cx1 = min(s * (oy + my) + margin, ny), min(s * (ox + mx) + margin, nx)
-    crop = hr[cy0:cy1, cx0:cx1]
-    # Shift in crop coordinates that maps the LR grid onto its integer position.
-    base_y, base_x = -(s * oy - cy0), -(s * ox - cx0)
-    check_stop(should_stop)
-    yield Progress(1, total, "sub-pixel shift by cross-correlation")
+    base = (float(-(s * oy - cy0)), float(-(s * ox - cx0)))
+    return _Field(hr[cy0:cy1, cx0:cx1], (cy0, cx0), (oy, ox), base, score, (ny, nx))
 
-    # 2. Sub-pixel residual shift (blur is symmetric, so it does not bias the estimate).
-    sim0 = _simulate(crop, s, s / 2, s / 2, base_y, base_x, lr.shape)
-    sub_y, sub_x = subpixel_shift(lr, sim0)
-    dy0, dx0 = base_y + s * sub_y, base_x + s * sub_x
 
-    # Residuals use only the LR pixels whose footprint (block, PSF reach, shift range) lies
-    # inside the HR crop: elsewhere the simulation sees the mirrored boundary, not real data.
-    # The region is fixed for each optimisation (a cost must not change its data).
-    def make_resid(sigma_reach: float):
-        inner = _inner_region(lr.shape, crop.shape, s, sigma_reach, (dy0, dx0))
-        lr_in = lr[inner]
+def _residual_fn(crop, lr, s, reach, shift0, should_stop):
+    """The residual of the model over the LR pixels whose footprint (block, PSF reach up to
+    ``reach``, shift range) lies inside the HR crop: elsewhere the simulation sees the
+    mirrored boundary, not real data. The region is fixed for each optimisation (a cost must
+    not change its data)."""
+    inner = _inner_region(lr.shape, crop.shape, s, reach, shift0)
+    lr_in = lr[inner]
 
-        def resid(theta: np.ndarray) -> np.ndarray:
-            check_stop(should_stop)
-            sy, sx, dy, dx = (theta[0], theta[0], theta[1], theta[2]) if len(theta) == 3 else theta
-            sim = _simulate(crop, s, sy, sx, dy, dx, lr.shape)[inner]
-            g, o = _linear_fit(sim, lr_in)
-            return (lr_in - g * sim - o).ravel()
+    def resid(theta: np.ndarray) -> np.ndarray:
+        check_stop(should_stop)
+        sy, sx, dy, dx = (theta[0], theta[0], theta[1], theta[2]) if len(theta) == 3 else theta
+        sim = _simulate(crop, s, sy, sx, dy, dx, lr.shape)[inner]
+        g, o = _linear_fit(sim, lr_in)
+        return (lr_in - g * sim - o).ravel()
 
-        return resid, inner
+    return resid, inner
 
-    # 3. Coarse sigma by grid search at the cross-correlation shift.
-    yield Progress(2, total, "coarse PSF width")
-    resid, inner = make_resid(4.0)
-    # Ascending, stopping once the cost has risen twice past its minimum: the wide (costly)
-    # kernels are only tried when the narrow ones keep improving.
+
+def _coarse_sigma(crop, lr, s, shift0, should_stop) -> float:
+    """The PSF width by a grid search at the cross-correlation shift, ascending and stopping
+    once the cost has risen twice past its minimum: the wide (costly) kernels are only tried
+    when the narrow ones keep improving."""
+    resid, _ = _residual_fn(crop, lr, s, 4.0, shift0, should_stop)
     costs: list[float] = []
     for sg in _SIGMA_GRID:
-        costs.append(float(np.sum(resid(np.array([sg, dy0, dx0])) ** 2)))
+        costs.append(float(np.sum(resid(np.array([sg, *shift0])) ** 2)))
         if len(costs) - 1 - int(np.argmin(costs)) >= 2:
             break
-    sigma0 = _SIGMA_GRID[int(np.argmin(costs))]
+    return _SIGMA_GRID[int(np.argmin(costs))]
 
-    # 4. Joint least-squares refinement of sigma and shift, on the region the coarse sigma
-    #    allows; once more on a smaller region if the refined sigma reaches further.
-    yield Progress(3, total, "refining PSF width and shift")
+
+def _refine(crop, lr, s, sigma0, shift0, anisotropic, should_stop) -> _Solution:
+    """Joint least-squares refinement of the width(s) and shift on the region the coarse
+    width allows; again on a smaller region while the refined width reaches further."""
     from scipy.optimize import least_squares
 
     lo, hi = SIGMA_BOUNDS
-    if anisotropic:
-        theta = np.array([sigma0, sigma0, dy0, dx0])
-        bounds = ([lo, lo, dy0 - s, dx0 - s], [hi, hi, dy0 + s, dx0 + s])
-    else:
-        theta = np.array([sigma0, dy0, dx0])
-        bounds = ([lo, dy0 - s, dx0 - s], [hi, dy0 + s, dx0 + s])
-    reach = 1.25 * sigma0
-    nfev = 0
+    dy0, dx0 = shift0
+    widths = [sigma0, sigma0] if anisotropic else [sigma0]
+    theta = np.array([*widths, dy0, dx0])
+    bounds = ([lo] * len(widths) + [dy0 - s, dx0 - s], [hi] * len(widths) + [dy0 + s, dx0 + s])
+    reach, nfev = 1.25 * sigma0, 0
     for _ in range(3):
-        resid, inner = make_resid(reach)
+        resid, inner = _residual_fn(crop, lr, s, reach, shift0, should_stop)
         sol = least_squares(resid, theta, bounds=bounds, diff_step=1e-3, xtol=1e-6)
         theta, nfev = sol.x, nfev + int(sol.nfev)
         sigma_max = float(np.max(theta[:-2]))
         if sigma_max <= reach:
             break
         reach = 1.25 * sigma_max
-    lr_in = lr[inner]
-    if anisotropic:
-        sy, sx, dy, dx = (float(v) for v in theta)
-    else:
-        sy = sx = float(theta[0])
-        dy, dx = float(theta[1]), float(theta[2])
-    check_stop(should_stop)
+    return _Solution(theta, bounds, inner, nfev)
 
-    # 5. Intensity mapping, noise and residual diagnostics.
-    yield Progress(4, total, "noise and residual statistics")
-    sim = _simulate(crop, s, sy, sx, dy, dx, lr.shape)[inner]
+
+def _diagnose(field, lr, s, solution, options, should_stop, total):
+    """Intensity mapping, noise and residual diagnostics of the refined fit; yields while it
+    compares PSF families, returns the :class:`DegradationParams`."""
+    sy, sx, dy, dx = solution.widths_and_shift()
+    lr_in = lr[solution.inner]
+    sim = _simulate(field.crop, s, sy, sx, dy, dx, lr.shape)[solution.inner]
     gain, offset = _linear_fit(sim, lr_in)
     residual = lr_in - gain * sim - offset
-    n_params = len(theta) + 2
-    stats = residual_stats(residual, n_params)
+    stats = residual_stats(residual, len(solution.theta) + 2)
     noise_var = stats["residual_std"] ** 2
     lr_var = float(np.var(lr_in))
     explained = 1.0 - float(np.var(residual)) / lr_var if lr_var > 0 else 0.0
-    shift_bounds = np.array(bounds)[:, -2:]
-    at_bound = bool(np.any(np.isclose(theta[-2:], shift_bounds, atol=1e-3 * s)))
-    quality = assess_fit(
-        sigma=max(sy, sx),
-        sigma_bounds=SIGMA_BOUNDS,
-        explained=explained,
-        lag1=stats["residual_lag1"],
-        correlation=score,
-        shift_at_bound=at_bound,
-        scale=s,
-        expected_scale=expected_scale,
-    )
+    quality = _assess(field, s, solution, stats, explained, options.expected_scale)
     compared = None
-    if families and stats["residual_lag1"] > LAG1_DOUBTFUL:  # what does the Gaussian miss?
+    if options.families and stats["residual_lag1"] > LAG1_DOUBTFUL:  # what does the Gaussian miss?
         yield Progress(4, total, "comparing PSF families")
         sg, stop_now = math.sqrt(sy * sx), lambda: check_stop(should_stop)
-        compared = compare_psf_families(crop, lr, s, sg, dy, dx, stop_now)
+        compared = compare_psf_families(field.crop, lr, s, sg, dy, dx, stop_now)
         if compared.better:
             quality = quality.worse(quality.verdict, compared.reason())
     poisson_a = None
-    if poisson:
+    if options.poisson:
         poisson_a, noise_var = _fit_poisson_gaussian(gain * sim, residual, noise_var)
     own = _own_noise(lr_in, False)  # the capture's own noise, as one variance
-    ratio = stats["residual_std"] / math.sqrt(own[0]) if own and own[0] > 0 else 0.0
-    if ratio > MISMATCH_RATIO:
-        adds = "adds it as noise" if noise == "residual" else "adds the image's own noise"
-        quality = quality.worse(quality.verdict, f"the residual is {ratio:.1f} times the LR "
-                                "image's own noise: mostly structure the model does not "
-                                f"explain; training on this fit {adds}")  # fmt: skip
-    if noise == "image" and own is not None:
-        noise_var, poisson_a = (_own_noise(lr_in, True) or own) if poisson else own
-    params = DegradationParams(
+    mismatch = _mismatch(stats["residual_std"], own, options.noise)
+    if mismatch:
+        quality = quality.worse(quality.verdict, mismatch)
+    if options.noise == "image" and own is not None:
+        noise_var, poisson_a = (_own_noise(lr_in, True) or own) if options.poisson else own
+    notes = {
+        "lr_offset_in_hr_lr_px": list(field.offset_lr),
+        "overlap_correlation": field.score,
+        "fitted_region_lr_px": [[r.start, r.stop] for r in solution.inner],
+        "optimizer_evaluations": solution.nfev,
+        "lr_shape": list(lr.shape),
+        "hr_shape": list(field.hr_shape),
+        "explained_variance": explained,
+        "lr_image_noise_std": None if own is None else math.sqrt(own[0]),
+        "noise_from": options.noise if own is not None else "residual",
+        "quality": quality.as_dict(),
+        "psf_families_residual_std": compared and compared.residual_std,
+    }
+    cy0, cx0 = field.corner
+    return DegradationParams(
         scale=s,
         sigma=math.sqrt(sy * sx),
-        sigma_y=sy if anisotropic else None,
-        sigma_x=sx if anisotropic else None,
+        sigma_y=sy if options.anisotropic else None,
+        sigma_x=sx if options.anisotropic else None,
         noise_var=noise_var,
         poisson_a=poisson_a,
         shift_yx=(dy - cy0, dx - cx0),
@@ -294,22 +350,37 @@ def iter_fit(
         residual_std=stats["residual_std"],
         residual_lag1=stats["residual_lag1"],
         source="fit",
-        notes={
-            "lr_offset_in_hr_lr_px": [oy, ox],
-            "overlap_correlation": score,
-            "fitted_region_lr_px": [[r.start, r.stop] for r in inner],
-            "optimizer_evaluations": nfev,
-            "lr_shape": [my, mx],
-            "hr_shape": [ny, nx],
-            "explained_variance": explained,
-            "lr_image_noise_std": None if own is None else math.sqrt(own[0]),
-            "noise_from": noise if own is not None else "residual",
-            "quality": quality.as_dict(),
-            "psf_families_residual_std": compared and compared.residual_std,
-        },
+        notes=notes,
     )
-    yield Progress(5, total, "done")
-    return params
+
+
+def _mismatch(residual_std: float, own, noise: str) -> str | None:
+    """Why a residual far above the capture's own noise makes a poor noise model, or None."""
+    ratio = residual_std / math.sqrt(own[0]) if own and own[0] > 0 else 0.0
+    if ratio <= MISMATCH_RATIO:
+        return None
+    adds = "adds it as noise" if noise == "residual" else "adds the image's own noise"
+    return (
+        f"the residual is {ratio:.1f} times the LR image's own noise: mostly structure the "
+        f"model does not explain; training on this fit {adds}"
+    )
+
+
+def _assess(field, s, solution, stats, explained, expected_scale):
+    """The fit's verdict from its figures (:func:`.quality.assess_fit`)."""
+    sy, sx, _, _ = solution.widths_and_shift()
+    shift_bounds = np.array(solution.bounds)[:, -2:]
+    at_bound = bool(np.any(np.isclose(solution.theta[-2:], shift_bounds, atol=1e-3 * s)))
+    return assess_fit(
+        sigma=max(sy, sx),
+        sigma_bounds=SIGMA_BOUNDS,
+        explained=explained,
+        lag1=stats["residual_lag1"],
+        correlation=field.score,
+        shift_at_bound=at_bound,
+        scale=s,
+        expected_scale=expected_scale,
+    )
 
 
 def _own_noise(lr: np.ndarray, poisson: bool) -> tuple[float, float | None] | None:
