@@ -140,7 +140,6 @@ LONG_BY_NATURE = {
 #: Functions past the limit that are still to be split, at most as long as they are now.
 TO_SPLIT = {
     "napari_sisr/core/training/loop.py:_run_locked": 128,
-    "napari_sisr/core/evaluation/tuning.py:iter_tune_steering": 111,
     "napari_sisr/widgets/superres/widget.py:__init__": 74,
     "napari_sisr/widgets/train/job.py:build_config": 102,
     "napari_sisr/core/inference/predict.py:prepare": 85,

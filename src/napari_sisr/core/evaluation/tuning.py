@@ -115,24 +115,55 @@ def _central(lr: np.ndarray, hr: np.ndarray, s: int) -> tuple[np.ndarray, np.nda
     )
 
 
-def iter_tune_steering(
-    model, lr, hr, scale: int | None = None, *, degradation=None, stop=None, config=None
-) -> Generator[Progress, None, TunedSteering]:
-    """:func:`tune_steering` as a generator of :class:`Progress` updates (one per trial)."""
-    from ..degradation.fit import fit_degradation
-    from ..inference.config import PredictConfig
-    from ..inference.predict import predict
+class _Trials:
+    """Runs of the model on the central crop of the pair, each told one PSF width and noise
+    level and scored once against the HR crop (widths below 0 are 0)."""
+
+    def __init__(self, net, fit, lr_c, hr_c, shift, config, total: int, stop) -> None:
+        self.net, self.fit, self.lr_c, self.hr_c = net, fit, lr_c, hr_c
+        self.shift, self.config, self.total, self.stop = shift, config, total, stop
+        self.scores: dict[tuple[float, float], float] = {}
+
+    def told(self, sigma: float, noise: float):
+        """The fit with this width and noise."""
+        return self.fit.with_sigma(max(0.0, float(sigma))).updated(noise_var=float(noise) ** 2)
+
+    @staticmethod
+    def key(sigma: float, noise: float) -> tuple[float, float]:
+        """A trial's entry in ``scores``."""
+        return round(max(0.0, float(sigma)), 4), round(float(noise), 8)
+
+    def run(self, sigma: float, noise: float) -> Generator[Progress, None, float]:
+        """The PSNR of the model told (sigma, noise); runs it unless it ran already."""
+        from ..inference.predict import predict
+        from .scoring import score_outputs
+
+        at = self.key(sigma, noise)
+        if at not in self.scores:
+            check_stop(self.stop)
+            lr = self.lr_c.astype(np.float32)
+            with _quiet():
+                out = predict(
+                    lr, self.net, config=self.config, dtype="float32", degradation=self.told(*at)
+                )
+            s = int(self.net.scale)
+            scored = score_outputs({"x": np.asarray(out, float)}, self.hr_c, s, shift_yx=self.shift)
+            self.scores[at] = scored.scores["x"].psnr
+            done = f"sigma {at[0]:.2f} HR px, noise {at[1]:.4g}: {self.scores[at]:.2f} dB"
+            yield Progress(len(self.scores), self.total, done)
+        return self.scores[at]
+
+    def best(self) -> tuple[float, float, float]:
+        """(sigma, noise, PSNR) of the best trial."""
+        (sigma, noise), psnr = max(self.scores.items(), key=lambda kv: kv[1])
+        return sigma, noise, psnr
+
+
+def _aware_model(model, scale):
+    """The degradation-aware network of ``model``, its scale and its name."""
     from ..inference.runner import resolve_model
     from ..inference.steering import is_degradation_aware
-    from .scoring import (
-        _normalise,
-        bicubic_upsample,
-        prepare_pair,
-        register_shift,
-        score_outputs,
-    )
 
-    stop = as_stop(stop)
     net, _ = resolve_model(model)
     if not is_degradation_aware(net):
         raise InputError(
@@ -142,8 +173,37 @@ def iter_tune_steering(
     s = int(net.scale)
     if scale is not None and int(scale) != s:
         raise InputError(f"the pair is at x{scale} but the model super-resolves x{s}")
-    meta = getattr(net, "meta", {}) or {}
-    name = str(meta.get("name") or model)
+    return net, s, str((getattr(net, "meta", {}) or {}).get("name") or model)
+
+
+def _search(trials: _Trials, top: float, noises: list[float]) -> Generator[Progress, None, float]:
+    """Widths at the fitted noise, noise levels at the best width, then the width refined by
+    half a step either way; returns the PSNR of the model told the fit itself."""
+    n0 = float(trials.fit.noise_std)
+    psnr_fit = yield from trials.run(trials.fit.sigma, n0)
+    sigmas = np.linspace(0.0, top, N_SIGMA)
+    for v in sigmas:
+        yield from trials.run(v, n0)
+    best_s = max(sigmas, key=lambda v: trials.scores[trials.key(v, n0)])
+    for n in noises:
+        yield from trials.run(best_s, n)
+    best_n = max(noises, key=lambda n: trials.scores[trials.key(best_s, n)])
+    step = top / (N_SIGMA - 1)
+    for v in (best_s - step / 2, best_s + step / 2):
+        yield from trials.run(v, best_n)
+    return psnr_fit
+
+
+def iter_tune_steering(
+    model, lr, hr, scale: int | None = None, *, degradation=None, stop=None, config=None
+) -> Generator[Progress, None, TunedSteering]:
+    """:func:`tune_steering` as a generator of :class:`Progress` updates (one per trial)."""
+    from ..degradation.fit import fit_degradation
+    from ..inference.config import PredictConfig
+    from .scoring import _normalise, bicubic_upsample, prepare_pair, register_shift, score_outputs
+
+    stop = as_stop(stop)
+    net, s, name = _aware_model(model, scale)
     lr, hr = prepare_pair(lr, hr, s)
     if degradation is None:
         yield Progress(0, 1, "fitting the degradation of the pair")
@@ -155,6 +215,7 @@ def iter_tune_steering(
     bic = bicubic_upsample(lr_c, s)
     shift = register_shift(_normalise(hr_c), bic, 4 * s)
     c = PredictConfig.build(config).model_copy(update={"degradation": None})
+    meta = getattr(net, "meta", None) or {}
     trained = (meta.get("degradation") or {}).get("sigma") or [0.0, 1.5 * s]
     top = max(float(trained[1]), BEYOND_FIT * float(fit.sigma))
     n0 = float(fit.noise_std)
@@ -164,57 +225,20 @@ def iter_tune_steering(
         lo, hi = np.percentile(lr_c, [0.1, 99.9])
         noises = [float(hi - lo) * f for f in NOISE_FRACTIONS]
     total = N_SIGMA + len(noises) + 3
-    scores: dict[tuple[float, float], float] = {}
-
-    def told(sigma: float, noise: float):
-        return fit.with_sigma(max(0.0, float(sigma))).updated(noise_var=float(noise) ** 2)
-
-    def key(sigma: float, noise: float) -> tuple[float, float]:
-        """A trial's entry in ``scores`` (widths below 0 are 0)."""
-        return round(max(0.0, float(sigma)), 4), round(float(noise), 8)
-
-    def trial(sigma: float, noise: float) -> Generator[Progress, None, float]:
-        at = key(sigma, noise)
-        if at not in scores:
-            check_stop(stop)
-            with _quiet():
-                out = predict(
-                    lr_c.astype(np.float32), net, config=c, dtype="float32",
-                    degradation=told(*at),
-                )  # fmt: skip
-            scored = score_outputs({"x": np.asarray(out, float)}, hr_c, s, shift_yx=shift)
-            scores[at] = scored.scores["x"].psnr
-            yield Progress(
-                len(scores), total,
-                f"sigma {at[0]:.2f} HR px, noise {at[1]:.4g}: {scores[at]:.2f} dB",
-            )  # fmt: skip
-        return scores[at]
-
-    psnr_fit = yield from trial(fit.sigma, n0)
-    sigmas = np.linspace(0.0, top, N_SIGMA)
-    for v in sigmas:
-        yield from trial(v, n0)
-    best_s = max(sigmas, key=lambda v: scores[key(v, n0)])
-    for n in noises:
-        yield from trial(best_s, n)
-    best_n = max(noises, key=lambda n: scores[key(best_s, n)])
-    step = top / (N_SIGMA - 1)
-    for v in (best_s - step / 2, best_s + step / 2):
-        yield from trial(v, best_n)
-    (bs, bn), best = max(scores.items(), key=lambda kv: kv[1])
+    trials = _Trials(net, fit, lr_c, hr_c, shift, c, total, stop)
+    psnr_fit = yield from _search(trials, top, noises)
+    bs, bn, best = trials.best()
     psnr_bic = score_outputs({"bicubic": bic}, hr_c, s, shift_yx=shift).scores["bicubic"].psnr
-    params = told(bs, bn).updated(
-        source="tuned",
-        notes={
-            **fit.notes,
-            "tuned_for": name,
-            "fitted_sigma": float(fit.sigma),
-            "fitted_noise_std": n0,
-            "tuned_psnr": float(best),
-            "fit_psnr": float(psnr_fit),
-            "bicubic_psnr": float(psnr_bic),
-        },
-    )
+    notes = {
+        **fit.notes,
+        "tuned_for": name,
+        "fitted_sigma": float(fit.sigma),
+        "fitted_noise_std": n0,
+        "tuned_psnr": float(best),
+        "fit_psnr": float(psnr_fit),
+        "bicubic_psnr": float(psnr_bic),
+    }
+    params = trials.told(bs, bn).updated(source="tuned", notes=notes)
     yield Progress(total, total, f"tuned: sigma {bs:.2f} HR px, noise {bn:.4g}: {best:.2f} dB")
     warnings = []
     if bs > float(trained[1]) * 1.02:
@@ -222,17 +246,23 @@ def iter_tune_steering(
             f"the tuned PSF sigma {bs:.2f} HR px lies beyond the range {name} was trained on "
             f"({trained[0]:g} to {trained[1]:g} HR px): its output there is an extrapolation"
         )
+    tried = [(a, b, v) for (a, b), v in trials.scores.items()]
     return TunedSteering(
-        params=params, fit=fit, psnr=float(best), psnr_fit=float(psnr_fit),
-        psnr_bicubic=float(psnr_bic), tried=[(a, b, v) for (a, b), v in scores.items()],
-        model=name, warnings=warnings,
-    )  # fmt: skip
+        params, fit, float(best), float(psnr_fit), float(psnr_bic), tried, name, warnings
+    )
 
 
 def tune_steering(
-    model, lr, hr, scale: int | None = None, *, degradation=None, stop=None, progress=None,
+    model,
+    lr,
+    hr,
+    scale: int | None = None,
+    *,
+    degradation=None,
+    stop=None,
+    progress=None,
     config=None,
-) -> TunedSteering:  # fmt: skip
+) -> TunedSteering:
     """The PSF width and noise with which a degradation-aware model best restores a real pair.
 
     Parameters
