@@ -142,7 +142,6 @@ TO_SPLIT = {
     "napari_sisr/core/training/loop.py:_run_locked": 128,
     "napari_sisr/widgets/superres/widget.py:__init__": 74,
     "napari_sisr/widgets/train/job.py:build_config": 102,
-    "napari_sisr/core/inference/predict.py:prepare": 85,
     "napari_sisr/widgets/fit/widget.py:__init__": 86,
     "napari_sisr/cli/train.py:build_config": 85,
     "napari_sisr/core/bmz/foreign.py:foreign_meta": 71,

@@ -130,9 +130,8 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
     ``options`` are :class:`PredictConfig` fields, laid over ``config``.
     """
     c = PredictConfig.build(config, **options)
-    scale, tile, halo, blend = c.scale, c.tile, c.halo, c.blend
-    net, meta = resolve_model(model, scale)
-    info = model_info(net, meta, scale)
+    net, meta = resolve_model(model, c.scale)
+    info = model_info(net, meta, c.scale)
     if c.degradation is not None and not is_degradation_aware(net):
         raise InputError(
             f"model {info.name!r} is not degradation-aware: a degradation (fit JSON, sigma, "
@@ -147,49 +146,93 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
         level=c.level,
         pixel_size=c.pixel_size,
     )
-    n_ch = inp.data.shape[-1]
-    if info.in_channels == 1:
-        joint = False
-    elif info.in_channels == n_ch:
-        joint = True
-    else:
-        has = "one channel" if n_ch == 1 else f"{n_ch} channels"
-        hint = " (RGBA? drop the alpha channel: image[..., :3])" if n_ch == 4 else ""
-        raise InputError(
-            f"model {info.name!r} expects {info.in_channels}-channel input but the image has "
-            f"{has}{hint}"
-        )
+    joint = _joint_channels(info, inp)
     h, w = inp.plane_shape
     if min(h, w) < info.min_size:
         raise InputError(
             f"image planes are {h}x{w} px, smaller than the model's minimum of {info.min_size} px"
         )
-    if blend is None:
-        blend = info.receptive_field is None
-    if halo == "auto":
-        halo_px = info.receptive_field if info.receptive_field is not None else max(16, tile // 8)
-    else:
-        halo_px = int(halo)
-        rf = info.receptive_field
-        if not blend and rf is not None and halo_px < rf:
-            log.warning(
-                "halo %d < receptive field %d: tiles will differ from an untiled run", halo_px, rf
-            )
+    halo_px, blend = _halo_and_blend(c, info)
     out_dtype = np.dtype(c.dtype) if c.dtype else _out_dtype(inp.dtype)
     stats, sample = _stats(inp, info, c.normalization, c.intensity_range, joint)
-    warnings = []
-    if sample is not None:
-        warning = domain_warning(info.meta.get("card") or {}, image_statistics(sample))
-        if warning:
-            # logged for Python callers; front ends show PredictProgress.warnings themselves
-            # and drop log records marked job_warning, so nobody reads it twice
-            log.warning(warning, extra={"job_warning": True})
-            warnings.append(warning)
+    warnings = _domain_warnings(info, sample)
     notes = []
     net, steered = _steer(net, c, info, inp, stats, notes, warnings)
+    runner = _runner(net, c, info, halo_px)
+    plan = make_plan((h, w), c.tile, halo_px, info.scale)
+    spec = JobSpec(info.scale, joint, stats, out_dtype, plan.window)
+    if runner.precision == "int8":  # a fixed set of real images, unless not normalised
+        norm = {**info.normalization, **(c.normalization or {})}
+        if c.intensity_range is None and norm.get("mode", "percentile") == "percentile":
+            runner.calibration = calibration_inputs(info.in_channels, info.scale, norm)
+        else:
+            runner.calibration = calibration_batches(inp.data, plan, spec)
+    internal, order = build_graph(inp.data, runner, spec, plan, c.batch, blend)
+    return PreparedJob(
+        inp=inp,
+        info=info,
+        runner=runner,
+        spec=spec,
+        plan=plan,
+        batch=c.batch,
+        blend=bool(blend),
+        internal=internal,
+        order=order,
+        warnings=warnings,
+        ngff=c.ngff,
+        notes=notes,
+        steered=steered,
+    )
+
+
+def _joint_channels(info: ModelInfo, inp: SRInput) -> bool:
+    """Whether the model takes the image's channels together (else one at a time)."""
+    n_ch = inp.data.shape[-1]
+    if info.in_channels == 1:
+        return False
+    if info.in_channels == n_ch:
+        return True
+    has = "one channel" if n_ch == 1 else f"{n_ch} channels"
+    hint = " (RGBA? drop the alpha channel: image[..., :3])" if n_ch == 4 else ""
+    raise InputError(
+        f"model {info.name!r} expects {info.in_channels}-channel input but the image has "
+        f"{has}{hint}"
+    )
+
+
+def _halo_and_blend(c: PredictConfig, info: ModelInfo) -> tuple[int, bool]:
+    """The halo in LR px (``"auto"``: the receptive field) and whether tiles are blended
+    (by default only where the receptive field is unknown)."""
+    rf = info.receptive_field
+    blend = rf is None if c.blend is None else c.blend
+    if c.halo == "auto":
+        return (rf if rf is not None else max(16, c.tile // 8)), blend
+    halo_px = int(c.halo)
+    if not blend and rf is not None and halo_px < rf:
+        log.warning(
+            "halo %d < receptive field %d: tiles will differ from an untiled run", halo_px, rf
+        )
+    return halo_px, blend
+
+
+def _domain_warnings(info: ModelInfo, sample) -> list[str]:
+    """A warning where the image's statistics lie far from the model's training images."""
+    if sample is None:
+        return []
+    warning = domain_warning(info.meta.get("card") or {}, image_statistics(sample))
+    if not warning:
+        return []
+    # logged for Python callers; front ends show PredictProgress.warnings themselves and drop
+    # log records marked job_warning, so nobody reads it twice
+    log.warning(warning, extra={"job_warning": True})
+    return [warning]
+
+
+def _runner(net, c: PredictConfig, info: ModelInfo, halo_px: int) -> ModelRunner:
+    """The runner of the job's tiles on the engine and precision the settings pick."""
     engine = pick_engine(c.engine, c.device, exportable=_is_project_model(net))
     precision = pick_precision(c.precision, c.device, engine)
-    runner = ModelRunner(
+    return ModelRunner(
         net,
         info.scale,
         halo_px,
@@ -199,20 +242,6 @@ def prepare(image, model, config: PredictConfig | None = None, **options) -> Pre
         engine=engine,
         ensemble=c.ensemble,
     )
-    plan = make_plan((h, w), tile, halo_px, info.scale)
-    spec = JobSpec(info.scale, joint, stats, out_dtype, plan.window)
-    if precision == "int8":  # a fixed set of real images, unless intensities are not normalised
-        norm = {**info.normalization, **(c.normalization or {})}
-        if c.intensity_range is None and norm.get("mode", "percentile") == "percentile":
-            runner.calibration = calibration_inputs(info.in_channels, info.scale, norm)
-        else:
-            runner.calibration = calibration_batches(inp.data, plan, spec)
-    batch = c.batch
-    internal, order = build_graph(inp.data, runner, spec, plan, batch, blend)
-    return PreparedJob(
-        inp, info, runner, spec, plan, batch, bool(blend), internal, order, warnings, c.ngff,
-        notes, steered,
-    )  # fmt: skip
 
 
 def _is_project_model(net) -> bool:
@@ -370,11 +399,7 @@ def _run_target(job: PreparedJob, target, stop_fn, num_workers: int):
     planes.add(target.done)
     timer = Timer()
     first = f"resuming: {done_tiles} tiles already done" if done_tiles else "super-resolving"
-    yield PredictProgress(
-        done_tiles, total, first + planes.says(), resumed=done_tiles,
-        warnings=tuple(job.warnings), notes=tuple(job.notes),
-        planes_done=planes.complete, planes=planes.planes,
-    )  # fmt: skip
+    yield _progress(done_tiles, total, first, planes, resumed=done_tiles, job=job)
     start = done_tiles
     running = target.run(stop_fn, num_workers)
     try:
@@ -382,15 +407,28 @@ def _run_target(job: PreparedJob, target, stop_fn, num_workers: int):
             done_tiles += sum(tiles[i] for i in finished)
             planes.add(finished)
             eta = timer.eta(done_tiles - start, total - start)
-            yield PredictProgress(
-                done_tiles, total, "super-resolving" + planes.says(), eta_s=eta,
-                resumed=start, planes_done=planes.complete, planes=planes.planes,
-            )  # fmt: skip
+            yield _progress(done_tiles, total, "super-resolving", planes, resumed=start, eta_s=eta)
     except Cancelled as stopped:
         stopped.partial = target.partial(planes.prefix())
         raise
     finally:
         running.close()  # on cancel or early close: mark the output incomplete, stop workers
+
+
+def _progress(done, total, message, planes: PlaneTally, *, resumed, job=None, eta_s=None):
+    """A :class:`PredictProgress` in tiles and planes (the first one carries the job's
+    warnings and notes)."""
+    return PredictProgress(
+        done,
+        total,
+        message + planes.says(),
+        eta_s=eta_s,
+        resumed=resumed,
+        warnings=tuple(job.warnings) if job else (),
+        notes=tuple(job.notes) if job else (),
+        planes_done=planes.complete,
+        planes=planes.planes,
+    )
 
 
 __all__ = [
