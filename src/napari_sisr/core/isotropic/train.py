@@ -133,9 +133,7 @@ def iter_train_isotropic(
         raise InputError(f"the stack's planes ({a.shape[1]} x {a.shape[2]}) are too small")
     noise_std = _noise_std(a, lo, hi, sigma)
     rng = np.random.default_rng(c.seed)
-    order = rng.permutation(a.shape[0])
-    n_val = max(1, a.shape[0] // 10)
-    val_idx, train_idx = order[:n_val], order[n_val:] if a.shape[0] > 1 else order
+    val_idx, train_idx = _split_planes(a.shape[0], rng)
     val_rng = np.random.default_rng(c.seed + 1)
     vx, vy = _pairs(a, val_idx, patch, f, sigma, noise_std, 32, val_rng, (lo, hi))
     dev = torch_device(c.device)
@@ -157,20 +155,35 @@ def iter_train_isotropic(
         sched.step()
         val = None
         if step % c.val_every == 0 or step == c.iters:
-            with torch.no_grad():
-                out = net(vx_t)
-                lin = _linear(vx_t, f)
-            p, p_lin = _psnr(out, vy_t), _psnr(lin, vy_t)
-            history.append((step, p, p_lin))
-            val = {"psnr": p, "linear": p_lin}
-            if p > best:
-                best = p
+            val = _validate(net, vx_t, vy_t, f)
+            history.append((step, val["psnr"], val["linear"]))
+            if val["psnr"] > best:
+                best = val["psnr"]
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        yield TrainProgress(step, c.iters, "training the axial network", step=step,
-                            losses={"l1": loss.item()}, val=val)  # fmt: skip
+        losses = {"l1": loss.item()}
+        message = "training the axial network"
+        yield TrainProgress(step, c.iters, message, step=step, losses=losses, val=val)
     if best_state is not None:
         net.load_state_dict(best_state)
     return IsoTrained(net.eval(), lo, hi, history, time.perf_counter() - t0)
+
+
+def _split_planes(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """A tenth of the planes (at least one) held out for validation, the rest for training
+    (all of them where the stack has one plane)."""
+    order = rng.permutation(n)
+    n_val = max(1, n // 10)
+    return order[:n_val], order[n_val:] if n > 1 else order
+
+
+def _validate(net, vx, vy, f: int) -> dict[str, float]:
+    """PSNR of the network and of linear interpolation on the validation pairs."""
+    import torch
+
+    with torch.no_grad():
+        out = net(vx)
+        lin = _linear(vx, f)
+    return {"psnr": _psnr(out, vy), "linear": _psnr(lin, vy)}
 
 
 def _linear(x, f):
