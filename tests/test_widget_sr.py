@@ -262,10 +262,10 @@ def test_model_is_cached_between_runs(qtbot, widget, nuclei):
     viewer, w = widget
     viewer.add_image(nuclei[:32, :32], name="a")
     _run(qtbot, w)
-    net = next(iter(w._cache._nets.values()))
+    net = next(iter(w.state.cache._nets.values()))
     viewer.layers.selection = {viewer.layers["a"]}
     _run(qtbot, w)
-    assert len(w._cache) == 1 and next(iter(w._cache._nets.values())) is net
+    assert len(w.state.cache) == 1 and next(iter(w.state.cache._nets.values())) is net
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from .._layers import layer_plane
 from .._text import WrappingLabel
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .widget import SuperResolveWidget
+    from .state import SuperResolveState
 
 AUTO, FIT, TYPED, OPTICS = "automatic", "from a fit (JSON)", "typed in", "from the optics"
 TUNED = "tuned on a pair"
@@ -39,8 +39,8 @@ def tune_job(model, lr, hr, *, stop=None):
 class DegradationControls(Container):
     """Mode, values and the line saying what the last job or preview was told."""
 
-    def __init__(self, owner: SuperResolveWidget) -> None:
-        self.owner = owner
+    def __init__(self, state: SuperResolveState) -> None:
+        self.state = state
         self.mode = ComboBox(label="Degradation", choices=list(MODES), value=AUTO, name="deg_mode")
         self.fit_path = FileEdit(label="Fit JSON", mode="r", filter="*.json", name="deg_fit")
         self.sigma = FloatSpinBox(
@@ -54,41 +54,46 @@ class DegradationControls(Container):
             label="Emission (nm)", min=200.0, max=2000.0, step=10.0, value=520.0, name="deg_wl"
         )
         self.pixel = FloatSpinBox(
-            label="LR pixel (nm, 0: image's)", min=0.0, max=100000.0, step=5.0, value=0.0,
+            label="LR pixel (nm, 0: image's)",
+            min=0.0,
+            max=1e5,
+            step=5.0,
+            value=0.0,
             name="deg_pixel",
-        )  # fmt: skip
-        self.tune_button = PushButton(text="Tune on reference", name="deg_tune")
-        self.tune_cancel = PushButton(text="Cancel", name="deg_tune_cancel")
-        self.tune_save = PushButton(text="Save...", name="deg_tune_save")
-        tune_row = Container(
-            widgets=[self.tune_button, self.tune_cancel, self.tune_save], layout="horizontal"
         )
-        tune_row.margins = (0, 0, 0, 0)
-        self.tune_row = tune_row
         self.tuned = None  # the DegradationParams the last tuning found
         self._tuned_model = ""  # and the model it was tuned for
         self.shown = WrappingLabel(value="", label="Told", name="deg_shown")  # a long note wraps
         from .adapt import AdaptControls
 
-        self.adapt = AdaptControls(self._adapt_inputs, owner.set_model)
-        super().__init__(
-            widgets=[
-                self.mode, self.fit_path, self.sigma, self.noise, self.na, self.wavelength,
-                self.pixel, tune_row, self.adapt, self.shown,
-            ]
-        )  # fmt: skip
-        self.tune_runner = JobRunner(run_button=self.tune_button, cancel_button=self.tune_cancel)
-        self.tune_runner.bind_lifetime(self.native)
-        self.tune_button.changed.connect(self.tune)
-        self.tune_save.changed.connect(lambda *_: self.save_tuned())
+        self.adapt = AdaptControls(self._adapt_inputs, state.model_made.emit)
+        values = [self.mode, self.fit_path, self.sigma, self.noise, self.na, self.wavelength]
+        super().__init__(widgets=[*values, self.pixel, self._tune_row(), self.adapt, self.shown])
         self._tooltips()
         self.margins = (0, 0, 0, 0)
         self.mode.changed.connect(self._on_mode)
-        for w in (self.mode, self.fit_path, self.sigma, self.noise, self.na, self.wavelength):
+        for w in (*values, self.pixel):
             w.changed.connect(self._changed)
-        self.pixel.changed.connect(self._changed)
+        state.model_changed.connect(self.set_model)
+        state.told.connect(self.show)
         self.active = self.visible = False  # shown for degradation-aware models only
         self._on_mode(AUTO)
+
+    def _tune_row(self) -> Container:
+        """*Tune on reference*, its Cancel and *Save...*, in one row."""
+        self.tune_button = PushButton(text="Tune on reference", name="deg_tune")
+        self.tune_cancel = PushButton(text="Cancel", name="deg_tune_cancel")
+        self.tune_save = PushButton(text="Save...", name="deg_tune_save")
+        row = Container(
+            widgets=[self.tune_button, self.tune_cancel, self.tune_save], layout="horizontal"
+        )
+        row.margins = (0, 0, 0, 0)
+        self.tune_row = row
+        self.tune_runner = JobRunner(run_button=self.tune_button, cancel_button=self.tune_cancel)
+        self.tune_runner.bind_lifetime(row.native)
+        self.tune_button.changed.connect(self.tune)
+        self.tune_save.changed.connect(lambda *_: self.save_tuned())
+        return row
 
     def _tooltips(self) -> None:
         self.tune_save.tooltip = (
@@ -118,12 +123,18 @@ class DegradationControls(Container):
         aware = bool(meta) and is_degradation_aware_arch(meta.get("arch"))
         self.active = self.visible = aware
         self.shown.value = ""
-        if self.tuned is not None and self._tuned_model != str(self.owner.model.value):
+        if self.tuned is not None and self._tuned_model != self._model_ref():
             self.tuned = None  # tuned for another model: tune again
         if aware:
             default = (meta.get("steering") or {}).get("sigma")
             if default is not None:
                 self.sigma.value = float(default)
+
+    def _model_ref(self) -> str | None:
+        try:
+            return str(self.state.chosen_model())
+        except InputError:
+            return None
 
     def _on_mode(self, mode) -> None:
         self.fit_path.visible = mode == FIT
@@ -135,7 +146,7 @@ class DegradationControls(Container):
         self.adapt.visible = mode in (FIT, TYPED)  # adaptation needs the PSF
 
     def _changed(self, *_) -> None:
-        self.owner.live.schedule()
+        self.state.settings_changed.emit()
 
     def show(self, notes) -> None:
         """What the job was told (its notes), under the controls."""
@@ -170,38 +181,34 @@ class DegradationControls(Container):
     def _adapt_inputs(self):
         """What *Adapt to this image* needs: the model, the chosen layer's current plane, the
         PSF of the controls and the layer's name (:class:`InputError` naming what is missing)."""
-        owner = self.owner
-        model = owner.chosen_model()
-        sources = owner.chosen_layers()
+        model = self.state.chosen_model()
+        sources = self.state.chosen_layers()
         if not sources:
             raise InputError("choose the layer to adapt to (its captures)")
         steer = self.steering()
         if steer is None:
             raise InputError("give the PSF first: a fit or bead JSON, or a width typed in")
-        plane = layer_plane(sources[0], owner.viewer.dims.point)
+        plane = layer_plane(sources[0], self.state.point)
         return model, [plane.data], steer, sources[0].name
 
     # ------------------------------------------------------------------ tuning on a pair
     def tune(self, *_):
         """Tune the steering on the chosen layer and the reference layer (returns the worker)."""
-        owner = self.owner
         try:
-            model = owner.chosen_model()
-            sources, ref = owner.chosen_layers(), owner.scoring.reference.value
+            model = self.state.chosen_model()
+            sources, ref = self.state.chosen_layers(), self.state.reference
             if ref is None:
                 raise InputError("choose the reference layer (Score against): a real HR capture")
             if not sources:
                 raise InputError("choose the layer to super-resolve (its LR capture)")
-            point = owner.viewer.dims.point
-            lr, hr = (layer_plane(lyr, point) for lyr in (sources[0], ref))
+            lr, hr = (layer_plane(lyr, self.state.point) for lyr in (sources[0], ref))
         except InputError as err:
             notify_error(f"Tune: {err}")
             return None
         self.shown.value = "tuning..."
         self._tuned_model = str(model)
-        return self.tune_runner.start(
-            tune_job, str(model), lr.data, hr.data, on_done=self._tuned, description="Tune",
-        )  # fmt: skip
+        tune = self.tune_runner.start
+        return tune(tune_job, str(model), lr.data, hr.data, on_done=self._tuned, description="Tune")
 
     def _tuned(self, result) -> None:
         self.tuned = result.params
@@ -211,14 +218,14 @@ class DegradationControls(Container):
             f"pair; told the fit {result.psnr_fit:.2f} dB, bicubic {result.psnr_bicubic:.2f} dB"
             + "".join(f"; {w}" for w in result.warnings)
         )
-        self.owner.live.schedule()
+        self.state.settings_changed.emit()
 
     def save_tuned(self, path=None):
         """Save the tuned values as JSON (asks for a file when ``path`` is None)."""
         if self.tuned is None:
             notify_error("nothing to save: tune on a pair first")
             return None
+        title, what = "Save the tuned degradation", "tuned degradation"
         return save_params_as(
-            self.native, self.tuned, path, title="Save the tuned degradation",
-            default="tuned.json", what="tuned degradation",
-        )  # fmt: skip
+            self.native, self.tuned, path, title=title, default="tuned.json", what=what
+        )

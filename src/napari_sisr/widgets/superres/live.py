@@ -21,7 +21,7 @@ from .job import SRSettings, snapshot
 from .layers import map_contrast_limits, sr_layer_kwargs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .widget import SuperResolveWidget
+    from .state import SuperResolveState
 
 #: Largest view side (input pixels) that is previewed; zoom in beyond it.
 MAX_SIDE = 768
@@ -45,10 +45,11 @@ def preview_job(source, settings: SRSettings, cache, lazy, region, *, stop=None)
 
 
 class LivePreview(Container):
-    """*Live preview* checkbox and status line, owned by a :class:`SuperResolveWidget`."""
+    """*Live preview* checkbox and status line of a Super-resolve widget: redraws when the
+    view moves or the state says a setting changed, and says what the model was told."""
 
-    def __init__(self, owner: SuperResolveWidget) -> None:
-        self.owner = owner
+    def __init__(self, state: SuperResolveState) -> None:
+        self.state = state
         self.enabled_box = CheckBox(text="Live preview of the view", value=False, name="live")
         self.status = Label(value="", name="live_status")
         super().__init__(widgets=[self.enabled_box, self.status], labels=False)
@@ -69,7 +70,8 @@ class LivePreview(Container):
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.refresh)
         self.enabled_box.changed.connect(self._toggled)
-        viewer = owner.viewer
+        state.settings_changed.connect(self.schedule)
+        viewer = state.viewer
         camera = viewer_camera(viewer)
         camera.events.center.connect(self.schedule)
         camera.events.zoom.connect(self.schedule)
@@ -91,13 +93,13 @@ class LivePreview(Container):
         self._timer.stop()
         self.runner.cancel()
         self._lazy = None
-        if self._shown is not None and self._shown in self.owner.viewer.layers:
-            self.owner.viewer.layers.remove(self._shown)
+        if self._shown is not None and self._shown in self.state.viewer.layers:
+            self.state.viewer.layers.remove(self._shown)
         self._shown = None
         self.status.value = ""
 
     def _source(self):
-        layers = self.owner.chosen_layers()
+        layers = self.state.chosen_layers()
         return layers[0] if layers else None
 
     def refresh(self) -> None:
@@ -112,8 +114,8 @@ class LivePreview(Container):
             self.status.value = "choose a layer"
             return
         try:
-            settings = self.owner.settings()
-            region = visible_region(layer, self.owner.viewer, settings.scale)
+            settings = self.state.settings()
+            region = visible_region(layer, self.state.viewer, settings.scale)
         except InputError as err:
             self.status.value = str(err)
             return
@@ -130,7 +132,7 @@ class LivePreview(Container):
             preview_job,
             snapshot(layer),
             settings,
-            self.owner._cache,
+            self.state.cache,
             lazy,
             region,
             on_done=lambda out: self._show(out, key, name, kwargs, start),
@@ -154,8 +156,8 @@ class LivePreview(Container):
         self._lazy = (key, (lazy, notes))
         if not self.active:
             return
-        self.owner.degradation.show(notes)
-        s = self.owner.viewer.layers
+        self.state.told.emit(list(notes))
+        s = self.state.viewer.layers
         if self._shown is not None and self._shown != name and self._shown in s:
             s.remove(self._shown)  # the source or model changed
         self._shown = name
@@ -172,8 +174,8 @@ class LivePreview(Container):
             extra = {k: v for k, v in kwargs.items() if k not in ("name", "translate")}
             extra["contrast_limits"] = limits
             extra["metadata"] = {"napari_sisr": {**kwargs["metadata"]["napari_sisr"], "live": True}}
-            with self.owner.keeping_selection():
-                self.owner.viewer.add_image(window, name=name, translate=translate, **extra)
+            with self.state.keeping_selection():
+                self.state.viewer.add_image(window, name=name, translate=translate, **extra)
         h, w = window.shape[-3:-1] if kwargs["rgb"] else window.shape[-2:]
         self.status.value = f"preview: {h} x {w} px"
 

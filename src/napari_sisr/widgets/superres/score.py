@@ -19,7 +19,7 @@ from .._layers import image_layer_choices, layer_plane
 from .._text import WrappingLabel, bring_into_view
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .widget import SuperResolveWidget
+    from .state import SuperResolveState
 
 #: Largest reference plane scored in the widget (HR pixels).
 MAX_SCORED_PX = 4096 * 4096
@@ -54,8 +54,8 @@ def score_job(lr, hr, sr, scale: int, label: str, model: str | None = None, *, s
 class ScoreControls(Container):
     """*Score against* a reference layer, a *Score* button and the table of the scores."""
 
-    def __init__(self, owner: SuperResolveWidget) -> None:
-        self.owner = owner
+    def __init__(self, state: SuperResolveState) -> None:
+        self.state = state
         self.reference = ComboBox(
             label="Score against", choices=self._choices, nullable=True, name="reference"
         )
@@ -71,9 +71,13 @@ class ScoreControls(Container):
         self.runner = JobRunner(run_button=self.button)
         self.runner.bind_lifetime(self.native)
         self.button.changed.connect(self.score)
+        self.reference.changed.connect(self._chosen)
+
+    def _chosen(self, layer) -> None:
+        self.state.reference = layer
 
     def _choices(self, _widget=None):
-        return [(name, layer) for name, layer in image_layer_choices(self.owner.viewer)]
+        return [(name, layer) for name, layer in image_layer_choices(self.state.viewer)]
 
     def score(self, *_):
         """Score the first chosen layer's result against the reference (returns the worker)."""
@@ -96,19 +100,19 @@ class ScoreControls(Container):
 
     def _planes(self):
         ref = self.reference.value
-        sources = self.owner.chosen_layers()
+        sources = self.state.chosen_layers()
         if ref is None:
             raise InputError("choose the reference layer (a real HR capture of the field)")
         if not sources:
             raise InputError("choose the layer whose result is scored")
         src = sources[0]
-        result = self.owner.latest_result(src)
+        result = self.state.latest_result(src)
         if result is None:
             raise InputError(f"no result of {src.name!r} yet: super-resolve it first")
         scale = int(result.metadata["napari_sisr"]["scale_factor"])
         model = result.metadata["napari_sisr"].get("model")
         name = result.name
-        point = self.owner.viewer.dims.point
+        point = self.state.point
         planes = [layer_plane(lyr, point) for lyr in (src, ref, result)]
         if np.prod(planes[1].shape) > MAX_SCORED_PX:
             raise InputError(

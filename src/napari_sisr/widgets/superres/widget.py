@@ -3,12 +3,12 @@
 The widget collects the choices, runs :func:`.job.sr_job` through the shared
 :class:`~.._jobs.JobRunner` (progress bar, activity dock, Cancel, errors as notifications) and
 adds each result as soon as its layer is finished, as a layer that overlays its source exactly
-(:mod:`.layers`). Nothing is kept on the widget but the cache of loaded models.
+(:mod:`.layers`). Its sections share one :class:`~.state.SuperResolveState` (the viewer, the
+loaded models, the results, the current choices and the signals they talk through).
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import (
@@ -28,7 +28,7 @@ from ...core.inference.engines import installed_engines, pick_engine, pick_preci
 from ...core.modelio import DEFAULT_MODEL, read_model_meta
 from .._jobs import JobControls, error_message, notify_error, notify_info, notify_warning
 from .._layers import image_layer_choices
-from .._models import ModelCache, default_registry, model_card_line
+from .._models import default_registry, model_card_line
 from .._settings import plugin_defaults
 from .._text import WrappingLabel, fit_to_dock
 from .degradation import DegradationControls
@@ -47,6 +47,7 @@ from .job import (
 from .layers import kept_planes_kwargs, map_contrast_limits, open_result
 from .live import LivePreview
 from .score import ScoreControls
+from .state import SuperResolveState
 from .tooltips import TOOLTIPS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,11 +76,13 @@ class SuperResolveWidget(Container):
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         self.viewer = napari_viewer
         self._registry = default_registry()
-        self._cache = ModelCache()
         self._last_model: str | None = None
-        #: (source layer, result layer) of every result this widget added, newest last: the
-        #: score reads the result it is given, never one found by its name
-        self._results: list[tuple[object, object]] = []
+        self.state = SuperResolveState(
+            napari_viewer,
+            layers=self.chosen_layers,
+            model=self.chosen_model,
+            settings=self.settings,
+        )
 
         self.layers = Select(label="Layers", choices=self._layer_choices, name="layers")
         self.all_layers = CheckBox(text="all image layers", value=False, name="all_layers")
@@ -108,6 +111,43 @@ class SuperResolveWidget(Container):
             value=PredictConfig.model_fields["ensemble"].default,
             name="ensemble",
         )
+        self._output_controls()
+        self.controls = JobControls("Super-resolve", graceful=True)  # hands over planes done
+        self.degradation = DegradationControls(self.state)
+        self.evidence = EvidenceControls()
+        self.live = LivePreview(self.state)
+        self.scoring = ScoreControls(self.state)
+        self.isotropic = IsotropicControls(self._stack_layer, self._add_isotropic, self._device)
+        super().__init__(widgets=self._sections(halo_row), scrollable=True)
+        self._tooltips()
+        fit_to_dock(self.native)
+
+        self.layers.native.setMaximumHeight(120)
+        self._connect()
+        self._on_layers_changed()
+        if DEFAULT_MODEL in self._registry.available().values():
+            self.model.value = DEFAULT_MODEL  # the command line's default: a first click works
+        self._on_model_changed(self.model.value)
+
+    def _connect(self) -> None:
+        """What each control, the viewer's layer list and the state's signals set off."""
+        self.all_layers.changed.connect(lambda v: setattr(self.layers, "enabled", not v))
+        self.halo_auto.changed.connect(self._on_halo_auto)
+        self.model.changed.connect(self._on_model_changed)
+        self.forget_button.changed.connect(self.forget_model)
+        self.output.changed.connect(self._on_output_changed)
+        self.controls.run_button.changed.connect(self.run)
+        events = self.viewer.layers.events
+        for event in (events.inserted, events.removed, events.reordered):
+            event.connect(self._on_layers_changed)
+        self.viewer.layers.selection.events.changed.connect(self._follow_selection)
+        self._registry.connect(self._refresh_models)
+        self.state.model_made.connect(self.set_model)
+        for widget in (self.layers, self.all_layers, self.model, self.tile, self.halo_auto):
+            widget.changed.connect(self.state.settings_changed.emit)
+
+    def _output_controls(self) -> None:
+        """Where the result goes: a new layer, or an OME-Zarr file (path, replace)."""
         self.output = ComboBox(
             label="Output", choices=[NEW_LAYER, OME_ZARR], value=NEW_LAYER, name="output"
         )
@@ -117,35 +157,6 @@ class SuperResolveWidget(Container):
         self.overwrite = CheckBox(
             text="replace an existing output", value=False, visible=False, name="overwrite"
         )
-        self.controls = JobControls("Super-resolve", graceful=True)  # hands over planes done
-        self.degradation = DegradationControls(self)
-        self.evidence = EvidenceControls()
-        self.live = LivePreview(self)
-        self.scoring = ScoreControls(self)
-        self.isotropic = IsotropicControls(self._stack_layer, self._add_isotropic, self._device)
-        super().__init__(widgets=self._sections(halo_row), scrollable=True)
-        self._tooltips()
-        fit_to_dock(self.native)
-
-        self.layers.native.setMaximumHeight(120)
-        self.all_layers.changed.connect(lambda v: setattr(self.layers, "enabled", not v))
-        self.halo_auto.changed.connect(self._on_halo_auto)
-        self.model.changed.connect(self._on_model_changed)
-        self.forget_button.changed.connect(self.forget_model)
-        self.output.changed.connect(self._on_output_changed)
-        self.controls.run_button.changed.connect(self.run)
-
-        events = napari_viewer.layers.events
-        for event in (events.inserted, events.removed, events.reordered):
-            event.connect(self._on_layers_changed)
-        napari_viewer.layers.selection.events.changed.connect(self._follow_selection)
-        self._registry.connect(self._refresh_models)
-        for widget in (self.layers, self.all_layers, self.model, self.tile, self.halo_auto):
-            widget.changed.connect(self.live.schedule)
-        self._on_layers_changed()
-        if DEFAULT_MODEL in self._registry.available().values():
-            self.model.value = DEFAULT_MODEL  # the command line's default: a first click works
-        self._on_model_changed(self.model.value)
 
     def _engine_controls(self, default) -> None:
         """Device, engine and precision, from the plugin settings where they are valid."""
@@ -225,24 +236,13 @@ class SuperResolveWidget(Container):
         return str(self.device.value)
 
     def _add_isotropic(self, data, kwargs) -> None:
-        with self.keeping_selection():
+        with self.state.keeping_selection():
             self.viewer.add_image(data, **kwargs)
 
     def chosen_layers(self) -> list:
         """The layers a click on *Super-resolve* would process (never a live preview)."""
         pool = self.viewer.layers if self.all_layers.value else self.layers.value
         return [lyr for lyr in pool if _is_source(lyr)]
-
-    @contextmanager
-    def keeping_selection(self):
-        """Add layers without moving the selection (napari selects each new layer)."""
-        before = list(self.viewer.layers.selection)
-        try:
-            yield
-        finally:
-            selection = self.viewer.layers.selection
-            selection.clear()
-            selection.update(lyr for lyr in before if lyr in self.viewer.layers)
 
     # ------------------------------------------------------------------ models
     def _model_choices(self, _widget=None):
@@ -277,7 +277,7 @@ class SuperResolveWidget(Container):
             return
         self._last_model = value
         self.forget_button.enabled = self._registry.is_registered(value)
-        self.degradation.set_model(None)
+        self.state.model_changed.emit(None)
         if value is None:
             self.model_info.value = "no model: choose one or Browse..."
             return
@@ -286,7 +286,7 @@ class SuperResolveWidget(Container):
         except InputError as err:
             self.model_info.value = f"unusable: {err}"
             return
-        self.degradation.set_model(meta)
+        self.state.model_changed.emit(meta)
         self._show_auto_halo()
         self.model_info.value = model_card_line(meta)
         self.model_info.tooltip = (
@@ -371,7 +371,7 @@ class SuperResolveWidget(Container):
             sr_job,
             tasks,
             settings,
-            self._cache,
+            self.state.cache,
             on_update=lambda update: self._on_update(update, tasks),
             on_done=lambda _n: None,
             on_finished=self._say_kept,
@@ -394,12 +394,12 @@ class SuperResolveWidget(Container):
             notify_warning(update.message)
             return
         if isinstance(update, Note):
-            self.degradation.show([update.message])
+            self.state.told.emit([update.message])
             return
         if isinstance(update, EvidenceDone):
             task = tasks[update.index]
             try:
-                with self.keeping_selection():
+                with self.state.keeping_selection():
                     self.evidence.show(
                         self.viewer,
                         task.layer,
@@ -415,7 +415,7 @@ class SuperResolveWidget(Container):
         task = tasks[update.index]
         try:
             # the sources stay selected, so the next click processes them again
-            with self.keeping_selection():
+            with self.state.keeping_selection():
                 self._add_result(task, update.result, update.partial)
         except Exception as err:  # showing a result must never raise into Qt
             notify_error(error_message(f"Super-resolve (showing {task.name!r})", err))
@@ -435,16 +435,11 @@ class SuperResolveWidget(Container):
             kwargs["contrast_limits"], task.src_dtype, first.dtype
         )
         result = self.viewer.add_image(data, multiscale=isinstance(data, list), **kwargs)
-        source = task.layer
-        self._results = [(s, r) for s, r in self._results if r in self.viewer.layers]
-        self._results.append((source, result))
+        self.state.add_result(task.layer, result)
 
     def latest_result(self, source):
         """The newest result of ``source`` this widget added that is still in the viewer."""
-        for src, result in reversed(self._results):
-            if src is source and result in self.viewer.layers:
-                return result
-        return None
+        return self.state.latest_result(source)
 
     def _tooltips(self) -> None:
         for name, text in TOOLTIPS.items():
