@@ -290,9 +290,49 @@ def _run(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
 
 
 def _run_locked(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResult]:
+    out, trainer, log = yield from _open_run(c)
+    ckpt_dir = out / "checkpoints"
+    loop = _Loop(last_ckpt=latest_checkpoint(ckpt_dir))
+
+    def checkpoint() -> Path:
+        tensors, meta = trainer.state()
+        return save_checkpoint(ckpt_dir, trainer.step, tensors, meta, keep=c.keep_checkpoints)
+
+    t_start, steps_at_start = time.perf_counter(), trainer.step
+    while trainer.step < c.iters:
+        if stop_fn():
+            loop.stopped = True
+            break
+        update = _step(c, trainer, out, log, loop, checkpoint)
+        elapsed = time.perf_counter() - t_start
+        rate = (update.step - steps_at_start) / elapsed if elapsed > 0 else 0.0
+        update.steps_per_s = rate
+        update.eta_s = (c.iters - update.step) / rate if rate > 0 else None
+        yield update
+        if loop.early:
+            log.write({"event": "early_stop", "step": update.step, "best_step": loop.best_step})
+            break
+    return _finish(c, trainer, out, log, loop, checkpoint)
+
+
+@dataclass
+class _Loop:
+    """What the step loop carries from step to step and hands to the end of the run."""
+
+    last_ckpt: Path | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    acc: dict[str, float] = field(default_factory=dict)  # losses summed since the last log line
+    n_acc: int = 0
+    best_step: int | None = None
+    stopped: bool = False
+    early: bool = False
+
+
+def _open_run(c: TrainConfig) -> Generator[Progress, None, tuple[Path, Trainer, _Log]]:
+    """The run folder, the trainer (resumed from its last checkpoint with ``resume``), the
+    run's config.json and its log."""
     created = c.out is not None and not Path(c.out).exists()
     out = _prepare_run_dir(c)
-    ckpt_dir = out / "checkpoints"
     yield Progress(0, c.iters, "loading images and building the networks")
     try:
         trainer = Trainer(c)
@@ -302,7 +342,7 @@ def _run_locked(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResul
         raise
     resume_step = None
     if c.resume:
-        yield from _resume(trainer, ckpt_dir)
+        yield from _resume(trainer, out / "checkpoints")
         resume_step = trainer.step
     atomic_write_text(
         out / "config.json",
@@ -310,86 +350,63 @@ def _run_locked(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResul
     )
     log = _Log(out / "log.jsonl", resume_step)
     if resume_step is None:
+        start = {"event": "start", "step": 0, "split": trainer.split}
+        log.write({**start, "device": str(trainer.device)})
+    return out, trainer, log
+
+
+def _step(c: TrainConfig, trainer: Trainer, out: Path, log: _Log, loop: _Loop, checkpoint):
+    """One training step with what falls due at it (log line, validation, preview,
+    checkpoint); the :class:`TrainProgress` to show, without its speed."""
+    if trainer.net_d is not None and trainer.step == c.warmup:
+        _rewind_to_best_content(trainer, out, log)
+    try:
+        losses = trainer.train_step()
+    except TrainingDiverged as err:
+        where = f"at {loop.last_ckpt}" if loop.last_ckpt else "none was written yet"
+        log.write({"event": "diverged", "step": trainer.step, "message": str(err)})
+        raise TrainingDiverged(
+            f"{err}; training stopped. The last good checkpoint is kept ({where}); "
+            "resume with a lower learning rate or stronger gradient clipping"
+        ) from None
+    step, phase = trainer.step, trainer.last_phase
+    for k, v in losses.items():
+        loop.acc[k] = loop.acc.get(k, 0.0) + v
+    loop.n_acc += 1
+    shown = {k: v for k, v in losses.items() if k != "lr"}
+    message = f"{phase} step {step}/{c.iters}"
+    update = TrainProgress(step, c.iters, message, step=step, phase=phase, losses=shown)
+    update.lr = losses["lr"]
+    last = step == c.iters
+    if step % c.log_every == 0 or last:
         log.write(
-            {"event": "start", "step": 0, "split": trainer.split, "device": str(trainer.device)}
+            {"step": step, "phase": phase, **{k: v / loop.n_acc for k, v in loop.acc.items()}}
         )
-    val_every = c.val_every
-    preview_every = c.preview_every or val_every
-    ckpt_every = c.checkpoint_every or val_every
-    metrics: dict[str, Any] = {}
-    acc: dict[str, float] = {}
-    n_acc = 0
-    t_start = time.perf_counter()
-    steps_at_start = trainer.step
-    stopped = early = False
-    last_ckpt = latest_checkpoint(ckpt_dir)
-
-    def checkpoint() -> Path:
-        tensors, meta = trainer.state()
-        return save_checkpoint(ckpt_dir, trainer.step, tensors, meta, keep=c.keep_checkpoints)
-
-    while trainer.step < c.iters:
-        if stop_fn():
-            stopped = True
-            break
-        if trainer.net_d is not None and trainer.step == c.warmup:
-            _rewind_to_best_content(trainer, out, log)
-        try:
-            losses = trainer.train_step()
-        except TrainingDiverged as err:
-            where = f"at {last_ckpt}" if last_ckpt else "none was written yet"
-            log.write({"event": "diverged", "step": trainer.step, "message": str(err)})
-            raise TrainingDiverged(
-                f"{err}; training stopped. The last good checkpoint is kept ({where}); "
-                "resume with a lower learning rate or stronger gradient clipping"
-            ) from None
-        step = trainer.step
-        for k, v in losses.items():
-            acc[k] = acc.get(k, 0.0) + v
-        n_acc += 1
-        update = TrainProgress(
-            step,
-            c.iters,
-            f"{trainer.last_phase} step {step}/{c.iters}",
-            step=step,
-            phase=trainer.last_phase,
-            losses={k: v for k, v in losses.items() if k != "lr"},
-            lr=losses["lr"],
+        loop.acc, loop.n_acc = {}, 0
+    if step % c.val_every == 0 or last:
+        loop.metrics = _validate(trainer, out, log)
+        update.val = Scores(**loop.metrics)
+        loop.best_step = (trainer.best or {}).get("step")
+        loop.early = not last and should_stop_early(step, loop.best_step, c.patience)
+    if step % (c.preview_every or c.val_every) == 0 or last:
+        update.preview = trainer.preview()
+    if step % (c.checkpoint_every or c.val_every) == 0 or last:
+        loop.last_ckpt = checkpoint()
+    if loop.early:
+        update.message = (
+            f"stopping early at step {step}: no better validation PSNR since step "
+            f"{loop.best_step} ({c.patience} steps)"
         )
-        if step % c.log_every == 0 or step == c.iters:
-            log.write(
-                {
-                    "step": step,
-                    "phase": trainer.last_phase,
-                    **{k: v / n_acc for k, v in acc.items()},
-                }
-            )
-            acc, n_acc = {}, 0
-        if step % val_every == 0 or step == c.iters:
-            metrics = _validate(trainer, out, log)
-            update.val = Scores(**metrics)
-            best_step = (trainer.best or {}).get("step")
-            early = step < c.iters and should_stop_early(step, best_step, c.patience)
-        if step % preview_every == 0 or step == c.iters:
-            update.preview = trainer.preview()
-        if step % ckpt_every == 0 or step == c.iters:
-            last_ckpt = checkpoint()
-        elapsed = time.perf_counter() - t_start
-        rate = (step - steps_at_start) / elapsed if elapsed > 0 else 0.0
-        update.steps_per_s = rate
-        update.eta_s = (c.iters - step) / rate if rate > 0 else None
-        if early:
-            update.message = (
-                f"stopping early at step {step}: no better validation PSNR since step "
-                f"{best_step} ({c.patience} steps)"
-            )
-        yield update
-        if early:
-            log.write({"event": "early_stop", "step": step, "best_step": best_step})
-            break
+    return update
 
+
+def _finish(c: TrainConfig, trainer: Trainer, out: Path, log: _Log, loop: _Loop, checkpoint):
+    """Validate and checkpoint the last step if it was not, export the last and best models,
+    publish the chosen one as ``model.*`` and log how the run ended."""
+    metrics = loop.metrics
     if not metrics or metrics.get("step") != trainer.step:
         metrics = _validate(trainer, out, log)
+    last_ckpt = loop.last_ckpt
     if last_ckpt is None or last_ckpt.name != f"step_{trainer.step:08d}":
         last_ckpt = checkpoint()
     last = _export(trainer, out / "model_last", metrics, "last")
@@ -397,11 +414,12 @@ def _run_locked(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResul
     if not best_path.exists():
         best_path = _export(trainer, out / "model_best", metrics, "best")
     _publish(best_path if c.export == "best" else last, out)
+    total = trainer.time_total
     timing = {
-        "steps_per_s": trainer.step / trainer.time_total if trainer.time_total else 0.0,
-        "data_fraction": trainer.time_data / trainer.time_total if trainer.time_total else 0.0,
+        "steps_per_s": trainer.step / total if total else 0.0,
+        "data_fraction": trainer.time_data / total if total else 0.0,
     }
-    event = "stopped" if stopped else "stopped_early" if early else "done"
+    event = "stopped" if loop.stopped else "stopped_early" if loop.early else "done"
     log.write({"event": event, "step": trainer.step, **timing})
     return TrainResult(
         run_dir=out,
@@ -410,8 +428,8 @@ def _run_locked(c: TrainConfig, stop_fn) -> Generator[Progress, None, TrainResul
         last=last,
         checkpoint=last_ckpt,
         steps=trainer.step,
-        stopped=stopped,
-        stopped_early=early,
+        stopped=loop.stopped,
+        stopped_early=loop.early,
         metrics=metrics,
         best_metrics=(trainer.best or {}).get("metrics", metrics),
         split=trainer.split,
