@@ -106,73 +106,22 @@ def build_config(
     """
     from pydantic import ValidationError
 
-    from ...core.errors import OutputExistsError
     from ...core.training.config import TrainConfig
-    from ...core.training.loop import check_run_dir
 
     names = values["hr_layers"]
     if not names:
         raise JobError("choose at least one HR layer to train on")
     hr = [_source(viewer, n, "HR layers") for n in names]
-    fields: dict[str, Any] = {"hr": hr}
-    checked = list(hr)
-    if values["val_mode"] == "layer":
-        val_name = values["val_layer"]
-        if not val_name:
-            raise JobError("validation: choose the held-out layer")
-        if val_name in names:
-            raise JobError(
-                f"validation layer {val_name!r} is also ticked as an HR layer: validation "
-                "images must never be trained on"
-            )
-        fields["val"] = [_source(viewer, val_name, "validation")]
-    else:
-        fields["val_fraction"] = values["val_fraction"]
-    if values["lr_layer"]:
-        if len(names) != 1:
-            raise JobError("a paired LR layer pairs with exactly one HR layer: tick only one")
-        if values["val_mode"] == "layer":
-            raise JobError(
-                "paired training validates on a held-out band of the pair: choose a fraction"
-            )
-        fields["lr_images"] = [_source(viewer, values["lr_layer"], "paired LR")]
-    elif values["blind"]:
-        fields["blind"] = {
-            "sigma": values["sigma_range"],
-            "noise_std": values["noise_std_range"],
-        }
-        soft = values.get("content_sigma_range")
-        if soft and soft[1] > 0:
-            fields["blind"]["content_sigma"] = soft
-        grain = values.get("content_noise_range")
-        if grain and grain[1] > 0:
-            fields["blind"]["content_noise"] = grain
-    else:
-        fields["degradation"] = _degradation(values, loaded)
-        if values.get("real_lr_layer"):
-            if len(names) != 1:
-                raise JobError("validation on a real LR capture trains on its one HR layer")
-            fields["real_lr"] = [_source(viewer, values["real_lr_layer"], "real LR")]
     patch = int(values["patch"])
     small = [
-        f"{s.name!r} ({s.shape_yx[0]} x {s.shape_yx[1]})"
-        for s in checked
-        if min(s.shape_yx) < patch
+        f"{s.name!r} ({s.shape_yx[0]} x {s.shape_yx[1]})" for s in hr if min(s.shape_yx) < patch
     ]
     if small:
         raise JobError(
             f"patch size {patch} is larger than HR layer {', '.join(small)}: choose a smaller patch"
         )
-    run_dir = Path(values["run_dir"]).expanduser() if values["run_dir"] else None
-    if run_dir is None and resume:
-        raise JobError("nothing to resume: no run folder chosen")
-    run_dir = run_dir or default_run_dir()
-    try:
-        check_run_dir(run_dir, resume)
-    except OutputExistsError:
-        raise JobError(
-            f"{run_dir} already holds a training run: press Resume or choose another folder"
-        ) from None
+    fields: dict[str, Any] = {"hr": hr, **_validation(viewer, values)}
+    fields.update(_what_to_learn(viewer, values, loaded))
     fields.update(
         scale=values["scale"],
         arch=values["arch"],
@@ -187,17 +136,77 @@ def build_config(
         preview_every=values["preview_every"],
         patience=None if values.get("early_stop", True) else 0,
         device=values["device"],
-        out=run_dir,
+        out=_run_dir(values["run_dir"], resume),
         resume=resume,
     )
     fields.update(overrides or {})
     try:
-        config = TrainConfig(**fields)
+        return TrainConfig(**fields)
     except ValidationError as err:
         raise JobError(f"invalid training settings: {describe(err)}") from None
     except InputError as err:
         raise JobError(str(err)) from None
-    return config
+
+
+def _validation(viewer, values: dict[str, Any]) -> dict[str, Any]:
+    """A held-out layer (never one trained on), or the fraction of each image held out."""
+    if values["val_mode"] != "layer":
+        return {"val_fraction": values["val_fraction"]}
+    val_name = values["val_layer"]
+    if not val_name:
+        raise JobError("validation: choose the held-out layer")
+    if val_name in values["hr_layers"]:
+        raise JobError(
+            f"validation layer {val_name!r} is also ticked as an HR layer: validation "
+            "images must never be trained on"
+        )
+    return {"val": [_source(viewer, val_name, "validation")]}
+
+
+def _what_to_learn(viewer, values: dict[str, Any], loaded) -> dict[str, Any]:
+    """The LR side of training: a registered LR layer (paired), blind ranges, or a fit or
+    typed degradation (with, optionally, the real LR capture it was fitted to)."""
+    one_hr = len(values["hr_layers"]) == 1
+    if values["lr_layer"]:
+        if not one_hr:
+            raise JobError("a paired LR layer pairs with exactly one HR layer: tick only one")
+        if values["val_mode"] == "layer":
+            raise JobError(
+                "paired training validates on a held-out band of the pair: choose a fraction"
+            )
+        return {"lr_images": [_source(viewer, values["lr_layer"], "paired LR")]}
+    if values["blind"]:
+        blind = {"sigma": values["sigma_range"], "noise_std": values["noise_std_range"]}
+        soft, grain = values.get("content_sigma_range"), values.get("content_noise_range")
+        if soft and soft[1] > 0:
+            blind["content_sigma"] = soft
+        if grain and grain[1] > 0:
+            blind["content_noise"] = grain
+        return {"blind": blind}
+    fields: dict[str, Any] = {"degradation": _degradation(values, loaded)}
+    if values.get("real_lr_layer"):
+        if not one_hr:
+            raise JobError("validation on a real LR capture trains on its one HR layer")
+        fields["real_lr"] = [_source(viewer, values["real_lr_layer"], "real LR")]
+    return fields
+
+
+def _run_dir(text: str, resume: bool) -> Path:
+    """The run folder of the form (a new one by default); one holding a run only to resume."""
+    from ...core.errors import OutputExistsError
+    from ...core.training.loop import check_run_dir
+
+    run_dir = Path(text).expanduser() if text else None
+    if run_dir is None and resume:
+        raise JobError("nothing to resume: no run folder chosen")
+    run_dir = run_dir or default_run_dir()
+    try:
+        check_run_dir(run_dir, resume)
+    except OutputExistsError:
+        raise JobError(
+            f"{run_dir} already holds a training run: press Resume or choose another folder"
+        ) from None
+    return run_dir
 
 
 def _learning_rate(text: str) -> float | None:
