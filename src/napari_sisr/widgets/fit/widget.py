@@ -70,30 +70,10 @@ class FitDegradationWidget(Container):
             value=DegradationParams().scale, min=2, max=16, label="scale", name="scale"
         )
         self.ratio = LineEdit(value="", label="HR px per LR px", name="ratio")
-        self.ratio.tooltip = (
-            "Empty: the pair is exactly 'scale' apart. A number (e.g. 7.31, filled in from "
-            "the layers' pixel sizes) or 'auto' (estimated by registration): the HR image is "
-            "resampled to exactly 'scale' times the LR grid before the fit"
-        )
         self.channel = ComboBox(label="channel", choices=RGB_CHANNELS, name="channel")
         self.anisotropic, self.poisson, self.noise_from = fit_options()
         self.controls = JobControls("Fit")
-        self.table = Table(value=params_rows(None), name="parameters")
-        self.table.read_only = True
-        self.verdict = WrappingLabel(
-            value="<i>no fit yet: press Fit, or Load JSON</i>", name="verdict"
-        )
-        table_box = Container(widgets=[self.table, self.verdict], labels=False)
-        self.save_button = PushButton(text="Save JSON...")
-        self.load_button = PushButton(text="Load JSON...")
-        self.train_button = PushButton(text="Train on this pair", name="train_on_pair")
-        self.train_button.tooltip = (
-            "Open the Train widget with the HR layer ticked and these parameters as its "
-            "degradation: the model learns this microscope's degradation"
-        )
-        files = Container(
-            widgets=[self.save_button, self.load_button, self.train_button], layout="horizontal"
-        )
+        table_box, files = self._result_controls()
         self.preview = PreviewControls(self._schedule_preview)
         super().__init__(
             widgets=[
@@ -113,12 +93,7 @@ class FitDegradationWidget(Container):
             scrollable=True,
         )
         fit_to_dock(self.native)
-        self.hr_layer.tooltip = "High-resolution image of the field (e.g. the x60 capture)"
-        self.lr_layer.tooltip = "Real low-resolution capture of the same field"
-        self.channel.tooltip = (
-            "RGB layers: fit on the luminance or on one channel. Z-stacks, time-lapses and "
-            "channel stacks: the plane shown by the dims sliders is fitted."
-        )
+        self._tooltips()
         self._preview_runner = JobRunner(activity=False, announce=False)
         self._preview_runner.bind_lifetime(self.native)
         self._preview_pending = False
@@ -131,6 +106,46 @@ class FitDegradationWidget(Container):
         self._timer.setSingleShot(True)
         self._timer.setInterval(150)
         self._timer.timeout.connect(self.update_preview)
+        self._connect()
+        setup_table(self.table)
+        self.native.setMinimumWidth(360)
+        fit_rows(self.table)
+        self.reset_choices()
+
+    def _result_controls(self) -> tuple[Container, Container]:
+        """The parameter table with the fit's verdict under it, and the row of buttons that
+        save, load or train on the result."""
+        self.table = Table(value=params_rows(None), name="parameters")
+        self.table.read_only = True
+        self.verdict = WrappingLabel(
+            value="<i>no fit yet: press Fit, or Load JSON</i>", name="verdict"
+        )
+        self.save_button = PushButton(text="Save JSON...")
+        self.load_button = PushButton(text="Load JSON...")
+        self.train_button = PushButton(text="Train on this pair", name="train_on_pair")
+        buttons = [self.save_button, self.load_button, self.train_button]
+        table_box = Container(widgets=[self.table, self.verdict], labels=False)
+        return table_box, Container(widgets=buttons, layout="horizontal")
+
+    def _tooltips(self) -> None:
+        self.hr_layer.tooltip = "High-resolution image of the field (e.g. the x60 capture)"
+        self.lr_layer.tooltip = "Real low-resolution capture of the same field"
+        self.channel.tooltip = (
+            "RGB layers: fit on the luminance or on one channel. Z-stacks, time-lapses and "
+            "channel stacks: the plane shown by the dims sliders is fitted."
+        )
+        self.ratio.tooltip = (
+            "Empty: the pair is exactly 'scale' apart. A number (e.g. 7.31, filled in from "
+            "the layers' pixel sizes) or 'auto' (estimated by registration): the HR image is "
+            "resampled to exactly 'scale' times the LR grid before the fit"
+        )
+        self.train_button.tooltip = (
+            "Open the Train widget with the HR layer ticked and these parameters as its "
+            "degradation: the model learns this microscope's degradation"
+        )
+
+    def _connect(self) -> None:
+        """What each control and the viewer's layer list set off."""
         self.controls.run_button.changed.connect(self.fit)
         self.save_button.changed.connect(lambda *_: self.save_params())
         self.load_button.changed.connect(lambda *_: self.load_params())
@@ -139,14 +154,10 @@ class FitDegradationWidget(Container):
         self.lr_layer.changed.connect(self._layers_changed)
         self.scale.changed.connect(self._params_edited)
         self.ratio.changed.connect(self._params_edited)
-        events = napari_viewer.layers.events
+        events = self.viewer.layers.events
         for ev in (events.inserted, events.removed, events.reordered):
             ev.connect(self.reset_choices)
-        napari_viewer.dims.events.current_step.connect(self._schedule_preview)
-        setup_table(self.table)
-        self.native.setMinimumWidth(360)
-        fit_rows(self.table)
-        self.reset_choices()
+        self.viewer.dims.events.current_step.connect(self._schedule_preview)
 
     @property
     def native(self):
