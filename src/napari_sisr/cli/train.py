@@ -195,8 +195,7 @@ def add(sub) -> None:
 def build_config(args):
     """The :class:`TrainConfig` described by the parsed arguments (validation errors are
     raised as they are; the command line prints them field by field)."""
-    from ..core.degradation.params import DegradationParams, DegradationRange
-    from ..core.training.config import TrainConfig
+    from ..core.degradation.params import DegradationParams
 
     fields = {
         "hr": args.hr,
@@ -243,42 +242,48 @@ def build_config(args):
             fields["real_lr"] = fitted_capture(fields["degradation"], args.hr)
     elif args.no_real_lr:
         raise InputError("--no-real-lr goes with --degradation")
-    blind_given = (
-        args.blind_sigma,
-        args.blind_noise,
-        args.blind_poisson,
-        args.blind_noise_sampling,
-        args.blind_content_sigma,
-        args.blind_content_noise,
-    )
-    if any(v is not None for v in blind_given):
-        ranges = {}
-        if args.blind_sigma:
-            ranges["sigma"] = tuple(args.blind_sigma)
-        if args.blind_noise:
-            ranges["noise_std"] = tuple(args.blind_noise)
-        if args.blind_poisson:
-            ranges["poisson_a"] = tuple(args.blind_poisson)
-        if args.blind_noise_sampling:
-            ranges["noise_sampling"] = args.blind_noise_sampling
-        if args.blind_content_sigma:
-            ranges["content_sigma"] = tuple(args.blind_content_sigma)
-        if args.blind_content_noise:
-            ranges["content_noise"] = tuple(args.blind_content_noise)
-        fields["blind"] = DegradationRange(**ranges)
+    blind = _blind_ranges(args)
+    if blind is not None:
+        fields["blind"] = blind
     given = {k: v for k, v in fields.items() if v is not None}
     if args.init is not None and args.init.lower() == "none":
         given["init"] = None  # random weights
     if args.resume:
-        from ..core.training.loop import check_run_dir
-
-        check_run_dir(args.out, resume=True)  # before asking for anything else
-        given = {**_saved_fields(args.out, TrainConfig), **given}
-        if "degradation" in fields or "blind" in fields:
-            given.pop("blind" if "degradation" in fields else "degradation", None)
+        given = _resumed(args.out, given)
     if not given.get("hr"):
         raise InputError("give the HR training images with --hr")
     return _validated(given, bool(args.arch_option))
+
+
+def _resumed(out: str, given: dict) -> dict:
+    """The saved settings of the run in ``out`` with the flags given laid over them; a
+    degradation given replaces saved blind ranges and the other way round."""
+    from ..core.training.config import TrainConfig
+    from ..core.training.loop import check_run_dir
+
+    check_run_dir(out, resume=True)  # before asking for anything else
+    merged = {**_saved_fields(out, TrainConfig), **given}
+    if "degradation" in given or "blind" in given:
+        merged.pop("blind" if "degradation" in given else "degradation", None)
+    return merged
+
+
+def _blind_ranges(args):
+    """The blind ranges given by the ``--blind-*`` flags (None when none is)."""
+    from ..core.degradation.params import DegradationRange
+
+    flags = {
+        "sigma": args.blind_sigma,
+        "noise_std": args.blind_noise,
+        "poisson_a": args.blind_poisson,
+        "noise_sampling": args.blind_noise_sampling,
+        "content_sigma": args.blind_content_sigma,
+        "content_noise": args.blind_content_noise,
+    }
+    if all(v is None for v in flags.values()):
+        return None
+    ranges = {k: v if k == "noise_sampling" else tuple(v) for k, v in flags.items() if v}
+    return DegradationRange(**ranges)
 
 
 def _validated(given: dict, arch_options: bool):
