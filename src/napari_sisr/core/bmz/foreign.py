@@ -185,39 +185,11 @@ def foreign_meta(rdf: dict, name: str) -> dict[str, Any]:
             "networks with one of each load here"
         )
     ax_in, ax_out = _axes(ins[0], name, "input"), _axes(outs[0], name, "output")
-    order_in = "".join(a["id"] if a["type"] != "batch" else "b" for a in ax_in)
-    order_out = "".join(a["id"] if a["type"] != "batch" else "b" for a in ax_out)
-    for order, which in ((order_in, "input"), (order_out, "output")):
-        if sorted(order.replace("c", "")) != sorted("bxy") or len(order) != len(set(order)):
-            raise InputError(
-                f"{name}: its {which} axes are {order!r}; 2D networks with batch, y, x and an "
-                "optional channel axis load here"
-            )
+    order_in, order_out = _order(ax_in, name, "input"), _order(ax_out, name, "output")
     by_in = {a["id"] if a["type"] != "batch" else "b": a for a in ax_in}
     by_out = {a["id"] if a["type"] != "batch" else "b": a for a in ax_out}
-    scales = []
-    for a in "yx":
-        o, i = by_out[a], by_in[a]
-        if "reference" not in o:
-            raise InputError(f"{name}: its output size does not follow its input size")
-        if "scale" in o:  # 0.4: output = input * scale + 2 * offset
-            s = float(o["scale"])
-        else:  # 0.5: sizes in the ratio of the axes' physical scales
-            s = float(i.get("axis_scale") or 1.0) / float(o.get("axis_scale") or 1.0)
-        if float(o.get("offset") or 0) != 0:
-            raise InputError(f"{name}: its output is cropped by an offset; not supported")
-        scales.append(s)
-    s = scales[0]
-    if scales[0] != scales[1] or s < 1 or abs(s - round(s)) > 1e-6:
-        raise InputError(
-            f"{name}: its output is {scales[0]:g} x {scales[1]:g} its input; a single integer "
-            "scale is needed"
-        )
-    s = int(round(s))
-    c_in = int(by_in["c"].get("fixed") or 1) if "c" in by_in else 1
-    c_out = 1
-    if "c" in by_out:  # a fixed count, or the input's through a size reference
-        c_out = int(by_out["c"].get("fixed") or (c_in if "reference" in by_out["c"] else 1))
+    s = _scale(by_in, by_out, name)
+    c_in, c_out = _channels(by_in, by_out)
     if c_in != c_out:
         raise InputError(
             f"{name}: {c_in} channels in, {c_out} out; networks that keep the channels load here"
@@ -248,6 +220,49 @@ def foreign_meta(rdf: dict, name: str) -> dict[str, Any]:
         "description": rdf.get("description"),
         "weights_sha256": rdf.get("_weights_sha256"),
     }
+
+
+def _order(axes: list[dict], name: str, which: str) -> str:
+    """The axes as letters (``b`` for batch): batch, y, x and an optional channel axis."""
+    order = "".join(a["id"] if a["type"] != "batch" else "b" for a in axes)
+    if sorted(order.replace("c", "")) != sorted("bxy") or len(order) != len(set(order)):
+        raise InputError(
+            f"{name}: its {which} axes are {order!r}; 2D networks with batch, y, x and an "
+            "optional channel axis load here"
+        )
+    return order
+
+
+def _scale(by_in: dict, by_out: dict, name: str) -> int:
+    """The one integer scale from input to output along y and x."""
+    scales = []
+    for a in "yx":
+        o, i = by_out[a], by_in[a]
+        if "reference" not in o:
+            raise InputError(f"{name}: its output size does not follow its input size")
+        if "scale" in o:  # 0.4: output = input * scale + 2 * offset
+            s = float(o["scale"])
+        else:  # 0.5: sizes in the ratio of the axes' physical scales
+            s = float(i.get("axis_scale") or 1.0) / float(o.get("axis_scale") or 1.0)
+        if float(o.get("offset") or 0) != 0:
+            raise InputError(f"{name}: its output is cropped by an offset; not supported")
+        scales.append(s)
+    s = scales[0]
+    if scales[0] != scales[1] or s < 1 or abs(s - round(s)) > 1e-6:
+        raise InputError(
+            f"{name}: its output is {scales[0]:g} x {scales[1]:g} its input; a single integer "
+            "scale is needed"
+        )
+    return int(round(s))
+
+
+def _channels(by_in: dict, by_out: dict) -> tuple[int, int]:
+    """Channels in and out (a fixed count, or the input's through a size reference)."""
+    c_in = int(by_in["c"].get("fixed") or 1) if "c" in by_in else 1
+    c_out = 1
+    if "c" in by_out:
+        c_out = int(by_out["c"].get("fixed") or (c_in if "reference" in by_out["c"] else 1))
+    return c_in, c_out
 
 
 def _preprocessing(ops, name: str) -> tuple[dict, tuple[float, float] | None]:
