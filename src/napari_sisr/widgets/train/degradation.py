@@ -48,6 +48,15 @@ class DegradationGroup(QGroupBox):
         self.scale.currentTextChanged.connect(self._on_scale_changed)
         f.addRow("scale", self.scale)
 
+        fixed, blind = self._fixed_fields(), self._blind_fields()
+        self.deg_stack = QStackedWidget()
+        self.deg_stack.addWidget(fixed)
+        self.deg_stack.addWidget(blind)
+        self.deg_mode.currentIndexChanged.connect(self.deg_stack.setCurrentIndex)
+        f.addRow(self.deg_stack)
+
+    def _fixed_fields(self) -> QWidget:
+        """PSF sigma, noise and gain of one degradation (a fit's, or typed in)."""
         fixed = QWidget()
         ff = QFormLayout(fixed)
         ff.setContentsMargins(0, 0, 0, 0)
@@ -60,6 +69,10 @@ class DegradationGroup(QGroupBox):
         ff.addRow("PSF sigma (HR px)", self.sigma)
         ff.addRow("noise std", self.noise_std)
         ff.addRow("gain", self.gain)
+        return fixed
+
+    def _blind_fields(self) -> QWidget:
+        """The ranges a blind model is trained over, and the soft and noisy specimens."""
         blind = QWidget()
         fb = QFormLayout(blind)
         fb.setContentsMargins(0, 0, 0, 0)
@@ -90,11 +103,7 @@ class DegradationGroup(QGroupBox):
         )
         self.grain_lo.setToolTip(self.grain_hi.toolTip())
         fb.addRow("noisy specimens (rel.)", row(self.grain_lo, self.grain_hi))
-        self.deg_stack = QStackedWidget()
-        self.deg_stack.addWidget(fixed)
-        self.deg_stack.addWidget(blind)
-        self.deg_mode.currentIndexChanged.connect(self.deg_stack.setCurrentIndex)
-        f.addRow(self.deg_stack)
+        return blind
 
     def _on_load_json(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
