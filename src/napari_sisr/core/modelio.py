@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, InputNotFoundError, InputTypeError
+from .limits import MAX_SCALE
 
 MODEL_FORMAT = "napari-sisr-model"
 MODEL_VERSION = 1
@@ -168,7 +169,7 @@ def check_model_meta(meta: dict[str, Any], where: os.PathLike | str) -> None:
             raise InputError(f"model config {where} lacks {key!r}")
     if not isinstance(meta["arch"], str):
         raise bad("arch", "an architecture name")
-    for key, top in (("scale", 16), ("in_channels", 16)):
+    for key, top in (("scale", MAX_SCALE), ("in_channels", 16)):
         v = meta[key]
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
             raise bad(key, f"an integer from 1 to {top}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, InputTypeError
+from ..limits import MAX_SCALE, MIN_SCALE
 from ..progress import Cancelled, Progress, StopLike, as_stop, check_stop, run_to_end
 from .families import compare_psf_families
 from .params import DegradationParams
@@ -56,8 +57,8 @@ def validate_pair(hr: np.ndarray, lr: np.ndarray, scale: int) -> tuple[np.ndarra
     Raises ``ValueError`` / ``TypeError`` naming the problem: wrong dimensionality, NaN/inf,
     constant images, a scale that does not fit, or an LR image not smaller than HR by ``scale``.
     """
-    if int(scale) != scale or scale < 2:
-        raise InputError(f"scale must be an integer >= 2, got {scale}")
+    if int(scale) != scale or not MIN_SCALE <= scale <= MAX_SCALE:
+        raise InputError(f"scale must be an integer from {MIN_SCALE} to {MAX_SCALE}, got {scale}")
     hr_a, lr_a = np.asarray(hr), np.asarray(lr)
     if hr_a.ndim != lr_a.ndim:
         raise InputError(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..errors import InputError
 from ..io.atomic import atomic_write_text
+from ..limits import MAX_SCALE, MAX_SIGMA_HR
 
 CONFIG_VERSION = 1
 #: Largest translation between an HR and an LR field, HR pixels (a gigapixel slide's side).
@@ -66,10 +67,10 @@ class DegradationParams(BaseModel):
 
     version: int = CONFIG_VERSION
     scale: int = Field(4, description="Integer down-scaling factor")
-    sigma: float = Field(1.5, ge=0.0, le=64.0)
-    sigma_y: float | None = Field(None, ge=0.0, le=64.0)
-    sigma_x: float | None = Field(None, ge=0.0, le=64.0)
-    sigma_z: float | None = Field(None, ge=0.0, le=64.0)
+    sigma: float = Field(1.5, ge=0.0, le=MAX_SIGMA_HR)
+    sigma_y: float | None = Field(None, ge=0.0, le=MAX_SIGMA_HR)
+    sigma_x: float | None = Field(None, ge=0.0, le=MAX_SIGMA_HR)
+    sigma_z: float | None = Field(None, ge=0.0, le=MAX_SIGMA_HR)
     # intensity bounds keep every simulated value finite (float32 holds 3.4e38)
     noise_var: float = Field(0.0, ge=0.0, le=MAX_INTENSITY**2)
     poisson_a: float | None = Field(None, ge=0.0, le=MAX_INTENSITY)
@@ -84,8 +85,8 @@ class DegradationParams(BaseModel):
     @field_validator("scale")
     @classmethod
     def _check_scale(cls, v: int) -> int:
-        if v < 1 or v > 16:
-            raise InputError(f"scale must be an integer between 1 and 16, got {v}")
+        if v < 1 or v > MAX_SCALE:
+            raise InputError(f"scale must be an integer between 1 and {MAX_SCALE}, got {v}")
         return v
 
     @field_validator("shift_yx")
@@ -255,7 +256,7 @@ class DegradationRange(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    scale: int | None = Field(None, ge=1, le=16)
+    scale: int | None = Field(None, ge=1, le=MAX_SCALE)
     sigma: tuple[float, float] | None = None
     noise_std: tuple[float, float] = BLIND_NOISE_STD
     poisson_a: tuple[float, float] | None = None

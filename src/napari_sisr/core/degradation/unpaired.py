@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from ..errors import InputError, InputTypeError
+from ..limits import MAX_SIGMA_HR
 from .params import DegradationParams
 
 __all__ = ["estimate_noise", "sigma_from_optics", "unpaired_params"]
@@ -24,7 +25,7 @@ _POISSON_BINS = 8
 #: Physical ranges of optics values (NA, emission wavelength in nm, pixel size in um).
 OPTICS_RANGES = {"na": (0.05, 1.7), "wavelength_nm": (200.0, 2000.0), "pixel_um": (0.001, 100.0)}
 #: PSF widths (HR px) the optics may give: past these the units are wrong, not the optics.
-MIN_SIGMA_HR, MAX_SIGMA_HR = 0.01, 64.0
+MIN_SIGMA_HR = 0.01
 
 
 def sigma_from_optics(

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import InputError
+from ..limits import MAX_SCALE, MAX_TILE, MIN_TILE
 from .engines import ENGINES, PRECISIONS
 from .steering import Steering
 
@@ -83,8 +84,8 @@ class PredictConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    scale: int | None = Field(None, ge=1, le=16)
-    tile: int = Field(DEFAULT_TILE, ge=8, le=16384)
+    scale: int | None = Field(None, ge=1, le=MAX_SCALE)
+    tile: int = Field(DEFAULT_TILE, ge=MIN_TILE, le=MAX_TILE)
     halo: int | Literal["auto"] = "auto"
     batch: int = Field(1, ge=1, le=4096)
     device: str = "auto"

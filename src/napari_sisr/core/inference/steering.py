@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..degradation.params import DegradationParams, _validated
 from ..errors import InputError
+from ..limits import MAX_NOISE_FRACTION, MAX_SIGMA_HR
 
 __all__ = [
     "SOURCES",
@@ -98,8 +99,8 @@ class Steering(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     fit: DegradationParams | None = None
-    sigma: float | None = Field(None, ge=0, le=64)
-    noise_std: float | None = Field(None, ge=0, le=1)
+    sigma: float | None = Field(None, ge=0, le=MAX_SIGMA_HR)
+    noise_std: float | None = Field(None, ge=0, le=MAX_NOISE_FRACTION)
     poisson_a: float | None = Field(None, ge=0, le=1)
     optics: Optics | None = None
 

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from ..degradation.params import DegradationParams, DegradationRange
 from ..errors import InputError
+from ..limits import MAX_SCALE
 from .images import TRAIN_PERCENTILES, describe_sources
 from .schedule import (
     PRESET_TRAINING,
@@ -96,7 +97,7 @@ class TrainConfig(BaseModel):
     batch: int = Field(8, ge=1, le=4096)
     val_max_size: int = Field(512, ge=32, description="validation images cropped to this (HR)")
     # ---- model
-    scale: int | None = Field(None, ge=1, le=16)
+    scale: int | None = Field(None, ge=1, le=MAX_SCALE)
     arch: str | None = None
     preset: str | None = None
     arch_overrides: dict[str, Any] = Field(default_factory=dict)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ...core.errors import InputError
+from ...core.limits import MAX_SCALE, MIN_SCALE
 from .._layers import OUTPUT_NAMES as _OUTPUT_NAMES
 from .._layers import is_output, plane_shape
 
@@ -25,7 +26,7 @@ OUTPUT_NAMES = _OUTPUT_NAMES[:3]
 
 def _near_int(x: float, tol: float) -> int | None:
     k = round(x)
-    return int(k) if 2 <= k <= 16 and abs(x - k) <= tol * k else None
+    return int(k) if MIN_SCALE <= k <= MAX_SCALE and abs(x - k) <= tol * k else None
 
 
 def pixel_size_ratio(hr, lr) -> float | None:
@@ -136,7 +137,7 @@ def ratio_hint(hr, lr) -> str:
     if min(ly, lx) < 1:
         return ""
     k = round(math.sqrt(hy * hx / (ly * lx)))
-    if 2 <= k <= 16 and abs(hy - k * ly) <= k and abs(hx - k * lx) <= k:
+    if MIN_SCALE <= k <= MAX_SCALE and abs(hy - k * ly) <= k and abs(hx - k * lx) <= k:
         return ""
     ry, rx = hy / ly, hx / lx
     if abs(ry - rx) > 0.02 * max(ry, rx) or max(ry, rx) < 1.5:

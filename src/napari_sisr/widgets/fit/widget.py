@@ -28,6 +28,7 @@ from magicgui.widgets import (
 
 from ...core.degradation.params import DegradationParams
 from ...core.errors import InputError
+from ...core.limits import MAX_SCALE, MIN_SCALE
 from .._jobs import (
     JobControls,
     JobRunner,
@@ -67,7 +68,11 @@ class FitDegradationWidget(Container):
         self.hr_layer = ComboBox(label="HR image", choices=layers, nullable=True, name="hr")
         self.lr_layer = ComboBox(label="LR image", choices=layers, nullable=True, name="lr")
         self.scale = SpinBox(
-            value=DegradationParams().scale, min=2, max=16, label="scale", name="scale"
+            value=DegradationParams().scale,
+            min=MIN_SCALE,
+            max=MAX_SCALE,
+            label="scale",
+            name="scale",
         )
         self.ratio = LineEdit(value="", label="HR px per LR px", name="ratio")
         self.channel = ComboBox(label="channel", choices=RGB_CHANNELS, name="channel")

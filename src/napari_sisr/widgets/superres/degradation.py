@@ -17,6 +17,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, PushButton
 
 from ...core.errors import InputError
+from ...core.limits import MAX_NOISE_FRACTION, MAX_SIGMA_HR
 from .._jobs import JobRunner, notify_error, save_params_as
 from .._layers import layer_plane
 from .._text import WrappingLabel
@@ -44,10 +45,20 @@ class DegradationControls(Container):
         self.mode = ComboBox(label="Degradation", choices=list(MODES), value=AUTO, name="deg_mode")
         self.fit_path = FileEdit(label="Fit JSON", mode="r", filter="*.json", name="deg_fit")
         self.sigma = FloatSpinBox(
-            label="PSF sigma (HR px)", min=0.0, max=64.0, step=0.1, value=1.5, name="deg_sigma"
+            label="PSF sigma (HR px)",
+            min=0.0,
+            max=MAX_SIGMA_HR,
+            step=0.1,
+            value=1.5,
+            name="deg_sigma",
         )
         self.noise = FloatSpinBox(
-            label="Noise (% of range)", min=0.0, max=100.0, step=0.1, value=2.0, name="deg_noise"
+            label="Noise (% of range)",
+            min=0.0,
+            max=100 * MAX_NOISE_FRACTION,
+            step=0.1,
+            value=2.0,
+            name="deg_noise",
         )
         self.na = FloatSpinBox(label="NA", min=0.05, max=1.7, step=0.05, value=1.4, name="deg_na")
         self.wavelength = FloatSpinBox(

@@ -25,6 +25,7 @@ from ...core.devices import available_devices
 from ...core.errors import InputError
 from ...core.inference.config import PRECISIONS, PredictConfig
 from ...core.inference.engines import installed_engines, pick_engine, pick_precision
+from ...core.limits import MAX_TILE, MIN_TILE
 from ...core.modelio import DEFAULT_MODEL, read_model_meta
 from .._jobs import JobControls, error_message, notify_error, notify_info, notify_warning
 from .._layers import image_layer_choices
@@ -94,7 +95,7 @@ class SuperResolveWidget(Container):
         self.forget_button.tooltip = "Stop offering this trained model (its files stay)"
         default = plugin_defaults()  # napari's plugin settings (File > Preferences)
         self.tile = SpinBox(
-            label="Tile (px)", min=16, max=8192, step=16, value=default.tile, name="tile"
+            label="Tile (px)", min=MIN_TILE, max=MAX_TILE, step=16, value=default.tile, name="tile"
         )
         self.halo = SpinBox(min=0, max=512, value=0, enabled=False, name="halo")
         self.halo_auto = CheckBox(text="auto", value=True, name="halo_auto")

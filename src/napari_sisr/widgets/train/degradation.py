@@ -22,6 +22,7 @@ from qtpy.QtWidgets import (
 )
 
 from ...core.degradation.params import DegradationParams, DegradationRange
+from ...core.limits import MAX_NOISE_FRACTION, MAX_SIGMA_HR
 from ...core.training.config import DEFAULT_SCALE
 from .fields import dspin, row
 
@@ -61,7 +62,7 @@ class DegradationGroup(QGroupBox):
         ff = QFormLayout(fixed)
         ff.setContentsMargins(0, 0, 0, 0)
         fixed_default = DegradationParams()
-        self.sigma = dspin(0.0, 64.0, fixed_default.sigma, 0.1)
+        self.sigma = dspin(0.0, MAX_SIGMA_HR, fixed_default.sigma, 0.1)
         self.noise_std = dspin(0.0, 1e6, fixed_default.noise_std, 0.01, 4)
         self.gain = dspin(-1e6, 1e6, fixed_default.gain, 0.1, 4)
         for name in ("sigma", "noise_std", "gain"):
@@ -77,10 +78,10 @@ class DegradationGroup(QGroupBox):
         fb = QFormLayout(blind)
         fb.setContentsMargins(0, 0, 0, 0)
         blind_default = DegradationRange().for_scale(DEFAULT_SCALE)
-        self.sigma_lo = dspin(0.0, 64, blind_default.sigma[0], 0.1)
-        self.sigma_hi = dspin(0.0, 64, blind_default.sigma[1], 0.1)
-        self.noise_lo = dspin(0, 1e6, blind_default.noise_std[0], 0.01, 4)
-        self.noise_hi = dspin(0, 1e6, blind_default.noise_std[1], 0.01, 4)
+        self.sigma_lo = dspin(0.0, MAX_SIGMA_HR, blind_default.sigma[0], 0.1)
+        self.sigma_hi = dspin(0.0, MAX_SIGMA_HR, blind_default.sigma[1], 0.1)
+        self.noise_lo = dspin(0, MAX_NOISE_FRACTION, blind_default.noise_std[0], 0.01, 4)
+        self.noise_hi = dspin(0, MAX_NOISE_FRACTION, blind_default.noise_std[1], 0.01, 4)
         self._blind_sigma_edited = False
         for w in (self.sigma_lo, self.sigma_hi):
             w.editingFinished.connect(self._on_blind_sigma_edited)
@@ -88,7 +89,10 @@ class DegradationGroup(QGroupBox):
         self.noise_hi.setToolTip(self.noise_lo.toolTip())
         fb.addRow("PSF sigma range", row(self.sigma_lo, self.sigma_hi))
         fb.addRow("noise std range (rel.)", row(self.noise_lo, self.noise_hi))
-        self.soft_lo, self.soft_hi = dspin(0.0, 64, 0.0, 0.1), dspin(0.0, 64, 0.0, 0.1)
+        self.soft_lo, self.soft_hi = (
+            dspin(0.0, MAX_SIGMA_HR, 0.0, 0.1),
+            dspin(0.0, MAX_SIGMA_HR, 0.0, 0.1),
+        )
         self.soft_hi.setToolTip(
             "Also blur some HR patches themselves by up to this much (HR px), so the model "
             "learns that soft specimens exist and does not sharpen every smooth image. 0: off."
