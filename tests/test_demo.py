@@ -147,7 +147,7 @@ def test_three_widgets_fit_a_laptop_screen(qtbot, tmp_path):
                 sr.evidence.table,
                 sr.scoring.table,
             ],
-            "Train": [train.start_btn, train.status],
+            "Train": [train.start_btn, train.status, train.form.iterations],
         }
         for name, dock in widgets.items():
             dock.raise_()
@@ -184,3 +184,25 @@ def test_fit_panels_name_a_simulated_capture_as_such():
         assert "real" not in axes[0].get_title()
     finally:
         plt.close(fig)
+
+
+def test_train_on_this_pair_shows_the_train_tab(qtbot):
+    """The Fit widget's *Train on this pair* fills the Train widget and brings its tab to the
+    front (it stayed behind the Fit tab: one more click for the user to find it)."""
+    pytest.importorskip("napari")
+    hr = np.random.default_rng(0).random((64, 64))
+    lr = hr.reshape(16, 4, 16, 4).mean(axis=(1, 3))
+    viewer = demo.open_viewer(hr, lr, 4)
+    try:
+        window = viewer.window._qt_window
+        window.showNormal()
+        window.resize(*LAPTOP)
+        qtbot.waitUntil(lambda: window.isVisible() and window.width() == LAPTOP[0])
+        docks = {name.split(" (")[0]: dock for name, dock in viewer.window._dock_widgets.items()}
+        qtbot.waitUntil(lambda: not docks["Fit degradation"].visibleRegion().isEmpty())
+        assert docks["Train"].visibleRegion().isEmpty()  # behind the Fit tab
+        train = docks["Fit degradation"].inner_widget().train_on_pair()
+        assert train is not None and train.form.values()["hr_layers"] == ["HR (real image)"]
+        qtbot.waitUntil(lambda: not docks["Train"].visibleRegion().isEmpty(), timeout=5000)
+    finally:
+        viewer.close()

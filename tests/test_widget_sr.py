@@ -892,3 +892,27 @@ def test_the_first_run_says_what_it_prepares(widget, nuclei, model_path):
     loaded = [m for m in said if "model loaded in" in m]
     assert len(loaded) == 1 and "reading the intensity statistics" in loaded[0], said
     assert said.index(loaded[0]) < min(i for i, m in enumerate(said) if "super-resolving" in m)
+
+
+def test_a_fits_outputs_do_not_take_the_layer_choice_and_the_reference_is_suggested(widget):
+    """After a fit adds its residual (and napari selects it), the capture chosen before stays
+    chosen; the reference offered for scoring is the finer capture covering the same field,
+    never an unrelated image or a computed layer."""
+    viewer, w = widget
+    rng = np.random.default_rng(0)
+    hr = viewer.add_image(rng.random((128, 128)).astype(np.float32), name="hr")
+    lr = viewer.add_image(
+        rng.random((32, 32)).astype(np.float32), name="lr", scale=(4, 4), translate=(1.5, 1.5)
+    )
+    far = rng.random((256, 256)).astype(np.float32)
+    viewer.add_image(far, name="elsewhere", translate=(5000, 5000))
+    viewer.layers.selection.active = lr
+    assert w.chosen_layers() == [lr]
+    assert w.scoring.reference.value is hr  # the finer capture of the same field
+    residual = viewer.add_image(rng.random((32, 32)).astype(np.float32), name="residual")
+    assert list(viewer.layers.selection) == [residual]
+    assert w.chosen_layers() == [lr]  # a fit's output does not take the choice
+
+    w.scoring.reference.value = None
+    viewer.layers.remove(hr)  # nothing finer covers the field: no suggestion
+    assert w.scoring.reference.value is None

@@ -202,6 +202,24 @@ OUTPUT_NAMES = ("simulated LR", "residual", "simulated LR (preview)", "SR previe
 OUTPUT_KEYS = ("scale_factor", "evidence_of", "isotropic_of", "live")
 
 
+def world_overlap(a, b) -> float:
+    """Intersection over union of two layers' planes in world coordinates (pixel size and
+    offset applied): about 1 for two captures of one field, small for unrelated images."""
+    boxes = []
+    for layer in (a, b):
+        scale = [float(v) for v in layer.scale[-2:]]
+        offset = getattr(layer, "translate", None)
+        shift = [0.0, 0.0] if offset is None or len(offset) < 2 else list(offset)[-2:]
+        spans = zip(shift, scale, plane_shape(layer), strict=True)
+        boxes.append([(t - s / 2, t + (n - 0.5) * s) for t, s, n in spans])
+    inter = 1.0
+    for (a0, a1), (b0, b1) in zip(*boxes, strict=True):
+        inter *= max(0.0, min(a1, b1) - max(a0, b0))
+    area = [(box[0][1] - box[0][0]) * (box[1][1] - box[1][0]) for box in boxes]
+    union = area[0] + area[1] - inter
+    return inter / union if union > 0 else 0.0
+
+
 def is_output(layer) -> bool:
     """A layer this plugin made (a fit's simulated LR / residual / preview, an SR result or
     its live preview, an evidence map, an isotropic stack, the training preview): never a

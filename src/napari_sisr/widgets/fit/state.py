@@ -7,7 +7,7 @@ import math
 from ...core.errors import InputError
 from ...core.limits import MAX_SCALE, MIN_SCALE
 from .._layers import OUTPUT_NAMES as _OUTPUT_NAMES
-from .._layers import is_output, plane_shape
+from .._layers import is_output, plane_shape, world_overlap
 
 __all__ = [
     "OUTPUT_NAMES",
@@ -97,24 +97,6 @@ def _area(layer) -> int:
 
 def _calibrated(layer) -> bool:
     return tuple(float(v) for v in layer.scale[-2:]) != (1.0, 1.0)
-
-
-def world_overlap(a, b) -> float:
-    """Intersection over union of two layers' planes in world coordinates (pixel size and
-    offset applied): about 1 for two captures of one field, small for unrelated images."""
-    boxes = []
-    for layer in (a, b):
-        scale = [float(v) for v in layer.scale[-2:]]
-        offset = getattr(layer, "translate", None)
-        shift = [0.0, 0.0] if offset is None or len(offset) < 2 else list(offset)[-2:]
-        spans = zip(shift, scale, plane_shape(layer), strict=True)
-        boxes.append([(t - s / 2, t + (n - 0.5) * s) for t, s, n in spans])
-    inter = 1.0
-    for (a0, a1), (b0, b1) in zip(*boxes, strict=True):
-        inter *= max(0.0, min(a1, b1) - max(a0, b0))
-    area = [(box[0][1] - box[0][0]) * (box[1][1] - box[1][0]) for box in boxes]
-    union = area[0] + area[1] - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _pair_score(hr, lr) -> tuple:

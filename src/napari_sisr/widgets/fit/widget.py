@@ -350,9 +350,10 @@ class FitDegradationWidget(Container):
         except InputError as err:
             notify_error(f"Train on this pair: {err}")
             return None
-        _, train = self.viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
+        dock, train = self.viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
         lr = self.lr_layer.value
         train.form.use_pair(hr.name, params, lr.name if lr is not None else None)
+        dock.raise_()  # docked as a tab behind this one: show it
         return train
 
     # ------------------------------------------------------------------ preview

@@ -15,7 +15,7 @@ from magicgui.widgets import ComboBox, Container, PushButton
 
 from ...core.errors import InputError
 from .._jobs import JobRunner, notify_error
-from .._layers import image_layer_choices, layer_plane
+from .._layers import image_layer_choices, is_output, layer_plane, world_overlap
 from .._text import WrappingLabel, bring_into_view
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,6 +75,27 @@ class ScoreControls(Container):
 
     def _chosen(self, layer) -> None:
         self.state.reference = layer
+
+    def suggest(self) -> None:
+        """With no reference chosen, choose the one layer that looks like a real HR capture of
+        the chosen layer's field: not made by this plugin, more finely sampled, and covering
+        the same field in the world (its extent overlapping by more than half)."""
+        if self.reference.value is not None:
+            return
+        sources = self.state.chosen_layers()
+        if not sources:
+            return
+        src = sources[0]
+        finer = [
+            lyr
+            for _, lyr in image_layer_choices(self.state.viewer)
+            if lyr is not src
+            and not is_output(lyr)
+            and float(lyr.scale[-1]) < float(src.scale[-1])
+            and world_overlap(lyr, src) > 0.5
+        ]
+        if len(finer) == 1:
+            self.reference.value = finer[0]
 
     def _choices(self, _widget=None):
         return [(name, layer) for name, layer in image_layer_choices(self.state.viewer)]

@@ -28,10 +28,10 @@ from ...core.inference.engines import installed_engines, pick_engine, pick_preci
 from ...core.limits import MAX_TILE, MIN_TILE
 from ...core.modelio import DEFAULT_MODEL, read_model_meta
 from .._jobs import JobControls, error_message, notify_error, notify_info, notify_warning
-from .._layers import image_layer_choices
+from .._layers import image_layer_choices, is_output
 from .._models import default_registry, model_card_line
 from .._settings import plugin_defaults
-from .._text import WrappingLabel, fit_to_dock
+from .._text import WrappingLabel, bring_into_view, fit_to_dock
 from .degradation import DegradationControls
 from .evidence import EvidenceControls
 from .isotropic import IsotropicControls
@@ -197,6 +197,7 @@ class SuperResolveWidget(Container):
             layer.events.name.connect(self._refresh_layer_names)
         self._refresh_layer_names()
         self.scoring.reference.reset_choices()
+        self.scoring.suggest()
         self._follow_selection()
 
     def _refresh_layer_names(self, *_) -> None:
@@ -205,9 +206,14 @@ class SuperResolveWidget(Container):
         self.layers.value = keep
 
     def _follow_selection(self, *_) -> None:
-        chosen = [lyr for lyr in self.viewer.layers.selection if _is_source(lyr)]
+        """Choose the layers selected in napari's layer list, unless they are what this
+        plugin computed (a fit's residual, a result): adding those selects them, and the
+        capture chosen before stays chosen."""
+        selected = list(self.viewer.layers.selection)
+        chosen = [lyr for lyr in selected if _is_source(lyr) and not is_output(lyr)]
         if chosen:
             self.layers.value = chosen
+            self.scoring.suggest()
 
     def _sections(self, halo_row) -> list:
         """The widget's rows, top to bottom; how it computes (tile, halo, device, engine,
@@ -410,6 +416,7 @@ class SuperResolveWidget(Container):
                     )
             except Exception as err:  # showing a result must never raise into Qt
                 notify_error(error_message(f"Evidence of {task.name!r}", err))
+            self._score_in_view()
             return
         if not isinstance(update, LayerDone):
             return
@@ -437,6 +444,13 @@ class SuperResolveWidget(Container):
         )
         result = self.viewer.add_image(data, multiscale=isinstance(data, list), **kwargs)
         self.state.add_result(task.layer, result)
+        self._score_in_view()
+
+    def _score_in_view(self) -> None:
+        """With a reference chosen, scoring is the next step: show its controls (a result's
+        evidence table, filled in above them, grows the widget past a laptop screen)."""
+        if self.scoring.reference.value is not None:
+            bring_into_view(self.scoring)
 
     def latest_result(self, source):
         """The newest result of ``source`` this widget added that is still in the viewer."""

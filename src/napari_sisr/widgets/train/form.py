@@ -63,8 +63,11 @@ class TrainForm(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self._data_group())
         lay.addWidget(self.deg)
-        lay.addWidget(self._model_group())
         lay.addWidget(self._training_group())
+        self.model_group = self._model_group()
+        lay.addWidget(self.model_group)
+        self.advanced.toggled.connect(self._show_advanced)
+        self._show_advanced(False)
         self.refresh_layers()
         self._on_arch_changed()
 
@@ -131,29 +134,53 @@ class TrainForm(QWidget):
         return g
 
     def _training_group(self) -> QGroupBox:
+        """Steps, early stopping and the run folder; the rest folded under *advanced
+        settings* (patch, batch, learning rate, validation and preview, device, GAN, and the
+        Model group), so the common path fits a laptop screen."""
         d = TrainConfig.model_fields
         g = QGroupBox("Training")
         f = QFormLayout(g)
-        self.patch = spin(16, 2048, d["patch"].default, 8)
-        self.patch.setToolTip("HR patch size (pixels); LR patches are patch / scale")
-        self.batch = spin(1, 512, d["batch"].default)
-        f.addRow("patch / batch", row(self.patch, self.batch))
         self.iterations = spin(1, 10_000_000, d["iters"].default, 100)
-        self.learning_rate = QLineEdit()
-        self.learning_rate.setPlaceholderText("preset default")
-        self.learning_rate.setToolTip("Generator learning rate; empty: the preset's default")
-        f.addRow("steps / learning rate", row(self.iterations, self.learning_rate))
-        self.val_every = spin(1, 1_000_000, d["val_every"].default, 50)
-        self.preview_every = spin(1, 1_000_000, d["val_every"].default, 50)
-        self.val_every.setToolTip("Steps between validations (PSNR/SSIM on held-out data)")
-        self.preview_every.setToolTip("Steps between updates of the preview layer")
         self.early_stop = QCheckBox("stop early")
         self.early_stop.setChecked(True)
         self.early_stop.setToolTip(
             "End a content-only run when its validation PSNR has not improved for a third of "
             "the iterations (at least 2 validations); the best model is kept"
         )
-        f.addRow("val / preview every", row(self.val_every, self.preview_every, self.early_stop))
+        f.addRow("steps", row(self.iterations, self.early_stop))
+        self.run_dir = QLineEdit()
+        self.run_dir.setPlaceholderText("~/.napari-sisr/runs/<timestamp>")
+        browse = QPushButton("…")
+        browse.setMaximumWidth(30)
+        browse.clicked.connect(self._on_browse_run_dir)
+        f.addRow("run folder", row(self.run_dir, browse))
+        self.advanced = QCheckBox("advanced settings")
+        self.advanced.setToolTip(
+            "Patch and batch size, learning rate, validation and preview steps, device, GAN "
+            "phase, and the network (architecture, start)"
+        )
+        f.addRow(self.advanced)
+        self.advanced_box = QWidget()
+        fa = QFormLayout(self.advanced_box)
+        fa.setContentsMargins(0, 0, 0, 0)
+        self._advanced_rows(fa, d)
+        f.addRow(self.advanced_box)
+        return g
+
+    def _advanced_rows(self, f: QFormLayout, d) -> None:
+        self.patch = spin(16, 2048, d["patch"].default, 8)
+        self.patch.setToolTip("HR patch size (pixels); LR patches are patch / scale")
+        self.batch = spin(1, 512, d["batch"].default)
+        f.addRow("patch / batch", row(self.patch, self.batch))
+        self.learning_rate = QLineEdit()
+        self.learning_rate.setPlaceholderText("preset default")
+        self.learning_rate.setToolTip("Generator learning rate; empty: the preset's default")
+        f.addRow("learning rate", self.learning_rate)
+        self.val_every = spin(1, 1_000_000, d["val_every"].default, 50)
+        self.preview_every = spin(1, 1_000_000, d["val_every"].default, 50)
+        self.val_every.setToolTip("Steps between validations (PSNR/SSIM on held-out data)")
+        self.preview_every.setToolTip("Steps between updates of the preview layer")
+        f.addRow("val / preview every", row(self.val_every, self.preview_every))
         self.device = QComboBox()
         self.device.addItems(available_devices())
         self.device.setCurrentText(d["device"].default)
@@ -163,13 +190,10 @@ class TrainForm(QWidget):
         )
         self.adversarial.setChecked(default_adversarial(self.device.currentText()))
         f.addRow("device / loss", row(self.device, self.adversarial))
-        self.run_dir = QLineEdit()
-        self.run_dir.setPlaceholderText("~/.napari-sisr/runs/<timestamp>")
-        browse = QPushButton("…")
-        browse.setMaximumWidth(30)
-        browse.clicked.connect(self._on_browse_run_dir)
-        f.addRow("run folder", row(self.run_dir, browse))
-        return g
+
+    def _show_advanced(self, on: bool) -> None:
+        self.advanced_box.setVisible(bool(on))
+        self.model_group.setVisible(bool(on))
 
     @property
     def loaded_params(self) -> DegradationParams | None:
