@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import (
+    CheckBox,
     ComboBox,
     Container,
     LineEdit,
@@ -46,7 +47,6 @@ from .._layers import (
 )
 from .._text import WrappingLabel, fit_to_dock
 from .job import ResampledHR, fit_job
-from .options import fit_options
 from .preview import PreviewControls, frame_beside, preview_job, preview_window
 from .state import OUTPUT_NAMES, guess_scale, parse_ratio, pick_pair, pixel_size_ratio, ratio_hint
 from .table import fit_rows, params_rows, setup_table, verdict_html
@@ -57,6 +57,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FitDegradationWidget", "fit_job"]
 
 SIMULATED, RESIDUAL, PREVIEW = OUTPUT_NAMES
+
+
+#: (label, ``fit_degradation(noise=...)``) of the *noise from* choice.
+NOISE_CHOICES = [("the fit's residual", "residual"), ("the LR image itself", "image")]
 
 
 class FitDegradationWidget(Container):
@@ -76,7 +80,7 @@ class FitDegradationWidget(Container):
         )
         self.ratio = LineEdit(value="", label="HR px per LR px", name="ratio")
         self.channel = ComboBox(label="channel", choices=RGB_CHANNELS, name="channel")
-        self.anisotropic, self.poisson, self.noise_from = fit_options()
+        self._fit_options()
         self.controls = JobControls("Fit")
         table_box, files = self._result_controls()
         self.preview = PreviewControls(self._schedule_preview)
@@ -116,6 +120,17 @@ class FitDegradationWidget(Container):
         self.native.setMinimumWidth(360)
         fit_rows(self.table)
         self.reset_choices()
+
+    def _fit_options(self) -> None:
+        """The *anisotropic* and *Poisson* boxes and the *noise from* choice."""
+        self.anisotropic = CheckBox(value=False, text="Anisotropic PSF (sigma_y, sigma_x)")
+        self.poisson = CheckBox(value=False, text="Poisson-Gaussian noise")
+        self.noise_from = ComboBox(label="noise from", choices=NOISE_CHOICES, name="noise_from")
+        self.noise_from.tooltip = (
+            "The residual's variance (default: on real pairs, training on it does best, also "
+            "where the residual is mostly structure the model does not explain), or the LR "
+            "capture's own noise, estimated from the image alone (the camera's physical noise)"
+        )
 
     def _result_controls(self) -> tuple[Container, Container]:
         """The parameter table with the fit's verdict under it, and the row of buttons that
