@@ -43,6 +43,14 @@ def test_the_measurements_page_is_generated_from_the_results():
     )
 
 
+def test_the_real_captures_summary_is_generated_from_the_results():
+    page = (DOCS / "real-captures.md").read_text(encoding="utf-8")
+    assert page == _load_script("real_captures_glance").page_with_section(page), (
+        "docs/real-captures.md 'At a glance' is out of date: run "
+        "python docs/scripts/real_captures_glance.py"
+    )
+
+
 def test_api_reference_covers_every_public_name():
     import napari_sisr
 
@@ -114,38 +122,71 @@ RESULT_PAGES = (
     REPO / "benchmarks" / "reports" / "real-captures-history.md",
 )
 RESULT_TABLES = [
-    ("<!-- real-pairs table: bench_real_pairs.py --table-only -->", "bench_real_pairs",
-     "real_pairs_1500.jsonl"),
+    (
+        "<!-- real-pairs table: bench_real_pairs.py --table-only -->",
+        "bench_real_pairs",
+        "real_pairs_1500.jsonl",
+    ),
     ("<!-- gan-rewind table -->", "bench_real_pairs", "real_pairs_gan_rewind.jsonl"),
-    ("<!-- ensemble table: bench_ensemble.py --table-only -->", "bench_ensemble",
-     "ensemble_real_pairs.jsonl"),
-    ("<!-- real-fraction table: bench_real_pairs.py --table-only --versus -->",
-     "bench_real_pairs", "real_pairs_real_fraction_075.jsonl",
-     ("real_pairs_early_stop.jsonl", "real_pairs_gan_rewind.jsonl")),
-    ("<!-- real-fraction ensemble table: bench_ensemble.py --table-only -->", "bench_ensemble",
-     "ensemble_real_fraction_075.jsonl"),
-    ("<!-- paired-init table: bench_real_pairs.py --table-only --versus -->",
-     "bench_real_pairs", "real_pairs_paired_init.jsonl",
-     ("real_pairs_1500.jsonl", "real_pairs_real_fraction_075.jsonl")),
-    ("<!-- finetune table: bench_real_pairs.py --table-only --versus -->",
-     "bench_real_pairs", "real_pairs_finetune_075.jsonl",
-     ("real_pairs_1500.jsonl", "real_pairs_real_fraction_075.jsonl")),
+    (
+        "<!-- ensemble table: bench_ensemble.py --table-only -->",
+        "bench_ensemble",
+        "ensemble_real_pairs.jsonl",
+    ),
+    (
+        "<!-- real-fraction table: bench_real_pairs.py --table-only --versus -->",
+        "bench_real_pairs",
+        "real_pairs_real_fraction_075.jsonl",
+        ("real_pairs_early_stop.jsonl", "real_pairs_gan_rewind.jsonl"),
+    ),
+    (
+        "<!-- real-fraction ensemble table: bench_ensemble.py --table-only -->",
+        "bench_ensemble",
+        "ensemble_real_fraction_075.jsonl",
+    ),
+    (
+        "<!-- paired-init table: bench_real_pairs.py --table-only --versus -->",
+        "bench_real_pairs",
+        "real_pairs_paired_init.jsonl",
+        ("real_pairs_1500.jsonl", "real_pairs_real_fraction_075.jsonl"),
+    ),
+    (
+        "<!-- finetune table: bench_real_pairs.py --table-only --versus -->",
+        "bench_real_pairs",
+        "real_pairs_finetune_075.jsonl",
+        ("real_pairs_1500.jsonl", "real_pairs_real_fraction_075.jsonl"),
+    ),
     ("<!-- gan-final table -->", "bench_real_pairs", "real_pairs_gan_final.jsonl"),
-    ("<!-- aware-tuned table: bench_real_pairs.py --table-only --versus -->",
-     "bench_real_pairs", "real_pairs_aware_tuned.jsonl", ("real_pairs_uniform_average.jsonl",)),
-    ("<!-- uniform-average table: bench_real_pairs.py --table-only --versus -->",
-     "bench_real_pairs", "real_pairs_uniform_average.jsonl",
-     ("real_pairs_real_fraction_075.jsonl", "real_pairs_finetune_075.jsonl")),
-    ("<!-- uniform-average ensemble table: bench_ensemble.py --table-only -->", "bench_ensemble",
-     "ensemble_uniform_average.jsonl"),
-    ("<!-- paired-uniform table: bench_real_pairs.py --table-only --versus -->",
-     "bench_real_pairs", "real_pairs_paired_uniform.jsonl",
-     ("real_pairs_paired_init.jsonl", "real_pairs_uniform_average.jsonl")),
-]  # fmt: skip
+    (
+        "<!-- aware-tuned table: bench_real_pairs.py --table-only --versus -->",
+        "bench_real_pairs",
+        "real_pairs_aware_tuned.jsonl",
+        ("real_pairs_uniform_average.jsonl",),
+    ),
+    (
+        "<!-- uniform-average table: bench_real_pairs.py --table-only --versus -->",
+        "bench_real_pairs",
+        "real_pairs_uniform_average.jsonl",
+        ("real_pairs_real_fraction_075.jsonl", "real_pairs_finetune_075.jsonl"),
+    ),
+    (
+        "<!-- uniform-average ensemble table: bench_ensemble.py --table-only -->",
+        "bench_ensemble",
+        "ensemble_uniform_average.jsonl",
+    ),
+    (
+        "<!-- paired-uniform table: bench_real_pairs.py --table-only --versus -->",
+        "bench_real_pairs",
+        "real_pairs_paired_uniform.jsonl",
+        ("real_pairs_paired_init.jsonl", "real_pairs_uniform_average.jsonl"),
+    ),
+]
 
 
-@pytest.mark.parametrize(("marker", "bench", "results", "versus"),
-                         [(*t, ()) if len(t) == 3 else t for t in RESULT_TABLES])  # fmt: skip
+TABLE_CASES = [(*t, ()) if len(t) == 3 else t for t in RESULT_TABLES]
+
+
+@pytest.mark.parametrize(("marker", "bench", "results", "versus"), TABLE_CASES)
 def test_result_tables_are_what_their_benchmark_prints(marker, bench, results, versus, monkeypatch):
     """No figure of these tables is typed by hand: each is the benchmark's own output."""
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
