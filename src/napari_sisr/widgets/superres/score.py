@@ -71,10 +71,7 @@ class ScoreControls(Container):
         self.runner = JobRunner(run_button=self.button)
         self.runner.bind_lifetime(self.native)
         self.button.changed.connect(self.score)
-        self.reference.changed.connect(self._chosen)
-
-    def _chosen(self, layer) -> None:
-        self.state.reference = layer
+        state.provide_reference(lambda: self.reference.value)
 
     def suggest(self) -> None:
         """With no reference chosen, choose the one layer that looks like a real HR capture of

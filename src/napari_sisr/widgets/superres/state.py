@@ -40,8 +40,6 @@ class SuperResolveState:
     viewer : napari.viewer.Viewer
     cache : ModelCache
         Loaded models, shared by runs, previews and scores.
-    reference : napari layer or None
-        The reference layer chosen under *Score against* (a real HR capture), or None.
     """
 
     settings_changed = Signal()
@@ -59,8 +57,8 @@ class SuperResolveState:
     ) -> None:
         self.viewer = viewer
         self.cache = ModelCache()
-        self.reference = None
         self._layers, self._model, self._settings = layers, model, settings
+        self._reference: Callable[[], Any] = lambda: None
         #: (source layer, result layer) of every result added, newest last: a score reads
         #: the result it is given, never one found by its name
         self._results: list[tuple[object, object]] = []
@@ -76,6 +74,15 @@ class SuperResolveState:
     def settings(self):
         """The job settings of the controls (:class:`InputError` naming a problem)."""
         return self._settings()
+
+    @property
+    def reference(self):
+        """The reference layer chosen under *Score against* (a real HR capture), or None."""
+        return self._reference()
+
+    def provide_reference(self, read: Callable[[], Any]) -> None:
+        """Where :attr:`reference` is read from (the score section's choice)."""
+        self._reference = read
 
     @property
     def point(self) -> tuple:
