@@ -86,3 +86,29 @@ def test_models_folder_lists_trained_models(tmp_path):
     assert str((run / "model.json").resolve()) in menu.values()
     assert "default-4x" in menu  # bundled models stay first
     assert models_in(tmp_path / "missing") == [] and models_in("") == []
+
+
+def test_the_manifests_tile_bound_is_the_cores():
+    """napari's settings dialog takes the tile range from the manifest, which cannot import
+    core/limits.py: the two must agree (they did not: 8192 against 16384)."""
+    from pathlib import Path
+
+    import yaml
+
+    from napari_sisr.core.limits import MAX_TILE
+
+    manifest = Path(_settings.__file__).parents[1] / "napari.yaml"
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "tile" in node and isinstance(node["tile"], dict) and "maximum" in node["tile"]:
+                found.append(node["tile"]["maximum"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(yaml.safe_load(manifest.read_text(encoding="utf-8")))
+    assert found == [MAX_TILE]
