@@ -179,7 +179,7 @@ def _deleted(sr, s, fit, k, noise, gain, rng):
 
 
 def failures(name, lr, hr, s, fit):
-    from napari_sisr.core.degradation.unpaired import PSF_FACTORS
+    from napari_sisr.core.degradation.optics import PSF_FACTORS
     from napari_sisr.core.evidence.consistency import consistency
 
     model = _aware(s)

@@ -41,7 +41,7 @@ from bench_default_models import (  # noqa: E402
 
 from napari_sisr import DegradationParams, predict, simulate_lr  # noqa: E402
 from napari_sisr.core.degradation.blur_estimate import estimate_sigma  # noqa: E402
-from napari_sisr.core.degradation.unpaired import estimate_noise  # noqa: E402
+from napari_sisr.core.degradation.noiselevel import estimate_noise  # noqa: E402
 from napari_sisr.core.io.images import read_image, to_gray  # noqa: E402
 from napari_sisr.core.metrics import psnr  # noqa: E402
 from napari_sisr.core.modelio import load_model  # noqa: E402

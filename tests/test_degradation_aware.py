@@ -157,7 +157,7 @@ def test_noise_is_estimated_from_the_image_in_normalised_units():
 def test_optics_from_the_flag_or_the_file(tmp_path, image):
     import tifffile
 
-    from napari_sisr.core.degradation.unpaired import sigma_from_optics
+    from napari_sisr.core.degradation.optics import sigma_from_optics
 
     assert Optics.parse("NA=1.4, wavelength=520,pixel=65").pixel_nm == 65
     with pytest.raises(InputError, match="expected NA.*got 'colour=green'"):

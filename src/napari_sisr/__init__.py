@@ -16,8 +16,8 @@ _LAZY = {
     "simulate_lr_torch": "napari_sisr.core.degradation.simulate",
     "fit_degradation": "napari_sisr.core.degradation.fit",
     "iter_fit": "napari_sisr.core.degradation.fit",
-    "estimate_noise": "napari_sisr.core.degradation.unpaired",
-    "sigma_from_optics": "napari_sisr.core.degradation.unpaired",
+    "estimate_noise": "napari_sisr.core.degradation.noiselevel",
+    "sigma_from_optics": "napari_sisr.core.degradation.optics",
     "estimate_sigma": "napari_sisr.core.degradation.blur_estimate",
     "unpaired_params": "napari_sisr.core.degradation.unpaired",
     "estimate_ratio": "napari_sisr.core.degradation.pairs",
@@ -74,6 +74,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core.degradation.beads import BeadFit, fit_beads
     from .core.degradation.blur_estimate import estimate_sigma
     from .core.degradation.fit import fit_degradation, iter_fit
+    from .core.degradation.noiselevel import estimate_noise
+    from .core.degradation.optics import sigma_from_optics
     from .core.degradation.pairs import (
         PairFit,
         estimate_ratio,
@@ -83,7 +85,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .core.degradation.params import DegradationParams, DegradationRange
     from .core.degradation.simulate import simulate_lr, simulate_lr_torch
-    from .core.degradation.unpaired import estimate_noise, sigma_from_optics, unpaired_params
+    from .core.degradation.unpaired import unpaired_params
     from .core.errors import InputError
     from .core.evaluation.scoring import Scored, evaluate
     from .core.evaluation.tuning import TunedSteering, tune_steering

@@ -140,8 +140,8 @@ def simulated_capture(hr: np.ndarray):
 def real_pair():
     """Step 2: fit the TIRF (LR) / STORM (HR) pair after resampling to an integer scale (the
     package carries the pair, CC-BY-4.0)."""
+    from .core.degradation.noiselevel import estimate_noise
     from .core.degradation.pairs import fit_pair
-    from .core.degradation.unpaired import estimate_noise
     from .sample_data import tirf_storm_pair
 
     lr, hr = (np.asarray(a, dtype=np.float64) for a in tirf_storm_pair())

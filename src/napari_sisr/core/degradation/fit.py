@@ -385,8 +385,8 @@ def _assess(field, s, solution, stats, explained, expected_scale):
 
 
 def _own_noise(lr: np.ndarray, poisson: bool) -> tuple[float, float | None] | None:
-    """The LR image's own noise (:func:`.unpaired.estimate_noise`), None where it cannot tell."""
-    from .unpaired import estimate_noise
+    """The LR image's own noise (:func:`.noiselevel.estimate_noise`), None where it cannot tell."""
+    from .noiselevel import estimate_noise
 
     try:
         return estimate_noise(lr, poisson=poisson)

@@ -21,7 +21,13 @@ from functools import lru_cache
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["patch_noise_variance", "patch_stats"]
+from ..errors import InputError, InputTypeError
+
+__all__ = ["estimate_noise", "patch_noise_variance", "patch_stats"]
+
+#: Intensity bins of the Poisson-Gaussian noise estimate.
+_POISSON_BINS = 8
+
 
 #: Quantile of the pure-noise texture law below which a patch counts as weakly textured.
 TEXTURE_QUANTILE = 0.999
@@ -177,3 +183,71 @@ def patch_noise_variance(
         sel_a, sel_b = new_a, new_b
         var = _cross_validated(pa[sel_a], pb[sel_b])
     return max(var, 0.0), int(sel_a.sum() + sel_b.sum())
+
+
+def estimate_noise(lr: np.ndarray, poisson: bool = False) -> tuple[float, float | None]:
+    """Noise variance of an image from the image alone.
+
+    The variance along the least-signal direction of small weakly-textured patches, measured
+    by cross-validation between the two halves of the image (see
+    :mod:`napari_sisr.core.degradation.noiselevel`). With ``poisson=True`` the same estimate is
+    made in bins of the local mean intensity and ``var = a * mean + b`` is fitted to the bins.
+
+    Pixels at the image's minimum or maximum are treated as clipped or saturated and the
+    patches containing them are left out.
+
+    Parameters
+    ----------
+    lr : numpy.ndarray
+        A 2D image (at least 32 x 32 pixels).
+    poisson : bool
+        Fit Poisson-Gaussian noise instead of a single variance.
+
+    Returns
+    -------
+    (noise_var, poisson_a)
+        ``noise_var`` is the Gaussian variance (``b``; with Poisson noise, the variance
+        extrapolated to intensity 0, so a camera offset ``o`` folds into it as ``b - a*o``);
+        ``poisson_a`` is ``None`` unless ``poisson`` is true.
+    """
+    lr = np.asarray(lr)
+    if lr.dtype.kind not in "uif":
+        raise InputTypeError(f"image has unsupported dtype {lr.dtype}: expected integers or floats")
+    lr = lr.astype(np.float64)
+    if lr.ndim != 2:
+        raise InputError(f"expected a 2D image, got shape {lr.shape}")
+    if not np.all(np.isfinite(lr)):
+        raise InputError("image contains NaN or infinite values")
+    if np.ptp(lr) == 0:
+        raise InputError("image is constant: no noise can be estimated")
+    if min(lr.shape) < 32:
+        raise InputError(f"image {lr.shape[0]}x{lr.shape[1]} is too small (need 32x32)")
+    p = 7 if min(lr.shape) >= 96 else 5
+    h = lr.shape[0] // 2
+    clip = (float(lr.min()), float(lr.max()))
+    (pa, ta, ma), (pb, tb, mb) = patch_stats(lr[:h], p, clip), patch_stats(lr[h:], p, clip)
+    if min(len(pa), len(pb)) < 10 * p * p:
+        raise InputError(
+            "too few image patches free of clipped or saturated pixels (at the image minimum or "
+            "maximum) to estimate the noise"
+        )
+    var, used = patch_noise_variance((pa, ta), (pb, tb), p)
+    if used == 0:
+        raise InputError("too few weakly-textured patches to estimate the noise")
+    if not poisson:
+        return var, None
+    edges = np.quantile(np.concatenate([ma, mb]), np.linspace(0, 1, _POISSON_BINS + 1))
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        in_a, in_b = (ma >= lo) & (ma <= hi), (mb >= lo) & (mb <= hi)
+        v, n = patch_noise_variance((pa[in_a], ta[in_a]), (pb[in_b], tb[in_b]), p)
+        if n:
+            level = float(np.concatenate([ma[in_a], mb[in_b]]).mean())
+            rows.append((level, v, n))
+    if len(rows) < 3:
+        return var, 0.0
+    level, v, n = (np.asarray(c, dtype=np.float64) for c in zip(*rows, strict=True))
+    w = np.sqrt(n)
+    design = np.stack([level, np.ones_like(level)], axis=1) * w[:, None]
+    (a, b), *_ = np.linalg.lstsq(design, v * w, rcond=None)
+    return float(max(b, 0.0)), float(max(a, 0.0))

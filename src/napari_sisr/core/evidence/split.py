@@ -20,7 +20,7 @@ from ..errors import InputError
 
 def noise_variance(lr: np.ndarray, noise_var: float, poisson_a: float | None) -> np.ndarray:
     """The per-pixel noise variance of a capture under the Poisson-Gaussian model (shot noise
-    on the recorded intensity, as :func:`~..degradation.unpaired.estimate_noise` fits it)."""
+    on the recorded intensity, as :func:`~..degradation.noiselevel.estimate_noise` fits it)."""
     return float(noise_var) + float(poisson_a or 0.0) * np.clip(lr, 0.0, None)
 
 
@@ -67,7 +67,7 @@ def split_halves(
         return a, b, "binomial thinning of the photon counts (one count per photon assumed)"
     source = "recorrupted halves, noise given"
     if noise_var is None:
-        from ..degradation.unpaired import estimate_noise
+        from ..degradation.noiselevel import estimate_noise
 
         noise_var, poisson_a = estimate_noise(lr, poisson=True)
         source = "recorrupted halves, noise estimated from the capture"

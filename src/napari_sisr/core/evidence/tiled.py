@@ -90,7 +90,7 @@ def poisson_z(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
 def capture_noise(lr) -> tuple[tuple[float, float], str]:
     """The noise model of a capture from a central crop of it: Poisson counts for a
     photon-counting capture (:func:`.split.is_counts`), else the Poisson-Gaussian estimate."""
-    from ..degradation.unpaired import estimate_noise
+    from ..degradation.noiselevel import estimate_noise
     from .split import is_counts
 
     h, w = (int(n) for n in lr.shape)

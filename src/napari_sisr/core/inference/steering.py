@@ -266,7 +266,7 @@ def _span(stats) -> float:
 
 
 def _optics_sigma(optics: Optics, inp, scale: int) -> float:
-    from ..degradation.unpaired import sigma_from_optics
+    from ..degradation.optics import sigma_from_optics
 
     if optics.pixel_nm is not None:
         pixel_um = optics.pixel_nm / 1000.0
@@ -384,7 +384,7 @@ def _estimated_noise(inp, stats, meta: dict) -> tuple[float, list[str]]:
     normalised units (the mean over channels), and a warning for every channel whose noise
     could not be estimated: those take the card's ``steering.noise_std`` (else
     :data:`FALLBACK_NOISE_STD`), so that automatic steering still gives a result."""
-    from ..degradation.unpaired import estimate_noise
+    from ..degradation.noiselevel import estimate_noise
 
     crop = _central_crop(inp)
     los, his = stats if stats is not None else (None, None)

@@ -127,7 +127,7 @@ def _cost_function(a: np.ndarray, f: int, rng):
     with a given extra blur. Noise is compared apart from the signal: the signal's spectra are
     matched where they stand above the noise floor (the real axial samples carry their noise
     unblurred, the degraded planes a blurred copy of theirs)."""
-    from ..degradation.unpaired import estimate_noise
+    from ..degradation.noiselevel import estimate_noise
 
     ref_f, ref_p = _spectrum(_axial_slices(a, rng))
     planes = _lateral_planes(a, rng)

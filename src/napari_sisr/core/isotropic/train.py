@@ -102,7 +102,7 @@ def _lost_noise(noise_var: float, sigma: float) -> float:
 def _noise_std(a, lo: float, hi: float, sigma: float) -> float:
     """Std of the noise to add to a degraded plane (normalised units): what the blur took
     from the middle plane's noise, which an axial sample keeps."""
-    from ..degradation.unpaired import estimate_noise
+    from ..degradation.noiselevel import estimate_noise
 
     try:
         mid = (np.asarray(a[a.shape[0] // 2], np.float64) - lo) / (hi - lo)
