@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -100,6 +101,24 @@ def _where(widget, window):
     )
 
 
+@contextmanager
+def _laptop_demo(qtbot):
+    """The demo's viewer on a small pair, its window at laptop size: (viewer, window, docks by
+    widget name); closed afterwards."""
+    hr = np.random.default_rng(0).random((64, 64))
+    lr = hr.reshape(16, 4, 16, 4).mean(axis=(1, 3))
+    viewer = demo.open_viewer(hr, lr, 4)
+    try:
+        window = viewer.window._qt_window
+        window.showNormal()
+        window.resize(*LAPTOP)
+        qtbot.waitUntil(lambda: window.isVisible() and window.width() == LAPTOP[0])
+        docks = {name.split(" (")[0]: dock for name, dock in viewer.window._dock_widgets.items()}
+        yield viewer, window, docks
+    finally:
+        viewer.close()
+
+
 @pytest.mark.gui
 def test_three_widgets_fit_a_laptop_screen(qtbot, tmp_path):
     """At 1366 x 768 with Fit, Super-resolve and Train docked: on each tab the run button and
@@ -111,16 +130,8 @@ def test_three_widgets_fit_a_laptop_screen(qtbot, tmp_path):
     from napari_sisr.core.evaluation.scoring import PairScore, Scored
     from napari_sisr.widgets.superres.evidence import evidence_html
 
-    hr = np.random.default_rng(0).random((64, 64))
-    lr = hr.reshape(16, 4, 16, 4).mean(axis=(1, 3))
-    viewer = demo.open_viewer(hr, lr, 4)
-    try:
-        window = viewer.window._qt_window
-        window.showNormal()
-        window.resize(*LAPTOP)
-        qtbot.waitUntil(lambda: window.isVisible() and window.width() == LAPTOP[0])
+    with _laptop_demo(qtbot) as (viewer, window, widgets):
         qtbot.wait(500)  # the docks laid out at the new size
-        widgets = {name.split(" (")[0]: dock for name, dock in viewer.window._dock_widgets.items()}
         fit, sr, train = (
             widgets[k].inner_widget() for k in ("Fit degradation", "Super-resolve", "Train")
         )
@@ -162,8 +173,6 @@ def test_three_widgets_fit_a_laptop_screen(qtbot, tmp_path):
             if name == "Train" and train.form.visibleRegion().boundingRect().height() < 400:
                 hidden.append("settings")  # data and degradation need room above the buttons
             assert not hidden, (name, [(w, _where(w, window)) for w in hidden])
-    finally:
-        viewer.close()
 
 
 def test_fit_panels_name_a_simulated_capture_as_such():
@@ -186,23 +195,14 @@ def test_fit_panels_name_a_simulated_capture_as_such():
         plt.close(fig)
 
 
+@pytest.mark.gui
 def test_train_on_this_pair_shows_the_train_tab(qtbot):
     """The Fit widget's *Train on this pair* fills the Train widget and brings its tab to the
     front (it stayed behind the Fit tab: one more click for the user to find it)."""
     pytest.importorskip("napari")
-    hr = np.random.default_rng(0).random((64, 64))
-    lr = hr.reshape(16, 4, 16, 4).mean(axis=(1, 3))
-    viewer = demo.open_viewer(hr, lr, 4)
-    try:
-        window = viewer.window._qt_window
-        window.showNormal()
-        window.resize(*LAPTOP)
-        qtbot.waitUntil(lambda: window.isVisible() and window.width() == LAPTOP[0])
-        docks = {name.split(" (")[0]: dock for name, dock in viewer.window._dock_widgets.items()}
+    with _laptop_demo(qtbot) as (_, _, docks):
         qtbot.waitUntil(lambda: not docks["Fit degradation"].visibleRegion().isEmpty())
         assert docks["Train"].visibleRegion().isEmpty()  # behind the Fit tab
         train = docks["Fit degradation"].inner_widget().train_on_pair()
         assert train is not None and train.form.values()["hr_layers"] == ["HR (real image)"]
         qtbot.waitUntil(lambda: not docks["Train"].visibleRegion().isEmpty(), timeout=5000)
-    finally:
-        viewer.close()
