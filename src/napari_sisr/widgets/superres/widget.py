@@ -160,6 +160,7 @@ class SuperResolveWidget(Container):
     def _connect(self) -> None:
         """What each control, the viewer's layer list and the state's signals set off."""
         self.all_layers.changed.connect(lambda v: setattr(self.layers, "enabled", not v))
+        self.layers.changed.connect(lambda *_: self.scoring.suggest())  # another capture
         self.halo_auto.changed.connect(self._on_halo_auto)
         self.model.changed.connect(self._on_model_changed)
         self.forget_button.changed.connect(self.forget_model)
@@ -224,8 +225,8 @@ class SuperResolveWidget(Container):
             layer.events.name.connect(self._refresh_layer_names)
         self._refresh_layer_names()
         self.scoring.reference.reset_choices()
-        self.scoring.suggest()
         self._follow_selection()
+        self.scoring.suggest()  # a layer added may be the reference of the chosen one
 
     def _refresh_layer_names(self, *_) -> None:
         keep = [lyr for lyr in self.layers.value if lyr in self.viewer.layers]
@@ -240,7 +241,6 @@ class SuperResolveWidget(Container):
         chosen = [lyr for lyr in selected if _is_source(lyr) and not is_output(lyr)]
         if chosen:
             self.layers.value = chosen
-            self.scoring.suggest()
 
     def _sections(self, halo_row) -> list:
         """The widget's rows, top to bottom; how it computes (tile, halo, device, engine,
