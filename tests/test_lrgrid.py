@@ -91,8 +91,9 @@ def test_preview_window_caps_large_planes():
 def test_ratio_hint_and_parse():
     from types import SimpleNamespace
 
+    from napari_sisr.core.degradation.pairs import parse_ratio
     from napari_sisr.core.errors import InputError
-    from napari_sisr.widgets.fit.state import parse_ratio, ratio_hint
+    from napari_sisr.widgets.fit.state import ratio_hint
 
     def layer(name, shape, scale=(1.0, 1.0)):
         return SimpleNamespace(
@@ -108,8 +109,9 @@ def test_ratio_hint_and_parse():
     assert ratio_hint(hr, layer("lr", (55, 41), (7.31, 7.31))) == "7.31"
     assert ratio_hint(hr, layer("lr", (100, 75), (4.0, 4.0))) == ""
     assert parse_ratio("") is None and parse_ratio(" Auto ") == "auto"
-    assert parse_ratio("7.31") == 7.31
-    for bad in ("seven", "0.5", "nan", "-3"):
+    assert parse_ratio("7.31") == 7.31 == parse_ratio(7.31)  # text (widget) or number (CLI)
+    assert parse_ratio(None) is None and parse_ratio("64") == 64
+    for bad in ("seven", "0.5", "1", "nan", "-3", "65", 0.9):
         with pytest.raises(InputError, match="HR px per LR px"):
             parse_ratio(bad)
 

@@ -39,7 +39,7 @@ def test_resample_hr_shapes_and_intensity(actin):
     down = resample_hr(actin, 4.4, 4)
     assert down.shape == (round(h * 4 / 4.4), round(w * 4 / 4.4))
     np.testing.assert_array_equal(resample_hr(actin, 4.0, 4), actin)
-    with pytest.raises(ValueError, match="ratio"):
+    with pytest.raises(ValueError, match="HR px per LR px"):
         resample_hr(actin, -1.0, 4)
     with pytest.raises(ValueError, match="2D"):
         resample_hr(actin[None], 3.0, 4)
@@ -97,5 +97,5 @@ def test_cli_widget_and_api_fit_a_pair_alike(tmp_path, actin):
     same = fit_pair(actin, actin.reshape(128, 4, 128, 4).mean(axis=(1, 3)), 4, ratio=4)
     assert "hr_resampled" not in same.params.notes
     np.testing.assert_array_equal(same.hr, actin)
-    with pytest.raises(ValueError, match="ratio"):
+    with pytest.raises(ValueError, match="HR px per LR px"):
         fit_pair(actin, lr, 4, ratio="seven")

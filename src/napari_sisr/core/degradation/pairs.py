@@ -34,8 +34,10 @@ __all__ = [
 ]
 
 
-#: HR pixels per LR pixel a pair may have (a microscope pair is within these).
-MIN_RATIO, MAX_RATIO = 0.5, 64.0
+#: HR pixels per LR pixel a pair may have (a microscope pair is within these): above
+#: MIN_RATIO (an "HR" image no finer than the LR capture is no super-resolution pair) and
+#: at most MAX_RATIO.
+MIN_RATIO, MAX_RATIO = 1.0, 64.0
 
 
 def resample_hr(hr: np.ndarray, ratio: float, scale: int) -> np.ndarray:
@@ -58,11 +60,7 @@ def resample_hr(hr: np.ndarray, ratio: float, scale: int) -> np.ndarray:
     """
     from scipy import ndimage
 
-    if not (math.isfinite(ratio) and MIN_RATIO <= ratio <= MAX_RATIO):
-        raise InputError(
-            f"the HR/LR pixel ratio must be a number from {MIN_RATIO:g} to {MAX_RATIO:g} (HR "
-            f"pixels per LR pixel), got {ratio}"
-        )
+    ratio = parse_ratio(float(ratio))  # the same bounds and message as every front end
     hr = np.asarray(hr, dtype=np.float64)
     if hr.ndim != 2:
         raise InputError(f"expected a 2D HR image, got shape {hr.shape}")
@@ -155,19 +153,24 @@ def block_mean(img: np.ndarray, k: int) -> np.ndarray:
 
 
 def parse_ratio(value) -> float | str | None:
-    """A ratio as a user gives it: ``None``, ``"auto"``, or a number (also as text)."""
+    """HR pixels per LR pixel as a user gives it, from any front end: ``None`` or empty text
+    (the pair is exactly ``scale`` apart), ``"auto"`` (any case: estimated by registration),
+    or a number (also as text) above 1 and at most 64.
+
+    Raises :class:`InputError` naming "HR px per LR px" and the bounds.
+    """
+    if isinstance(value, str):
+        value = value.strip().lower() or None
     if value is None or value == "auto":
         return value
     try:
         ratio = float(value)
     except (TypeError, ValueError):
+        ratio = float("nan")
+    if not (math.isfinite(ratio) and MIN_RATIO < ratio <= MAX_RATIO):
         raise InputError(
-            f"the HR/LR pixel ratio must be a number or 'auto', got {value!r}"
-        ) from None
-    if not (math.isfinite(ratio) and MIN_RATIO <= ratio <= MAX_RATIO):
-        raise InputError(
-            f"the HR/LR pixel ratio must be a number from {MIN_RATIO:g} to {MAX_RATIO:g} (HR "
-            f"pixels per LR pixel), got {value!r}"
+            f"HR px per LR px must be a number above {MIN_RATIO:g} and at most {MAX_RATIO:g}, "
+            f"'auto' or empty, got {value!r}"
         )
     return ratio
 

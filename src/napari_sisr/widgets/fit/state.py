@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from ...core.errors import InputError
 from ...core.limits import MAX_SCALE, MIN_SCALE
 from .._layers import OUTPUT_NAMES as _OUTPUT_NAMES
 from .._layers import is_output, plane_shape, world_overlap
@@ -13,7 +12,6 @@ __all__ = [
     "OUTPUT_NAMES",
     "guess_scale",
     "is_output",
-    "parse_ratio",
     "pick_pair",
     "pixel_size_ratio",
     "ratio_hint",
@@ -125,17 +123,3 @@ def ratio_hint(hr, lr) -> str:
     if abs(ry - rx) > 0.02 * max(ry, rx) or max(ry, rx) < 1.5:
         return ""  # not the same field at one ratio (a crop, say): the scale is the user's
     return "auto"
-
-
-def parse_ratio(text: str) -> float | str | None:
-    """The ratio field: ``None`` (empty: the scale itself), ``"auto"`` or a number > 1."""
-    text = (text or "").strip().lower()
-    if text in ("", "auto"):
-        return text or None
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (math.isfinite(value) and value > 1):
-        raise InputError(f"HR px per LR px must be a number above 1, 'auto' or empty, got {text!r}")
-    return value

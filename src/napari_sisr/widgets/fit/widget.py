@@ -27,6 +27,7 @@ from magicgui.widgets import (
     Table,
 )
 
+from ...core.degradation.pairs import parse_ratio
 from ...core.degradation.params import DegradationParams
 from ...core.errors import InputError
 from ...core.limits import MAX_SCALE, MIN_SCALE
@@ -48,7 +49,7 @@ from .._layers import (
 from .._text import WrappingLabel, fit_to_dock
 from .job import ResampledHR, fit_job
 from .preview import PreviewControls, frame_beside, preview_job, preview_window
-from .state import OUTPUT_NAMES, guess_scale, parse_ratio, pick_pair, pixel_size_ratio, ratio_hint
+from .state import OUTPUT_NAMES, guess_scale, pick_pair, pixel_size_ratio, ratio_hint
 from .table import fit_rows, params_rows, setup_table, verdict_html
 
 if TYPE_CHECKING:  # pragma: no cover
