@@ -39,6 +39,17 @@ def shown(widget, window) -> bool:
     return True
 
 
+def _first(root, paths):
+    """The first of the dotted attribute ``paths`` that ``root`` has (trees differ), or None."""
+    for path in paths:
+        obj = root
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+        if obj is not None:
+            return obj
+    return None
+
+
 def main() -> int:
     """Print each control of the common path, in view or not, and the count."""
     viewer = demo.open_viewer(bpae_actin_hr(), bpae_actin_lr(), 4)
@@ -65,10 +76,10 @@ def main() -> int:
             ("Score result", sr.scoring.button),
         ],
         "Train": [
-            ("HR layers", tr.form.hr_list if hasattr(tr.form, "hr_list") else None),
+            ("HR layers", _first(tr.form, ("data.hr_layers", "hr_list"))),
             ("Load JSON", tr.form.deg.load_json_btn),
-            ("PSF sigma", tr.form.deg.sigma if hasattr(tr.form.deg, "sigma") else None),
-            ("iterations", tr.form.iterations),
+            ("PSF sigma", _first(tr.form, ("deg.sigma",))),
+            ("iterations", _first(tr.form, ("training.iterations", "iterations"))),
             ("Start", tr.start_btn),
         ],
     }

@@ -81,7 +81,7 @@ def main() -> int:
     fit.train_on_pair()
     settle(60)
     t.tab(docks["Train"])
-    t.step("iterations (read)", tr.form.iterations, 0)
+    t.step("iterations (read)", tr.form.training.iterations, 0)
     t.step("Start", tr.start_btn, 1)
 
     t.tab(docks["Super-resolve"])

@@ -158,7 +158,7 @@ def test_three_widgets_fit_a_laptop_screen(qtbot, tmp_path):
                 sr.evidence.table,
                 sr.scoring.table,
             ],
-            "Train": [train.start_btn, train.status, train.form.iterations],
+            "Train": [train.start_btn, train.status, train.form.training.iterations],
         }
         for name, dock in widgets.items():
             dock.raise_()
@@ -170,7 +170,7 @@ def test_three_widgets_fit_a_laptop_screen(qtbot, tmp_path):
                 qtbot.wait(50)
             window.grab().save(str(tmp_path / f"{name}.png"))
             hidden = [w for w in expected[name] if not shown_whole(getattr(w, "native", w), window)]
-            if name == "Train" and train.form.visibleRegion().boundingRect().height() < 400:
+            if name == "Train" and train.form.native.visibleRegion().boundingRect().height() < 400:
                 hidden.append("settings")  # data and degradation need room above the buttons
             assert not hidden, (name, [(w, _where(w, window)) for w in hidden])
 

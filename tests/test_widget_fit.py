@@ -314,14 +314,14 @@ def test_train_on_this_pair_fills_the_train_widget(widget, qtbot, messages, tmp_
     fitted = widget.current_params()
     train = widget.train_on_pair()
     assert train is not None and not [m for sev, m in messages() if sev == "error"]
-    assert train.form.hr_layer_names() == ["HR"]
+    assert train.form.data.hr_layer_names() == ["HR"]
     values = {**train.form.values(), "run_dir": str(tmp_path / "run")}
     config = build_config(widget.viewer, values, loaded=train.form.loaded_params)
     assert config.degradation == fitted  # the fit itself, to full precision
     assert config.scale == fitted.scale and [s.name for s in config.hr] == ["HR"]
     assert [s.name for s in config.real_lr] == ["LR"]  # trained in part, validated on it
     assert config.real_fraction == REAL_FRACTION
-    assert "Fit widget" in train.form.deg.deg_source.text()
+    assert "Fit widget" in train.form.deg.deg_source.value
     # the same Train widget is reused on a second click
     assert widget.train_on_pair() is train
 

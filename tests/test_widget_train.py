@@ -33,19 +33,17 @@ def widget(make_napari_viewer, actin, tmp_path):
     viewer.add_image(actin[216:344, 200:328].astype(np.float32), name="actin_b")
     _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
     f = w.form
-    f.set_hr_layers(["actin_a", "actin_b"])
-    f.arch.setCurrentText("srresnet")
-    f.preset.setCurrentText("fast")
-    f.scale.setCurrentText("2")
-    f.deg.sigma.setValue(1.0)
-    f.deg.noise_std.setValue(2.0)
-    f.patch.setValue(32)
-    f.batch.setValue(2)
-    f.iterations.setValue(6)
-    f.val_every.setValue(3)
-    f.preview_every.setValue(3)
-    f.adversarial.setChecked(False)  # content loss only: the GAN run is the slow test below
-    f.run_dir.setText(str(tmp_path / "run"))
+    f.data.set_hr_layers(["actin_a", "actin_b"])
+    f.model.arch.value = "srresnet"
+    f.model.preset.value = "fast"
+    f.deg.scale.value = "2"
+    f.deg.sigma.value = 1.0
+    f.deg.noise_std.value = 2.0
+    t = f.training
+    t.patch.value, t.batch.value, t.iterations.value = 32, 2, 6
+    t.val_every.value = t.preview_every.value = 3
+    t.adversarial.value = False  # content loss only: the GAN run is the slow test below
+    t.run_dir.value = tmp_path / "run"
     w.config_overrides = dict(TINY)
     return viewer, w
 
@@ -62,16 +60,16 @@ def test_widget_docks_through_manifest(make_napari_viewer):
     assert isinstance(w, TrainWidget)
     from napari_sisr.core.archs import ARCHS
 
-    assert [w.form.arch.itemText(i) for i in range(w.form.arch.count())] == sorted(ARCHS)
-    assert w.form.arch.currentText() == "srresnet"
+    model, deg = w.form.model, w.form.deg
+    assert list(model.arch.choices) == sorted(ARCHS)
+    assert model.arch.value == "srresnet" and model.preset.value == "fast"
     for name, spec in ARCHS.items():  # presets and scales follow the chosen architecture
-        w.form.arch.setCurrentText(name)
-        assert [w.form.preset.itemText(i) for i in range(w.form.preset.count())] == list(
-            spec.presets
-        )
-        assert [int(w.form.scale.itemText(i)) for i in range(w.form.scale.count())] == list(
-            spec.scales
-        )
+        model.arch.value = name
+        assert list(model.preset.choices) == list(spec.presets)
+        assert [int(s) for s in deg.scale.choices] == list(spec.scales)
+    w.reset_choices()  # what napari does when a layer comes: the choices stay
+    assert list(model.preset.choices) == list(spec.presets)
+    assert [int(s) for s in deg.scale.choices] == list(spec.scales)
 
 
 def test_train_to_end_plots_preview_and_registers_model(widget, qtbot, notes, tmp_path):
@@ -93,7 +91,7 @@ def test_train_to_end_plots_preview_and_registers_model(widget, qtbot, notes, tm
 
     # every loss term the run logged has a name for people in the legend
     assert set(w.loss_plot.series) <= set(LOSS_LABELS), set(w.loss_plot.series)
-    assert not w.curves.isHidden()  # shown once the run started
+    assert not w.curves.native.isHidden()  # shown once the run started
     preview = viewer.layers["SR preview (training)"]
     # the preview is the final network's SR of the held-out crop, value for value
     from napari_sisr.core.modelio import load_model
@@ -117,7 +115,7 @@ def test_train_to_end_plots_preview_and_registers_model(widget, qtbot, notes, tm
     pytest.importorskip("bioimageio.spec")
     import zipfile
 
-    assert w.export_btn.isEnabled()
+    assert w.export_btn.enabled
     worker = w.export_btn.export(tmp_path / "run.zip")
     assert worker is not None
     qtbot.waitUntil(lambda: not w.export_btn.runner.busy, timeout=120_000)
@@ -131,9 +129,9 @@ def test_train_to_end_plots_preview_and_registers_model(widget, qtbot, notes, tm
 @pytest.mark.slow
 def test_adversarial_run_plots_generator_and_discriminator_losses(widget, qtbot, notes):
     viewer, w = widget
-    w.form.adversarial.setChecked(True)
-    w.form.iterations.setValue(4)
-    w.form.val_every.setValue(2)
+    w.form.training.adversarial.value = True
+    w.form.training.iterations.value = 4
+    w.form.training.val_every.value = 2
     w.config_overrides["warmup"] = 1  # pixel loss only for the first step, then the GAN
     w.start()
     _wait_idle(qtbot, w, timeout=120_000)
@@ -145,8 +143,9 @@ def test_adversarial_run_plots_generator_and_discriminator_losses(widget, qtbot,
 
 def test_validation_never_trains_on_held_out_layer(widget, notes):
     viewer, w = widget
-    w.form.val_mode.setCurrentIndex(1)  # held-out layer
-    w.form.val_layer.setCurrentText("actin_b")  # also ticked as HR
+    data = w.form.data
+    data.val_mode.value = "layer"  # a held-out layer
+    data.choose(data.val_layer, "actin_b")  # also chosen as HR
     w.start()
     assert not w.running
     assert any("never be trained on" in m for lvl, m in notes if lvl == "error"), notes
@@ -156,9 +155,9 @@ def test_stop_keeps_checkpoint_and_exports(widget, qtbot, notes, tmp_path):
     from napari_sisr.core.training import latest_checkpoint
 
     viewer, w = widget
-    w.form.iterations.setValue(500)
+    w.form.training.iterations.value = 500
     w.start()
-    qtbot.waitUntil(lambda: w.progress.value() >= 2, timeout=60_000)
+    qtbot.waitUntil(lambda: w.progress.value >= 2, timeout=60_000)
     w.stop()
     _wait_idle(qtbot, w)
     assert not [n for n in notes if n[0] == "error"], notes
@@ -173,20 +172,20 @@ def test_stop_keeps_checkpoint_and_exports(widget, qtbot, notes, tmp_path):
     assert ("worse than bicubic" in final[0][1]) == result.worse_than_bicubic
     assert latest_checkpoint(tmp_path / "run" / "checkpoints") is not None
     assert (tmp_path / "run" / "model.json").exists()
-    assert "stopped" in w.status.text()
+    assert "stopped" in w.status.value
 
 
 @pytest.mark.slow
 def test_resume_continues_from_checkpoint(widget, qtbot, notes, tmp_path):
     viewer, w = widget
     w.config_overrides["log_every"] = 1
-    w.form.iterations.setValue(500)
+    w.form.training.iterations.value = 500
     w.start()
-    qtbot.waitUntil(lambda: w.progress.value() >= 2, timeout=60_000)
+    qtbot.waitUntil(lambda: w.progress.value >= 2, timeout=60_000)
     w.stop()
     _wait_idle(qtbot, w)
     stopped_at = w.last_result.steps
-    w.form.iterations.setValue(stopped_at + 3)
+    w.form.training.iterations.value = stopped_at + 3
     w.start()  # the folder holds a run: Start refuses, Resume continues
     assert not w.running
     assert any("Resume" in m for lvl, m in notes if lvl == "error")
@@ -201,10 +200,11 @@ def test_resume_continues_from_checkpoint(widget, qtbot, notes, tmp_path):
 def test_layer_list_follows_the_viewer(widget):
     viewer, w = widget
     viewer.layers["actin_a"].name = "actin renamed"
-    assert w.form.hr_layer_names() == ["actin renamed", "actin_b"]  # still ticked
+    data = w.form.data
+    assert data.hr_layer_names() == ["actin renamed", "actin_b"]  # still chosen
     viewer.layers.remove("actin_b")
-    assert w.form.hr_layer_names() == ["actin renamed"]
-    names = [w.form.lr_combo.itemText(i) for i in range(w.form.lr_combo.count())]
+    assert data.hr_layer_names() == ["actin renamed"]
+    names = [ly.name for ly in data.lr_combo.choices if ly is not None]
     assert "actin_b" not in names and "actin renamed" in names
 
 
@@ -224,15 +224,15 @@ def test_results_previews_and_maps_are_not_offered_as_training_data(widget):
     )
     viewer.add_image(img, name="simulated LR")
     viewer.add_image(img, name="a capture")
-    listed = {w.form.hr_list.item(i).text() for i in range(w.form.hr_list.count())}
+    listed = {ly.name for ly in w.form.data.hr_layers.choices}
     assert listed == {"actin_a", "actin_b", "a capture"}
-    lr = {w.form.lr_combo.itemText(i) for i in range(w.form.lr_combo.count())}
+    lr = {ly.name for ly in w.form.data.lr_combo.choices if ly is not None}
     assert "map" not in lr and "a capture" in lr
 
 
 def test_no_hr_layer_is_a_notification(widget, notes):
     viewer, w = widget
-    w.form.set_hr_layers([])
+    w.form.data.set_hr_layers([])
     w.start()
     assert not w.running
     assert any("HR layer" in m for lvl, m in notes if lvl == "error"), notes
@@ -240,7 +240,7 @@ def test_no_hr_layer_is_a_notification(widget, notes):
 
 def test_patch_larger_than_images_is_a_notification(widget, notes, tmp_path):
     viewer, w = widget
-    w.form.patch.setValue(256)
+    w.form.training.patch.value = 256
     w.start()
     assert not w.running
     errors = [m for lvl, m in notes if lvl == "error"]
@@ -250,11 +250,11 @@ def test_patch_larger_than_images_is_a_notification(widget, notes, tmp_path):
 
 def test_invalid_field_is_named(widget, notes):
     viewer, w = widget
-    w.form.learning_rate.setText("fast please")
+    w.form.training.learning_rate.value = "fast please"
     w.start()
     assert any("learning rate" in m for lvl, m in notes if lvl == "error"), notes
     notes.clear()
-    w.form.learning_rate.setText("-1e-4")
+    w.form.training.learning_rate.value = "-1e-4"
     w.start()
     assert any(m.startswith("invalid training settings: learning_rate") for lvl, m in notes), notes
     assert not w.running
@@ -269,21 +269,21 @@ def test_load_json_fills_the_degradation(widget, tmp_path):
     ).save(tmp_path / "deg.json")
     w.form.load_degradation(path)
     f = w.form
-    assert f.scale.currentText() == "4"
-    assert f.deg.sigma.value() == pytest.approx(2.25)
-    assert f.deg.noise_std.value() == pytest.approx(3.0)
-    assert f.deg.gain.value() == pytest.approx(0.5)
-    assert "deg.json" in f.deg.deg_source.text()
+    assert f.deg.scale.value == "4"
+    assert f.deg.sigma.value == pytest.approx(2.25)
+    assert f.deg.noise_std.value == pytest.approx(3.0)
+    assert f.deg.gain.value == pytest.approx(0.5)
+    assert "deg.json" in f.deg.deg_source.value
 
 
 def test_closing_the_widget_stops_training(widget, qtbot, tmp_path):
     viewer, w = widget
-    w.form.iterations.setValue(5000)
+    w.form.training.iterations.value = 5000
     w.start()
     worker = w.worker
-    qtbot.waitUntil(lambda: w.progress.value() >= 1, timeout=60_000)
+    qtbot.waitUntil(lambda: w.progress.value >= 1, timeout=60_000)
     with qtbot.waitSignal(worker.finished, timeout=60_000):
-        viewer.window.remove_dock_widget(w)
+        viewer.window.remove_dock_widget(w.native)
     # it stopped early, and as a stopped run does: checkpoint and model kept
     logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
     end = logged[-1]
@@ -306,23 +306,22 @@ def test_fine_tune_takes_the_models_architecture(widget, tmp_path):
 
     viewer, w = widget
     f = w.form
-    f.scale.setCurrentText("4")
+    f.deg.scale.value = "4"
     path = register_model(_tiny_model_file(tmp_path / "models" / "tiny_x2"))
-    index = f.init_model.findData(str(path))
-    assert index > 0, "a registered model is offered as a starting point"
-    f.init_model.setCurrentIndex(index)
-    assert f.scale.currentText() == "2" and f.arch.currentText() == "srresnet"
-    assert not f.scale.isEnabled() and not f.preset.isEnabled()
+    assert str(path) in f.model.init_model.choices, "a registered model is a starting point"
+    f.model.init_model.value = str(path)
+    assert f.deg.scale.value == "2" and f.model.arch.value == "srresnet"
+    assert not f.deg.scale.enabled and not f.model.preset.enabled
     config = build_config(viewer, f.values(), overrides={"val_max_size": 64})
     assert config.init == str(path)
     saved = json.loads(path.read_text())["arch_kwargs"]
     assert config.arch_overrides == saved and saved["n_blocks"] == 1 and saved["nf"] == 8
-    f.init_model.setCurrentIndex(0)  # back to the automatic start: choices are free again
-    assert f.init_model.currentData() == "auto" and f.scale.isEnabled()
-    f.scale.setCurrentText("4")
+    f.model.init_model.value = "auto"  # back to the automatic start: choices are free again
+    assert f.deg.scale.enabled and f.model.preset.enabled
+    f.deg.scale.value = "4"
     config = build_config(viewer, f.values(), overrides={"val_max_size": 64})
     assert config.init == "default-4x"  # srresnet fast, one channel: the bundled model
-    f.init_model.setCurrentIndex(f.init_model.findData(None))  # random weights
+    f.model.init_model.value = "random"  # random weights
     assert build_config(viewer, f.values(), overrides={"val_max_size": 64}).init is None
 
 
@@ -331,10 +330,9 @@ def test_fine_tune_run_starts_from_the_model_file(widget, qtbot, notes, tmp_path
     viewer, w = widget
     f = w.form
     path = _tiny_model_file(tmp_path / "models" / "tiny_x2")
-    f.init_model.setCurrentIndex(f.init_model.findData("model file…"))
-    f.init_path.setText(str(path))
-    f.init_path.editingFinished.emit()
-    f.iterations.setValue(3)
+    f.model.init_model.value = "model file…"
+    f.model.init_path.value = path
+    f.training.iterations.value = 3
     w.config_overrides = {"val_max_size": 64}
     w.start()
     _wait_idle(qtbot, w)
@@ -351,12 +349,12 @@ def test_paired_lr_layer_replaces_the_simulation(widget, notes):
     viewer.add_image(bpae_actin_hr(), name="pair HR")
     viewer.add_image(bpae_actin_lr(), name="pair LR")
     f = w.form
-    f.lr_combo.setCurrentText("pair LR")
+    f.data.choose(f.data.lr_combo, "pair LR")
     w.start()  # two HR layers ticked: refused
     assert not w.running
     assert any("exactly one HR layer" in m for lvl, m in notes if lvl == "error"), notes
-    f.set_hr_layers(["pair HR"])
-    f.scale.setCurrentText("4")
+    f.data.set_hr_layers(["pair HR"])
+    f.deg.scale.value = "4"
     config = build_config(viewer, f.values())
     assert config.paired and config.degradation is None and config.blind is None
     assert [s.name for s in config.lr_images] == ["pair LR"]
@@ -367,19 +365,19 @@ def test_blind_range_goes_to_the_config(widget):
 
     viewer, w = widget
     f = w.form
-    f.deg.deg_mode.setCurrentIndex(1)
-    f.deg.sigma_lo.setValue(0.7)
-    f.deg.sigma_hi.setValue(1.9)
+    f.deg.deg_mode.value = "blind range"
+    f.deg.sigma_lo.value = 0.7
+    f.deg.sigma_hi.value = 1.9
     config = build_config(viewer, f.values())
     assert config.degradation is None
     assert config.blind.sigma == (0.7, 1.9) and config.blind.scale == 2
     assert config.blind.content_sigma is None  # soft specimens off by default
-    f.deg.soft_hi.setValue(1.5)
+    f.deg.soft_hi.value = 1.5
     assert build_config(viewer, f.values()).blind.content_sigma == (0.0, 1.5)
     assert config.blind.content_noise is None  # noisy specimens off by default
-    f.deg.grain_hi.setValue(0.03)
+    f.deg.grain_hi.value = 0.03
     assert build_config(viewer, f.values()).blind.content_noise == (0.0, 0.03)
-    f.deg.sigma_lo.setValue(2.5)  # min above max: named in the error
+    f.deg.sigma_lo.value = 2.5  # min above max: named in the error
     with pytest.raises(ValueError, match="sigma"):
         build_config(viewer, f.values())
 
@@ -389,10 +387,10 @@ def test_early_stopping_goes_to_the_config(widget):
 
     viewer, w = widget
     f = w.form
-    f.iterations.setValue(1500)
-    f.val_every.setValue(200)
+    f.training.iterations.value = 1500
+    f.training.val_every.value = 200
     assert build_config(viewer, f.values()).patience == 500
-    f.early_stop.setChecked(False)
+    f.training.early_stop.value = False
     assert build_config(viewer, f.values()).patience == 0
 
 
@@ -408,7 +406,7 @@ def test_loaded_fit_is_used_exactly_unless_edited(widget, tmp_path):
     w.form.load_degradation(fit.save(tmp_path / "fit.json"))
     config = build_config(viewer, w.form.values(), loaded=w.form.loaded_params)
     assert config.degradation == fit  # shift, offset, anisotropy and full precision kept
-    w.form.deg.sigma.setValue(2.0)
+    w.form.deg.sigma.value = 2.0
     config = build_config(viewer, w.form.values(), loaded=w.form.loaded_params)
     d = config.degradation
     # a typed sigma rescales the fitted PSF and keeps its shape (one meaning of sigma)
@@ -424,20 +422,18 @@ def test_form_opens_with_the_core_defaults(make_napari_viewer):
     _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
     d = {k: f.default for k, f in TrainConfig.model_fields.items()}
     f = w.form
-    assert (f.iterations.value(), f.patch.value(), f.batch.value()) == (
-        d["iters"],
-        d["patch"],
-        d["batch"],
-    )
-    assert f.val_every.value() == d["val_every"]
-    assert d["patience"] is None and f.early_stop.isChecked()  # early stopping on
-    assert f.device.currentText() == d["device"]
+    t = f.training
+    assert (t.iterations.value, t.patch.value) == (d["iters"], d["patch"])
+    assert t.batch.value == d["batch"]
+    assert t.val_every.value == d["val_every"]
+    assert d["patience"] is None and t.early_stop.value  # early stopping on
+    assert t.device.value == d["device"]
     from napari_sisr.core.training.config import default_adversarial
 
-    assert f.adversarial.isChecked() == default_adversarial("auto")  # on a CPU: off
+    assert t.adversarial.value == default_adversarial("auto")  # on a CPU: off
     for scale in ("2", "4"):  # the blind PSF range follows the scale, as in core
-        f.scale.setCurrentText(scale)
-        shown = (f.deg.sigma_lo.value(), f.deg.sigma_hi.value())
+        f.deg.scale.value = scale
+        shown = (f.deg.sigma_lo.value, f.deg.sigma_hi.value)
         assert shown == pytest.approx(DegradationRange().for_scale(int(scale)).sigma)
 
 
@@ -447,8 +443,8 @@ def test_the_form_fits_a_narrow_dock_with_long_names(widget):
     narrower than that cut off the right part of every row."""
     viewer, w = widget
     viewer.add_image(np.zeros((64, 64), np.float32), name="a rather long layer name " * 3)
-    w.form.refresh_layers()
-    assert w.form.minimumSizeHint().width() <= 400, w.form.minimumSizeHint().width()
+    w.reset_choices()
+    assert w.native.minimumSizeHint().width() <= 400, w.native.minimumSizeHint().width()
 
 
 def test_widget_and_command_line_build_the_same_request(make_napari_viewer, actin, tmp_path):
@@ -475,12 +471,12 @@ def test_widget_and_command_line_build_the_same_request(make_napari_viewer, acti
     viewer = make_napari_viewer()
     viewer.add_image(hr, name="hr")
     _, w = viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
-    w.form.set_hr_layers(["hr"])
+    w.form.data.set_hr_layers(["hr"])
     w.form.load_degradation(fit)
-    w.form.run_dir.setText(str(tmp_path / "widget"))
+    w.form.training.run_dir.value = tmp_path / "widget"
     widget = widget_config(viewer, w.form.values(), loaded=w.form.loaded_params)
 
-    assert w.form.init_reference() == "auto"
+    assert w.form.model.init_reference() == "auto"
     assert widget.init == cli.init == "default-4x"
     front_end_only = {"out", "preview_every"}  # where it goes; the widget's live preview
     assert widget.model_dump(exclude=front_end_only) == cli.model_dump(exclude=front_end_only)

@@ -122,18 +122,16 @@ def widget_train():
     _, widget = viewer.window.add_plugin_dock_widget("napari-sisr", "Train")
     runs = Path(tempfile.mkdtemp(prefix="napari-sisr-shot-"))
     form = widget.form
-    form.set_hr_layers(["BPAE actin (HR)"])
+    form.data.set_hr_layers(["BPAE actin (HR)"])
     # the degradation the sample's LR was simulated with, as the Fit widget would save it
     form.load_degradation(DegradationParams(**SAMPLE_DEGRADATION).save(runs / "bpae_fit.json"))
-    form.patch.setValue(64)
-    form.batch.setValue(4)
-    form.iterations.setValue(300)
-    form.val_every.setValue(20)
-    form.preview_every.setValue(20)
-    form.adversarial.setChecked(False)  # content-only warm-up: fast enough on a laptop CPU
-    form.run_dir.setText(str(runs / "run"))
+    t = form.training
+    t.patch.value, t.batch.value, t.iterations.value = 64, 4, 300
+    t.val_every.value = t.preview_every.value = 20
+    t.adversarial.value = False  # content-only warm-up: fast enough on a laptop CPU
+    t.run_dir.value = runs / "run"
     widget.start()
-    wait_until(lambda: widget.progress.value() >= 120 or not widget.running, timeout=900)
+    wait_until(lambda: widget.progress.value >= 120 or not widget.running, timeout=900)
     viewer.reset_view()
     wait_until(lambda: True)
     return viewer  # still training: closing the viewer stops the run

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qtpy.QtWidgets import QPushButton
+from magicgui.widgets import PushButton
 
 from ...core.progress import Progress
 from .._jobs import JobRunner, notify_info
@@ -26,26 +26,25 @@ def export_job(model, out, *, stop=None):
     return path
 
 
-class BmzExportButton(QPushButton):
+class BmzExportButton(PushButton):
     """Enabled once a run has finished; asks for a file and exports that run's model."""
 
-    def __init__(self, parent=None) -> None:
-        super().__init__("Export bioimage.io...", parent)
-        self.setToolTip(
+    def __init__(self) -> None:
+        super().__init__(text="Export bioimage.io...", enabled=False)
+        self.tooltip = (
             "Save the finished run's model as a bioimage.io package (zip) for deepImageJ, "
             "ilastik, Fiji or bioimageio.core; napari-sisr loads it back too"
         )
-        self.setEnabled(False)
         self.model: str | None = None
         self.runner = JobRunner(activity=False, announce=False)
-        self.runner.bind_lifetime(self)
+        self.runner.bind_lifetime(self.native)
         self.last_path: Path | None = None
-        self.clicked.connect(lambda: self.export())
+        self.changed.connect(lambda *_: self.export())
 
     def set_model(self, model) -> None:
         """The model to export (a run's model JSON), or ``None`` to disable the button."""
         self.model = None if model is None else str(model)
-        self.setEnabled(self.model is not None)
+        self.enabled = self.model is not None
 
     def export(self, out: str | Path | None = None):
         """Export to ``out`` (asks for a file when ``None``); returns the worker."""
@@ -56,7 +55,10 @@ class BmzExportButton(QPushButton):
 
             stem = Path(self.model).parent.name or "model"
             out, _ = QFileDialog.getSaveFileName(
-                self, "Export bioimage.io package", f"{stem}.zip", "bioimage.io package (*.zip)"
+                self.native,
+                "Export bioimage.io package",
+                f"{stem}.zip",
+                "bioimage.io package (*.zip)",
             )
             if not out:
                 return None

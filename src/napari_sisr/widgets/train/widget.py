@@ -1,6 +1,7 @@
 """The "Train" widget: train a super-resolution network on HR layers, with live curves.
 
-The widget collects inputs (:class:`~.form.TrainForm`), builds and validates a
+The widget collects inputs (:class:`~.form.TrainForm`, whose sections talk through a
+:class:`~.state.TrainState`), builds and validates a
 :class:`~napari_sisr.core.training.config.TrainConfig` when Start or Resume is pressed, and runs
 :func:`napari_sisr.iter_train` in a worker thread. Updates arrive on the GUI thread through the
 worker's ``yielded`` signal: losses and validation PSNR/SSIM (with the bicubic baseline) go to
@@ -10,19 +11,11 @@ finish the current step; the core then keeps its last checkpoint and exports the
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import QEvent, Qt
-from qtpy.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QScrollArea,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from magicgui.widgets import Container, ProgressBar, PushButton
+from qtpy.QtCore import QEvent, QObject
 
 from ...core.errors import InputError
 from ...core.progress import Progress, TrainProgress
@@ -30,10 +23,12 @@ from ...core.training.loop import WORSE_THAN_BICUBIC
 from .._jobs import JobRunner, notify_error, notify_info, notify_warning
 from .._models import default_registry, register_model
 from .._plot import LinePlot
-from .._text import fit_to_dock
+from .._text import WrappingLabel, fit_to_dock
 from .export import BmzExportButton
+from .fields import row
 from .form import PREVIEW_LAYER, TrainForm
 from .job import JobError, build_config, run_history
+from .state import TrainState
 
 if TYPE_CHECKING:
     import napari
@@ -53,7 +48,7 @@ LOSS_LABELS = {
 }
 
 
-class TrainWidget(QWidget):
+class TrainWidget(Container):
     """Dock widget that trains a model from image layers and registers the result.
 
     Parameters
@@ -62,9 +57,9 @@ class TrainWidget(QWidget):
         The viewer whose image layers are offered as training data.
     """
 
-    def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None):
-        super().__init__(parent)
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         self.viewer = napari_viewer
+        self.state = TrainState(napari_viewer)
         self.last_result: TrainResult | None = None
         #: Extra TrainConfig fields laid over the form at Start (for scripts and tests).
         self.config_overrides: dict[str, Any] = {}
@@ -73,78 +68,74 @@ class TrainWidget(QWidget):
         self._preview_scale: tuple[float, float] = (1.0, 1.0)
         self._history_from = None  # run folder whose logged curves are drawn on resume
 
-        self.form = TrainForm(napari_viewer)
-        self.start_btn = QPushButton("Start")
-        self.stop_btn = QPushButton("Stop")
-        self.resume_btn = QPushButton("Resume")
-        self.resume_btn.setToolTip("Continue from the newest checkpoint in the run folder")
-        self.stop_btn.setToolTip("Stop after this step; the model is saved and can be resumed")
-        self.stop_btn.setEnabled(False)
+        self.form = TrainForm(self.state)
+        self.start_btn = PushButton(text="Start")
+        self.stop_btn = PushButton(text="Stop", enabled=False)
+        self.resume_btn = PushButton(text="Resume")
+        self.resume_btn.tooltip = "Continue from the newest checkpoint in the run folder"
+        self.stop_btn.tooltip = "Stop after this step; the model is saved and can be resumed"
         self.export_btn = BmzExportButton()  # enabled once a run has saved its model
-        self.start_btn.clicked.connect(lambda: self.start(resume=False))
-        self.resume_btn.clicked.connect(lambda: self.start(resume=True))
-        self.stop_btn.clicked.connect(self.stop)
-        self.progress = QProgressBar()
-        self.progress.setFormat("%v / %m steps")
-        self.status = QLabel("ready")
-        self.status.setWordWrap(True)
+        self.progress = ProgressBar(value=0, max=1)
+        self.progress.native.setFormat("%v / %m steps")
+        self.status = WrappingLabel(value="ready")
+        self.curves = self._curves()
+        buttons = row(self.start_btn, self.stop_btn, self.resume_btn)
+        super().__init__(
+            widgets=[self.form, buttons, self.export_btn, self.progress, self.status, self.curves],
+            labels=False,
+        )
+        self.margins = (0, 0, 0, 0)
+        self.native.layout().setStretchFactor(self.form.native, 1)
+        self.native.setMinimumWidth(340)
+        fit_to_dock(self.native)  # no horizontal scroll bar: rows must fit the dock
+        self._connect()
+
+    def _curves(self) -> Container:
+        """The training curves: shown below the run controls once a run starts (until then
+        the settings have the room: a laptop screen shows them whole)."""
         self.loss_plot = LinePlot("losses by step", log_y=True, smooth=True, labels=LOSS_LABELS)
         self.psnr_plot = LinePlot("held-out PSNR (dB) by step")
         self.ssim_plot = LinePlot("held-out SSIM by step")
         for plot in (self.psnr_plot, self.ssim_plot):
             plot.add_series("model", "#4fc3f7")
             plot.add_series("bicubic", "#bdbdbd", dashed=True)
-
-        self._layout()
-        events = self.viewer.layers.events
-        for name in ("inserted", "removed"):
-            getattr(events, name).connect(self.form.refresh_layers)
-        default_registry().connect(self.form.refresh_models)
-        self.runner.bind_lifetime(self)
-        self.destroyed.connect(_forget_listeners(self.viewer.layers, self.form))
-
-    def _layout(self) -> None:
-        """Settings scroll above; run controls below, and the training curves once a run
-        starts (until then the settings have the room: a laptop screen shows them whole)."""
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setWidget(self.form)
-        fit_to_dock(self.form)  # no horizontal scroll bar: rows must fit the dock
-        panel = QWidget()
-        lay = QVBoxLayout(panel)
-        lay.setContentsMargins(0, 4, 0, 0)
-        buttons = QHBoxLayout()
-        for b in (self.start_btn, self.stop_btn, self.resume_btn):
-            buttons.addWidget(b)
-        lay.addLayout(buttons)
-        for widget in (self.export_btn, self.progress, self.status):
-            lay.addWidget(widget)
-        self.curves = QWidget()
-        curves = QVBoxLayout(self.curves)
-        curves.setContentsMargins(0, 0, 0, 0)
+        curves = Container(labels=False, visible=False)
+        curves.margins = (0, 0, 0, 0)
         for plot, stretch in ((self.loss_plot, 3), (self.psnr_plot, 2), (self.ssim_plot, 2)):
-            curves.addWidget(plot, stretch)
-        self.curves.setVisible(False)
-        lay.addWidget(self.curves, 1)
-        self.splitter = QSplitter(Qt.Vertical)
-        self.splitter.addWidget(scroll)
-        self.splitter.addWidget(panel)
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 0)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(self.splitter)
-        self.setMinimumWidth(340)
+            curves.native.layout().addWidget(plot, stretch)  # drawn with QPainter
+        return curves
+
+    def _connect(self) -> None:
+        """What the buttons, the viewer's layer list and the model list set off; and what
+        closing the dock does."""
+        self.start_btn.changed.connect(lambda *_: self.start(resume=False))
+        self.resume_btn.changed.connect(lambda *_: self.start(resume=True))
+        self.stop_btn.changed.connect(lambda *_: self.stop())
+        events = self.viewer.layers.events
+        for name in ("inserted", "removed", "renamed"):
+            getattr(events, name).connect(self.reset_choices)
+        default_registry().connect(self.form.model.refresh_models)
+        self.state.running_changed.connect(self._set_running)
+        self.runner.bind_lifetime(self.native)
+        self._closing = _StopOnClose(self)
+        self.native.installEventFilter(self._closing)
+        self.native.destroyed.connect(_forget_listeners(self.viewer.layers, self))
+
+    def reset_choices(self, *_) -> None:
+        """A layer came, went or was renamed: the sections re-list the captures, keeping the
+        layers chosen (magicgui's own reset would drop a renamed one). napari calls it too,
+        for every docked widget; a second call finds nothing to change."""
+        self.state.layers_changed.emit()
+        self.form.model.refresh_models()
 
     def _show_curves(self) -> None:
         """Show the training curves below the run controls, the settings keeping 2/5."""
-        if self.curves.isVisible():
+        if not self.curves.native.isHidden():
             return
-        self.curves.setVisible(True)
-        height = self.splitter.height()
-        self.splitter.setSizes([height * 2 // 5, height - height * 2 // 5])
+        self.curves.visible = True
+        layout = self.native.layout()
+        layout.setStretchFactor(self.form.native, 2)
+        layout.setStretchFactor(self.curves.native, 3)
 
     @property
     def running(self) -> bool:
@@ -170,16 +161,16 @@ class TrainWidget(QWidget):
         try:
             config = build_config(
                 self.viewer,
-                self.form.values(),
-                loaded=self.form.loaded_params,
+                self.state.values(),
+                loaded=self.state.loaded_params,
                 resume=resume,
                 overrides=self.config_overrides,
             )
         except JobError as err:
             notify_error(str(err))
-            self.status.setText(f"not started: {err}")
+            self.status.value = f"not started: {err}"
             return None
-        self.form.run_dir.setText(str(config.out))
+        self.form.training.run_dir.value = config.out
         first = self.viewer.layers[config.hr[0].name]
         self._preview_scale = tuple(float(v) for v in first.scale[-2:])  # HR pixel size
         self._reset_plots()
@@ -193,9 +184,9 @@ class TrainWidget(QWidget):
             on_finished=self._on_finished,
             description="Training",
         )
-        self._set_running(True)
+        self.state.set_running(True)
         self._show_curves()
-        self.status.setText(("resuming" if resume else "starting") + f" in {config.out}")
+        self.status.value = ("resuming" if resume else "starting") + f" in {config.out}"
         return worker
 
     def stop(self) -> None:
@@ -204,30 +195,29 @@ class TrainWidget(QWidget):
             return
         self._stopping = True
         self.runner.cancel()
-        self.stop_btn.setEnabled(False)
-        self.status.setText("stopping after the current step…")
+        self.stop_btn.enabled = False
+        self.status.value = "stopping after the current step…"
 
     def _set_running(self, running: bool) -> None:
         if running:  # the run replaces the model the button would export
             self.export_btn.set_model(None)
-        self.start_btn.setEnabled(not running)
-        self.resume_btn.setEnabled(not running)
-        self.stop_btn.setEnabled(running)
-        self.form.setEnabled(not running)
+        self.start_btn.enabled = not running
+        self.resume_btn.enabled = not running
+        self.stop_btn.enabled = running
 
     def _reset_plots(self) -> None:
         for plot in (self.loss_plot, self.psnr_plot, self.ssim_plot):
             plot.clear()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
+        self.progress.max = 1
+        self.progress.value = 0
 
     # ------------------------------------------------------------------ job callbacks (GUI thread)
     def _on_update(self, update: Progress) -> None:
         if update.total:
-            self.progress.setRange(0, int(update.total))
-            self.progress.setValue(int(update.done))
+            self.progress.max = int(update.total)
+            self.progress.value = int(update.done)
         if not isinstance(update, TrainProgress):  # a setup phase (loading images, networks)
-            self.status.setText(update.message)
+            self.status.value = update.message
             return
         if self._history_from is not None:  # resumed: draw the curves up to the checkpoint
             self._plot_history(update.step)
@@ -236,7 +226,7 @@ class TrainWidget(QWidget):
         if update.preview is not None:
             self._show_preview(update.preview)
         if self.running and not self._stopping:  # (the final status is set by _on_done)
-            self.status.setText(_status_text(update))
+            self.status.value = _status_text(update)
 
     def _plot(self, step: int, losses: dict, val: dict) -> None:
         for name, value in losses.items():
@@ -298,7 +288,7 @@ class TrainWidget(QWidget):
         except (InputError, OSError) as err:
             notify_error(f"model saved to {result.model} but could not be listed: {err}")
             return
-        self.status.setText(f"{verb}{score}; model saved: {result.model}")
+        self.status.value = f"{verb}{score}; model saved: {result.model}"
         self.export_btn.set_model(result.model)
         if result.worse_than_bicubic:
             notify_warning(
@@ -312,33 +302,39 @@ class TrainWidget(QWidget):
             )
 
     def _on_finished(self, state: str) -> None:
-        self._set_running(False)
+        self.state.set_running(False)
         if state == "failed":
-            self.status.setText("training failed (see the notification); checkpoints are kept")
+            self.status.value = "training failed (see the notification); checkpoints are kept"
         elif state == "cancelled":
-            self.status.setText("stopped")
-
-    # ------------------------------------------------------------------ lifetime
-    def event(self, ev) -> bool:
-        # napari closes a dock by re-parenting its widget to None: stop training then
-        if ev.type() == QEvent.ParentChange and self.parent() is None and self.running:
-            self.stop()
-        return super().event(ev)
-
-    def closeEvent(self, ev) -> None:  # noqa: N802 (Qt API)
-        self.stop()
-        super().closeEvent(ev)
+            self.status.value = "stopped"
 
 
-def _forget_listeners(layers, form):
-    """Disconnect the form from layer and registry events (the widget is gone)."""
+class _StopOnClose(QObject):
+    """Stop training when the dock closes: napari closes a dock by re-parenting its widget
+    to None, or the widget is closed."""
+
+    def __init__(self, widget: TrainWidget) -> None:
+        super().__init__(widget.native)
+        self._widget = weakref.ref(widget)
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+        ref = getattr(self, "_widget", None)  # gone while Python collects the filter
+        widget = ref() if ref is not None else None
+        if widget is None:
+            return False
+        orphaned = event.type() == QEvent.Type.ParentChange and obj.parent() is None
+        if (orphaned or event.type() == QEvent.Type.Close) and widget.running:
+            widget.stop()
+        return False
+
+
+def _forget_listeners(layers, widget: TrainWidget):
+    """Disconnect the widget from layer and registry events (it is gone)."""
 
     def forget(*_):
-        for name in ("inserted", "removed"):
-            getattr(layers.events, name).disconnect(form.refresh_layers)
-        for layer in layers:
-            layer.events.name.disconnect(form.refresh_layers)
-        default_registry().disconnect(form.refresh_models)
+        for name in ("inserted", "removed", "renamed"):
+            getattr(layers.events, name).disconnect(widget.reset_choices)
+        default_registry().disconnect(widget.form.model.refresh_models)
 
     return forget
 
