@@ -11,7 +11,10 @@ imports it is a cycle too.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
+
+import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "napari_sisr"
@@ -139,6 +142,39 @@ def test_widget_sections_never_import_their_widget():
             tree = ast.parse(path.read_text(encoding="utf-8"))
             imports = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
             assert not [n.module for n in imports if n.level == 1 and n.module == "widget"], path
+
+
+def test_widgets_have_one_style_and_a_state_object_each():
+    """The three dock widgets are magicgui containers, each with a state object whose
+    signals its sections talk through; no widget class is built on a Qt widget class, bar the
+    QPainter line plot of the training curves (and event filters, which are no widgets)."""
+    import importlib
+
+    for folder, name in (
+        ("fit", "FitState"),
+        ("superres", "SuperResolveState"),
+        ("train", "TrainState"),
+    ):
+        state = getattr(importlib.import_module(f"{PACKAGE}.widgets.{folder}.state"), name)
+        signals = [v for v in vars(state).values() if type(v).__name__ == "Signal"]
+        assert len(signals) >= 3, (name, signals)
+    qt_classes = {}
+    for path in sorted((SRC / PACKAGE / "widgets").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = [b.id for b in node.bases if isinstance(b, ast.Name)]
+                qt = [b for b in bases if b.startswith("Q") and b != "QObject"]
+                if qt:
+                    qt_classes[f"{path.relative_to(SRC / PACKAGE)}:{node.name}"] = qt
+    assert qt_classes == {"widgets/_plot.py:LinePlot": ["QWidget"]}
+    manifest = (SRC.parent / "napari.yaml").read_text(encoding="utf-8")
+    pytest.importorskip("magicgui")
+    from magicgui.widgets import Container
+
+    refs = re.findall(r"python_name: (napari_sisr\.widgets\.[\w.]+):(\w+Widget)", manifest)
+    assert len(refs) == 3, refs
+    for module, name in refs:
+        assert issubclass(getattr(importlib.import_module(module), name), Container), name
 
 
 #: Longest function body (lines, docstring excluded) the package allows.

@@ -65,7 +65,7 @@ def _layer(name, shape, scale=(1.0, 1.0)):
 
 
 def test_scale_guess_and_pair_pick():
-    from napari_sisr.widgets.fit.state import guess_scale, pick_pair
+    from napari_sisr.widgets.fit.pairing import guess_scale, pick_pair
 
     hr, lr = _layer("hr", (400, 600)), _layer("lr", (100, 150))
     assert guess_scale(hr, lr) == 4
@@ -93,7 +93,7 @@ def test_ratio_hint_and_parse():
 
     from napari_sisr.core.degradation.pairs import parse_ratio
     from napari_sisr.core.errors import InputError
-    from napari_sisr.widgets.fit.state import ratio_hint
+    from napari_sisr.widgets.fit.pairing import ratio_hint
 
     def layer(name, shape, scale=(1.0, 1.0)):
         return SimpleNamespace(
@@ -119,7 +119,7 @@ def test_ratio_hint_and_parse():
 def test_the_pair_picked_covers_one_field():
     """With an unrelated image open, the Fit widget pairs the two captures of one field
     (calibrated, overlapping), not the largest and the smallest image."""
-    from napari_sisr.widgets.fit.state import pick_pair, world_overlap
+    from napari_sisr.widgets.fit.pairing import pick_pair, world_overlap
 
     sted = _layer("sted", (508, 508), (0.015, 0.015))
     confocal = _layer("confocal", (127, 127), (0.06, 0.06))

@@ -8,7 +8,7 @@ are quantised; saving after a fit must not round the fit).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import CheckBox, Container, FloatSlider, LineEdit
@@ -17,6 +17,9 @@ from ...core.degradation.lrgrid import simulate_lr_region
 from ...core.degradation.params import DegradationParams
 from ...core.errors import InputError
 from ...core.progress import Progress, as_stop, check_stop
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .state import FitState
 
 __all__ = ["PreviewControls", "frame_beside", "preview_job", "preview_window"]
 
@@ -28,9 +31,12 @@ def _fmt(value: float) -> str:
 
 
 class PreviewControls(Container):
-    """Sliders and fields that edit the degradation used by the live preview."""
+    """Sliders and fields that edit the degradation used by the live preview.
 
-    def __init__(self, on_change: Callable[[], None]) -> None:
+    They start from the parameters the state shows and tell it when they change them.
+    """
+
+    def __init__(self, state: FitState) -> None:
         self.enabled_box = CheckBox(value=False, text="Live preview", name="preview")
         self.beside = CheckBox(value=True, text="Beside the LR layer", name="beside")
         default = DegradationParams()
@@ -49,12 +55,14 @@ class PreviewControls(Container):
             widgets=[self.enabled_box, self.beside, self.sigma, self.noise, self.gain, self.offset]
         )
         self._base = default
-        self._on_change = on_change
+        self._state = state
         for w in (self.enabled_box, self.beside, self.sigma, self.noise, self.gain, self.offset):
             w.changed.connect(self._changed)
+        state.shown.connect(self.set_params)
+        state.noise_range.connect(self.set_noise_range)
 
     def _changed(self, *_) -> None:
-        self._on_change()
+        self._state.edited.emit()
 
     def set_noise_range(self, maximum: float) -> None:
         """Set the noise slider's range to ``[0, maximum]`` (LR intensity units)."""
@@ -63,7 +71,7 @@ class PreviewControls(Container):
         with self.noise.changed.blocked():
             self.noise.max = max(maximum, self.noise.value)
             self.noise.step = self.noise.max / 400
-        self._on_change()
+        self._state.edited.emit()
 
     def set_params(self, params: DegradationParams) -> None:
         """Show ``params``; later edits start from them."""
@@ -83,7 +91,7 @@ class PreviewControls(Container):
             finally:
                 for w in (self.sigma, self.noise, self.gain, self.offset):
                     w.changed.unblock()
-        self._on_change()
+        self._state.edited.emit()
 
     def edited(self) -> bool:
         """Whether a control differs from the parameters last set (a half-typed one counts)."""

@@ -48,8 +48,9 @@ from .._layers import (
 )
 from .._text import WrappingLabel, fit_to_dock
 from .job import ResampledHR, fit_job
+from .pairing import OUTPUT_NAMES, guess_scale, pick_pair, pixel_size_ratio, ratio_hint
 from .preview import PreviewControls, frame_beside, preview_job, preview_window
-from .state import OUTPUT_NAMES, guess_scale, pick_pair, pixel_size_ratio, ratio_hint
+from .state import FitState
 from .table import fit_rows, params_rows, setup_table, verdict_html
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,7 +85,8 @@ class FitDegradationWidget(Container):
         self._fit_options()
         self.controls = JobControls("Fit")
         table_box, files = self._result_controls()
-        self.preview = PreviewControls(self._schedule_preview)
+        self.state = FitState(napari_viewer)
+        self.preview = PreviewControls(self.state)
         super().__init__(
             widgets=[
                 self.hr_layer,
@@ -107,8 +109,6 @@ class FitDegradationWidget(Container):
         self._preview_runner = JobRunner(activity=False, announce=False)
         self._preview_runner.bind_lifetime(self.native)
         self._preview_pending = False
-        self._has_result = False  # a fit or a loaded JSON is shown (not the sliders' defaults)
-        self._result_pair: tuple[str, str] | None = None  # the layers a fit came from
         self._resampled = ResampledHR()  # the HR plane on the integer grid, for the preview
         from qtpy.QtCore import QTimer
 
@@ -173,8 +173,9 @@ class FitDegradationWidget(Container):
         self.train_button.changed.connect(lambda *_: self.train_on_pair())
         self.hr_layer.changed.connect(self._layers_changed)
         self.lr_layer.changed.connect(self._layers_changed)
-        self.scale.changed.connect(self._params_edited)
-        self.ratio.changed.connect(self._params_edited)
+        self.scale.changed.connect(lambda *_: self.state.edited.emit())
+        self.ratio.changed.connect(lambda *_: self.state.edited.emit())
+        self.state.edited.connect(self._schedule_preview)
         events = self.viewer.layers.events
         for ev in (events.inserted, events.removed, events.reordered):
             ev.connect(self.reset_choices)
@@ -198,10 +199,9 @@ class FitDegradationWidget(Container):
     def _layers_changed(self, *_) -> None:
         hr, lr = self.hr_layer.value, self.lr_layer.value
         pair = (getattr(hr, "name", None), getattr(lr, "name", None))
-        if self._result_pair is not None and pair != self._result_pair:
+        if self.state.result_pair is not None and pair != self.state.result_pair:
             # another pair (a newly opened sample, say): the old fit does not describe it
-            self._has_result, self._result_pair = False, None
-            self.preview.set_params(DegradationParams(scale=int(self.scale.value)))
+            self.state.forget(DegradationParams(scale=int(self.scale.value)))
         hint = ratio_hint(hr, lr)
         with self.ratio.changed.blocked():
             self.ratio.value = hint
@@ -213,10 +213,7 @@ class FitDegradationWidget(Container):
         lr = self.lr_layer.value
         if lr is not None:
             lo, hi = (float(v) for v in lr.contrast_limits)
-            self.preview.set_noise_range(0.2 * (hi - lo))
-        self._schedule_preview()
-
-    def _params_edited(self, *_) -> None:
+            self.state.noise_range.emit(0.2 * (hi - lo))
         self._schedule_preview()
 
     def current_params(self) -> DegradationParams:
@@ -295,9 +292,7 @@ class FitDegradationWidget(Container):
         )
         if new:
             self.viewer.reset_view()
-        self._has_result = True
-        self._result_pair = (hr.name, lr.name)
-        self.preview.set_params(params)
+        self.state.show(params, pair=(hr.name, lr.name))
         self._show_params(params)
 
     # ------------------------------------------------------------------ JSON
@@ -346,8 +341,7 @@ class FitDegradationWidget(Container):
             return None
         with self.scale.changed.blocked():
             self.scale.value = params.scale
-        self._has_result = True
-        self.preview.set_params(params)
+        self.state.show(params)
         self._show_params(params)
         return params
 
@@ -376,7 +370,7 @@ class FitDegradationWidget(Container):
     def _schedule_preview(self, *_) -> None:
         try:
             params = self.current_params()
-            shown = params if self._has_result or self.preview.edited() else None
+            shown = params if self.state.has_result or self.preview.edited() else None
             self._show_params(shown)
         except InputError:
             pass  # a half-typed number; the preview waits for a valid one
