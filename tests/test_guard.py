@@ -319,7 +319,7 @@ def test_evaluate_and_fit_bounds(pair_lr_hr=None):
         evaluate(lr, hr, 2, sigma=-1)
     with pytest.raises(InputError, match="iterations"):
         evaluate(lr, hr, 2, rl_iterations=100_000_000)
-    with pytest.raises(InputError, match="ratio"):
+    with pytest.raises(InputError, match="HR px per LR px"):
         resample_hr(hr, 1e9, 4)
 
 
