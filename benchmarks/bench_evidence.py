@@ -18,7 +18,8 @@ Sections (``--sections``, all by default):
   the flagged fractions and their ratios.
 * ``resolution``: decorrelation analysis of each HR image and its LR capture (nm), beside
   nanopyx's figures when ``--nanopyx FILE`` gives them (``benchmarks/nanopyx_decorr.py`` run
-  in an environment with nanopyx installed writes that file).
+  in an environment with nanopyx installed writes that file); and how stable each figure
+  is: its spread over central crops 2 to 26 px smaller, ours and nanopyx's.
 * ``split``: the resolution two independent halves of the capture agree on (FRC of the
   results) for every method that needs no training (bicubic, bicubic + Richardson-Lucy,
   the bundled blind model, the aware model told the fit), next to the HR image's
@@ -43,6 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_real_pairs import SETS, load_pair  # noqa: E402
+from nanopyx_decorr import crops  # noqa: E402  (the same crops as nanopyx's figures)
 
 PAIRS = ("sted_561", "sted_640", "sim_high", "sim_low", "caco2_2x", "caco2_4x", "srrf", "storm")
 #: Pixel size (nm) of each pair's LR capture, where the data says it.
@@ -206,10 +208,18 @@ def resolution(name, lr, hr, s, nanopyx):
            "hr_finer": r_hr.value / (1 if px else s) < r_lr.value}  # fmt: skip
     if not px:  # in LR pixels: the HR figure divided by the scale
         out["hr"] = r_hr.value / s
+    # how stable each figure is: the spread (largest / smallest) over central crops a few
+    # pixels smaller, ours and nanopyx's (the same crops)
+    for key, img, size in (("lr", lr, px), ("hr", hr, px / s if px else None)):
+        values = [decorrelation(c, size).value for c in crops(img)]
+        out[f"spread_{key}"] = max(values) / min(values)
     if nanopyx and name in nanopyx:
         npx = nanopyx[name]
         out["nanopyx_lr"], out["nanopyx_hr"] = npx["lr"], npx["hr"]
         out["ratio_lr"], out["ratio_hr"] = out["lr"] / npx["lr"], out["hr"] / npx["hr"]
+        for key in ("lr", "hr"):
+            if f"{key}_crops" in npx:
+                out[f"nanopyx_spread_{key}"] = max(npx[f"{key}_crops"]) / min(npx[f"{key}_crops"])
     return out
 
 

@@ -2,7 +2,8 @@
 
 Runs in an environment with nanopyx installed (it is not a dependency of napari-sisr: it needs
 pyopencl and opencv), reading the pairs the way ``bench_real_pairs.load_pair`` does, and
-writes each pair's LR and HR figures (nm where the pixel size is known, else LR pixels):
+writes each pair's LR and HR figures (nm where the pixel size is known, else LR pixels), and
+the same on central crops a few pixels smaller (how stable the figure is):
 
     python -m venv /tmp/npx && /tmp/npx/bin/pip install nanopyx==2.1.5 tifffile imageio
     /tmp/npx/bin/python benchmarks/nanopyx_decorr.py nanopyx.json
@@ -18,6 +19,13 @@ from pathlib import Path
 import numpy as np
 
 PIXEL_NM = {"sted_561": 60.0, "sted_640": 60.0, "sim_high": 60.0, "sim_low": 60.0}
+#: Pixels cut from each side of the image for the crop-stability figures (0: the whole image).
+CROP_TRIMS = (0, 1, 3, 8, 13)
+
+
+def crops(img: np.ndarray):
+    """The image's central crops, ``CROP_TRIMS`` pixels trimmed from every side."""
+    return [img[t : img.shape[0] - t, t : img.shape[1] - t] for t in CROP_TRIMS]
 
 
 def _read(path: Path) -> np.ndarray:
@@ -61,9 +69,12 @@ def main(out: str) -> int:
         px = PIXEL_NM.get(name)
         figures = {}
         for key, img, size in (("lr", lr, px or 1.0), ("hr", hr, (px or 1.0) / s)):
-            d = DecorrAnalysis(pixel_size=size, units="nm" if px else "pixel")
-            d.run_analysis(img.astype(np.float32))
-            figures[key] = float(d.resolution)
+            values = []
+            for crop in crops(img):  # the first is the whole image
+                d = DecorrAnalysis(pixel_size=size, units="nm" if px else "pixel")
+                d.run_analysis(crop.astype(np.float32))
+                values.append(float(d.resolution))
+            figures[key], figures[f"{key}_crops"] = values[0], values
         results[name] = figures
         print(name, figures, flush=True)
     Path(out).write_text(json.dumps(results, indent=1) + "\n")

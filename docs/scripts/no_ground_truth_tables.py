@@ -106,10 +106,15 @@ def evidence_section(records: list[dict], cost: list[dict]) -> list[str]:
     out += [
         "Decorrelation analysis of each LR capture and its HR image (nm where the files state",
         "the pixel size, else LR pixels), beside nanopyx 2.1.5's figures on the same images",
-        "(`benchmarks/nanopyx_decorr.py`; goal: within 10 %).",
+        "(`benchmarks/nanopyx_decorr.py`; goal: within 10 %); the high-pass filters are",
+        "those of the authors' ImageJ plugin, which nanopyx ports. Spread: how much one figure",
+        "moves when the image is cropped by 1 to 13 px on each side (largest over smallest,",
+        "LR / HR), ours and nanopyx's: agreement closer than a figure's own spread is not",
+        "something either tool can show.",
         "",
-        "| pair | LR | HR | HR finer | nanopyx LR | nanopyx HR | ours / nanopyx (LR, HR) |",
-        "|---|---|---|---|---|---|---|",
+        "| pair | LR | HR | HR finer | nanopyx LR | nanopyx HR | ours / nanopyx (LR, HR) "
+        "| spread, ours | spread, nanopyx |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         z = r.get("resolution")
@@ -121,8 +126,9 @@ def evidence_section(records: list[dict], cost: list[dict]) -> list[str]:
         if "nanopyx_lr" in z:
             npx = (f"{z['nanopyx_lr']:.3g} {u}", f"{z['nanopyx_hr']:.3g} {u}",
                    f"{z['ratio_lr']:.2f}, {z['ratio_hr']:.2f}")  # fmt: skip
+        spread = [_spread(z, "spread"), _spread(z, "nanopyx_spread")]
         out.append(f"| {r['pair']} | {z['lr']:.3g} {u} | {z['hr']:.3g} {u} | {finer} | "
-                   + " | ".join(npx) + " |")  # fmt: skip
+                   + " | ".join([*npx, *spread]) + " |")  # fmt: skip
     out += [
         "",
         "The resolution two independent halves of the capture agree on after super-resolution",
@@ -151,6 +157,13 @@ def evidence_section(records: list[dict], cost: list[dict]) -> list[str]:
             out.append(f"- {model}: predict {v['predict_s']:.0f} s, evidence "
                        f"{v['evidence_s']:.0f} s (+{100 * v['added']:.0f} %)")  # fmt: skip
     return out
+
+
+def _spread(z: dict, key: str) -> str:
+    """ "LR / HR" spreads of one resolution record, or a dash where they were not measured."""
+    if f"{key}_lr" not in z:
+        return "-"
+    return f"{z[f'{key}_lr']:.2f} / {z[f'{key}_hr']:.2f}"
 
 
 def _mean_by_pair(records, methods):

@@ -6,7 +6,11 @@ correlated with its phase (the spectrum normalised to unit amplitude) inside dis
 radius; the correlation peaks where signal gives way to noise. Repeating this after Gaussian
 high-pass filters of decreasing width finds the highest frequency that still carries signal,
 ``k_c`` (1 at the Nyquist frequency), and the resolution is ``2 * pixel / k_c``. Implemented
-here after the paper, with radial cumulative sums instead of one masked sum per radius.
+here after the paper, with radial cumulative sums instead of one masked sum per radius. A
+filter's width is the sigma, in pixels, of the Gaussian blur it subtracts, as in the authors'
+ImageJ plugin and in nanopyx (their MATLAB code states the width in the Fourier domain, 2/pi
+of it), and the second pass samples up to 0.3 above the first pass's best cut-off, as both
+reference codes do.
 
 **Fourier ring correlation** of two images of the same field with independent noise gives the
 frequency where their correlation falls below a threshold (1/7 by convention): what the two
@@ -28,6 +32,8 @@ from ..errors import InputError
 MAX_SIDE = 2048
 #: Radii sampled per curve, and high-pass filters per refinement pass (the paper's values).
 N_RADII, N_FILTERS = 50, 10
+#: How far above the first pass's best cut-off the second pass samples (the reference codes').
+REFINE_SPAN = 0.3
 #: Peaks weaker than this are noise, not resolution (the paper's threshold).
 MIN_AMPLITUDE = 0.05
 #: FRC threshold (the 1/7 criterion).
@@ -168,6 +174,12 @@ def _refined_widths(kcs: list[float], widths: np.ndarray, n: int) -> tuple[np.nd
     return np.exp(np.linspace(math.log(g1), math.log(g2), N_FILTERS)), best
 
 
+def _high_pass(kr: np.ndarray, g: float) -> np.ndarray:
+    """Transfer function of "the image minus its Gaussian blur of sigma ``g`` px" at the
+    normalised frequencies ``kr`` (1 = Nyquist, i.e. 0.5 cycles per pixel)."""
+    return 1 - np.exp(-0.5 * (math.pi * g * kr) ** 2)
+
+
 #: Half-angle of the sector a directional analysis keeps around its axis (degrees).
 SECTOR_DEG = 30.0
 
@@ -207,13 +219,13 @@ def decorrelation(image, pixel_size_nm: float | None = None, axis: int | None = 
     kcs, amps = [k0], [a0]
     for rpass in range(2):
         for g in widths:
-            k, amp = _peak(f * (1 - np.exp(-2 * g * g * kr**2)), phase, rings, c_phase, r)
+            k, amp = _peak(f * _high_pass(kr, g), phase, rings, c_phase, r)
             kcs.append(k)
             amps.append(amp)
         if rpass == 0:
             widths, best = _refined_widths(kcs, widths, n)
             r1 = max(kcs[best] - (r[1] - r[0]), 0.0)
-            r = np.linspace(r1, min(kcs[best] + 0.4, float(r[-1])), N_RADII)
+            r = np.linspace(r1, min(kcs[best] + REFINE_SPAN, float(r[-1])), N_RADII)
     valid = [(k, amp) for k, amp in zip(kcs, amps, strict=True) if amp >= MIN_AMPLITUDE and k > 0]
     unit = "nm" if pixel_size_nm else "px"
     if not valid:
