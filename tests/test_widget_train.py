@@ -276,6 +276,21 @@ def test_load_json_fills_the_degradation(widget, tmp_path):
     assert "deg.json" in f.deg.deg_source.value
 
 
+def test_a_broken_json_is_a_notification_and_changes_nothing(widget, notes, tmp_path):
+    """Load JSON… with a file that is no fit: a notification names it, and the degradation
+    fields keep what they showed (no traceback dialog)."""
+    viewer, w = widget
+    deg = w.form.deg
+    before = deg.values()
+    for name, text in (("broken.json", "{not json"), ("other.json", '{"scale": "four"}')):
+        path = tmp_path / name
+        path.write_text(text)
+        assert deg.load_from_dialog(path) is None
+        errors = [m for lvl, m in notes if lvl == "error"]
+        assert errors and name in errors[-1], notes
+    assert deg.values() == before and w.form.loaded_params is None
+
+
 def test_closing_the_widget_stops_training(widget, qtbot, tmp_path):
     viewer, w = widget
     w.form.training.iterations.value = 5000

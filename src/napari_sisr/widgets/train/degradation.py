@@ -15,6 +15,7 @@ from magicgui.widgets import ComboBox, Container, PushButton
 from ...core.degradation.params import DegradationParams, DegradationRange
 from ...core.limits import MAX_NOISE_FRACTION, MAX_SIGMA_HR
 from ...core.training.config import DEFAULT_SCALE
+from .._jobs import error_message, notify_error
 from .._text import WrappingLabel
 from .fields import heading, number, refill, row
 
@@ -125,7 +126,16 @@ class DegradationSection(Container):
             self.native, "Degradation parameters", str(Path.home()), "JSON (*.json)"
         )
         if path:
-            self.load_degradation(path)
+            self.load_from_dialog(path)
+
+    def load_from_dialog(self, path: str | Path) -> DegradationParams | None:
+        """What *Load JSON…* does with the file chosen: load it, or say in a notification
+        why it cannot (the fields keep what they showed)."""
+        try:
+            return self.load_degradation(path)
+        except Exception as err:  # noqa: BLE001 - any failure is a notification
+            notify_error(error_message(f"loading {Path(path).name}", err))
+            return None
 
     def load_degradation(self, path: str | Path) -> DegradationParams:
         """Fill the degradation fields from a JSON file written by the fit (raises on error).
