@@ -248,6 +248,21 @@ def test_patch_larger_than_images_is_a_notification(widget, notes, tmp_path):
     assert not (tmp_path / "run").exists()  # nothing written for a refused run
 
 
+def test_a_run_folder_that_cannot_be_one_is_a_notification(widget, notes, tmp_path):
+    """Resume with nothing to resume, and a run folder that is a file: notifications that
+    say so (they raised out of the buttons: a traceback dialog in napari), nothing written."""
+    viewer, w = widget
+    assert w.start(resume=True) is None and not w.running
+    errors = [m for lvl, m in notes if lvl == "error"]
+    assert errors and "nothing to resume" in errors[-1] and "Start" in errors[-1], notes
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "a file").write_text("x")
+    w.form.training.run_dir.value = tmp_path / "a file"
+    assert w.start() is None and not w.running
+    assert "is a file" in [m for lvl, m in notes if lvl == "error"][-1], notes
+    assert "not started" in w.status.value
+
+
 def test_invalid_field_is_named(widget, notes):
     viewer, w = widget
     w.form.training.learning_rate.value = "fast please"

@@ -206,6 +206,8 @@ def _run_dir(text: str, resume: bool) -> Path:
         raise JobError(
             f"{run_dir} already holds a training run: press Resume or choose another folder"
         ) from None
+    except InputError as err:  # a file, nothing to resume, a folder of the user's own files
+        raise JobError(str(err).replace("start it again without resume", "press Start")) from None
     return run_dir
 
 

@@ -27,7 +27,7 @@ from .._text import WrappingLabel, fit_to_dock
 from .export import BmzExportButton
 from .fields import row
 from .form import PREVIEW_LAYER, TrainForm
-from .job import JobError, build_config, run_history
+from .job import build_config, run_history
 from .state import TrainState
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class TrainWidget(Container):
                 resume=resume,
                 overrides=self.config_overrides,
             )
-        except JobError as err:
+        except InputError as err:  # JobError: a field or layer named; any other input error
             notify_error(str(err))
             self.status.value = f"not started: {err}"
             return None
