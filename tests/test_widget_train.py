@@ -263,6 +263,22 @@ def test_a_run_folder_that_cannot_be_one_is_a_notification(widget, notes, tmp_pa
     assert "not started" in w.status.value
 
 
+def test_an_unexpected_failure_at_start_is_a_notification(widget, notes, monkeypatch):
+    """A bug while the run is set up is a notification that asks for a report, not an
+    exception out of the Start button."""
+    import napari_sisr.widgets.train.widget as module
+
+    def broken(*_a, **_k):
+        raise RuntimeError("something no input explains")
+
+    viewer, w = widget
+    monkeypatch.setattr(module, "build_config", broken)
+    assert w.start() is None and not w.running
+    errors = [m for lvl, m in notes if lvl == "error"]
+    assert errors and errors[-1].startswith("Training"), notes
+    assert w.start_btn.enabled
+
+
 def test_invalid_field_is_named(widget, notes):
     viewer, w = widget
     w.form.training.learning_rate.value = "fast please"

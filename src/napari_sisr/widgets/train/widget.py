@@ -20,7 +20,7 @@ from qtpy.QtCore import QEvent, QObject
 from ...core.errors import InputError
 from ...core.progress import Progress, TrainProgress
 from ...core.training.loop import WORSE_THAN_BICUBIC
-from .._jobs import JobRunner, notify_error, notify_info, notify_warning
+from .._jobs import JobRunner, error_message, notify_error, notify_info, notify_warning
 from .._models import default_registry, register_model
 from .._plot import LinePlot
 from .._text import WrappingLabel, fit_to_dock
@@ -166,9 +166,11 @@ class TrainWidget(Container):
                 resume=resume,
                 overrides=self.config_overrides,
             )
-        except InputError as err:  # JobError: a field or layer named; any other input error
-            notify_error(str(err))
-            self.status.value = f"not started: {err}"
+        except Exception as err:  # noqa: BLE001 - every failure becomes a notification
+            # an input error names the field or layer; anything else is logged as a bug
+            text = str(err) if isinstance(err, InputError) else error_message("Training", err)
+            notify_error(text)
+            self.status.value = f"not started: {text}"
             return None
         self.form.training.run_dir.value = config.out
         first = self.viewer.layers[config.hr[0].name]
