@@ -916,3 +916,23 @@ def test_a_fits_outputs_do_not_take_the_layer_choice_and_the_reference_is_sugges
     w.scoring.reference.value = None
     viewer.layers.remove(hr)  # nothing finer covers the field: no suggestion
     assert w.scoring.reference.value is None
+
+
+def test_a_model_that_cannot_be_listed_is_a_notification(widget, tmp_path, monkeypatch):
+    """Browse... with a file that is no model, or a model list that cannot be saved (a
+    read-only config folder): a notification, and the chosen model stays."""
+    viewer, w = widget
+    before = w.model.value
+    n = _n_records()
+    (tmp_path / "not_a_model.json").write_text("{}")
+    w.set_model(tmp_path / "not_a_model.json")
+
+    def read_only(*_a, **_k):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(w._registry, "_save", read_only)
+    w.set_model(_tiny_model(tmp_path / "another"))
+    errors = _errors_since(n)
+    assert len(errors) == 2 and all(m.startswith("cannot use model") for m in errors), errors
+    assert "read-only" in errors[1]
+    assert w.model.value == before
