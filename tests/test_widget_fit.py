@@ -149,6 +149,21 @@ def test_lr_as_large_as_hr_is_an_error_notification(widget, pair, qtbot, message
     assert "simulated LR" not in [layer.name for layer in widget.viewer.layers]
 
 
+def test_a_layer_that_cannot_be_read_is_a_notification(widget, messages, monkeypatch):
+    """Fit on a layer whose plane cannot be read for a reason no input check foresaw: a
+    notification that asks for a report, not an exception out of the Fit button."""
+    import napari_sisr.widgets.fit.widget as module
+
+    def unreadable(*_a, **_k):
+        raise RuntimeError("an unforeseen layer")
+
+    monkeypatch.setattr(module, "layer_plane", unreadable)
+    assert widget.fit() is None
+    errors = [m for sev, m in messages() if sev == "error"]
+    assert errors and errors[-1].startswith("Fit: internal error"), errors
+    assert not widget.controls.runner.busy
+
+
 def test_nan_and_same_layer_are_reported(widget, pair, qtbot, messages):
     _, lr, _ = pair
     widget.fit()

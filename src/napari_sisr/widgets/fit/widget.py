@@ -249,6 +249,9 @@ class FitDegradationWidget(Container):
         except InputError as err:
             self.controls.runner.refuse(f"Fit: {err}")
             return None
+        except Exception as err:  # noqa: BLE001 - a layer the planes cannot be read from
+            self.controls.runner.refuse(error_message("Fit", err))
+            return None
         return self.controls.runner.start(
             fit_job,
             hr.data,
