@@ -289,7 +289,7 @@ class SuperResolveWidget(Container):
         """Register a model file and choose it (what *Browse...* does after its dialog)."""
         try:
             ref = self._registry.register(path)
-        except (InputError, OSError) as err:  # not a model; or its list cannot be saved
+        except InputError as err:
             notify_error(f"cannot use model {path}: {err}")
             return
         self.model.reset_choices()
