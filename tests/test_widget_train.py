@@ -355,6 +355,7 @@ def test_fine_tune_takes_the_models_architecture(widget, tmp_path):
     f.deg.scale.value = "4"
     path = register_model(_tiny_model_file(tmp_path / "models" / "tiny_x2"))
     assert str(path) in f.model.init_model.choices, "a registered model is a starting point"
+    assert f.model.init_model.choices[-1] == "model file…"  # listed before it, not after
     f.model.init_model.value = str(path)
     assert f.deg.scale.value == "2" and f.model.arch.value == "srresnet"
     assert not f.deg.scale.enabled and not f.model.preset.enabled

@@ -150,9 +150,7 @@ class DegradationSection(Container):
         """Show ``params`` (a fit) as the fixed degradation; ``origin`` names where it came
         from. Until a field is edited, training uses these exact values."""
         self.deg_mode.value = FIXED
-        if str(params.scale) not in self._scales:
-            self._offer_scales([*self._scales, params.scale])
-        self.scale.value = str(params.scale)
+        self._choose_scale(params.scale)
         self.sigma.value = params.sigma
         self.noise_std.value = params.noise_std
         self.gain.value = params.gain
@@ -167,11 +165,15 @@ class DegradationSection(Container):
         refill(self.scale)
         self.scale.value = keep if keep in choices else default
 
+    def _choose_scale(self, scale: int) -> None:
+        """Choose ``scale`` (a fit's or a model's), listing it if the network does not."""
+        if str(scale) not in self._scales:
+            self._offer_scales([*self._scales, scale])
+        self.scale.value = str(scale)
+
     def _on_model_fixed(self, meta) -> None:
         if meta is not None:
-            if str(meta["scale"]) not in self._scales:
-                self._offer_scales([*self._scales, meta["scale"]])
-            self.scale.value = str(meta["scale"])
+            self._choose_scale(meta["scale"])
         self.scale.enabled = meta is None
 
     def _on_blind_sigma_edited(self) -> None:

@@ -216,7 +216,7 @@ class ModelSection(Container):
             ]
         )
         self.margins = (0, 0, 0, 0)
-        self.preset.value = "fast" if "fast" in self.preset.choices else None
+        self.preset.value = _fallback_preset(self.preset.choices)
         self.arch.changed.connect(self._on_arch_changed)
         self.init_model.changed.connect(self._on_init_changed)
         self.init_path.changed.connect(self._on_init_changed)
@@ -241,13 +241,13 @@ class ModelSection(Container):
         spec = get_spec(self.arch.value)
         keep = self.preset.value
         refill(self.preset)
-        fallback = "fast" if "fast" in spec.presets else next(iter(spec.presets))
-        self.preset.value = keep if keep in spec.presets else fallback
+        self.preset.value = keep if keep in spec.presets else _fallback_preset(spec.presets)
         self.state.scales_changed.emit(list(spec.scales))
 
     def refresh_models(self) -> None:
-        """List bundled and registered models as fine-tuning starting points."""
-        self.init_model.reset_choices()
+        """List bundled and registered models as fine-tuning starting points (in order:
+        a model registered since stands before *model file…*, not after it)."""
+        refill(self.init_model)
 
     def init_reference(self) -> str | None:
         """The model to fine-tune (bundled name or path), or ``None`` to start afresh."""
@@ -283,6 +283,12 @@ class ModelSection(Container):
             "preset": self.preset.value,
             "init": self.init_reference(),
         }
+
+
+def _fallback_preset(presets) -> str | None:
+    """The preset chosen when the architecture's choice is free: "fast" where it has one."""
+    presets = list(presets)
+    return "fast" if "fast" in presets else (presets[0] if presets else None)
 
 
 class TrainForm(Container):

@@ -14,7 +14,7 @@ from typing import Any
 
 from psygnal import Signal
 
-from .._layers import is_output
+from .._layers import image_layer_choices, is_output
 
 __all__ = ["TrainState"]
 
@@ -42,7 +42,6 @@ class TrainState:
     viewer : napari.viewer.Viewer
     loaded_params : DegradationParams or None
         The fit shown as the degradation (used exactly unless a field is edited).
-    running : bool
     """
 
     layers_changed = Signal()
@@ -54,7 +53,6 @@ class TrainState:
     def __init__(self, viewer) -> None:
         self.viewer = viewer
         self.loaded_params = None
-        self.running = False
         self._readers: list[Callable[[], dict[str, Any]]] = []
         self.degradation_set.connect(self._remember)
 
@@ -63,14 +61,11 @@ class TrainState:
 
     def set_running(self, running: bool) -> None:
         """Say that a run started or ended (the sections lock or unlock their fields)."""
-        self.running = bool(running)
-        self.running_changed.emit(self.running)
+        self.running_changed.emit(bool(running))
 
     def captures(self) -> list:
         """The image layers that are data (not results, previews or maps the plugin made)."""
-        from napari.layers import Image
-
-        return [ly for ly in self.viewer.layers if isinstance(ly, Image) and not is_output(ly)]
+        return [ly for _, ly in image_layer_choices(self.viewer) if not is_output(ly)]
 
     def report(self, read: Callable[[], dict[str, Any]]) -> None:
         """Add a section's reader of its values to what :meth:`values` returns."""
