@@ -202,16 +202,18 @@ def resolution(name, lr, hr, s, nanopyx):
     from napari_sisr.core.evidence import decorrelation
 
     px = LR_PIXEL_NM.get(name)
-    r_lr = decorrelation(lr, px)
-    r_hr = decorrelation(hr, px / s if px else None)
-    out = {"lr": r_lr.value, "hr": r_hr.value, "unit": r_lr.unit,
-           "hr_finer": r_hr.value / (1 if px else s) < r_lr.value}  # fmt: skip
+    # each image and its central crops a few pixels smaller (the first crop is the image):
+    # the figure, and how stable it is (largest / smallest), as nanopyx's are measured
+    figures = {
+        key: [decorrelation(c, size).value for c in crops(img)]
+        for key, img, size in (("lr", lr, px), ("hr", hr, px / s if px else None))
+    }
+    r_lr, r_hr = figures["lr"][0], figures["hr"][0]
+    out = {"lr": r_lr, "hr": r_hr, "unit": "nm" if px else "px",
+           "hr_finer": r_hr / (1 if px else s) < r_lr}  # fmt: skip
     if not px:  # in LR pixels: the HR figure divided by the scale
-        out["hr"] = r_hr.value / s
-    # how stable each figure is: the spread (largest / smallest) over central crops a few
-    # pixels smaller, ours and nanopyx's (the same crops)
-    for key, img, size in (("lr", lr, px), ("hr", hr, px / s if px else None)):
-        values = [decorrelation(c, size).value for c in crops(img)]
+        out["hr"] = r_hr / s
+    for key, values in figures.items():
         out[f"spread_{key}"] = max(values) / min(values)
     if nanopyx and name in nanopyx:
         npx = nanopyx[name]
