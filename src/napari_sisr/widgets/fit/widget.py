@@ -207,7 +207,7 @@ class FitDegradationWidget(Container):
             self.ratio.value = hint
         guess = guess_scale(hr, lr)
         if hint not in ("", "auto"):
-            guess = max(2, min(16, round(float(hint))))
+            guess = max(MIN_SCALE, min(MAX_SCALE, round(float(hint))))
         if guess is not None:
             self.scale.value = guess
         lr = self.lr_layer.value
