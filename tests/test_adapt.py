@@ -124,3 +124,13 @@ def test_the_command_line(tmp_path, aware, captures, capsys):
     assert line["model"].endswith("model.json") and "photon counts" in line["why"]
     assert main(args) == 2  # the run folder is not replaced unasked
     assert "overwrite" in capsys.readouterr().err
+
+
+def test_each_channel_of_an_rgb_capture_is_a_capture_of_its_own(captures):
+    from napari_sisr.core.adapt import _captures
+
+    rgb = np.stack([captures[0], captures[0] * 2, captures[0] * 3], axis=-1)
+    found = _captures([rgb], (1.0, 99.8))
+    assert [c.raw.shape for c in found] == [captures[0].shape] * 3
+    assert [c.name for c in found] == ["array0[0]", "array0[1]", "array0[2]"]
+    assert found[1].hi == pytest.approx(2 * found[0].hi)

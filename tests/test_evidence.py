@@ -12,6 +12,7 @@ from conftest import tiny_generator as tiny
 
 from napari_sisr import DegradationParams, simulate_lr
 from napari_sisr.cli import main
+from napari_sisr.core.errors import InputError
 from napari_sisr.core.evidence import decorrelation, evidence, frc_resolution, resolution
 from napari_sisr.core.evidence.consistency import consistency
 from napari_sisr.core.evidence.split import is_counts, split_halves, thinned_halves
@@ -211,3 +212,54 @@ def test_the_command_line_front_ends(tmp_path, pair, capsys):
     line = json.loads(out.out.strip().splitlines()[-1])
     assert 0 <= line["evidence"]["flagged_fraction"] <= 1
     assert tifffile.imread(tmp_path / "sr.evidence.tif").shape == lr.shape
+
+
+def test_an_image_without_structure_has_no_resolution():
+    """Pure noise (on an offset, as every camera's) and a flat image have no resolution: the
+    zero frequency must not be read as a peak (it once gave 98 px and 2 px)."""
+    rng = np.random.default_rng(0)
+    for image in (rng.poisson(20.0, (128, 128)), rng.normal(100.0, 1.0, (128, 128)),
+                  np.full((128, 128), 5.0)):  # fmt: skip
+        res = decorrelation(image)
+        assert not np.isfinite(res.value) and res.as_dict()["value"] is None
+        assert "not measurable" in res.text()
+
+
+def test_the_json_lines_are_standard_json_when_nothing_is_measurable(tmp_path, capsys):
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+
+    tifffile.imwrite(tmp_path / "flat.tif", np.full((64, 64), 7, np.uint16))
+    assert main(["resolution", str(tmp_path / "flat.tif")]) == 0
+    line = strict(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["resolution"] is None and "not measurable" in line["text"]
+    # a flat capture: no noise to estimate (an error), or as photon counts (zeros) a note
+    tifffile.imwrite(tmp_path / "sr.tif", np.random.default_rng(0).random((128, 128), np.float32))
+    assert main(["evidence", str(tmp_path / "sr.tif"), str(tmp_path / "flat.tif")]) == 2
+    assert "constant" in capsys.readouterr().err
+    tifffile.imwrite(tmp_path / "zeros.tif", np.zeros((64, 64), np.uint16))
+    assert main(["evidence", str(tmp_path / "sr.tif"), str(tmp_path / "zeros.tif")]) == 0
+    line = strict(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["resolution_lr"]["value"] is None
+    assert any("capture is flat" in note for note in line["notes"]), line["notes"]
+
+
+def test_print_json_writes_what_cannot_be_measured_as_null(capsys):
+    from napari_sisr.cli._common import print_json
+
+    print_json({"a": float("inf"), "b": [np.float32("nan"), 1.5], "c": {"d": np.float64(2)}})
+    assert json.loads(capsys.readouterr().out) == {"a": None, "b": [None, 1.5], "c": {"d": 2.0}}
+
+
+@pytest.mark.parametrize("sr_shape, scale, ok", [
+    ((256, 256), 4, True), ((259, 257), 4, True),  # a few SR px beyond the capture are cut
+    ((256, 256), 3, False), ((256, 256), 5, False), ((260, 256), 4, False), ((1000, 10), 4, False),
+])  # fmt: skip
+def test_an_sr_image_that_is_not_scale_times_the_capture_is_refused(sr_shape, scale, ok):
+    rng = np.random.default_rng(0)
+    lr, sr = rng.random((64, 64)) + 1, rng.random(sr_shape) + 1
+    if ok:
+        assert consistency(sr, lr, scale, sigma=1.0).z.shape == lr.shape
+    else:
+        with pytest.raises(InputError, match="is the scale right"):
+            consistency(sr, lr, scale, sigma=1.0)

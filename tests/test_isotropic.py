@@ -231,3 +231,14 @@ def test_a_device_that_is_not_here_is_named(volume, tmp_path, capsys):
     assert main([*args, "--device", "tpu", "-q"]) == 2
     assert "unknown device 'tpu'" in capsys.readouterr().err
     assert main([*args, "--device", "cpu", "--iters", "1", "-q"]) == 0
+
+
+@pytest.mark.parametrize("z_step", ["0", "-1", "nan", "1e9"])
+def test_a_z_step_out_of_range_is_named_as_the_z_step(volume, tmp_path, capsys, z_step):
+    stack = tmp_path / "an.tif"
+    tifffile.imwrite(stack, volume[1].astype(np.float32))
+    args = ["isotropic", str(stack), "-o", str(tmp_path / "o.tif"), "--pixel-size-um", "0.1"]
+    assert main([*args, "--z-step-um", z_step]) == 2
+    err = capsys.readouterr().err
+    assert "--z-step-um" in err and "--pixel-size-um" not in err, err
+    assert not (tmp_path / "o.tif").exists()

@@ -7,6 +7,7 @@ subcommands and core alike); :func:`napari_sisr.cli.main` prints them as one lin
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 
@@ -233,3 +234,23 @@ def save_params(params, output: str, overwrite: bool, inputs=()) -> None:
     never over an input."""
     check_params_output(output, overwrite, inputs)
     params.save(output)
+
+
+def _finite(obj):
+    """``obj`` with every infinite or NaN float replaced by None (recursively)."""
+    if getattr(obj, "ndim", None) == 0 and hasattr(obj, "item"):  # a numpy scalar
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def print_json(obj, **dumps) -> None:
+    """Print ``obj`` as one line of standard JSON on stdout: a value that could not be measured
+    (an infinite or NaN float) is written as null, which every JSON reader accepts (Python
+    would write ``Infinity``, which jq and most others refuse)."""
+    print(json.dumps(_finite(obj), allow_nan=False, **dumps))

@@ -3,7 +3,7 @@ fine-tuned on the user's captures alone."""
 
 from __future__ import annotations
 
-import json
+from ._common import print_json
 
 
 def add(sub) -> None:
@@ -77,19 +77,17 @@ def run(args) -> int:
     c = build_config(args)
     result = run_to_end(iter_adapt(c), progress_printer(args.quiet))
     ev = result.report.get("evidence", {})
-    print(
-        json.dumps(
-            {
-                "model": str(result.model),
-                "adapted": result.best_step > 0,
-                "why": result.report["why"],
-                "steps": result.steps,
-                "best_step": result.best_step,
-                "seconds": result.seconds,
-                "held_out": result.report["held_out"],
-                "flagged_fraction": ev.get("flagged_fraction"),
-                "rsp": ev.get("rsp"),
-            }
-        )
+    print_json(
+        {
+            "model": str(result.model),
+            "adapted": result.best_step > 0,
+            "why": result.report["why"],
+            "steps": result.steps,
+            "best_step": result.best_step,
+            "seconds": result.seconds,
+            "held_out": result.report["held_out"],
+            "flagged_fraction": ev.get("flagged_fraction"),
+            "rsp": ev.get("rsp"),
+        }
     )
     return 0

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from ..core.errors import InputError
-from ._common import add_pair_args, pair_paths, read_pair
+from ._common import add_pair_args, pair_paths, print_json, read_pair
 
 MODEL_SUFFIXES = (".json", ".safetensors")
 
@@ -110,7 +109,7 @@ def run(args) -> int:
             else None,
         }
         summary["held_out"] = _scores(scored.held_out) if scored.held_out else None
-    print(json.dumps(summary))
+    print_json(summary)
     return 0
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from ..core.errors import InputError
+from ._common import print_json
 
 
 def add(sub) -> None:
@@ -65,7 +65,7 @@ def run(args) -> int:
         from ..core.io.images import write_image
 
         write_image(args.output, ev.consistency.z.astype("float32"))
-    print(json.dumps({**ev.summary(), "scale": scale}))
+    print_json({**ev.summary(), "scale": scale})
     return 0
 
 

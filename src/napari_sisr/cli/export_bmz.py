@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from ._common import print_json
 
 
 def add(sub) -> None:
@@ -25,5 +25,5 @@ def run(args) -> int:
     from ..core.bmz import export_bmz
 
     path = export_bmz(args.model, args.output, name=args.name, overwrite=args.overwrite)
-    print(json.dumps({"model": args.model, "output": str(path)}))
+    print_json({"model": args.model, "output": str(path)})
     return 0

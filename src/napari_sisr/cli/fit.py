@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ..core.errors import InputError
-from ._common import add_pair_args, pair_paths, progress_printer, read_pair, save_params
+from ._common import add_pair_args, pair_paths, print_json, progress_printer, read_pair, save_params
 
 
 def add(sub) -> None:
@@ -77,7 +76,7 @@ def run(args) -> int:
         print(line, file=sys.stderr)
     if args.output:
         save_params(params, args.output, args.overwrite, inputs=(args.hr, args.lr))
-    print(json.dumps({**params.summary(), "quality": quality}))
+    print_json({**params.summary(), "quality": quality})
     return 0
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+from ._common import print_json
 
 
 def add(sub) -> None:
@@ -110,7 +111,7 @@ def run(args) -> int:
     summary = result.summary()
     if args.picture:
         summary["picture"] = _picture(data, result.fit, restored, args.picture)
-    print(json.dumps(summary, default=float))
+    print_json(summary)
     return 0
 
 

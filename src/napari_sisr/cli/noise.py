@@ -7,9 +7,7 @@ the PSF width is given directly (``--sigma``) or computed from the optics (``--w
 
 from __future__ import annotations
 
-import json
-
-from ._common import add_pixel_size_um, save_params
+from ._common import add_pixel_size_um, print_json, save_params
 
 
 def add(sub) -> None:
@@ -107,5 +105,5 @@ def run(args) -> int:
     )
     if args.output:
         save_params(params, args.output, args.overwrite, inputs=(args.lr,))
-    print(json.dumps(params.summary()))
+    print_json(params.summary())
     return 0

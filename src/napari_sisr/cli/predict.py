@@ -6,13 +6,12 @@ chunk. Outputs are OME-Zarr folders (any size, resumable) or TIFF files (small r
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
 from ..core.errors import InputError, OutputExistsError
-from ._common import add_pixel_size_um
+from ._common import add_pixel_size_um, print_json
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr")
 TIFF_OUT_MAX_BYTES = 1 << 30
@@ -326,7 +325,7 @@ def _predict_one(src: Path, dst: Path, model, config, args) -> None:
     }
     if args.evidence:
         line["evidence"] = _evidence(src, dst, result, model, config, args.quiet)
-    print(json.dumps(line))
+    print_json(line)
 
 
 def _evidence(src: Path, dst: Path, result, model, config, quiet: bool) -> dict:
@@ -346,23 +345,19 @@ def _evidence(src: Path, dst: Path, result, model, config, quiet: bool) -> dict:
         summary = evidence_of_result(str(src), result, model, scale, config)
         layout = canonical_input(str(src)).layout
         summary["map"] = str(write_evidence(dst, summary.pop("z"), layout))
+    from ..core.evidence.resolution import describe
+
     middle = summary.get("middle") or {}
     if not quiet and middle:
         print(
             f"evidence: {100 * summary['flagged_fraction']:.2f} % of the capture's pixels "
             f"disagree with the result beyond 3 noise std; resolution "
-            f"{_res(middle.get('resolution_lr'))} -> {_res(middle.get('resolution_sr'))}",
+            f"{describe(middle.get('resolution_lr'))} -> {describe(middle.get('resolution_sr'))}",
             file=sys.stderr,
         )
         for note in middle.get("notes", []):
             print(f"evidence: {note}", file=sys.stderr)
     return summary
-
-
-def _res(r) -> str:
-    if not r:
-        return "?"
-    return f"{r['value']:.0f} nm" if r["unit"] == "nm" else f"{r['value']:.2f} {r['unit']}"
 
 
 def _int(value: str, flag: str) -> int:

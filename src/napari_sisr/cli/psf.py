@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
+
+from ._common import print_json
 
 
 def add(sub) -> None:
@@ -69,7 +70,7 @@ def run(args) -> int:
     }
     if args.picture:
         out["picture"] = bead_picture(image, fit, args.picture)
-    print(json.dumps(out, default=float))
+    print_json(out)
     return 0
 
 
@@ -103,7 +104,7 @@ def read_stack(path: str, channel: int | None, pixel_um: float | None, z_um: flo
     lateral = lateral / 1000.0 if lateral else found("x")
     if data.ndim == 2:
         return data, lateral
-    z = pixel_size_nm(z_um, None) / 1000.0 if z_um else found("z")
+    z = pixel_size_nm(z_um, None, "--z-step-um") / 1000.0 if z_um is not None else found("z")
     if lateral and not z:
         raise InputError(f"{path}: the z step is not in the file: give --z-step-um")
     return data, (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from ._common import print_json
 
 
 def add(sub) -> None:
@@ -29,15 +29,14 @@ def run(args) -> int:
     plane, found = read_plane(args.image, args.channel)
     px = pixel_size_nm(args.pixel_size_um, found)
     res = resolution(plane, px)
-    print(
-        json.dumps(
-            {
-                "resolution": res.value,
-                "unit": res.unit,
-                "kc": res.kc,
-                "amplitude": res.amplitude,
-                "pixel_size_nm": px,
-            }
-        )
+    print_json(
+        {
+            "resolution": res.value,
+            "unit": res.unit,
+            "kc": res.kc,
+            "amplitude": res.amplitude,
+            "pixel_size_nm": px,
+            "text": res.text(),
+        }
     )
     return 0

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..core.errors import InputError, OutputExistsError
+from ._common import print_json
 
 
 def add(sub) -> None:
@@ -77,5 +77,5 @@ def run(args) -> int:
 
         lr = cast_to(lr, hr.dtype)
     write_image(out, lr)
-    print(json.dumps({"output": str(out), "shape": list(lr.shape), **params.summary()}))
+    print_json({"output": str(out), "shape": list(lr.shape), **params.summary()})
     return 0

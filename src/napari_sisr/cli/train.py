@@ -11,7 +11,7 @@ import json
 import sys
 
 from ..core.errors import InputError, describe
-from ._common import key_values, progress_printer
+from ._common import key_values, print_json, progress_printer
 
 
 def add(sub) -> None:
@@ -410,7 +410,7 @@ def run(args) -> int:
         "worse_than_bicubic": result.worse_than_bicubic,
         **result.timing,
     }
-    print(json.dumps(summary))
+    print_json(summary)
     if result.stopped_early:
         print(
             f"stopped early at step {result.steps} of {config.iters}: no better validation PSNR "

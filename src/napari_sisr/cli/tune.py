@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ._common import (
     add_pair_args,
     check_params_output,
     pair_paths,
+    print_json,
     progress_printer,
     read_pair,
     save_params,
@@ -59,17 +59,15 @@ def run(args) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     if args.output:
         save_params(tuned.params, args.output, True)  # checked before the work
-    print(
-        json.dumps(
-            {
-                **tuned.params.summary(),
-                "psnr": {
-                    "tuned": tuned.psnr,
-                    "fit": tuned.psnr_fit,
-                    "bicubic": tuned.psnr_bicubic,
-                },
-                "model": tuned.model,
-            }
-        )
+    print_json(
+        {
+            **tuned.params.summary(),
+            "psnr": {
+                "tuned": tuned.psnr,
+                "fit": tuned.psnr_fit,
+                "bicubic": tuned.psnr_bicubic,
+            },
+            "model": tuned.model,
+        }
     )
     return 0

@@ -124,13 +124,14 @@ class _Capture:
 def _captures(images, percentiles) -> list[_Capture]:
     from .evidence.split import is_counts
     from .evidence.tiled import capture_noise
-    from .training.images import _name, _read
+    from .training.images import _name, _read, to_planes
 
     out = []
     for i, item in enumerate(images):
-        arr, _ = _read(item)
-        arr = np.asarray(arr, dtype=np.float64)
-        planes = arr.reshape((-1, *arr.shape[-2:])) if arr.ndim > 2 else arr[None]
+        arr, rgb = _read(item)
+        # every plane and channel (an RGB capture's too) is a grey capture of its own
+        arr = to_planes(arr, channel_axis=None, rgb=rgb, name=_name(item, i))
+        planes = np.asarray(arr, dtype=np.float64).reshape((-1, *arr.shape[-2:]))
         for k, plane in enumerate(planes):
             if not np.isfinite(plane).all():
                 raise InputError(f"capture {_name(item, i)} holds NaN or infinite values")

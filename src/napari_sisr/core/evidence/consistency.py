@@ -111,16 +111,10 @@ def consistency(
     tile : int, optional
         LR tile side of the computation (:mod:`.tiled`; default one tile up to 2048 px).
     """
-    from .tiled import TILE, consistency_tiled
+    from .tiled import TILE, check_shapes, consistency_tiled
 
     s = int(scale)
-    if len(lr.shape) != 2 or len(sr.shape) != 2:
-        raise InputError(f"evidence is computed plane by plane: got {sr.shape} and {lr.shape}")
-    if sr.shape[0] < lr.shape[0] * s or sr.shape[1] < lr.shape[1] * s:
-        raise InputError(
-            f"the SR image ({sr.shape[0]} x {sr.shape[1]}) is not {s} times the capture "
-            f"({lr.shape[0]} x {lr.shape[1]}): is the scale right?"
-        )
+    check_shapes(tuple(sr.shape), tuple(lr.shape), s)
     if sigma is None:
         sigma = fit_sigma(_plane(sr, lr.shape, s), _plane(lr, lr.shape, 1), s)
         sigma_source = "fitted to the pair (SR, capture)"

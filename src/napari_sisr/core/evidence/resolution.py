@@ -55,8 +55,9 @@ class Resolution:
     at_limit: bool = False  # the curve never fell below its threshold: a bound, not a value
 
     def as_dict(self) -> dict:
+        """The estimate as JSON-safe values (``value`` None where nothing was measurable)."""
         return {
-            "value": self.value,
+            "value": self.value if math.isfinite(self.value) else None,
             "unit": self.unit,
             "kc": self.kc,
             "amplitude": self.amplitude,
@@ -64,11 +65,30 @@ class Resolution:
             "at_limit": self.at_limit,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Resolution:
+        """The estimate back from :meth:`as_dict`'s form."""
+        value = d.get("value")
+        return cls(
+            float("inf") if value is None else float(value),
+            d.get("unit", "px"),
+            float(d.get("kc", 0.0)),
+            float(d.get("amplitude", 0.0)),
+            d.get("method", ""),
+            bool(d.get("at_limit", False)),
+        )
+
     def text(self) -> str:
         if not math.isfinite(self.value):
             return "not measurable (no signal above the noise)"
         value = f"{self.value:.0f} nm" if self.unit == "nm" else f"{self.value:.2f} {self.unit}"
         return f"the pixel limit ({value}) or finer" if self.at_limit else value
+
+
+def describe(d: dict | None) -> str:
+    """A resolution in :meth:`Resolution.as_dict`'s form (as in an evidence summary), in words;
+    ``"?"`` where there is none."""
+    return Resolution.from_dict(d).text() if d else "?"
 
 
 def _square(image, max_side: int = MAX_SIDE) -> np.ndarray:
@@ -87,9 +107,9 @@ def _square(image, max_side: int = MAX_SIDE) -> np.ndarray:
     return a
 
 
-def _apodise(a: np.ndarray, width: int = 20, keep_mean: bool = True) -> np.ndarray:
-    """The image with its edges rolled off towards its mean by a raised cosine over ``width``
-    px (edges would otherwise add a cross of spurious high frequencies)."""
+def _apodise(a: np.ndarray, width: int = 20) -> np.ndarray:
+    """The image less its mean, with its edges rolled off to zero by a raised cosine over
+    ``width`` px (edges would otherwise add a cross of spurious high frequencies)."""
     mean = a.mean()
     n = a.shape[0]
     w = min(width, n // 4)
@@ -97,8 +117,7 @@ def _apodise(a: np.ndarray, width: int = 20, keep_mean: bool = True) -> np.ndarr
     if w > 0:
         t = (np.sin(np.linspace(-np.pi / 2, np.pi / 2, w)) + 1) / 2
         ramp[:w], ramp[-w:] = t, t[::-1]
-    out = (a - mean) * np.outer(ramp, ramp)
-    return out + mean if keep_mean else out
+    return (a - mean) * np.outer(ramp, ramp)
 
 
 def _spectrum(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -197,7 +216,13 @@ def decorrelation(image, pixel_size_nm: float | None = None, axis: int | None = 
         Measure along this axis only (the frequencies within :data:`SECTOR_DEG` of it, as the
         paper's sectorial analysis does): e.g. axis 0 of an xz slice is the axial resolution.
     """
-    a = _apodise(_square(image))
+    a = _square(image)
+    unit = "nm" if pixel_size_nm else "px"
+    if np.ptp(a) <= 1e-9 * max(float(np.abs(a).max()), 1e-300):
+        return Resolution(float("inf"), unit, 0.0, 0.0, "decorrelation")  # flat: no structure
+    # without its mean: the zero frequency says nothing about resolution, and left in, it makes
+    # a peak at the lowest radius that pure noise on an offset would be read by
+    a = _apodise(a)
     n = a.shape[0]
     f, kr = _spectrum(a)
     if axis is not None:
@@ -227,7 +252,6 @@ def decorrelation(image, pixel_size_nm: float | None = None, axis: int | None = 
             r1 = max(kcs[best] - (r[1] - r[0]), 0.0)
             r = np.linspace(r1, min(kcs[best] + REFINE_SPAN, float(r[-1])), N_RADII)
     valid = [(k, amp) for k, amp in zip(kcs, amps, strict=True) if amp >= MIN_AMPLITUDE and k > 0]
-    unit = "nm" if pixel_size_nm else "px"
     if not valid:
         return Resolution(float("inf"), unit, 0.0, 0.0, "decorrelation")
     kc, amp = max(valid)
@@ -241,8 +265,8 @@ def frc_curve(a, b, rings: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     a, b = _square(a), _square(b)
     if a.shape != b.shape:
         raise InputError(f"FRC needs two images of one shape, got {a.shape} and {b.shape}")
-    fa, kr = _spectrum(_apodise(a, keep_mean=False))
-    fb, _ = _spectrum(_apodise(b, keep_mean=False))
+    fa, kr = _spectrum(_apodise(a))
+    fb, _ = _spectrum(_apodise(b))
     n = a.shape[0]
     nrings = rings or n // 2
     idx = np.minimum((kr * nrings).astype(int), nrings)

@@ -101,6 +101,20 @@ def capture_noise(lr) -> tuple[tuple[float, float], str]:
     return estimate_noise(crop, poisson=True), "estimated from the capture"
 
 
+def check_shapes(sr_shape, lr_shape, scale: int) -> None:
+    """The SR plane must be ``scale`` times the capture (a few SR pixels more, less than one
+    capture pixel, are cut off): anything else is a wrong scale or the wrong pair, which
+    would otherwise be compared pixel against unrelated pixel."""
+    if len(lr_shape) != 2 or len(sr_shape) != 2:
+        raise InputError(f"evidence is computed plane by plane: got {sr_shape} and {lr_shape}")
+    s = int(scale)
+    if not all(n * s <= m < (n + 1) * s for m, n in zip(sr_shape, lr_shape, strict=True)):
+        raise InputError(
+            f"the SR image ({sr_shape[0]} x {sr_shape[1]}) is not {s} times the capture "
+            f"({lr_shape[0]} x {lr_shape[1]}): is the scale right?"
+        )
+
+
 def _tiles(shape: tuple[int, int], tile: int):
     for y in range(0, shape[0], tile):
         for x in range(0, shape[1], tile):
@@ -181,9 +195,8 @@ def consistency_tiled(
         :meth:`~.consistency.Consistency.summary` gives them.
     """
     s = int(scale)
+    check_shapes(tuple(sr.shape), tuple(lr.shape), s)
     h, w = (int(n) for n in lr.shape)
-    if tuple(sr.shape) < (h * s, w * s):
-        raise InputError(f"the SR plane {tuple(sr.shape)} is not {s} times the capture {(h, w)}")
     halo = int(math.ceil((4 * max(sigma_yx) + s + max(map(abs, shift_yx))) / s)) + 1
     boxes = list(_tiles((h, w), tile))
     g, o, kept = _gain_offset(sr, lr, boxes, halo, s, sigma_yx, shift_yx)
@@ -207,6 +220,11 @@ def consistency_tiled(
     span = (hi - lo) or 1.0
     lag = sums.lag_num / sums.lag_den if sums.lag_den > 0 else 0.0
     notes = []
+    if hi == lo:
+        notes.append(
+            f"the capture is flat (every pixel {lo:g}): it holds nothing to compare the result "
+            "with, so agreeing with it shows nothing"
+        )
     if abs(lag) > WHITE_LAG1:
         notes.append(
             f"the residual is not white (lag-1 autocorrelation {lag:.2f}): part of the "

@@ -86,24 +86,20 @@ class EvidenceControls(Container):
         bring_into_view(self.table)
 
 
-def _res(r) -> str:
-    if not r:
-        return "?"
-    return f"{r['value']:.0f} nm" if r["unit"] == "nm" else f"{r['value']:.2f} {r['unit']}"
-
-
 def evidence_html(summary: dict) -> str:
     """The summaries as a short rich-text table, the notes below it."""
+    from ...core.evidence.resolution import describe
+
     m = summary.get("middle") or {}
     rows = [
         ("pixels disagreeing (|z| > 3)", f"{100 * summary.get('flagged_fraction', 0):.2f} %"),
         ("noise alone", "0.27 %"),
         ("correlation with the capture", f"{summary.get('rsp', 0):.3f}"),
-        ("resolution: capture", _res(m.get("resolution_lr"))),
-        ("resolution: result", _res(m.get("resolution_sr"))),
+        ("resolution: capture", describe(m.get("resolution_lr"))),
+        ("resolution: result", describe(m.get("resolution_sr"))),
     ]
     if m.get("resolution_split"):
-        rows.append(("resolution two halves agree on", _res(m["resolution_split"])))
+        rows.append(("resolution two halves agree on", describe(m["resolution_split"])))
     if m.get("uncertainty") is not None:
         rows.append(("uncertainty (steering)", f"{100 * m['uncertainty']:.2f} %"))
     body = "".join(
