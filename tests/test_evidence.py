@@ -263,3 +263,19 @@ def test_an_sr_image_that_is_not_scale_times_the_capture_is_refused(sr_shape, sc
     else:
         with pytest.raises(InputError, match="is the scale right"):
             consistency(sr, lr, scale, sigma=1.0)
+
+
+def test_resolution_reads_a_file_and_its_pixel_size_and_names_bad_arguments(tmp_path, actin):
+    path = tmp_path / "actin.ome.tif"
+    tifffile.imwrite(path, actin.astype(np.float32), metadata={"PhysicalSizeX": 0.08,
+                     "PhysicalSizeY": 0.08, "PhysicalSizeXUnit": "µm"}, ome=True)  # fmt: skip
+    from_file, from_array = resolution(path), resolution(actin, 80.0)
+    assert from_file.unit == "nm" and from_file.value == pytest.approx(from_array.value)
+    assert resolution(path, 40.0).value == pytest.approx(from_array.value / 2)
+    for bad in (-5, 0, float("nan"), "80"):
+        with pytest.raises(InputError, match="pixel size"):
+            resolution(actin, bad)
+    with pytest.raises(InputError, match="image array"):
+        decorrelation(None)
+    with pytest.raises(InputError, match="SR image and the capture"):
+        evidence(None, actin, 2)

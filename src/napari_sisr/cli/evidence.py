@@ -41,8 +41,9 @@ def add(sub) -> None:
 def run(args) -> int:
     from ..core.errors import OutputExistsError
     from ..core.evidence import evidence
+    from ..core.evidence.reading import read_plane
     from ..core.io.guard import check_not_input
-    from ._evidence import pixel_size_nm, read_plane
+    from ._evidence import pixel_size_nm
 
     if args.output:
         check_not_input(args.output, [args.sr, args.lr, args.degradation])

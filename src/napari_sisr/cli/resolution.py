@@ -24,7 +24,8 @@ def add(sub) -> None:
 
 def run(args) -> int:
     from ..core.evidence import resolution
-    from ._evidence import pixel_size_nm, read_plane
+    from ..core.evidence.reading import read_plane
+    from ._evidence import pixel_size_nm
 
     plane, found = read_plane(args.image, args.channel)
     px = pixel_size_nm(args.pixel_size_um, found)

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import os
+
 from .resolution import Resolution, decorrelation, frc_resolution
 from .run import Evidence, evidence
 
@@ -15,5 +17,15 @@ __all__ = ["Evidence", "Resolution", "evidence", "resolution", "decorrelation", 
 
 def resolution(image, pixel_size_nm: float | None = None) -> Resolution:
     """The resolution of one image by decorrelation analysis (Descloux et al. 2019), in nm
-    when ``pixel_size_nm`` is given, else in pixels."""
+    when the pixel size is known, else in pixels.
+
+    ``image`` is a 2D array, or an image file: then its central plane (the luminance of an
+    RGB image) is measured, and the pixel size its metadata states is used unless
+    ``pixel_size_nm`` is given.
+    """
+    if isinstance(image, str | os.PathLike):
+        from .reading import read_plane
+
+        image, found = read_plane(str(image), None)
+        pixel_size_nm = pixel_size_nm if pixel_size_nm is not None else found
     return decorrelation(image, pixel_size_nm)

@@ -91,8 +91,19 @@ def describe(d: dict | None) -> str:
     return Resolution.from_dict(d).text() if d else "?"
 
 
+def _check_pixel_size(pixel_size_nm) -> None:
+    if pixel_size_nm is not None and not (
+        isinstance(pixel_size_nm, int | float | np.number)
+        and math.isfinite(pixel_size_nm)
+        and pixel_size_nm > 0
+    ):
+        raise InputError(f"the pixel size must be a positive number of nm, got {pixel_size_nm!r}")
+
+
 def _square(image, max_side: int = MAX_SIDE) -> np.ndarray:
     """The central square of a 2D image, of odd side (at most ``max_side``), in float64."""
+    if image is None or isinstance(image, str | bytes):
+        raise InputError(f"an image array is needed, got {type(image).__name__}")
     a = np.asarray(image, dtype=np.float64)
     if a.ndim != 2:
         raise InputError(f"resolution is measured on one 2D plane, got shape {a.shape}")
@@ -216,6 +227,7 @@ def decorrelation(image, pixel_size_nm: float | None = None, axis: int | None = 
         Measure along this axis only (the frequencies within :data:`SECTOR_DEG` of it, as the
         paper's sectorial analysis does): e.g. axis 0 of an xz slice is the axial resolution.
     """
+    _check_pixel_size(pixel_size_nm)
     a = _square(image)
     unit = "nm" if pixel_size_nm else "px"
     if np.ptp(a) <= 1e-9 * max(float(np.abs(a).max()), 1e-300):
@@ -281,6 +293,7 @@ def frc_curve(a, b, rings: int | None = None) -> tuple[np.ndarray, np.ndarray]:
 def frc_resolution(a, b, pixel_size_nm: float | None = None) -> Resolution:
     """The resolution at which the FRC of ``a`` and ``b`` first falls below 1/7 (after a
     light smoothing of the curve: three rings)."""
+    _check_pixel_size(pixel_size_nm)
     freq, frc = frc_curve(a, b)
     smooth = np.convolve(frc, np.ones(3) / 3, mode="same")
     smooth[0] = frc[0]

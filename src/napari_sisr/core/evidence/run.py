@@ -163,6 +163,8 @@ def evidence(
     crop : int
         Side (LR px) of the central crop of the model-based measures.
     """
+    if sr is None or lr is None:
+        raise InputError("evidence needs the SR image and the capture it was made from")
     s = int(scale)
     sigma, source, steered = _psf(model, degradation, lr, s, config)
     cons = consistency(sr, lr, s, sigma=sigma, sigma_source=source)
