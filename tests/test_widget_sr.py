@@ -789,6 +789,21 @@ def test_each_result_gets_its_evidence_map_and_table(qtbot, widget, actin):
     assert "cap x2 SR (tiny_x2) evidence" not in viewer.layers
 
 
+def test_a_blank_layer_gets_its_result_and_evidence_that_says_why_it_shows_nothing(qtbot, widget):
+    """A flat layer (a blank field) has no noise to estimate: the run still adds the result
+    and the evidence, whose notes say the capture is flat, with no error notification."""
+    viewer, w = widget
+    src = viewer.add_image(np.full((64, 64), 7.0, np.float32), name="blank")
+    viewer.layers.selection = {src}
+    n = _n_records()
+    _run(qtbot, w)
+    assert (
+        _result(viewer, "blank") is not None and "blank x2 SR (tiny_x2) evidence" in viewer.layers
+    )
+    assert "capture is flat" in w.evidence.table.value
+    assert not [m for m in _errors_since(n) if "failed" in m.lower()], _errors_since(n)
+
+
 def test_adapt_to_this_image_adds_the_adapted_model(qtbot, widget, actin, tmp_path, monkeypatch):
     """With the PSF given, *Adapt to this image* adapts the model to the chosen layer in the
     background, adds the result to the model list and chooses it; without a PSF it asks."""

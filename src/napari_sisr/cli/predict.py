@@ -324,7 +324,11 @@ def _predict_one(src: Path, dst: Path, model, config, args) -> None:
         "seconds": round(time.perf_counter() - t0, 2),
     }
     if args.evidence:
-        line["evidence"] = _evidence(src, dst, result, model, config, args.quiet)
+        try:
+            line["evidence"] = _evidence(src, dst, result, model, config, args.quiet)
+        except InputError as err:  # the result is written and complete: say why it has none
+            print(f"evidence: not measured for {src.name}: {err}", file=sys.stderr)
+            line["evidence"] = {"error": str(err)}
     print_json(line)
 
 
@@ -339,7 +343,13 @@ def _evidence(src: Path, dst: Path, result, model, config, quiet: bool) -> dict:
     if dst.suffix.lower() == ".zarr" or dst.is_dir():
         lr_shape = canonical_input(str(src)).data.shape
         z_out = zarr_evidence_array(dst, lr_shape)
-        summary = evidence_of_result(str(src), result, model, scale, config, z_out=z_out)
+        try:
+            summary = evidence_of_result(str(src), result, model, scale, config, z_out=z_out)
+        except BaseException:  # no half-filled evidence group left beside a complete result
+            import zarr
+
+            del zarr.open_group(str(dst), mode="a")["evidence"]
+            raise
         summary["map"] = f"{dst}/evidence/z"
     else:
         summary = evidence_of_result(str(src), result, model, scale, config)

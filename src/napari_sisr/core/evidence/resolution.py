@@ -118,6 +118,11 @@ def _square(image, max_side: int = MAX_SIDE) -> np.ndarray:
     return a
 
 
+def _flat(a: np.ndarray) -> bool:
+    """No variation beyond round-off: no structure, no resolution."""
+    return bool(np.ptp(a) <= 1e-9 * max(float(np.abs(a).max()), 1e-300))
+
+
 def _apodise(a: np.ndarray, width: int = 20) -> np.ndarray:
     """The image less its mean, with its edges rolled off to zero by a raised cosine over
     ``width`` px (edges would otherwise add a cross of spurious high frequencies)."""
@@ -230,7 +235,7 @@ def decorrelation(image, pixel_size_nm: float | None = None, axis: int | None = 
     _check_pixel_size(pixel_size_nm)
     a = _square(image)
     unit = "nm" if pixel_size_nm else "px"
-    if np.ptp(a) <= 1e-9 * max(float(np.abs(a).max()), 1e-300):
+    if _flat(a):
         return Resolution(float("inf"), unit, 0.0, 0.0, "decorrelation")  # flat: no structure
     # without its mean: the zero frequency says nothing about resolution, and left in, it makes
     # a peak at the lowest radius that pure noise on an offset would be read by
@@ -294,6 +299,8 @@ def frc_resolution(a, b, pixel_size_nm: float | None = None) -> Resolution:
     """The resolution at which the FRC of ``a`` and ``b`` first falls below 1/7 (after a
     light smoothing of the curve: three rings)."""
     _check_pixel_size(pixel_size_nm)
+    if _flat(_square(a)) or _flat(_square(b)):  # nothing to agree on: not the pixel limit
+        return Resolution(float("inf"), "nm" if pixel_size_nm else "px", 0.0, 0.0, "frc")
     freq, frc = frc_curve(a, b)
     smooth = np.convolve(frc, np.ones(3) / 3, mode="same")
     smooth[0] = frc[0]

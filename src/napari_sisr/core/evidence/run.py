@@ -183,10 +183,19 @@ def evidence(
     box = central_crop(tuple(lr.shape), crop)
     out.crop = box
     lr_small = np.asarray(lr[box[0] : box[2], box[1] : box[3]], np.float64)
-    if split:
-        split_res = _split_resolution(model, lr_small, config, steered, px_hr, rng)
-        out.resolution_split = in_capture_px(split_res, s)
-        _compare(out)
+    if split and np.ptp(lr_small) == 0:
+        out.notes.append(
+            "the capture does not vary where the model-based measures look (its middle): "
+            "two halves of it would agree on nothing, so their resolution is not measured"
+        )
+    elif split:
+        try:
+            split_res = _split_resolution(model, lr_small, config, steered, px_hr, rng)
+        except InputError as err:  # an optional measure: the others stand without it
+            out.notes.append(f"the resolution of two halves is not measured: {err}")
+        else:
+            out.resolution_split = in_capture_px(split_res, s)
+            _compare(out)
     if uncertainty and steered is not None:
         out.uncertainty, out.uncertainty_map = _uncertainty(model, lr_small, config, steered)
     return out

@@ -87,15 +87,37 @@ def poisson_z(counts: np.ndarray, expected: np.ndarray) -> np.ndarray:
     return np.where(k < lam, -stats.norm.isf(np.clip(down, 1e-300, 0.5)), z)
 
 
+#: The noise model of a capture with no variation at all (its z-scores are all 0).
+FLAT_NOISE = ((1.0, 0.0), "none: the capture is flat")
+
+
+def _noise_crop(lr) -> np.ndarray | None:
+    """A crop of at most :data:`NOISE_CROP` px to estimate the noise on: the central one,
+    else the first of a 3 x 3 grid of crops that is not constant (a slide's blank middle);
+    None where every one is."""
+    h, w = (int(n) for n in lr.shape)
+    n = NOISE_CROP // 2
+    centres = [(h // 2, w // 2)] + [
+        (int(h * fy), int(w * fx)) for fy in (0.2, 0.5, 0.8) for fx in (0.2, 0.5, 0.8)
+    ]
+    for cy, cx in centres:
+        y0, x0 = max(min(cy - n, h - 2 * n), 0), max(min(cx - n, w - 2 * n), 0)
+        crop = np.asarray(lr[y0 : y0 + 2 * n, x0 : x0 + 2 * n], np.float64)
+        if np.ptp(crop) > 0:
+            return crop
+    return None
+
+
 def capture_noise(lr) -> tuple[tuple[float, float], str]:
-    """The noise model of a capture from a central crop of it: Poisson counts for a
-    photon-counting capture (:func:`.split.is_counts`), else the Poisson-Gaussian estimate."""
+    """The noise model of a capture from a crop of it (:func:`_noise_crop`): Poisson counts
+    for a photon-counting capture (:func:`.split.is_counts`), else the Poisson-Gaussian
+    estimate; :data:`FLAT_NOISE` for a capture that does not vary."""
     from ..degradation.noiselevel import estimate_noise
     from .split import is_counts
 
-    h, w = (int(n) for n in lr.shape)
-    cy, cx, n = h // 2, w // 2, NOISE_CROP // 2
-    crop = np.asarray(lr[max(cy - n, 0) : cy + n, max(cx - n, 0) : cx + n], np.float64)
+    crop = _noise_crop(lr)
+    if crop is None:
+        return FLAT_NOISE
     if is_counts(crop):
         return (0.0, 1.0), "photon counts (variance = counts)"
     return estimate_noise(crop, poisson=True), "estimated from the capture"

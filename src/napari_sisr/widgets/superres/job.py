@@ -232,12 +232,18 @@ def _preparing(prefix: str, loaded_s: float, settings: SRSettings, device: str) 
 
 
 def _evidence(i: int, task: SRTask, result, net, settings: SRSettings, total: int):
-    """The evidence of one result (in the worker), as an :class:`EvidenceDone` update."""
+    """The evidence of one result (in the worker), as an :class:`EvidenceDone` update; where
+    the capture cannot give any (too small to estimate its noise...), a :class:`Notice` that
+    says why: the result itself stands."""
+    from ...core.errors import InputError
     from ...core.evidence.job import evidence_of_result
     from ...core.inference.input import canonical_input
 
     result = result[0] if isinstance(result, list) else result
-    summary = evidence_of_result(task.source, result, net, settings.scale, settings.config)
+    try:
+        summary = evidence_of_result(task.source, result, net, settings.scale, settings.config)
+    except InputError as err:
+        return Notice((i + 1) * UNITS, total, f"{task.name}: no evidence measured: {err}")
     z = canonical_input(task.source).layout.to_user(summary.pop("z"))
     return EvidenceDone(
         (i + 1) * UNITS, total, f"{task.name}: evidence", index=i, z=z, summary=summary
