@@ -241,17 +241,6 @@ def consistency_tiled(
         lo, hi = min(lo, float(cap.min())), max(hi, float(cap.max()))
     span = (hi - lo) or 1.0
     lag = sums.lag_num / sums.lag_den if sums.lag_den > 0 else 0.0
-    notes = []
-    if hi == lo:
-        notes.append(
-            f"the capture is flat (every pixel {lo:g}): it holds nothing to compare the result "
-            "with, so agreeing with it shows nothing"
-        )
-    if abs(lag) > WHITE_LAG1:
-        notes.append(
-            f"the residual is not white (lag-1 autocorrelation {lag:.2f}): part of the "
-            "disagreement is the degradation model's, not the result's"
-        )
     summary = {
         "rse": math.sqrt(sums.sq / max(sums.n, 1)) / span,
         "rsp": sums.rsp(),
@@ -263,6 +252,23 @@ def consistency_tiled(
         "noise_source": noise_source,
         "gain": g,
         "offset": o,
-        "notes": notes,
+        "notes": _notes(lag, lo, hi),
     }
     return (z_out if out is None else None), summary
+
+
+def _notes(lag: float, lo: float, hi: float) -> list[str]:
+    """What the summaries cannot show by themselves: a capture with nothing in it, a residual
+    the degradation model leaves structured."""
+    notes = []
+    if hi == lo:
+        notes.append(
+            f"the capture is flat (every pixel {lo:g}): it holds nothing to compare the result "
+            "with, so agreeing with it shows nothing"
+        )
+    if abs(lag) > WHITE_LAG1:
+        notes.append(
+            f"the residual is not white (lag-1 autocorrelation {lag:.2f}): part of the "
+            "disagreement is the degradation model's, not the result's"
+        )
+    return notes
