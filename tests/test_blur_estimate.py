@@ -43,6 +43,8 @@ def test_unreadable_planes_are_refused():
         estimate_sigma(np.zeros((3, 32, 32)), 2)
     with pytest.raises(InputError, match="flat"):
         estimate_sigma(np.full((64, 64), 7.0), 2)
+    with pytest.raises(InputError, match="NaN"):  # not "flat", as the percentiles said
+        estimate_sigma(np.full((64, 64), np.nan), 2)
 
 
 def test_weights_load_from_safetensors_with_their_card(tmp_path):

@@ -174,3 +174,20 @@ def test_learning_rate_is_named_apart_from_low_resolution(tmp_path):
     assert TrainConfig(hr=hr, out=tmp_path / "c").learning_rate == 1e-3  # the preset's
     with pytest.raises(ValueError):
         TrainConfig(hr=hr, out=tmp_path / "d", learning_rate=-1.0)
+
+
+@pytest.mark.parametrize("given, n", [
+    (np.zeros((64, 64)), 1), (np.zeros((3, 64, 64)), 1), ("a.tif", 1), (("a.tif", "b.tif"), 2),
+    (None, 0),
+])  # fmt: skip
+def test_one_image_is_a_list_of_one_not_its_rows(given, n):
+    """An array given where a list of images is expected is one image (it was iterated row by
+    row into 64 "images" of one dimension), a path one file (not one per letter)."""
+    from napari_sisr.core.adapt import AdaptConfig
+
+    assert len(TrainConfig(hr=given).hr) == n
+    assert len(AdaptConfig(images=given).images) == n
+    if n:
+        assert len(TrainConfig(hr=[np.zeros((64, 64))], val=given).val) == n
+    with pytest.raises(Exception, match="list of arrays, files or layers"):
+        TrainConfig(hr=5)

@@ -84,6 +84,8 @@ def test_an_ome_zarr_output_carries_the_new_z_scale(volume, tmp_path):
     ({"factor": 1}, "nothing to make isotropic"),
     ({}, "z step and the xy pixel size are needed"),
     ({"z_step_um": 4.0, "pixel_um": 65.0}, "0 to 50 um"),
+    ({"factor": "4"}, "whole number"), ({"factor": float("nan")}, "whole number"),
+    ({"factor": 2.5}, "whole number"),
 ])  # fmt: skip
 def test_what_cannot_be_made_isotropic_is_named(volume, kwargs, match):
     with pytest.raises(InputError, match=match):

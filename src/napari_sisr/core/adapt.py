@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .errors import InputError
 from .progress import Progress, StopLike, TrainProgress, as_stop, run_to_end
@@ -94,6 +94,13 @@ class AdaptConfig(BaseModel):
     seed: int = Field(0, ge=0, lt=2**32)
     threads: int | None = Field(None, ge=1)
     overwrite: bool = False
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _image_list(cls, v: Any) -> list:
+        from .training.images import image_list
+
+        return image_list(v)
 
 
 @dataclass
@@ -537,5 +544,5 @@ def adapt(config: AdaptConfig | None = None, *, progress=None, **options) -> Ada
     :class:`AdaptConfig` fields laid over ``config``."""
     base = config.model_dump() if config is not None else {}
     images = options.pop("images", config.images if config is not None else [])
-    c = AdaptConfig(**{**base, **options}, images=list(images))
+    c = AdaptConfig(**{**base, **options}, images=images)
     return run_to_end(iter_adapt(c), progress)

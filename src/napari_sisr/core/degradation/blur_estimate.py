@@ -127,6 +127,8 @@ def estimate_sigma(plane: np.ndarray, scale: int, path: str | None = None) -> fl
     h, w = a.shape
     y0, x0 = max(0, (h - MAX_SIDE) // 2), max(0, (w - MAX_SIDE) // 2)
     a = a[y0 : y0 + MAX_SIDE, x0 : x0 + MAX_SIDE]
+    if not np.isfinite(a).all():
+        raise InputError("the image holds NaN or infinite values: its PSF width cannot be read")
     lo, hi = np.percentile(a, [0.1, 99.9])
     if not hi > lo:
         raise InputError("the image is flat: its PSF width cannot be read from it")

@@ -13,6 +13,7 @@ the degraded planes (the real axial samples carry their noise unblurred).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -219,8 +220,11 @@ def fit_axial(
 
 def _ratio(z_step_um, pixel_um, factor) -> float:
     if factor is not None:
-        if int(factor) != factor or factor < 1:
-            raise InputError(f"the factor is a whole number of xy pixels per z step, got {factor}")
+        whole = isinstance(factor, numbers.Real) and math.isfinite(factor) and factor % 1 == 0
+        if not whole or factor < 1:
+            raise InputError(
+                f"the factor is a whole number of xy pixels per z step, got {factor!r}"
+            )
         return float(factor)
     if z_step_um is None or pixel_um is None:
         raise InputError(

@@ -17,7 +17,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from ..degradation.params import DegradationParams, DegradationRange
 from ..errors import InputError
 from ..limits import MAX_SCALE
-from .images import TRAIN_PERCENTILES, describe_sources
+from .images import TRAIN_PERCENTILES, describe_sources, image_list
 from .schedule import (
     PRESET_TRAINING,
     default_adversarial,
@@ -162,6 +162,16 @@ class TrainConfig(BaseModel):
     out: Path | None = None
     resume: bool = False
     overwrite: bool = False
+
+    @field_validator("hr", mode="before")
+    @classmethod
+    def _hr_list(cls, v: Any) -> list:
+        return image_list(v)
+
+    @field_validator("val", "lr_images", "val_lr_images", "real_lr", mode="before")
+    @classmethod
+    def _image_lists(cls, v: Any) -> list | None:
+        return image_list(v, required=False)
 
     @field_validator("out", mode="before")
     @classmethod

@@ -73,6 +73,21 @@ class TrainImage:
         return float(np.mean(self.lo[plane]))
 
 
+def image_list(value, *, required: bool = True) -> list | None:
+    """The images a config field was given, as a list: one image (an array, a file path, a
+    layer) becomes a list of one; a list or tuple is kept. Without this an array would be
+    iterated row by row into "images" of one dimension, and a path letter by letter."""
+    if value is None:
+        return [] if required else None
+    if isinstance(value, str | os.PathLike) or hasattr(value, "shape") or hasattr(value, "data"):
+        return [value]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise InputError(
+        f"images are given as a list of arrays, files or layers, got {type(value).__name__}"
+    )
+
+
 def _name(item, i: int) -> str:
     if isinstance(item, str | os.PathLike):
         return Path(item).name
