@@ -5,9 +5,10 @@ of the same microscope (here: the other half of each real pair). Two variants th
 image of the field itself:
 
 - **refined**: the model's output pushed towards reproducing the capture by Richardson-Lucy
-  iterations through the fitted forward model (PSF, block mean, gain and offset), started
-  from the output; the iteration count is chosen on the calibration half (its HR image), as
-  the Richardson-Lucy baseline's is.
+  iterations through the forward model (the fitted PSF, the block mean, a gain and offset
+  fitted between the output and the capture), started from the output
+  (:mod:`napari_sisr.core.inference.refine`); the iteration count is chosen on the
+  calibration half (its HR image), as the Richardson-Lucy baseline's is.
 - **own noise**: the fit's PSF, but the noise estimated from the capture itself (a capture's
   noise changes with its exposure, its PSF does not).
 
@@ -29,36 +30,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_real_pairs import SETS, halves, load_pair, read_results  # noqa: E402
 
-#: Refinement iterations tried on the calibration half (0: the model's output as it is).
-REFINE = (0, 1, 2, 5, 10, 20, 40)
 #: Pairs without a bundled aware model at their scale (8x) are left out.
 PAIRS = [p for p in SETS if p not in ("caco2_8x", "storm")]
 ROUTES = ("bicubic + RL", "aware, told the fit", "refined", "own noise")
-
-
-def refine(sr: np.ndarray, lr: np.ndarray, s: int, sigma: float, iterations: int) -> np.ndarray:
-    """Richardson-Lucy through ``A`` (blur of ``sigma`` HR px, then the block mean), against
-    the capture, from ``sr``; gain and offset between ``A sr`` and the capture fitted first."""
-    from napari_sisr.core.degradation.simulate import axis_operator
-
-    if iterations <= 0:
-        return sr.copy()
-    ay = axis_operator(sr.shape[0], s, sigma).toarray()
-    ax = axis_operator(sr.shape[1], s, sigma).toarray()
-
-    def forward(x):
-        return ay @ x @ ax.T
-
-    design = np.stack([forward(sr).ravel(), np.ones(lr.size)], 1)
-    gain, offset = np.linalg.lstsq(design, lr.ravel(), rcond=None)[0]
-    y = (lr - offset) / gain
-    lo = min(float(sr.min()), float(y.min()))
-    eps = 1e-3 * (float(sr.max()) - lo)
-    x, y = sr - lo + eps, y - lo + eps
-    norm = ay.T @ np.ones_like(y) @ ax
-    for _ in range(iterations):
-        x = x * (ay.T @ (y / np.maximum(forward(x), 1e-12)) @ ax) / norm
-    return x + lo - eps
 
 
 def run_half(name, lr_a, hr_a, lr_b, hr_b, s) -> dict:
@@ -70,6 +44,7 @@ def run_half(name, lr_a, hr_a, lr_b, hr_b, s) -> dict:
         rl_psf,
         score_outputs,
     )
+    from napari_sisr.core.inference.refine import choose_refinement, refine_plane
 
     fit = fit_degradation(hr_a, lr_a, s, noise="residual")
     model = f"aware-{s}x"
@@ -78,10 +53,8 @@ def run_half(name, lr_a, hr_a, lr_b, hr_b, s) -> dict:
         return np.asarray(predict(lr.astype(np.float32), model, dtype="float32",
                                   degradation=steer), float)  # fmt: skip
 
-    cal = told(lr_a, fit)  # the calibration half: choose the refinement's iterations there
-    tried = {f"refined {n}": refine(cal, lr_a, s, fit.sigma, n) for n in REFINE}
-    on_cal = score_outputs({"bicubic": bicubic_upsample(lr_a, s), **tried}, hr_a, s).scores
-    n_refine = max(REFINE, key=lambda n: on_cal[f"refined {n}"].psnr)
+    # the calibration half: the refinement's iterations chosen there (its HR image)
+    n_refine, _ = choose_refinement(told(lr_a, fit), lr_a, hr_a, s, fit.sigma)
     n_rl = choose_rl_iterations(lr_a, hr_a, s, fit.sigma)
     bic = bicubic_upsample(lr_b, s)
     aware = told(lr_b, fit)
@@ -89,7 +62,7 @@ def run_half(name, lr_a, hr_a, lr_b, hr_b, s) -> dict:
         "bicubic": bic,
         "bicubic + RL": richardson_lucy(bic, rl_psf(fit.sigma, s), n_rl),
         "aware, told the fit": aware,
-        "refined": refine(aware, lr_b, s, fit.sigma, n_refine),
+        "refined": refine_plane(aware, lr_b, s, fit.sigma, n_refine),
         "own noise": told(lr_b, {"sigma": fit.sigma}),
     }
     scored = score_outputs(outputs, hr_b, s).scores

@@ -72,6 +72,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -113,8 +114,11 @@ VERSUS_ALSO = {
 }
 #: With ``--versus`` only: a zero-shot method against the default chain trained on the pair.
 VERSUS_TRAINED = {"aware": ("chain-init",), "aware-tuned": ("chain-init",)}
+#: Routes refined against the capture (napari_sisr.core.inference.refine) -> the route refined.
+REFINED = {"aware-refined": "aware", "adapted-refined": "adapted"}
 METHODS = ("nearest", "bicubic", "bicubic + RL", "bundled", "aware", "aware-tuned", "aware-auto",
-           "aware-card", "aware-optics", "adapted", "adapted-always", *TRAINED)  # fmt: skip
+           "aware-card", "aware-optics", "adapted", "adapted-always", *REFINED,
+           *TRAINED)  # fmt: skip
 #: Optics of the pairs whose LR pixel size the files state: NA, emission (nm), modality. The
 #: data does not document them; these are the usual values of such instruments (an oil
 #: objective of NA 1.4; the dyes' emission peaks), named as assumptions wherever reported.
@@ -303,6 +307,21 @@ def _aware_model(template: str, s: int) -> str | None:
     return name if name in bundled_models() or Path(name).exists() else None
 
 
+@dataclass
+class _Adapted:
+    path: str
+    adapted: bool
+
+
+def _adapted(lr, fit, s: int, start: str, out: Path, always: bool = False) -> _Adapted:
+    """The aware model adapted to the test half's capture alone (napari_sisr.adapt)."""
+    from napari_sisr import adapt
+
+    run = adapt(images=[lr], degradation=fit, scale=s, model=start, out=out, always=always,
+                overwrite=True)  # fmt: skip
+    return _Adapted(str(run.model), run.best_step > 0)
+
+
 def run_pair(
     name, methods, iters, threads, work: Path, figures: Path | None = None, aware=AWARE_MODEL,
     fit_noise: str = "residual", train_options: dict | None = None, kept: Path | None = None,
@@ -319,6 +338,7 @@ def run_pair(
         rl_psf,
         score_outputs,
     )
+    from napari_sisr.core.inference.refine import choose_refinement, refine_plane
     from napari_sisr.core.modelio import bundled_models, load_model
     from napari_sisr.core.training.start import bundled_start
 
@@ -336,7 +356,7 @@ def run_pair(
             "bicubic": bic,
             "bicubic + RL": richardson_lucy(bic, rl_psf(fit.sigma, s), n_rl),
         }
-        seconds, steps, sigma_read, tuned = {}, {}, None, {}
+        seconds, steps, sigma_read, tuned, refine_n = {}, {}, None, {}, {}
         lr_in = lr_b.astype(np.float32)
         bundled = f"default-{s}x"
         for m in methods:
@@ -368,15 +388,25 @@ def run_pair(
                     predict(lr_in, _aware_model(aware, s), dtype="float32", degradation=steer),
                     float)  # fmt: skip
             elif m in ("adapted", "adapted-always") and _aware_model(aware, s):
-                from napari_sisr import adapt
-
                 t0 = time.perf_counter()
-                run = adapt(images=[lr_in], degradation=fit, scale=s, model=_aware_model(aware, s),
-                            out=work / f"{name}-{k}-{m}", always=m == "adapted-always",
-                            overwrite=True)  # fmt: skip
-                seconds[m] = {"wall": time.perf_counter() - t0, "adapted": run.best_step > 0}
-                outputs[m] = np.asarray(predict(lr_in, str(run.model), dtype="float32",
+                model = _adapted(lr_in, fit, s, _aware_model(aware, s), work / f"{name}-{k}-{m}",
+                                 always=m == "adapted-always")  # fmt: skip
+                seconds[m] = {"wall": time.perf_counter() - t0, "adapted": model.adapted}
+                outputs[m] = np.asarray(predict(lr_in, model.path, dtype="float32",
                                                 degradation=fit), float)  # fmt: skip
+            elif m in REFINED and _aware_model(aware, s):
+                # the base route's model (adaptation rerun alike), its iterations chosen on the
+                # calibration half; only the refined output is scored under this name
+                model = _aware_model(aware, s)
+                if REFINED[m] == "adapted":
+                    model = _adapted(lr_in, fit, s, model, work / f"{name}-{k}-{m}").path
+                base_b, base_a = (
+                    np.asarray(predict(x.astype(np.float32), model, dtype="float32",
+                                       degradation=fit), float)
+                    for x in (lr_b, lr_a)
+                )  # fmt: skip
+                refine_n[m], _ = choose_refinement(base_a, lr_a, hr_a, s, fit.sigma)
+                outputs[m] = refine_plane(base_b, lr_b, s, fit.sigma, refine_n[m])
             elif (
                 m in TRAINED and kept and (old := kept / f"{name}-{k}-{m}" / "model.json").exists()
             ):
@@ -404,6 +434,7 @@ def run_pair(
                 "noise_from": fit.notes["noise_from"],
             },  # fmt: skip
             "rl_iterations": n_rl,
+            **({"refine_iterations": refine_n} if refine_n else {}),
             "scores": {m: [v.psnr, v.ssim] for m, v in scored.scores.items()},
             "train_s": seconds,
             "train_steps": steps,
@@ -752,7 +783,7 @@ def merge(records) -> list[dict]:
         into["scores"].update(r["scores"])
         into["train_s"] = {**into.get("train_s", {}), **r.get("train_s", {})}
         into["train_steps"] = {**into.get("train_steps", {}), **r.get("train_steps", {})}
-        for part in ("background_std", "background_both", "detail"):
+        for part in ("background_std", "background_both", "detail", "refine_iterations"):
             if part in r:
                 into[part] = {**into.get(part, {}), **r[part]}
     return list(out.values())
