@@ -41,6 +41,8 @@ _LAZY = {
     "evidence": "napari_sisr.core.evidence",
     "resolution": "napari_sisr.core.evidence",
     "Evidence": "napari_sisr.core.evidence",
+    "refine": "napari_sisr.core.inference.refine",
+    "choose_refinement": "napari_sisr.core.inference.refine",
     "adapt": "napari_sisr.core.adapt",
     "iter_adapt": "napari_sisr.core.adapt",
     "AdaptConfig": "napari_sisr.core.adapt",
@@ -92,6 +94,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core.evidence import Evidence, evidence, resolution
     from .core.inference.config import PredictConfig
     from .core.inference.predict import iter_predict, predict
+    from .core.inference.refine import choose_refinement, refine
     from .core.inference.tiling import make_plan
     from .core.isotropic import IsoResult, fit_axial, isotropic
     from .core.modelio import load_model, save_model

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..core.errors import InputError
 from ._common import print_json
 
 
@@ -43,7 +42,7 @@ def run(args) -> int:
     from ..core.evidence import evidence
     from ..core.evidence.reading import read_plane
     from ..core.io.guard import check_not_input
-    from ._evidence import pixel_size_nm
+    from ._evidence import pixel_size_nm, scale_of
 
     if args.output:
         check_not_input(args.output, [args.sr, args.lr, args.degradation])
@@ -51,7 +50,7 @@ def run(args) -> int:
             raise OutputExistsError(f"{args.output} exists; pass --overwrite to replace it")
     sr, _ = read_plane(args.sr, args.channel)
     lr, found = read_plane(args.lr, args.channel)
-    scale = args.scale or _scale(sr.shape, lr.shape)
+    scale = args.scale or scale_of(sr.shape, lr.shape)
     ev = evidence(
         sr,
         lr,
@@ -68,14 +67,3 @@ def run(args) -> int:
         write_image(args.output, ev.consistency.z.astype("float32"))
     print_json({**ev.summary(), "scale": scale})
     return 0
-
-
-def _scale(sr_shape, lr_shape) -> int:
-    ratio = sr_shape[0] / lr_shape[0]
-    s = int(round(ratio))
-    if s < 1 or abs(ratio - s) > 0.05 or sr_shape[1] // lr_shape[1] != s:
-        raise InputError(
-            f"the SR image ({sr_shape[0]} x {sr_shape[1]}) is not a whole multiple of the "
-            f"capture ({lr_shape[0]} x {lr_shape[1]}): give --scale"
-        )
-    return s

@@ -18,11 +18,13 @@ amplify the noise, as for Richardson-Lucy itself; 0 leaves the result as it is.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["REFINE_ITERATIONS", "choose_refinement", "refine", "refine_plane"]
+__all__ = ["REFINE_ITERATIONS", "choose_refinement", "psf_width", "refine", "refine_plane"]
 
 #: Iteration counts :func:`choose_refinement` tries (0: the result as it is).
 REFINE_ITERATIONS = (0, 1, 2, 5, 10, 20, 40)
@@ -48,14 +50,30 @@ class _Forward:
         return np.asarray((self.ax.T @ (self.ay.T @ r).T).T)
 
 
-def _sigma_yx(sigma) -> tuple[float, float]:
-    sy, sx = (sigma, sigma) if np.isscalar(sigma) else tuple(sigma)
-    if not (np.isfinite(sy) and np.isfinite(sx) and sy >= 0 and sx >= 0):
-        raise InputError(f"the PSF width must be 0 or more HR px, got {sigma!r}")
+def psf_width(psf, scale: int) -> tuple[float, float]:
+    """The PSF width (y, x) in HR px at ``scale`` from a width (HR px, one or per axis), a
+    :class:`~napari_sisr.core.degradation.params.DegradationParams` or the path of its JSON
+    (a fit made at another scale rescaled, as steering does)."""
+    from ..degradation.params import DegradationParams
+
+    if isinstance(psf, str | os.PathLike):
+        psf = DegradationParams.load(psf)
+    if isinstance(psf, DegradationParams):
+        k = int(scale) / psf.scale
+        return psf.sigma_yx[0] * k, psf.sigma_yx[1] * k
+    try:
+        sy, sx = (psf, psf) if np.isscalar(psf) else tuple(psf)
+        ok = np.isfinite(sy) and np.isfinite(sx) and sy >= 0 and sx >= 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InputError(
+            f"the PSF is a width in HR px (0 or more), a degradation or its JSON, got {psf!r}"
+        )
     return float(sy), float(sx)
 
 
-def refine_plane(sr, lr, scale: int, sigma, iterations: int) -> np.ndarray:
+def refine_plane(sr, lr, scale: int, psf, iterations: int) -> np.ndarray:
     """One result plane refined against its capture (module docstring).
 
     Parameters
@@ -65,8 +83,9 @@ def refine_plane(sr, lr, scale: int, sigma, iterations: int) -> np.ndarray:
     lr : 2D array
         The capture it was made from.
     scale : int
-    sigma : float or (float, float)
-        The PSF width in HR px (the one the model was steered with).
+    psf : float, (float, float), DegradationParams or path
+        The PSF the model was steered with: a width in HR px, or a degradation (a fit, the
+        beads', the optics'; its JSON) rescaled to ``scale`` (:func:`psf_width`).
     iterations : int
         Richardson-Lucy iterations (0: ``sr`` as it is).
     """
@@ -87,7 +106,7 @@ def refine_plane(sr, lr, scale: int, sigma, iterations: int) -> np.ndarray:
         )
     if int(iterations) == 0:
         return sr.copy()
-    forward = _Forward(sr.shape, lr.shape, s, _sigma_yx(sigma))
+    forward = _Forward(sr.shape, lr.shape, s, psf_width(psf, s))
     design = np.stack([forward(sr).ravel(), np.ones(lr.size)], 1)
     gain, offset = np.linalg.lstsq(design, lr.ravel(), rcond=None)[0]
     if not gain > 0:
@@ -105,7 +124,7 @@ def refine_plane(sr, lr, scale: int, sigma, iterations: int) -> np.ndarray:
     return x + lo - eps
 
 
-def refine(sr, lr, scale: int, sigma, iterations: int) -> np.ndarray:
+def refine(sr, lr, scale: int, psf, iterations: int) -> np.ndarray:
     """:func:`refine_plane` for a plane or a stack of them (leading axes first, the same in
     the result and the capture), in float32."""
     sr, lr = np.asarray(sr), np.asarray(lr)
@@ -113,14 +132,15 @@ def refine(sr, lr, scale: int, sigma, iterations: int) -> np.ndarray:
         raise InputError(
             f"the result {sr.shape} and the capture {lr.shape} are not planes of one layout"
         )
+    psf = psf_width(psf, scale)  # read once, not per plane
     planes = sr.reshape((-1, *sr.shape[-2:]))
     caps = lr.reshape((-1, *lr.shape[-2:]))
-    out = [refine_plane(a, b, scale, sigma, iterations) for a, b in zip(planes, caps, strict=True)]
+    out = [refine_plane(a, b, scale, psf, iterations) for a, b in zip(planes, caps, strict=True)]
     return np.stack(out).reshape((*sr.shape[:-2], *out[0].shape)).astype(np.float32)
 
 
 def choose_refinement(
-    sr, lr, hr, scale: int, sigma, candidates=REFINE_ITERATIONS
+    sr, lr, hr, scale: int, psf, candidates=REFINE_ITERATIONS
 ) -> tuple[int, dict[int, float]]:
     """The iteration count that takes a calibration result closest to its HR image.
 
@@ -135,7 +155,7 @@ def choose_refinement(
     sr = np.asarray(sr, np.float64)[: lr.shape[0] * scale, : lr.shape[1] * scale]
     outputs = {"bicubic": bicubic_upsample(lr, scale)}
     for n in candidates:
-        outputs[f"refined {n}"] = refine_plane(sr, lr, scale, sigma, n)
+        outputs[f"refined {n}"] = refine_plane(sr, lr, scale, psf, n)
     scored = score_outputs(outputs, hr, scale).scores
     psnr = {int(n): float(scored[f"refined {n}"].psnr) for n in candidates}
     return max(psnr, key=lambda n: (psnr[n], -n)), psnr
