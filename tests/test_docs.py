@@ -180,6 +180,11 @@ RESULT_TABLES = [
         "real_pairs_paired_uniform.jsonl",
         ("real_pairs_paired_init.jsonl", "real_pairs_uniform_average.jsonl"),
     ),
+    (
+        "<!-- calibrated-variants table: bench_calibrated_variants.py --table-only -->",
+        "bench_calibrated_variants",
+        "calibrated_variants.jsonl",
+    ),
 ]
 
 

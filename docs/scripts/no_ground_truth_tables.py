@@ -3,7 +3,7 @@
 Reads ``benchmarks/results/evidence.jsonl`` and ``evidence_cost.jsonl`` (written by
 ``benchmarks/bench_evidence.py``), ``real_pairs_no_ground_truth.jsonl`` (written by
 ``benchmarks/bench_real_pairs.py --methods bundled,aware,aware-auto,aware-optics,adapted,
-adapted-always``), ``isotropic.jsonl`` (``benchmarks/bench_isotropic.py``), ``adapt_time.jsonl``
+adapted-always``, then ``--methods aware-refined,adapted-refined``), ``isotropic.jsonl`` (``benchmarks/bench_isotropic.py``), ``adapt_time.jsonl``
 (``benchmarks/bench_adapt_time.py``) and, for the chain trained on each pair,
 ``real_pairs_uniform_average.jsonl``.
 
@@ -183,6 +183,8 @@ ROUTES = {
     "aware": "aware, calibrated once (fit)",
     "adapted": "adapted, calibrated once",
     "adapted-always": "adapted always",
+    "aware-refined": "aware, calibrated once, refined",
+    "adapted-refined": "adapted, calibrated once, refined",
 }
 
 
@@ -199,7 +201,9 @@ def routes_section(records: list[dict], chain: list[dict]) -> list[str]:
         'Each pair is cut in two halves; the PSF is fitted on one half ("calibrated once")',
         "and the other half's LR capture is super-resolved and scored against its HR image;",
         "then the halves swap. Adaptation sees the test half's LR capture alone, never an HR",
-        "image. PSNR in dB over bicubic (mean of the two halves); RL: Richardson-Lucy with",
+        "image; *refined*: the result refined against its capture (`napari-sisr refine`),",
+        "the iteration count chosen on the calibration half, as RL's is. PSNR in dB over",
+        "bicubic (mean of the two halves); RL: Richardson-Lucy with",
         "the same PSF. The optics route uses assumed optics (NA 1.4 oil, emission 600 and 660",
         "nm, confocal, for STED; NA 1.49, 520 nm, widefield, for SIM): the data does not",
         "document them, and the other pairs state no pixel size.",
