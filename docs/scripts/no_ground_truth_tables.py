@@ -3,9 +3,9 @@
 Reads ``benchmarks/results/evidence.jsonl`` and ``evidence_cost.jsonl`` (written by
 ``benchmarks/bench_evidence.py``), ``real_pairs_no_ground_truth.jsonl`` (written by
 ``benchmarks/bench_real_pairs.py --methods bundled,aware,aware-auto,aware-optics,adapted,
-adapted-always``, then ``--methods aware-refined,adapted-refined``), ``isotropic.jsonl`` (``benchmarks/bench_isotropic.py``), ``adapt_time.jsonl``
-(``benchmarks/bench_adapt_time.py``) and, for the chain trained on each pair,
-``real_pairs_uniform_average.jsonl``.
+adapted-always``, then ``--methods aware-refined,adapted-refined``), ``isotropic.jsonl``
+(``benchmarks/bench_isotropic.py``), ``adapt_time.jsonl`` (``benchmarks/bench_adapt_time.py``)
+and, for the chain trained on each pair, ``real_pairs_uniform_average.jsonl``.
 
     python docs/scripts/no_ground_truth_tables.py [--check]
 """
