@@ -89,13 +89,20 @@ def refine_plane(sr, lr, scale: int, psf, iterations: int) -> np.ndarray:
     iterations : int
         Richardson-Lucy iterations (0: ``sr`` as it is).
     """
+    return _iterates(sr, lr, scale, psf, (iterations,))[int(iterations)]
+
+
+def _iterates(sr, lr, scale: int, psf, counts) -> dict[int, np.ndarray]:
+    """The refined plane after each of ``counts`` iterations, from one run of the iterations
+    (the count 40 continues from 20 rather than starting again)."""
     from ..evidence.tiled import check_shapes
 
     s = int(scale)
     sr, lr = np.asarray(sr, np.float64), np.asarray(lr, np.float64)
     check_shapes(sr.shape, lr.shape, s)
-    if not 0 <= int(iterations) <= MAX_ITERATIONS:
-        raise InputError(f"iterations must be 0 to {MAX_ITERATIONS}, got {iterations}")
+    for n in counts:
+        if not 0 <= int(n) <= MAX_ITERATIONS:
+            raise InputError(f"iterations must be 0 to {MAX_ITERATIONS}, got {n}")
     if not (np.isfinite(sr).all() and np.isfinite(lr).all()):
         raise InputError("the result or the capture holds NaN or infinite values")
     sr = sr[: lr.shape[0] * s, : lr.shape[1] * s]
@@ -104,8 +111,10 @@ def refine_plane(sr, lr, scale: int, psf, iterations: int) -> np.ndarray:
             f"a result plane of {sr.shape[0]} x {sr.shape[1]} px is too large to refine "
             f"(at most {MAX_PIXELS:,} px): refine a crop"
         )
-    if int(iterations) == 0:
-        return sr.copy()
+    wanted = sorted({int(n) for n in counts})
+    out = {0: sr.copy()} if 0 in wanted else {}
+    if wanted[-1] == 0:
+        return out
     forward = _Forward(sr.shape, lr.shape, s, psf_width(psf, s))
     design = np.stack([forward(sr).ravel(), np.ones(lr.size)], 1)
     gain, offset = np.linalg.lstsq(design, lr.ravel(), rcond=None)[0]
@@ -119,9 +128,11 @@ def refine_plane(sr, lr, scale: int, psf, iterations: int) -> np.ndarray:
     eps = 1e-3 * max(float(sr.max()) - lo, 1e-12)
     x, y = sr - lo + eps, y - lo + eps
     norm = np.maximum(forward.back(np.ones_like(y)), 1e-12)
-    for _ in range(int(iterations)):
+    for i in range(1, wanted[-1] + 1):
         x = x * forward.back(y / np.maximum(forward(x), 1e-12)) / norm
-    return x + lo - eps
+        if i in wanted:
+            out[i] = x + lo - eps
+    return out
 
 
 def refine(sr, lr, scale: int, psf, iterations: int) -> np.ndarray:
@@ -154,8 +165,8 @@ def choose_refinement(
     lr, hr = prepare_pair(np.asarray(lr, np.float64), np.asarray(hr, np.float64), scale)
     sr = np.asarray(sr, np.float64)[: lr.shape[0] * scale, : lr.shape[1] * scale]
     outputs = {"bicubic": bicubic_upsample(lr, scale)}
-    for n in candidates:
-        outputs[f"refined {n}"] = refine_plane(sr, lr, scale, psf, n)
+    for n, refined in _iterates(sr, lr, scale, psf, candidates).items():
+        outputs[f"refined {n}"] = refined
     scored = score_outputs(outputs, hr, scale).scores
     psnr = {int(n): float(scored[f"refined {n}"].psnr) for n in candidates}
     return max(psnr, key=lambda n: (psnr[n], -n)), psnr
