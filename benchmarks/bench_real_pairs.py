@@ -322,6 +322,14 @@ def _adapted(lr, fit, s: int, start: str, out: Path, always: bool = False) -> _A
     return _Adapted(str(run.model), run.best_step > 0)
 
 
+def _told(lr, model: str, fit) -> np.ndarray:
+    """A degradation-aware model's result on ``lr``, steered by the fit."""
+    from napari_sisr import predict
+
+    return np.asarray(predict(lr.astype(np.float32), model, dtype="float32", degradation=fit),
+                      float)  # fmt: skip
+
+
 def run_pair(
     name, methods, iters, threads, work: Path, figures: Path | None = None, aware=AWARE_MODEL,
     fit_noise: str = "residual", train_options: dict | None = None, kept: Path | None = None,
@@ -356,7 +364,7 @@ def run_pair(
             "bicubic": bic,
             "bicubic + RL": richardson_lucy(bic, rl_psf(fit.sigma, s), n_rl),
         }
-        seconds, steps, sigma_read, tuned, refine_n = {}, {}, None, {}, {}
+        seconds, steps, sigma_read, tuned, refine_n, adapted = {}, {}, None, {}, {}, {}
         lr_in = lr_b.astype(np.float32)
         bundled = f"default-{s}x"
         for m in methods:
@@ -392,20 +400,20 @@ def run_pair(
                 model = _adapted(lr_in, fit, s, _aware_model(aware, s), work / f"{name}-{k}-{m}",
                                  always=m == "adapted-always")  # fmt: skip
                 seconds[m] = {"wall": time.perf_counter() - t0, "adapted": model.adapted}
+                adapted[m] = model.path
                 outputs[m] = np.asarray(predict(lr_in, model.path, dtype="float32",
                                                 degradation=fit), float)  # fmt: skip
             elif m in REFINED and _aware_model(aware, s):
-                # the base route's model (adaptation rerun alike), its iterations chosen on the
-                # calibration half; only the refined output is scored under this name
-                model = _aware_model(aware, s)
-                if REFINED[m] == "adapted":
-                    model = _adapted(lr_in, fit, s, model, work / f"{name}-{k}-{m}").path
-                base_b, base_a = (
-                    np.asarray(predict(x.astype(np.float32), model, dtype="float32",
-                                       degradation=fit), float)
-                    for x in (lr_b, lr_a)
-                )  # fmt: skip
-                refine_n[m], _ = choose_refinement(base_a, lr_a, hr_a, s, fit.sigma)
+                # the base route's model (adapted here unless this run adapted already), its
+                # iterations chosen on the calibration half; only the refined output is
+                # scored under this name
+                base, model = REFINED[m], _aware_model(aware, s)
+                if base == "adapted":
+                    model = adapted.get(base) or _adapted(
+                        lr_in, fit, s, model, work / f"{name}-{k}-{m}").path  # fmt: skip
+                base_b = outputs[base] if base in outputs else _told(lr_b, model, fit)
+                refine_n[m], _ = choose_refinement(_told(lr_a, model, fit), lr_a, hr_a, s,
+                                                   fit.sigma)  # fmt: skip
                 outputs[m] = refine_plane(base_b, lr_b, s, fit.sigma, refine_n[m])
             elif (
                 m in TRAINED and kept and (old := kept / f"{name}-{k}-{m}" / "model.json").exists()
