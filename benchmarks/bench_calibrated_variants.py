@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_real_pairs import SETS, halves, load_pair, read_results  # noqa: E402
+from bench_real_pairs import SETS, aware_result, halves, load_pair, read_results  # noqa: E402
 
 #: Pairs without a bundled aware model at their scale (8x) are left out.
 PAIRS = [p for p in SETS if p not in ("caco2_8x", "storm")]
@@ -36,7 +36,7 @@ ROUTES = ("bicubic + RL", "aware, told the fit", "refined", "own noise")
 
 
 def run_half(name, lr_a, hr_a, lr_b, hr_b, s) -> dict:
-    from napari_sisr import fit_degradation, predict
+    from napari_sisr import fit_degradation
     from napari_sisr.core.evaluation.scoring import (
         bicubic_upsample,
         choose_rl_iterations,
@@ -49,21 +49,17 @@ def run_half(name, lr_a, hr_a, lr_b, hr_b, s) -> dict:
     fit = fit_degradation(hr_a, lr_a, s, noise="residual")
     model = f"aware-{s}x"
 
-    def told(lr, steer):
-        return np.asarray(predict(lr.astype(np.float32), model, dtype="float32",
-                                  degradation=steer), float)  # fmt: skip
-
     # the calibration half: the refinement's iterations chosen there (its HR image)
-    n_refine, _ = choose_refinement(told(lr_a, fit), lr_a, hr_a, s, fit.sigma)
+    n_refine, _ = choose_refinement(aware_result(lr_a, model, fit), lr_a, hr_a, s, fit.sigma)
     n_rl = choose_rl_iterations(lr_a, hr_a, s, fit.sigma)
     bic = bicubic_upsample(lr_b, s)
-    aware = told(lr_b, fit)
+    aware = aware_result(lr_b, model, fit)
     outputs = {
         "bicubic": bic,
         "bicubic + RL": richardson_lucy(bic, rl_psf(fit.sigma, s), n_rl),
         "aware, told the fit": aware,
         "refined": refine_plane(aware, lr_b, s, fit.sigma, n_refine),
-        "own noise": told(lr_b, {"sigma": fit.sigma}),
+        "own noise": aware_result(lr_b, model, {"sigma": fit.sigma}),
     }
     scored = score_outputs(outputs, hr_b, s).scores
     return {

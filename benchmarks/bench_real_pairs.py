@@ -322,12 +322,13 @@ def _adapted(lr, fit, s: int, start: str, out: Path, always: bool = False) -> _A
     return _Adapted(str(run.model), run.best_step > 0)
 
 
-def _told(lr, model: str, fit) -> np.ndarray:
-    """A degradation-aware model's result on ``lr``, steered by the fit."""
+def aware_result(lr, model: str, steer) -> np.ndarray:
+    """A degradation-aware model's result on ``lr``, steered by ``steer`` (a fit, or what
+    predict's ``degradation`` takes)."""
     from napari_sisr import predict
 
-    return np.asarray(predict(lr.astype(np.float32), model, dtype="float32", degradation=fit),
-                      float)  # fmt: skip
+    return np.asarray(predict(lr.astype(np.float32), model, dtype="float32",
+                              degradation=steer), float)  # fmt: skip
 
 
 def run_pair(
@@ -411,8 +412,8 @@ def run_pair(
                 if base == "adapted":
                     model = adapted.get(base) or _adapted(
                         lr_in, fit, s, model, work / f"{name}-{k}-{m}").path  # fmt: skip
-                base_b = outputs[base] if base in outputs else _told(lr_b, model, fit)
-                refine_n[m], _ = choose_refinement(_told(lr_a, model, fit), lr_a, hr_a, s,
+                base_b = outputs[base] if base in outputs else aware_result(lr_b, model, fit)
+                refine_n[m], _ = choose_refinement(aware_result(lr_a, model, fit), lr_a, hr_a, s,
                                                    fit.sigma)  # fmt: skip
                 outputs[m] = refine_plane(base_b, lr_b, s, fit.sigma, refine_n[m])
             elif (
