@@ -372,13 +372,11 @@ def run_pair(
             if m == "bundled" and bundled in bundled_models():
                 outputs[m] = np.asarray(predict(lr_in, bundled, dtype="float32"), float)
             elif m == "aware" and _aware_model(aware, s):
-                steered = predict(lr_in, _aware_model(aware, s), dtype="float32", degradation=fit)
-                outputs[m] = np.asarray(steered, float)
+                outputs[m] = aware_result(lr_b, _aware_model(aware, s), fit)
             elif m == "aware-tuned" and _aware_model(aware, s):
                 model = _aware_model(aware, s)
                 tuned[m] = tune_steering(model, lr_a, hr_a, s, degradation=fit).params
-                steered = predict(lr_in, model, dtype="float32", degradation=tuned[m])
-                outputs[m] = np.asarray(steered, float)
+                outputs[m] = aware_result(lr_b, model, tuned[m])
             elif m in ("aware-auto", "aware-card") and _aware_model(aware, s):
                 net = load_model(_aware_model(aware, s))
                 card = {"sigma": float(net.meta["steering"]["sigma"])}
@@ -392,18 +390,14 @@ def run_pair(
                 if m == "aware-auto" and net.meta["steering"].get("sigma_from_image"):
                     sigma_read = estimate_sigma(lr_in, s)
             elif m == "aware-optics" and _aware_model(aware, s) and name in OPTICS:
-                steer = {"optics": OPTICS[name]}
-                outputs[m] = np.asarray(
-                    predict(lr_in, _aware_model(aware, s), dtype="float32", degradation=steer),
-                    float)  # fmt: skip
+                outputs[m] = aware_result(lr_b, _aware_model(aware, s), {"optics": OPTICS[name]})
             elif m in ("adapted", "adapted-always") and _aware_model(aware, s):
                 t0 = time.perf_counter()
                 model = _adapted(lr_in, fit, s, _aware_model(aware, s), work / f"{name}-{k}-{m}",
                                  always=m == "adapted-always")  # fmt: skip
                 seconds[m] = {"wall": time.perf_counter() - t0, "adapted": model.adapted}
                 adapted[m] = model.path
-                outputs[m] = np.asarray(predict(lr_in, model.path, dtype="float32",
-                                                degradation=fit), float)  # fmt: skip
+                outputs[m] = aware_result(lr_b, model.path, fit)
             elif m in REFINED and _aware_model(aware, s):
                 # the base route's model (adapted here unless this run adapted already), its
                 # iterations chosen on the calibration half; only the refined output is
