@@ -67,11 +67,12 @@ def run(args) -> int:
     width = psf_width(args.degradation if args.degradation else args.sigma, scale)
     line = {"output": str(args.output), "scale": scale, "psf_hr_px": list(width)}
     n = args.iterations if not calibration else _calibrated(calibration, scale, width, line)
-    out = np.empty((*lr.shape[:-3], lr.shape[-3] * scale, lr.shape[-2] * scale, lr.shape[-1]))
+    shape = (*lr.shape[:-3], lr.shape[-3] * scale, lr.shape[-2] * scale, lr.shape[-1])
+    out = np.empty(shape, np.float32)
     _refine_all(sr, lr, scale, width, n, out, args.quiet)
     from ..core.io.images import write_image
 
-    write_image(args.output, src.layout.to_user(out.astype(np.float32)))
+    write_image(args.output, src.layout.to_user(out))
     print_json({**line, "iterations": n})
     return 0
 
